@@ -1,0 +1,510 @@
+"""The run configuration: one schema, loaded from TOML or a dict, validated at load time.
+
+Every key carries a description, a unit (in its name or description), a default and
+an allowed range.  Unknown keys are errors.  Validation errors are turned into
+:class:`ConfigError` messages that name the key, the bad value and what is allowed.
+``sdeprop config`` prints the annotated defaults; docs/configuration.md is generated
+from this module (``python -m sdeprop.config > docs/configuration.md``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a message naming the key, the value and the allowed range."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+Vector3 = Annotated[list[float], Field(min_length=3, max_length=3)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+# ----------------------------------------------------------------------------- run
+class RunSection(_Section):
+    name: str = Field("sdeprop_run", description="Run name; used in the default output file name.")
+    seed: int = Field(12345, ge=0, description="Master random seed. Batch streams are spawned from it (numpy SeedSequence).")
+    particles: int = Field(10000, ge=1, le=10**10, description="Number of pseudo-particles injected.")
+    batch_size: int = Field(2000, ge=1, le=10**8, description="Pseudo-particles per batch (one independent random stream each). Results depend on it, not on the number of workers.")
+    workers: int = Field(1, ge=1, le=4096, description="Parallel worker processes (joblib).")
+    output: str = Field("outputs/{name}.h5", description="HDF5 output path; '{name}' is replaced by run.name. Relative paths are relative to the working directory.")
+    progress: bool = Field(True, description="Show a progress bar while running.")
+
+
+# ----------------------------------------------------------------------------- species / energy
+class SpeciesSection(_Section):
+    name: Literal["proton", "electron", "positron"] = Field("proton", description="Cosmic-ray species. Energies are kinetic energies per particle.")
+
+
+class EnergySection(_Section):
+    min_GeV: PositiveFloat = Field(1.0, description="Lowest injected kinetic energy [GeV].")
+    max_GeV: PositiveFloat = Field(1.0e4, description="Highest injected kinetic energy [GeV].")
+    sampling: Literal["log_uniform", "power_law"] = Field(
+        "log_uniform", description="Distribution of injected energies: flat in ln E (default; reweight afterwards) or a power law E^-sampling_index.")
+    sampling_index: float = Field(2.0, ge=-10, le=10, allow_inf_nan=False, description="Index of the power-law sampling distribution (only with sampling = 'power_law').")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min_GeV >= self.max_GeV:
+            raise ValueError(f"energy.min_GeV = {self.min_GeV} must be below energy.max_GeV = {self.max_GeV}")
+        return self
+
+
+# ----------------------------------------------------------------------------- galaxy
+class GalaxySection(_Section):
+    halo_height_kpc: PositiveFloat = Field(4.0, description="Half-height H of the diffusive halo; free escape at |z| = H [kpc].")
+    radius_max_kpc: PositiveFloat = Field(20.0, description="Galactocentric radius of the free-escape boundary [kpc].")
+    sun_position_kpc: Vector3 = Field([-8.3, 0.0, 0.0], description="Position of the Sun in the Galactocentric frame (Sun on the negative x axis) [kpc].")
+
+
+# ----------------------------------------------------------------------------- field
+class UniformField(_Section):
+    model: Literal["uniform"] = "uniform"
+    direction: Vector3 = Field([0.0, 0.0, 1.0], description="Direction of the field (normalised internally; must be non-zero).")
+    strength_uG: PositiveFloat = Field(1.0, description="Field strength [μG].")
+
+    @field_validator("direction")
+    @classmethod
+    def _nonzero(cls, v):
+        if not all(math.isfinite(c) for c in v) or math.hypot(*v) == 0.0:
+            raise ValueError(f"direction {v} must be a finite, non-zero 3-vector")
+        return v
+
+
+class CerriToyField(_Section):
+    model: Literal["cerri_toy"] = "cerri_toy"
+    B0_phi_uG: PositiveFloat = Field(3.0, description="Azimuthal amplitude B0φ in B_φ = B0φ (1 − exp(−R/R0)) [μG] (Cerri et al. 2017 eq. 3.1).")
+    R0_kpc: PositiveFloat = Field(3.0, description="Radial scale R0 of the toy field [kpc].")
+    epsilon_B: float = Field(0.5, ge=0, le=1e3, allow_inf_nan=False, description="Vertical-to-azimuthal ratio ε_B in B_z = ε_B B0φ exp(−R/R0).")
+
+
+class GridField(_Section):
+    model: Literal["grid"] = "grid"
+    file: str = Field(..., description="HDF5 (.h5/.hdf5) or NumPy (.npz) file with datasets Bx, By, Bz [μG] of shape (nx, ny, nz) and 1D x, y, z node coordinates [kpc], uniformly spaced.")
+
+    @field_validator("file")
+    @classmethod
+    def _readable(cls, v):
+        load_field_grid(v)  # raises ValueError with a clear message
+        return v
+
+
+FieldSection = Annotated[Union[UniformField, CerriToyField, GridField], Field(discriminator="model")]
+
+
+@lru_cache(maxsize=8)
+def _load_field_grid_cached(path: str, mtime: float):
+    p = Path(path)
+    try:
+        if p.suffix == ".npz":
+            with np.load(p) as f:
+                data = {k: np.asarray(f[k], dtype=np.float64) for k in ("x", "y", "z", "Bx", "By", "Bz") if k in f}
+        elif p.suffix in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(p, "r") as f:
+                data = {k: np.asarray(f[k], dtype=np.float64) for k in ("x", "y", "z", "Bx", "By", "Bz") if k in f}
+        else:
+            raise ValueError(f"unsupported extension '{p.suffix}' (allowed: .npz, .h5, .hdf5)")
+    except ValueError:
+        raise
+    except Exception as exc:  # unreadable / corrupt file
+        raise ValueError(f"cannot read field grid '{path}': {exc}") from None
+    missing = [k for k in ("x", "y", "z", "Bx", "By", "Bz") if k not in data]
+    if missing:
+        raise ValueError(f"field grid '{path}' lacks datasets {missing} (needs x, y, z, Bx, By, Bz)")
+    shape = (data["x"].size, data["y"].size, data["z"].size)
+    for k in ("x", "y", "z"):
+        axis = data[k]
+        if axis.ndim != 1 or axis.size < 2:
+            raise ValueError(f"field grid '{path}': axis {k} must be 1D with at least 2 nodes")
+        step = np.diff(axis)
+        if not np.all(np.isfinite(axis)) or np.any(step <= 0) or not np.allclose(step, step[0], rtol=1e-6):
+            raise ValueError(f"field grid '{path}': axis {k} must be finite, increasing and uniformly spaced")
+    for k in ("Bx", "By", "Bz"):
+        if data[k].shape != shape:
+            raise ValueError(f"field grid '{path}': {k} has shape {data[k].shape}, expected {shape} from the axes")
+        bad = ~np.isfinite(data[k])
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"field grid '{path}': {k} contains {int(bad.sum())} NaN/inf values (first at index {idx}); all values must be finite")
+    return data
+
+
+def load_field_grid(path: str) -> dict[str, np.ndarray]:
+    """Read and check a gridded field file (cached on path and modification time)."""
+    if not os.path.isfile(path):
+        raise ValueError(f"field grid file '{path}' does not exist or is not a file")
+    return _load_field_grid_cached(os.path.abspath(path), os.path.getmtime(path))
+
+
+# ----------------------------------------------------------------------------- diffusion
+class DiffusionSection(_Section):
+    form: Literal["power_law", "broken_power_law"] = Field(
+        "power_law", description="'power_law': D∥ = D0 β (R/R0)^delta_par. 'broken_power_law': D∥ = D0 β (R/R_br)^gamma1 / [1 + (R/R_br)^(gamma2 − gamma1)] (Dörner et al. ICRC2025 eq. 1).")
+    D0_cm2_per_s: PositiveFloat = Field(3.0e28, description="Normalisation D0 of the parallel diffusion coefficient [cm²/s].")
+    reference_rigidity_GV: PositiveFloat = Field(4.0, description="Reference rigidity R0 of the power law, and where D⊥ = ε D∥ [GV].")
+    delta_par: float = Field(0.5, ge=-1, le=3, allow_inf_nan=False, description="Rigidity index of D∥ (power_law form).")
+    epsilon: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="Anisotropy ε = D⊥/D∥ at the reference rigidity.")
+    delta_perp: Optional[float] = Field(None, ge=-1, le=3, allow_inf_nan=False, description="Rigidity index of D⊥; default: D⊥ follows D∥ (D⊥ = ε D∥ at all rigidities).")
+    beta: bool = Field(True, description="Multiply D by the particle speed β = v/c.")
+    break_rigidity_GV: PositiveFloat = Field(64.38, description="Break rigidity R_br of the broken power law [GV] (Dörner et al. ICRC2025).")
+    gamma1: float = Field(0.335, ge=-3, le=3, allow_inf_nan=False, description="High-rigidity index γ1 of the broken power law.")
+    gamma2: float = Field(-0.321, ge=-3, le=3, allow_inf_nan=False, description="γ2 of the broken power law (low-rigidity slope is 2γ1 − γ2).")
+
+
+# ----------------------------------------------------------------------------- losses
+class LossesSection(_Section):
+    model: Literal["none", "quadratic"] = Field(
+        "none", description="Continuous energy losses. 'none' (protons, this release) or 'quadratic': b(E) = b0 E² (the Thomson-limit synchrotron/IC form; Syrovatskii 1959), uniform in space.")
+    b0_per_GeV_per_s: float = Field(1.0e-16, gt=0, allow_inf_nan=False, description="Coefficient b0 of b = b0 E² [GeV⁻¹ s⁻¹].")
+    energy_floor_GeV: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Particles that cool below this energy are removed and counted; default: the lowest tally energy edge (or energy.min_GeV / 10).")
+
+
+# ----------------------------------------------------------------------------- sources
+class PointSource(_Section):
+    type: Literal["point"] = "point"
+    position_kpc: Vector3 = Field([-8.3, 0.0, 0.0], description="Source position [kpc].")
+
+
+class DiskSource(_Section):
+    type: Literal["disk"] = "disk"
+    radius_kpc: PositiveFloat = Field(15.0, description="Radius R_d of the uniform disk [kpc].")
+    z_profile: Literal["gaussian", "exponential", "thin"] = Field("gaussian", description="Vertical profile: Gaussian (σ = z_scale_kpc), exponential exp(−|z|/z_scale_kpc), or thin (z = 0).")
+    z_scale_kpc: PositiveFloat = Field(0.1, description="Vertical scale of the disk [kpc]; must be below the halo height.")
+
+
+class RadialProfileSource(_Section):
+    type: Literal["radial_profile"] = "radial_profile"
+    a: float = Field(1.9, ge=0, le=20, allow_inf_nan=False, description="Index a in (R/R_sun)^a exp(−b (R − R_sun)/R_sun) (Lorimer et al. 2006; PHYSICS.md §4.1).")
+    b: float = Field(5.0, ge=0, le=50, allow_inf_nan=False, description="Exponential index b of the radial profile.")
+    R_sun_kpc: PositiveFloat = Field(8.3, description="Solar radius used in the profile [kpc].")
+    z0_kpc: PositiveFloat = Field(0.2, description="Exponential scale height exp(−|z|/z0) [kpc].")
+    R_cut_kpc: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Sources are drawn at R < R_cut [kpc]; default: galaxy.radius_max_kpc.")
+
+
+SourceSection = Annotated[Union[PointSource, DiskSource, RadialProfileSource], Field(discriminator="type")]
+
+
+# ----------------------------------------------------------------------------- spectrum
+class SpectrumSection(_Section):
+    type: Literal["power_law", "power_law_cutoff", "broken_power_law", "log_uniform"] = Field(
+        "power_law", description="Injection spectrum applied to the stored tallies for the default densities (any other can be applied later with reweighting). 'log_uniform' keeps the raw sampling (dQ/dE ∝ 1/E).")
+    index: float = Field(2.2, ge=-10, le=10, allow_inf_nan=False, description="Spectral index α of dQ/dx ∝ x^-α (power_law, power_law_cutoff).")
+    cutoff: PositiveFloat = Field(1.0e6, description="Cutoff x_c in exp(−x/x_c), in units of `variable` (power_law_cutoff).")
+    index_low: float = Field(2.0, ge=-10, le=10, allow_inf_nan=False, description="Index below the break (broken_power_law; dQ/dp ∝ p^-index_low).")
+    index_high: float = Field(2.4, ge=-10, le=10, allow_inf_nan=False, description="Index above the break (broken_power_law).")
+    break_value: PositiveFloat = Field(100.0, description="Break position in units of `variable` (broken_power_law).")
+    smoothness: PositiveFloat = Field(0.1, description="Break width w of the smooth broken power law.")
+    variable: Literal["kinetic_energy", "momentum", "rigidity"] = Field(
+        "rigidity", description="Variable x of the spectral shape: kinetic energy [GeV], momentum [GeV/c] or rigidity [GV].")
+    rate_per_Myr: PositiveFloat = Field(1.0, description="Total source rate between energy.min_GeV and energy.max_GeV [particles/Myr]; densities scale linearly with it.")
+
+
+# ----------------------------------------------------------------------------- time / estimator / numerics
+class Regime(_Section):
+    energy_max_GeV: PositiveFloat = Field(..., description="Upper kinetic energy of this regime [GeV]; regimes are listed in increasing order, the last must reach energy.max_GeV.")
+    t_max_Myr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Time after which particles of this regime are no longer followed [Myr]; default: 10 H²/(2 D_min) at the regime's lowest energy.")
+    snapshot_dt_Myr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Snapshot cadence Δt for the snapshot estimator [Myr]; default: t_max/400.")
+
+
+class TimeSection(_Section):
+    dt_max_Myr: PositiveFloat = Field(1.0, description="Largest time step [Myr].")
+    step_fraction: float = Field(0.1, gt=0, le=1, allow_inf_nan=False, description="The parallel displacement sqrt(2 D∥ dt) stays below this fraction of min(field scale length |B|/|∇B|, H, R_max).")
+    loss_fraction: float = Field(0.02, gt=0, le=0.5, allow_inf_nan=False, description="A step lasts at most this fraction of the loss time E/b.")
+    regimes: list[Regime] = Field(default_factory=list, description="Per-energy-range time schedule (t_max, snapshot cadence). Empty: one regime over the whole energy range with automatic values.")
+
+
+class EstimatorSection(_Section):
+    method: Literal["residence_time", "snapshot"] = Field(
+        "residence_time", description="Steady-state estimator (DESIGN.md §3): residence time (track length, default) or burst snapshots summed with Δt.")
+    output_times_Myr: list[PositiveFloat] = Field(default_factory=list, description="Snapshot estimator only: times after a burst at t = 0 where the time-dependent density is also stored [Myr].")
+
+
+class NumericsSection(_Section):
+    drift: bool = Field(True, description="Include the Itô drift ∇·D. Only switched off in tests that show what goes wrong without it.")
+    brownian_bridge: bool = Field(True, description="Brownian-bridge correction for boundary crossings within a step.")
+    field_floor_uG: float = Field(1.0e-3, gt=0, allow_inf_nan=False, description="Regularisation B_f: b = B/sqrt(|B|² + B_f²), so D tends smoothly to D⊥ I where |B| → 0 [μG].")
+    max_steps_per_particle: int = Field(10**7, ge=1, description="Safety limit of steps per particle; particles reaching it are counted as alive at t_max.")
+
+
+# ----------------------------------------------------------------------------- tallies
+class _TallyBase(_Section):
+    name: str = Field(..., min_length=1, description="Tally name (key in the output file).")
+    energy_bins: int = Field(20, ge=1, le=10000, description="Number of logarithmic bins of the current kinetic energy E.")
+    energy_min_GeV: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Lower edge of the energy axis [GeV]; default energy.min_GeV.")
+    energy_max_GeV: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Upper edge of the energy axis [GeV]; default energy.max_GeV.")
+    source_energy_bins: Optional[int] = Field(None, ge=1, le=10000, description="Bins of the source-energy (E0) axis, kept when losses act; default: energy_bins over the injection range.")
+
+
+class CylindricalTally(_TallyBase):
+    type: Literal["cylindrical"] = "cylindrical"
+    R_min_kpc: float = Field(0.0, ge=0, allow_inf_nan=False, description="Inner radius [kpc].")
+    R_max_kpc: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Outer radius [kpc]; default galaxy.radius_max_kpc.")
+    R_bins: int = Field(40, ge=1, le=100000, description="Number of radial bins.")
+    z_min_kpc: Optional[float] = Field(None, allow_inf_nan=False, description="Lower z edge [kpc]; default −H.")
+    z_max_kpc: Optional[float] = Field(None, allow_inf_nan=False, description="Upper z edge [kpc]; default +H.")
+    z_bins: int = Field(40, ge=1, le=100000, description="Number of z bins.")
+
+
+class CartesianTally(_TallyBase):
+    type: Literal["cartesian"] = "cartesian"
+    x_range_kpc: Annotated[list[float], Field(min_length=2, max_length=2)] = Field([-20.0, 20.0], description="[x_min, x_max] [kpc].")
+    y_range_kpc: Annotated[list[float], Field(min_length=2, max_length=2)] = Field([-20.0, 20.0], description="[y_min, y_max] [kpc].")
+    z_range_kpc: Annotated[list[float], Field(min_length=2, max_length=2)] = Field([-4.0, 4.0], description="[z_min, z_max] [kpc].")
+    bins: Annotated[list[int], Field(min_length=3, max_length=3)] = Field([40, 40, 8], description="Number of bins along x, y, z.")
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        for key in ("x_range_kpc", "y_range_kpc", "z_range_kpc"):
+            lo, hi = getattr(self, key)
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"{key} = {[lo, hi]} must be finite and increasing")
+        if any(n < 1 for n in self.bins):
+            raise ValueError(f"bins = {self.bins} must all be >= 1")
+        return self
+
+
+class SphereTally(_TallyBase):
+    type: Literal["sphere"] = "sphere"
+    center_kpc: Optional[Vector3] = Field(None, description="Centre of the observer sphere [kpc]; default galaxy.sun_position_kpc.")
+    radius_kpc: PositiveFloat = Field(0.1, description="Radius of the observer sphere [kpc].")
+
+
+TallySection = Annotated[Union[CylindricalTally, CartesianTally, SphereTally], Field(discriminator="type")]
+
+
+def _default_tallies():
+    return [CylindricalTally(name="galaxy")]
+
+
+# ----------------------------------------------------------------------------- top level
+class Config(_Section):
+    """A complete, validated run configuration."""
+
+    run: RunSection = Field(default_factory=RunSection)
+    species: SpeciesSection = Field(default_factory=SpeciesSection)
+    energy: EnergySection = Field(default_factory=EnergySection)
+    galaxy: GalaxySection = Field(default_factory=GalaxySection)
+    field: FieldSection = Field(default_factory=CerriToyField)
+    diffusion: DiffusionSection = Field(default_factory=DiffusionSection)
+    losses: LossesSection = Field(default_factory=LossesSection)
+    source: SourceSection = Field(default_factory=RadialProfileSource)
+    spectrum: SpectrumSection = Field(default_factory=SpectrumSection)
+    time: TimeSection = Field(default_factory=TimeSection)
+    estimator: EstimatorSection = Field(default_factory=EstimatorSection)
+    numerics: NumericsSection = Field(default_factory=NumericsSection)
+    tally: list[TallySection] = Field(default_factory=_default_tallies, description="Tallies ([[tally]] tables).")
+
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        H = self.galaxy.halo_height_kpc
+        Rmax = self.galaxy.radius_max_kpc
+        src = self.source
+        if isinstance(src, PointSource):
+            x, y, z = src.position_kpc
+            if not (abs(z) < H and math.hypot(x, y) < Rmax):
+                raise ValueError(
+                    f"source.position_kpc = {src.position_kpc} lies outside the halo (needs |z| < galaxy.halo_height_kpc = {H} and R < galaxy.radius_max_kpc = {Rmax})")
+        elif isinstance(src, DiskSource):
+            if src.radius_kpc > Rmax:
+                raise ValueError(f"source.radius_kpc = {src.radius_kpc} exceeds galaxy.radius_max_kpc = {Rmax}; the source must lie inside the halo")
+            if src.z_scale_kpc >= H:
+                raise ValueError(f"source.z_scale_kpc = {src.z_scale_kpc} must be below galaxy.halo_height_kpc = {H}")
+        elif isinstance(src, RadialProfileSource):
+            if src.R_cut_kpc is not None and src.R_cut_kpc > Rmax:
+                raise ValueError(f"source.R_cut_kpc = {src.R_cut_kpc} exceeds galaxy.radius_max_kpc = {Rmax}; the source must lie inside the halo")
+            if src.z0_kpc >= H:
+                raise ValueError(f"source.z0_kpc = {src.z0_kpc} must be below galaxy.halo_height_kpc = {H}")
+        names = [t.name for t in self.tally]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tally names {names} must be unique")
+        if not self.tally:
+            raise ValueError("at least one [[tally]] is required")
+        for t in self.tally:
+            lo = t.energy_min_GeV if t.energy_min_GeV is not None else self.energy.min_GeV
+            hi = t.energy_max_GeV if t.energy_max_GeV is not None else self.energy.max_GeV
+            if lo >= hi:
+                raise ValueError(f"tally '{t.name}': energy_min_GeV = {lo} must be below energy_max_GeV = {hi}")
+            if isinstance(t, CylindricalTally):
+                rmax = t.R_max_kpc if t.R_max_kpc is not None else Rmax
+                zlo = t.z_min_kpc if t.z_min_kpc is not None else -H
+                zhi = t.z_max_kpc if t.z_max_kpc is not None else H
+                if t.R_min_kpc >= rmax:
+                    raise ValueError(f"tally '{t.name}': R_min_kpc = {t.R_min_kpc} must be below R_max_kpc = {rmax}")
+                if zlo >= zhi:
+                    raise ValueError(f"tally '{t.name}': z_min_kpc = {zlo} must be below z_max_kpc = {zhi}")
+        prev = 0.0
+        for i, reg in enumerate(self.time.regimes):
+            if reg.energy_max_GeV <= prev:
+                raise ValueError(f"time.regimes[{i}].energy_max_GeV = {reg.energy_max_GeV} must increase from regime to regime")
+            prev = reg.energy_max_GeV
+        if self.time.regimes and prev < self.energy.max_GeV:
+            raise ValueError(f"time.regimes[-1].energy_max_GeV = {prev} must reach energy.max_GeV = {self.energy.max_GeV}")
+        if self.estimator.output_times_Myr and self.estimator.method != "snapshot":
+            raise ValueError("estimator.output_times_Myr needs estimator.method = 'snapshot'")
+        if self.spectrum.type == "broken_power_law" and self.spectrum.variable == "kinetic_energy":
+            pass  # allowed; documented as a function of the chosen variable
+        return self
+
+    # convenience -------------------------------------------------------------
+    @property
+    def output_path(self) -> Path:
+        return Path(self.run.output.replace("{name}", self.run.name))
+
+    def to_toml(self) -> str:
+        """The full configuration (defaults filled in) as TOML text."""
+        return dump_toml(self.model_dump(mode="json", exclude_none=True))
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in ("uniform", "cerri_toy", "grid", "point", "disk", "radial_profile", "cylindrical", "cartesian", "sphere")))
+        msg = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
+        if err["type"] == "extra_forbidden":
+            parent = loc.rsplit(".", 1)[0] if "." in loc else "top level"
+            lines.append(f"unknown key '{loc}' (not allowed in {parent}; see docs/configuration.md for the allowed keys)")
+        elif err["type"] == "missing":
+            lines.append(f"missing required key '{loc}'")
+        elif loc:
+            shown = repr(value) if not isinstance(value, dict) else "{...}"
+            lines.append(f"{loc} = {shown}: {msg}")
+        else:
+            lines.append(msg)
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def load_config(source: Union[str, os.PathLike, dict, Config]) -> Config:
+    """Load and validate a run configuration from a TOML file path, a dict, or a Config.
+
+    Raises
+    ------
+    ConfigError
+        With a message naming each bad key, its value and the allowed range.
+    """
+    if isinstance(source, Config):
+        return source
+    if isinstance(source, dict):
+        data = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"configuration file '{path}' does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file '{path}' is not valid TOML: {exc}") from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from None
+
+
+# ----------------------------------------------------------------------------- TOML writing
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int,)):
+        return str(v)
+    if isinstance(v, float):
+        r = repr(v)
+        return r if ("." in r or "e" in r or "inf" in r or "nan" in r) else r + ".0"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v)} to TOML")
+
+
+def dump_toml(data: dict) -> str:
+    """Write a nested dict of plain values (as produced by the schema) as TOML text."""
+    out = []
+    scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list)) or (isinstance(v, list) and not (v and isinstance(v[0], dict)))}
+    for k, v in scalars.items():
+        out.append(f"{k} = {_toml_value(v)}")
+    for k, v in data.items():
+        if isinstance(v, dict):
+            sub = {kk: vv for kk, vv in v.items() if not (isinstance(vv, list) and vv and isinstance(vv[0], dict))}
+            out.append(f"\n[{k}]")
+            out.extend(f"{kk} = {_toml_value(vv)}" for kk, vv in sub.items())
+            for kk, vv in v.items():
+                if isinstance(vv, list) and vv and isinstance(vv[0], dict):
+                    for item in vv:
+                        out.append(f"\n[[{k}.{kk}]]")
+                        out.extend(f"{a} = {_toml_value(b)}" for a, b in item.items())
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            for item in v:
+                out.append(f"\n[[{k}]]")
+                out.extend(f"{a} = {_toml_value(b)}" for a, b in item.items())
+    return "\n".join(out).lstrip() + "\n"
+
+
+# ----------------------------------------------------------------------------- documentation
+_SECTIONS = [
+    ("run", RunSection), ("species", SpeciesSection), ("energy", EnergySection), ("galaxy", GalaxySection),
+    ("field (model = 'uniform')", UniformField), ("field (model = 'cerri_toy')", CerriToyField), ("field (model = 'grid')", GridField),
+    ("diffusion", DiffusionSection), ("losses", LossesSection),
+    ("source (type = 'point')", PointSource), ("source (type = 'disk')", DiskSource), ("source (type = 'radial_profile')", RadialProfileSource),
+    ("spectrum", SpectrumSection), ("time", TimeSection), ("time.regimes (list of tables)", Regime), ("estimator", EstimatorSection),
+    ("numerics", NumericsSection),
+    ("tally (type = 'cylindrical')", CylindricalTally), ("tally (type = 'cartesian')", CartesianTally), ("tally (type = 'sphere')", SphereTally),
+]
+
+
+def _constraints(info) -> str:
+    parts = []
+    for m in info.metadata:
+        for attr, sym in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
+            val = getattr(m, attr, None)
+            if val is not None:
+                parts.append(f"{sym} {val}")
+    ann = info.annotation
+    args = getattr(ann, "__args__", ())
+    if getattr(ann, "__origin__", None) is Literal:
+        parts.append("one of " + ", ".join(repr(a) for a in args))
+    return ", ".join(parts)
+
+
+def describe_schema_markdown() -> str:
+    """Markdown table of every key: default, allowed range and description (docs/configuration.md)."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated by `python -m sdeprop.config` from the schema in `sdeprop/config.py`; do not edit by hand.",
+        "Run configurations are TOML files; every key below is optional unless its default is *required*.",
+        "Unknown keys are errors. Units are in the key names (`_kpc`, `_Myr`, `_GeV`, `_GV`, `_uG`, `_cm2_per_s`).",
+        "`sdeprop config` prints a complete configuration with all defaults filled in.",
+        "",
+    ]
+    for title, model in _SECTIONS:
+        lines += [f"## [{title}]", "", "| key | default | allowed | description |", "|---|---|---|---|"]
+        for key, info in model.model_fields.items():
+            if key in ("model", "type"):
+                continue
+            if info.is_required():
+                default = "*required*"
+            elif info.default_factory is not None:
+                default = "`[]`" if key != "tally" else "…"
+            else:
+                default = f"`{info.default}`" if info.default is not None else "(derived)"
+            lines.append(f"| `{key}` | {default} | {_constraints(info)} | {info.description or ''} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(describe_schema_markdown())

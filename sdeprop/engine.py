@@ -1,0 +1,307 @@
+"""Orchestration: configuration → model arrays → batches through the kernel → summed tallies.
+
+Batches are independent: batch b draws its source positions, energies and all random
+variates from ``SeedSequence(seed).spawn(...)[b]``, so results depend on the seed and the
+batch size, never on how batches are spread over workers.  Tallies are summed in batch
+order, which makes the result bit-for-bit identical for any number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import kernel as K
+from .config import Config, load_config
+from .models.diffusion import SPECIES, build_diffusion, diffusion_at
+from .models.field import build_field
+from .models.losses import build_losses
+from .models.sources import EnergySampler, build_source
+from .tallies import TallyLayout, build_tally_layouts, tally_tables
+
+log = logging.getLogger(__name__)
+
+NORMAL_BUFFER = 3 * 65536
+UNIFORM_BUFFER = 16384
+
+
+@dataclass
+class Regimes:
+    """Per-energy-range time schedule (DESIGN.md §3): upper energies, t_max and snapshot cadence."""
+
+    energy_max_GeV: np.ndarray
+    t_max_Myr: np.ndarray
+    snapshot_dt_Myr: np.ndarray
+
+    def lookup(self, e0_GeV):
+        idx = np.minimum(np.searchsorted(self.energy_max_GeV, e0_GeV, side="left"), len(self.energy_max_GeV) - 1)
+        return self.t_max_Myr[idx], self.snapshot_dt_Myr[idx]
+
+
+@dataclass
+class Model:
+    """Everything the kernel needs, as plain arrays, plus the Python-side samplers."""
+
+    config: Config
+    sim_f: np.ndarray
+    sim_i: np.ndarray
+    field_p: np.ndarray
+    field_grid: np.ndarray
+    diff_p: np.ndarray
+    loss_p: np.ndarray
+    output_times: np.ndarray
+    ti: np.ndarray
+    tf: np.ndarray
+    tally_size: int
+    layouts: list[TallyLayout]
+    regimes: Regimes
+    source: object
+    sampler: EnergySampler
+
+
+def _auto_regimes(cfg: Config) -> Regimes:
+    """Regimes from the configuration; missing t_max / cadence are filled in.
+
+    Default t_max = 5 H²/(2 D_min) at the regime's lowest energy, with D_min = max(D⊥, 0.01 D∥),
+    i.e. five mean vertical escape times for the slowest plausible transport; the snapshot
+    cadence defaults to t_max/400.  Without regimes: one regime per decade of energy.
+    """
+    emin, emax = cfg.energy.min_GeV, cfg.energy.max_GeV
+    H = cfg.galaxy.halo_height_kpc
+    if cfg.time.regimes:
+        tops = [r.energy_max_GeV for r in cfg.time.regimes]
+        given_t = [r.t_max_Myr for r in cfg.time.regimes]
+        given_dt = [r.snapshot_dt_Myr for r in cfg.time.regimes]
+    else:
+        n = max(1, math.ceil(math.log10(emax / emin) - 1e-9))
+        tops = list(np.geomspace(emin, emax, n + 1)[1:])
+        tops[-1] = emax
+        given_t = [None] * n
+        given_dt = [None] * n
+    lows = [emin] + tops[:-1]
+    dpar, dperp = diffusion_at(cfg.diffusion, cfg.species.name, np.array(lows))
+    t_max, snap = [], []
+    for k in range(len(tops)):
+        dmin = max(dperp[k], 0.01 * dpar[k])
+        tm = given_t[k] if given_t[k] is not None else 5.0 * H * H / (2.0 * dmin)
+        dts = given_dt[k] if given_dt[k] is not None else tm / 400.0
+        if cfg.estimator.method == "snapshot":
+            # the last midpoint (K - 1/2) dt must lie before t_max: make t_max a multiple of dt
+            tm = max(1, round(tm / dts)) * dts
+        t_max.append(tm)
+        snap.append(dts)
+    return Regimes(np.array(tops, dtype=float), np.array(t_max), np.array(snap))
+
+
+def build_model(config, source=None) -> Model:
+    """Validate and convert a configuration into kernel inputs (no particle runs here)."""
+    cfg = load_config(config)
+    fkind, field_p, grid = build_field(cfg.field)
+    dkind, diff_p = build_diffusion(cfg.diffusion)
+    lkind, loss_p = build_losses(cfg.losses)
+    layouts = build_tally_layouts(cfg)
+    ti, tf, size = tally_tables(layouts)
+    mass, charge = SPECIES[cfg.species.name]
+    H, Rmax = cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc
+    if cfg.losses.energy_floor_GeV is not None:
+        e_floor = cfg.losses.energy_floor_GeV
+    else:
+        e_floor = min([lay.energy_edges_GeV[0] for lay in layouts] + [cfg.energy.min_GeV / 10])
+    sim_f = np.zeros(K.N_SIM_PARAMS)
+    sim_f[K.SP_H] = H
+    sim_f[K.SP_RMAX] = Rmax
+    sim_f[K.SP_DT_MAX] = cfg.time.dt_max_Myr
+    sim_f[K.SP_STEP_FRAC] = cfg.time.step_fraction
+    sim_f[K.SP_LOSS_FRAC] = cfg.time.loss_fraction
+    sim_f[K.SP_FLOOR] = cfg.numerics.field_floor_uG
+    sim_f[K.SP_MASS] = mass
+    sim_f[K.SP_CHARGE] = charge
+    sim_f[K.SP_E_FLOOR] = e_floor if lkind else 0.0
+    sim_f[K.SP_L_GEO] = min(H, Rmax)
+    sim_i = np.zeros(K.N_SIM_SWITCHES, dtype=np.int64)
+    sim_i[K.SI_DRIFT] = int(cfg.numerics.drift)
+    sim_i[K.SI_BRIDGE] = int(cfg.numerics.brownian_bridge)
+    sim_i[K.SI_ESTIMATOR] = K.EST_SNAPSHOT if cfg.estimator.method == "snapshot" else K.EST_RESIDENCE
+    sim_i[K.SI_MAX_STEPS] = cfg.numerics.max_steps_per_particle
+    sim_i[K.SI_FIELD] = fkind
+    sim_i[K.SI_DIFF] = dkind
+    sim_i[K.SI_LOSS] = lkind
+    if source is None:
+        source = build_source(cfg)
+    elif not hasattr(source, "sample_positions"):
+        raise TypeError("a custom source needs a method sample_positions(rng, n) -> (x, y, z) in kpc")
+    sampler = EnergySampler(cfg.energy.min_GeV, cfg.energy.max_GeV, cfg.energy.sampling, cfg.energy.sampling_index)
+    return Model(cfg, sim_f, sim_i, field_p, grid, diff_p, loss_p,
+                 np.asarray(cfg.estimator.output_times_Myr, dtype=float), ti, tf, size, layouts,
+                 _auto_regimes(cfg), source, sampler)
+
+
+@dataclass
+class BatchResult:
+    """Summed tallies and counts of one batch."""
+
+    index: int
+    n_particles: int
+    sum1: np.ndarray
+    sum2: np.ndarray
+    status_counts: np.ndarray
+    steps: int
+    bridge_escapes: int
+    wall_s: float
+    final_state: dict | None = field(default=None, repr=False)
+
+
+def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence, keep_state: bool = False) -> BatchResult:
+    """Inject ``n`` pseudo-particles with the stream ``seed_seq`` and transport them to the end."""
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed_seq)
+    x, y, z = (np.ascontiguousarray(a, dtype=np.float64) for a in model.source.sample_positions(rng, n))
+    H, Rmax = model.sim_f[K.SP_H], model.sim_f[K.SP_RMAX]
+    outside = (np.abs(z) >= H) | (np.hypot(x, y) >= Rmax) | ~np.isfinite(x + y + z)
+    if outside.any():
+        raise ValueError(f"the source placed {int(outside.sum())} particles outside the halo (|z| >= {H} kpc or R >= {Rmax} kpc)")
+    e0 = model.sampler.sample(rng, n)
+    t_max, snap_dt = model.regimes.lookup(e0)
+    e = e0.copy()
+    w = np.ones(n)
+    t = np.zeros(n)
+    status = np.zeros(n, dtype=np.int64)
+    knext = np.zeros(n, dtype=np.int64)
+    kout = np.zeros(n, dtype=np.int64)
+    steps = np.zeros(n, dtype=np.int64)
+    size = model.tally_size
+    sum1 = np.zeros(size)
+    sum2 = np.zeros(size)
+    scratch = np.zeros(size)
+    stamp = np.zeros(size, dtype=np.int64)
+    touched = np.zeros(max(size, 1), dtype=np.int64)
+    counters = np.zeros(K.N_COUNTERS, dtype=np.int64)
+    status_counts = np.zeros(K.N_STATUS, dtype=np.int64)
+    normals = rng.standard_normal(NORMAL_BUFFER)
+    uniforms = rng.random(UNIFORM_BUFFER)
+    first, n_pos, u_pos = 0, 0, 0
+    while True:
+        first, n_pos, u_pos = K.transport(
+            x, y, z, e, e0, w, t, status, knext, kout, steps, t_max, snap_dt,
+            first, normals, n_pos, uniforms, u_pos,
+            model.sim_f, model.sim_i, model.field_p, model.field_grid, model.diff_p, model.loss_p, model.output_times,
+            model.ti, model.tf, sum1, sum2, scratch, stamp, touched, counters, status_counts,
+        )
+        if first >= n:
+            break
+        if n_pos + 3 > NORMAL_BUFFER:
+            normals = rng.standard_normal(NORMAL_BUFFER)
+            n_pos = 0
+        if u_pos + 2 > UNIFORM_BUFFER:
+            uniforms = rng.random(UNIFORM_BUFFER)
+            u_pos = 0
+    if not (np.all(np.isfinite(sum1)) and np.all(np.isfinite(sum2))):
+        raise FloatingPointError(f"batch {index}: non-finite tally values (check the field and diffusion parameters)")
+    state = None
+    if keep_state:
+        state = dict(x=x, y=y, z=z, energy=e, source_energy=e0, time=t, status=status, steps=steps)
+    return BatchResult(index, n, sum1, sum2, status_counts, int(counters[K.C_STEPS]), int(counters[K.C_BRIDGE_ESCAPES]),
+                       time.perf_counter() - start, state)
+
+
+def batch_plan(n_particles: int, batch_size: int) -> list[int]:
+    """Sizes of the batches that make up a run."""
+    full, rest = divmod(n_particles, batch_size)
+    return [batch_size] * full + ([rest] if rest else [])
+
+
+def run_batches(model: Model, n_particles: int, batch_size: int, seed: int, workers: int = 1, progress: bool = False,
+                keep_state: bool = False):
+    """Run all batches (joblib for workers > 1) and yield their results in batch order."""
+    sizes = batch_plan(n_particles, batch_size)
+    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+    if workers <= 1:
+        gen = (run_batch(model, b, n, s, keep_state) for b, (n, s) in enumerate(zip(sizes, seeds)))
+    else:
+        from joblib import Parallel, delayed
+
+        gen = Parallel(n_jobs=workers, return_as="generator")(
+            delayed(run_batch)(model, b, n, s, keep_state) for b, (n, s) in enumerate(zip(sizes, seeds)))
+    if progress:
+        from tqdm import tqdm
+
+        gen = tqdm(gen, total=len(sizes), unit="batch", desc="sdeprop", leave=False)
+    yield from gen
+
+
+def run(config, source=None, *, particles: int | None = None, workers: int | None = None, progress: bool | None = None,
+        output=None, write: bool = False, keep_state: bool = False):
+    """Run a simulation and return a :class:`sdeprop.result.Result`.
+
+    Parameters
+    ----------
+    config : path, dict or Config
+        The run configuration (validated here; errors raise ``ConfigError`` before any particle runs).
+    source : object, optional
+        A custom spatial source with ``sample_positions(rng, n) -> (x, y, z)`` [kpc]; replaces [source].
+    particles, workers, progress : optional
+        Override run.particles, run.workers, run.progress.
+    output : path, optional
+        Where to write the HDF5 file; implies ``write=True``.
+    write : bool
+        Write the result to ``output`` or to run.output.
+    keep_state : bool
+        Keep every particle's final state (for tests and Green's-function studies; memory ∝ particles).
+    """
+    from .result import Result
+
+    cfg = load_config(config)
+    model = build_model(cfg, source)
+    n_particles = particles if particles is not None else cfg.run.particles
+    n_workers = workers if workers is not None else cfg.run.workers
+    show = progress if progress is not None else cfg.run.progress
+    if n_particles < 1 or n_workers < 1:
+        raise ValueError("particles and workers must be >= 1")
+    t0 = time.perf_counter()
+    sum1 = np.zeros(model.tally_size)
+    sum2 = np.zeros(model.tally_size)
+    status_counts = np.zeros(K.N_STATUS, dtype=np.int64)
+    steps = bridge = 0
+    cpu = 0.0
+    states = []
+    for res in run_batches(model, n_particles, cfg.run.batch_size, cfg.run.seed, n_workers, show, keep_state):
+        sum1 += res.sum1
+        sum2 += res.sum2
+        status_counts += res.status_counts
+        steps += res.steps
+        bridge += res.bridge_escapes
+        cpu += res.wall_s
+        if keep_state:
+            states.append(res.final_state)
+    wall = time.perf_counter() - t0
+    counts = {
+        "injected": int(n_particles),
+        "escaped_z": int(status_counts[K.ESCAPED_Z]),
+        "escaped_R": int(status_counts[K.ESCAPED_R]),
+        "alive_at_t_max": int(status_counts[K.AT_TMAX]),
+        "below_energy_floor": int(status_counts[K.BELOW_EMIN]),
+        "max_steps_reached": int(status_counts[K.MAX_STEPS]),
+        "bridge_escapes": int(bridge),
+        "steps": int(steps),
+    }
+    lost = counts["alive_at_t_max"] + counts["max_steps_reached"]
+    if lost > 0.01 * n_particles:
+        log.warning("%d of %d particles (%.1f%%) were still alive at t_max: the steady state misses their later "
+                    "contribution; raise time.regimes t_max_Myr", lost, n_particles, 100 * lost / n_particles)
+    timings = {"wall_s": wall, "batch_cpu_s": cpu, "steps_per_s_per_core": steps / cpu if cpu > 0 else 0.0,
+               "workers": int(n_workers)}
+    final_state = None
+    if keep_state:
+        final_state = {k: np.concatenate([s[k] for s in states]) for k in states[0]}
+    result = Result.from_run(model, sum1, sum2, counts, timings, final_state)
+    if output is not None or write:
+        from .io import write_result
+
+        path = output if output is not None else cfg.output_path
+        write_result(result, path)
+        result.path = str(path)
+    return result

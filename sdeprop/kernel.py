@@ -1,0 +1,277 @@
+"""The transport kernel: Euler–Maruyama integration of the Itô SDE over plain arrays.
+
+    dX = (∇·D) dt + σ dW,   σσᵀ = 2D,   D = D⊥ I + (D∥ − D⊥) b bᵀ      (DESIGN.md §2)
+    dE = −b(X, E) dt
+
+with b = B/sqrt(|B|² + B_f²).  The noise uses the symmetric square root of 2D,
+σ = s⊥ I + c b bᵀ with s⊥ = sqrt(2D⊥) and c = (sqrt(2D⊥ + 2(D∥ − D⊥)|b|²) − s⊥)/|b|², so
+no perpendicular basis is needed and the covariance is exactly 2D.  The drift is
+
+    (∇·D)_j = (D∥ − D⊥) [ b_j (∇·b) + (b·∇) b_j ]     (PHYSICS.md §1.6; D∥, D⊥ uniform in space)
+
+with ∂_i b_j = (J_ij − b_j Σ_k b_k J_ik)/M, M = sqrt(|B|² + B_f²), J_ij = ∂B_j/∂x_i.
+
+Particles are processed one after another; normal and uniform variates come from
+pre-generated buffers (numpy's generator is much faster than per-call draws).  When a
+buffer runs out the kernel returns with every particle's state saved, the caller refills
+it and calls again: results depend only on the batch's random stream.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .models.diffusion import diffusion_coefficients
+from .models.field import field_and_jacobian
+from .models.losses import LOSS_NONE, energy_after_step, loss_rate
+from .tallies import close_history, score
+
+# particle status
+ALIVE = 0
+ESCAPED_Z = 1
+ESCAPED_R = 2
+AT_TMAX = 3
+BELOW_EMIN = 4
+MAX_STEPS = 5
+N_STATUS = 6
+
+# counters
+C_STEPS = 0
+C_NTOUCHED = 1
+C_BRIDGE_ESCAPES = 2
+N_COUNTERS = 4
+
+# estimator
+EST_RESIDENCE = 0
+EST_SNAPSHOT = 1
+
+# simulation parameters (float array)
+(SP_H, SP_RMAX, SP_DT_MAX, SP_STEP_FRAC, SP_LOSS_FRAC, SP_FLOOR, SP_MASS, SP_CHARGE, SP_E_FLOOR, SP_L_GEO) = range(10)
+N_SIM_PARAMS = 10
+# simulation switches (int array)
+(SI_DRIFT, SI_BRIDGE, SI_ESTIMATOR, SI_MAX_STEPS, SI_FIELD, SI_DIFF, SI_LOSS) = range(7)
+N_SIM_SWITCHES = 7
+
+
+@njit(cache=True, inline="always")
+def _bridge_probability(d0, d1, dn, dt):
+    """Probability that a Brownian path with diffusion dn crossed a wall between two points
+    at distances d0, d1 > 0 from it: exp(−2 d0 d1 / (2 dn dt)) (DESIGN.md §2)."""
+    a = d0 * d1 / (dn * dt)
+    if a > 40.0:
+        return 0.0
+    return math.exp(-a)
+
+
+@njit(cache=True)
+def transport(
+    px, py, pz, pe, pe0, pw, pt, pstatus, pnext, pout, psteps, pt_max, psnap_dt,
+    first, normals, n_pos, uniforms, u_pos,
+    sim_f, sim_i, field_p, field_grid, diff_p, loss_p, output_times,
+    ti, tf, sum1, sum2, scratch, stamp, touched, counters, status_counts,
+):
+    """Advance particles ``first..`` until all are done or a random buffer runs out.
+
+    Returns (index of the first unfinished particle, normals position, uniforms position).
+    Particle arrays: position (kpc), kinetic energy E and source energy E0 (GeV), weight,
+    time (Myr), status, index of the next steady-state snapshot, index of the next output
+    time, steps taken, per-particle t_max and snapshot cadence (Myr).
+    """
+    H = sim_f[SP_H]
+    rmax = sim_f[SP_RMAX]
+    dt_max = sim_f[SP_DT_MAX]
+    step_frac = sim_f[SP_STEP_FRAC]
+    loss_frac = sim_f[SP_LOSS_FRAC]
+    floor2 = sim_f[SP_FLOOR] * sim_f[SP_FLOOR]
+    mass = sim_f[SP_MASS]
+    charge = sim_f[SP_CHARGE]
+    e_floor = sim_f[SP_E_FLOOR]
+    l_geo = sim_f[SP_L_GEO]
+    use_drift = sim_i[SI_DRIFT] != 0
+    use_bridge = sim_i[SI_BRIDGE] != 0
+    snapshot = sim_i[SI_ESTIMATOR] == EST_SNAPSHOT
+    max_steps = sim_i[SI_MAX_STEPS]
+    fkind = sim_i[SI_FIELD]
+    dkind = sim_i[SI_DIFF]
+    lkind = sim_i[SI_LOSS]
+    n_norm = normals.shape[0]
+    n_unif = uniforms.shape[0]
+    n_out = output_times.shape[0]
+    n_touched = counters[C_NTOUCHED]
+
+    for i in range(first, px.shape[0]):
+        if pstatus[i] != ALIVE:
+            continue
+        pid = i + 1
+        x = px[i]
+        y = py[i]
+        z = pz[i]
+        e = pe[i]
+        t = pt[i]
+        w = pw[i]
+        t_max = pt_max[i]
+        snap_dt = psnap_dt[i]
+        k_snap = pnext[i]
+        k_out = pout[i]
+        ln_e = math.log(e)
+        ln_e0 = math.log(pe0[i])
+        dpar, dperp = diffusion_coefficients(dkind, diff_p, e, mass, charge)
+        nsteps = psteps[i]
+        while True:
+            if n_pos + 3 > n_norm or (use_bridge and u_pos + 2 > n_unif):
+                px[i] = x
+                py[i] = y
+                pz[i] = z
+                pe[i] = e
+                pt[i] = t
+                pnext[i] = k_snap
+                pout[i] = k_out
+                psteps[i] = nsteps
+                counters[C_NTOUCHED] = n_touched
+                return i, n_pos, u_pos
+            f = field_and_jacobian(fkind, field_p, field_grid, x, y, z)
+            bx0 = f[0]
+            by0 = f[1]
+            bz0 = f[2]
+            m2 = bx0 * bx0 + by0 * by0 + bz0 * bz0 + floor2
+            inv_m = 1.0 / math.sqrt(m2)
+            bx = bx0 * inv_m
+            by = by0 * inv_m
+            bz = bz0 * inv_m
+            b2 = bx * bx + by * by + bz * bz
+            # --- time step (DESIGN.md §2)
+            jn2 = 0.0
+            for q in range(3, 12):
+                jn2 += f[q] * f[q]
+            scale = l_geo
+            if jn2 > 0.0:
+                scale = min(scale, math.sqrt(m2 / jn2))
+            ds = step_frac * scale
+            dt = min(dt_max, ds * ds / (2.0 * dpar))
+            if lkind != LOSS_NONE:
+                rate = loss_rate(lkind, loss_p, x, y, z, e)
+                if rate > 0.0:
+                    dt = min(dt, loss_frac * e / rate)
+            t_end = t_max
+            if snapshot:
+                t_end = min(t_end, (k_snap + 0.5) * snap_dt)
+                if k_out < n_out:
+                    t_end = min(t_end, output_times[k_out])
+            if t + dt >= t_end:
+                dt = t_end - t
+            if dt < 0.0:
+                dt = 0.0
+            # --- residence-time estimator: w dt at the start of the step
+            if not snapshot:
+                n_touched = score(ti, tf, x, y, z, ln_e, ln_e0, 0, w * dt, scratch, stamp, touched, n_touched, pid)
+            # --- drift
+            vx = 0.0
+            vy = 0.0
+            vz = 0.0
+            ddiff = dpar - dperp
+            if use_drift and jn2 > 0.0:
+                # g_i = sum_k b_k J_ik ; db_ij = (J_ij - b_j g_i) / M
+                g0 = bx * f[3] + by * f[4] + bz * f[5]
+                g1 = bx * f[6] + by * f[7] + bz * f[8]
+                g2 = bx * f[9] + by * f[10] + bz * f[11]
+                d00 = (f[3] - bx * g0) * inv_m
+                d01 = (f[4] - by * g0) * inv_m
+                d02 = (f[5] - bz * g0) * inv_m
+                d10 = (f[6] - bx * g1) * inv_m
+                d11 = (f[7] - by * g1) * inv_m
+                d12 = (f[8] - bz * g1) * inv_m
+                d20 = (f[9] - bx * g2) * inv_m
+                d21 = (f[10] - by * g2) * inv_m
+                d22 = (f[11] - bz * g2) * inv_m
+                divb = d00 + d11 + d22
+                vx = ddiff * (bx * divb + bx * d00 + by * d10 + bz * d20)
+                vy = ddiff * (by * divb + bx * d01 + by * d11 + bz * d21)
+                vz = ddiff * (bz * divb + bx * d02 + by * d12 + bz * d22)
+            # --- noise: sigma = s_perp I + c b b^T
+            xi0 = normals[n_pos]
+            xi1 = normals[n_pos + 1]
+            xi2 = normals[n_pos + 2]
+            n_pos += 3
+            s_perp = math.sqrt(2.0 * dperp)
+            if b2 > 1e-300:
+                c = (math.sqrt(2.0 * dperp + 2.0 * ddiff * b2) - s_perp) / b2
+            else:
+                c = 0.0
+            bxi = c * (bx * xi0 + by * xi1 + bz * xi2)
+            sq = math.sqrt(dt)
+            x1 = x + (s_perp * xi0 + bxi * bx) * sq + vx * dt
+            y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
+            z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
+            # --- energy losses: deterministic drift in E (exact for b ∝ E²)
+            if lkind != LOSS_NONE:
+                e = energy_after_step(lkind, loss_p, x, y, z, e, dt)
+                ln_e = math.log(e)
+                dpar, dperp = diffusion_coefficients(dkind, diff_p, e, mass, charge)
+            t += dt
+            nsteps += 1
+            # --- boundaries: free escape at |z| = H and R = R_max, with the Brownian bridge
+            r1 = math.sqrt(x1 * x1 + y1 * y1)
+            status = ALIVE
+            if abs(z1) >= H:
+                status = ESCAPED_Z
+            elif r1 >= rmax:
+                status = ESCAPED_R
+            elif use_bridge and dt > 0.0:
+                dzz = dperp + ddiff * bz * bz
+                # nearest horizontal wall
+                if z >= 0.0:
+                    p_cross = _bridge_probability(H - z, H - z1, dzz, dt)
+                else:
+                    p_cross = _bridge_probability(H + z, H + z1, dzz, dt)
+                if p_cross > 0.0:
+                    if uniforms[u_pos] < p_cross:
+                        status = ESCAPED_Z
+                    u_pos += 1
+                if status == ALIVE:
+                    r0 = math.sqrt(x * x + y * y)
+                    if r0 > 0.0:
+                        br = (bx * x + by * y) / r0
+                        drr = dperp + ddiff * br * br
+                        p_cross = _bridge_probability(rmax - r0, rmax - r1, drr, dt)
+                        if p_cross > 0.0:
+                            if uniforms[u_pos] < p_cross:
+                                status = ESCAPED_R
+                            u_pos += 1
+                if status != ALIVE:
+                    counters[C_BRIDGE_ESCAPES] += 1
+            x = x1
+            y = y1
+            z = z1
+            if status == ALIVE and e < e_floor:
+                status = BELOW_EMIN
+            if status == ALIVE and snapshot:
+                # steady state: w Δt at the midpoints (k + 1/2) Δt of the cadence
+                if t >= (k_snap + 0.5) * snap_dt * (1.0 - 1e-12):
+                    n_touched = score(ti, tf, x, y, z, ln_e, ln_e0, 0, w * snap_dt, scratch, stamp, touched, n_touched, pid)
+                    k_snap += 1
+                while k_out < n_out and t >= output_times[k_out] * (1.0 - 1e-12):
+                    n_touched = score(ti, tf, x, y, z, ln_e, ln_e0, 1 + k_out, w, scratch, stamp, touched, n_touched, pid)
+                    k_out += 1
+            if status == ALIVE and t >= t_max * (1.0 - 1e-12):
+                status = AT_TMAX
+            if status == ALIVE and nsteps >= max_steps:
+                status = MAX_STEPS
+            if status != ALIVE:
+                break
+        counters[C_STEPS] += nsteps
+        px[i] = x
+        py[i] = y
+        pz[i] = z
+        pe[i] = e
+        pt[i] = t
+        pnext[i] = k_snap
+        pout[i] = k_out
+        psteps[i] = nsteps
+        pstatus[i] = status
+        status_counts[status] += 1
+        n_touched = close_history(sum1, sum2, scratch, touched, n_touched)
+    counters[C_NTOUCHED] = n_touched
+    return px.shape[0], n_pos, u_pos

@@ -1,0 +1,192 @@
+"""Results: tallies with their axes, densities with uncertainties, and reweighting.
+
+``Result.tallies[name]`` is a :class:`Tally`.  Its ``density`` and ``uncertainty`` use the
+configuration's [spectrum]; ``reweight(spectrum)`` applies any other injection spectrum
+to the stored histograms without re-running a particle (DESIGN.md §4).
+
+Units: densities are per kpc³ per GeV of kinetic energy for a total source rate
+``rate_per_Myr`` (particles per Myr between the injection limits); burst densities
+(snapshot output times) are per kpc³ per GeV for ``rate_per_Myr`` particles injected at t = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .models.diffusion import SPECIES
+from .models.sources import EnergySampler
+from .spectra import Spectrum, bin_rates, spectrum_from_config
+from .tallies import TallyLayout
+
+DENSITY_UNIT = "kpc^-3 GeV^-1"
+
+
+@dataclass
+class Density:
+    """A reweighted density: steady state (and burst snapshots) with 1σ statistical errors."""
+
+    density: np.ndarray
+    uncertainty: np.ndarray
+    edges: dict[str, np.ndarray]
+    burst_density: np.ndarray | None = None
+    burst_uncertainty: np.ndarray | None = None
+    output_times_Myr: np.ndarray | None = None
+    unit: str = DENSITY_UNIT
+
+
+class Tally:
+    """One tally: raw per-history sums and what is needed to turn them into densities."""
+
+    def __init__(self, layout: TallyLayout, sum1: np.ndarray, sum2: np.ndarray, n_injected: int,
+                 sampler: EnergySampler, species: str, spectrum: Spectrum, rate_per_Myr: float):
+        self.layout = layout
+        self.name = layout.name
+        self.kind = layout.kind
+        self.sum1 = sum1.reshape(layout.shape)
+        self.sum2 = sum2.reshape(layout.shape)
+        self.n_injected = int(n_injected)
+        self.sampler = sampler
+        self.species = species
+        self.spectrum = spectrum
+        self.rate_per_Myr = rate_per_Myr
+        self._default: Density | None = None
+
+    # axes ------------------------------------------------------------------
+    @property
+    def edges(self) -> dict[str, np.ndarray]:
+        """Axis edges by name: spatial axes (kpc), 'E_GeV', and 'E0_GeV' where losses act."""
+        out = dict(self.layout.spatial_axes)
+        out["E_GeV"] = self.layout.energy_edges_GeV
+        if self.layout.source_energy_edges_GeV is not None:
+            out["E0_GeV"] = self.layout.source_energy_edges_GeV
+        return out
+
+    def centers(self, axis: str) -> np.ndarray:
+        """Bin centres of an axis (geometric for energies, arithmetic for lengths)."""
+        e = self.edges[axis]
+        return np.sqrt(e[1:] * e[:-1]) if axis.startswith("E") else 0.5 * (e[1:] + e[:-1])
+
+    @property
+    def output_times_Myr(self) -> np.ndarray:
+        return self.layout.output_times_Myr
+
+    # densities -------------------------------------------------------------
+    def rates(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> np.ndarray:
+        """Rate r_j represented by one pseudo-particle per source-energy bin (spectra.bin_rates)."""
+        mass, charge = SPECIES[self.species]
+        e0 = self.layout.source_energy_edges_GeV
+        edges = e0 if e0 is not None else self.layout.energy_edges_GeV
+        return bin_rates(spectrum, edges, self.sampler.emin, self.sampler.emax, self.sampler.bin_probability(edges),
+                         self.n_injected, mass, charge, rate_per_Myr)
+
+    def reweight(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> Density:
+        """Densities for the injection spectrum ``spectrum`` normalised to ``rate_per_Myr``."""
+        r = self.rates(spectrum, rate_per_Myr)
+        if self.layout.source_energy_edges_GeV is None:
+            num = self.sum1[..., 0] * r
+            sq = self.sum2[..., 0] * r * r
+        else:
+            num = self.sum1 @ r
+            sq = self.sum2 @ (r * r)
+        var = np.clip(sq - num * num / self.n_injected, 0.0, None)
+        vol = np.asarray(self.layout.cell_volume_kpc3())
+        de = np.diff(self.layout.energy_edges_GeV)
+        norm = vol[..., None] * de
+        dens = num / norm
+        err = np.sqrt(var) / norm
+        times = self.layout.output_times_Myr
+        return Density(
+            density=dens[0], uncertainty=err[0], edges=self.edges,
+            burst_density=dens[1:] if len(times) else None,
+            burst_uncertainty=err[1:] if len(times) else None,
+            output_times_Myr=times if len(times) else None,
+        )
+
+    def _default_density(self) -> Density:
+        if self._default is None:
+            self._default = self.reweight(self.spectrum, self.rate_per_Myr)
+        return self._default
+
+    @property
+    def density(self) -> np.ndarray:
+        """Steady-state density [kpc⁻³ GeV⁻¹] for the configured spectrum; shape (spatial..., E)."""
+        return self._default_density().density
+
+    @property
+    def uncertainty(self) -> np.ndarray:
+        """1σ statistical uncertainty of ``density``."""
+        return self._default_density().uncertainty
+
+    def __repr__(self):
+        return f"Tally(name={self.name!r}, kind={self.kind!r}, shape={self.layout.shape})"
+
+
+@dataclass
+class Result:
+    """The outcome of a run (or of a file read back)."""
+
+    config_toml: str
+    tallies: dict[str, Tally]
+    counts: dict[str, int]
+    timings: dict[str, float]
+    metadata: dict = field(default_factory=dict)
+    final_state: dict | None = None
+    path: str | None = None
+
+    @property
+    def config(self):
+        from .config import load_config
+        import tomllib
+
+        return load_config(tomllib.loads(self.config_toml))
+
+    @classmethod
+    def from_run(cls, model, sum1, sum2, counts, timings, final_state=None):
+        from . import __version__
+
+        cfg = model.config
+        spec = spectrum_from_config(cfg.spectrum)
+        tallies = {}
+        for lay in model.layouts:
+            sl = slice(lay.offset, lay.offset + lay.size)
+            tallies[lay.name] = Tally(lay, sum1[sl].copy(), sum2[sl].copy(), counts["injected"], model.sampler,
+                                      cfg.species.name, spec, cfg.spectrum.rate_per_Myr)
+        meta = {
+            "sdeprop_version": __version__,
+            "seed": cfg.run.seed,
+            "batch_size": cfg.run.batch_size,
+            "regime_energy_max_GeV": model.regimes.energy_max_GeV,
+            "regime_t_max_Myr": model.regimes.t_max_Myr,
+            "regime_snapshot_dt_Myr": model.regimes.snapshot_dt_Myr,
+        }
+        return cls(cfg.to_toml(), tallies, counts, timings, meta, final_state)
+
+    def local_spectrum(self, spectrum: Spectrum | None = None, tally: str | None = None):
+        """(E centres [GeV], density, uncertainty) at the Sun.
+
+        Uses a sphere tally if there is one (or the one named), otherwise the cylindrical
+        cell that contains (R_sun, z = 0).
+        """
+        cfg = self.config
+        names = [tally] if tally else [n for n, t in self.tallies.items() if t.kind == "sphere"] or \
+            [n for n, t in self.tallies.items() if t.kind == "cylindrical"]
+        if not names:
+            raise ValueError("no sphere or cylindrical tally to read the local spectrum from")
+        t = self.tallies[names[0]]
+        d = t.reweight(spectrum, 1.0) if spectrum is not None else t._default_density()
+        e = t.centers("E_GeV")
+        if t.kind == "sphere":
+            return e, d.density, d.uncertainty
+        sun = np.asarray(cfg.galaxy.sun_position_kpc)
+        if t.kind == "cylindrical":
+            i = np.searchsorted(t.edges["R_kpc"], np.hypot(sun[0], sun[1])) - 1
+            j = np.searchsorted(t.edges["z_kpc"], sun[2]) - 1
+            idx = (i, j)
+        else:
+            idx = tuple(np.searchsorted(t.edges[a], c) - 1 for a, c in zip(("x_kpc", "y_kpc", "z_kpc"), sun))
+        shape = t.layout.spatial_shape
+        if any(k < 0 or k >= n for k, n in zip(idx, shape)):
+            raise ValueError(f"the Sun lies outside tally '{t.name}'")
+        return e, d.density[idx], d.uncertainty[idx]

@@ -1,0 +1,222 @@
+"""Tallies: the layout of the histograms the kernel fills, and their scoring functions.
+
+Every tally is a block of one flat float64 array with the index order
+``(time, spatial cells..., E, E0)``:
+
+* time slot 0 is the steady state; slots 1.. hold the burst density at
+  ``estimator.output_times_Myr`` (snapshot estimator only);
+* the spatial cells are (R, z) for ``cylindrical``, (x, y, z) for ``cartesian`` and a
+  single cell for ``sphere``; spatial bins are uniform, energy bins uniform in ln E;
+* E is the current kinetic energy; E0, the source energy, is kept only when losses act
+  (otherwise E = E0 and the axis has length 1).
+
+Scoring is per history: a particle's contributions collect in a scratch array and, when
+the particle ends, their sum and its square go into ``sum`` and ``sum2``.  This gives an
+unbiased variance of any reweighted density (STYLE.md habit 5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+TALLY_CYLINDRICAL = 0
+TALLY_CARTESIAN = 1
+TALLY_SPHERE = 2
+KIND_NAMES = {TALLY_CYLINDRICAL: "cylindrical", TALLY_CARTESIAN: "cartesian", TALLY_SPHERE: "sphere"}
+
+# columns of the integer table
+TI_KIND, TI_OFFSET, TI_N0, TI_N1, TI_N2, TI_NE, TI_NE0, TI_NT = range(8)
+N_TI = 8
+# columns of the float table: (lo, 1/width) for three spatial axes, ln E, ln E0; sphere centre, r²
+TF_LO0, TF_INV0, TF_LO1, TF_INV1, TF_LO2, TF_INV2, TF_LNE, TF_INVE, TF_LNE0, TF_INVE0, TF_CX, TF_CY, TF_CZ, TF_R2 = range(14)
+N_TF = 14
+
+
+@dataclass
+class TallyLayout:
+    """Where a tally lives in the flat arrays, and its axes (edges in kpc and GeV)."""
+
+    name: str
+    kind: str
+    spatial_axes: dict[str, np.ndarray]
+    energy_edges_GeV: np.ndarray
+    source_energy_edges_GeV: np.ndarray | None
+    output_times_Myr: np.ndarray
+    offset: int = 0
+    sphere_center_kpc: np.ndarray | None = None
+    sphere_radius_kpc: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(len(e) - 1 for e in self.spatial_axes.values())
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        ne0 = 1 if self.source_energy_edges_GeV is None else len(self.source_energy_edges_GeV) - 1
+        return (1 + len(self.output_times_Myr),) + self.spatial_shape + (len(self.energy_edges_GeV) - 1, ne0)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def cell_volume_kpc3(self) -> np.ndarray:
+        """Volume of each spatial cell [kpc³], shaped like the spatial axes."""
+        if self.kind == "cylindrical":
+            r, z = self.spatial_axes["R_kpc"], self.spatial_axes["z_kpc"]
+            return np.pi * np.outer(np.diff(r**2), np.diff(z))
+        if self.kind == "cartesian":
+            dx, dy, dz = (np.diff(e) for e in self.spatial_axes.values())
+            return dx[:, None, None] * dy[None, :, None] * dz[None, None, :]
+        return np.array(4.0 / 3.0 * np.pi * self.sphere_radius_kpc**3)
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        ti = np.zeros(N_TI, dtype=np.int64)
+        tf = np.zeros(N_TF)
+        shape = self.shape
+        ti[TI_KIND] = {"cylindrical": TALLY_CYLINDRICAL, "cartesian": TALLY_CARTESIAN, "sphere": TALLY_SPHERE}[self.kind]
+        ti[TI_OFFSET] = self.offset
+        sp = list(self.spatial_shape) + [1] * (3 - len(self.spatial_shape))
+        ti[TI_N0:TI_N2 + 1] = sp
+        ti[TI_NE], ti[TI_NE0], ti[TI_NT] = shape[-2], shape[-1], shape[0]
+        for a, edges in enumerate(self.spatial_axes.values()):
+            tf[2 * a] = edges[0]
+            tf[2 * a + 1] = (len(edges) - 1) / (edges[-1] - edges[0])
+        e = self.energy_edges_GeV
+        tf[TF_LNE], tf[TF_INVE] = math.log(e[0]), (len(e) - 1) / math.log(e[-1] / e[0])
+        if self.source_energy_edges_GeV is not None:
+            e0 = self.source_energy_edges_GeV
+            tf[TF_LNE0], tf[TF_INVE0] = math.log(e0[0]), (len(e0) - 1) / math.log(e0[-1] / e0[0])
+        if self.kind == "sphere":
+            tf[TF_CX:TF_CZ + 1] = self.sphere_center_kpc
+            tf[TF_R2] = self.sphere_radius_kpc**2
+        return ti, tf
+
+
+def build_tally_layouts(cfg) -> list[TallyLayout]:
+    """Layouts of all [[tally]] tables, placed one after another in the flat arrays."""
+    H, Rmax = cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc
+    with_e0 = cfg.losses.model != "none"
+    times = np.asarray(cfg.estimator.output_times_Myr, dtype=float)
+    layouts, offset = [], 0
+    for t in cfg.tally:
+        emin = t.energy_min_GeV if t.energy_min_GeV is not None else cfg.energy.min_GeV
+        emax = t.energy_max_GeV if t.energy_max_GeV is not None else cfg.energy.max_GeV
+        e_edges = np.geomspace(emin, emax, t.energy_bins + 1)
+        e0_edges = None
+        if with_e0:
+            n0 = t.source_energy_bins if t.source_energy_bins is not None else t.energy_bins
+            e0_edges = np.geomspace(cfg.energy.min_GeV, cfg.energy.max_GeV, n0 + 1)
+        kw = dict(name=t.name, kind=t.type, energy_edges_GeV=e_edges, source_energy_edges_GeV=e0_edges, output_times_Myr=times)
+        if t.type == "cylindrical":
+            rmax = t.R_max_kpc if t.R_max_kpc is not None else Rmax
+            zlo = t.z_min_kpc if t.z_min_kpc is not None else -H
+            zhi = t.z_max_kpc if t.z_max_kpc is not None else H
+            axes = {"R_kpc": np.linspace(t.R_min_kpc, rmax, t.R_bins + 1), "z_kpc": np.linspace(zlo, zhi, t.z_bins + 1)}
+            lay = TallyLayout(spatial_axes=axes, **kw)
+        elif t.type == "cartesian":
+            axes = {f"{a}_kpc": np.linspace(*rng, n + 1) for a, rng, n in zip("xyz", (t.x_range_kpc, t.y_range_kpc, t.z_range_kpc), t.bins)}
+            lay = TallyLayout(spatial_axes=axes, **kw)
+        else:
+            center = np.asarray(t.center_kpc if t.center_kpc is not None else cfg.galaxy.sun_position_kpc, dtype=float)
+            lay = TallyLayout(spatial_axes={}, sphere_center_kpc=center, sphere_radius_kpc=t.radius_kpc, **kw)
+        lay.offset = offset
+        offset += lay.size
+        layouts.append(lay)
+    return layouts
+
+
+def tally_tables(layouts: list[TallyLayout]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Stack the per-tally tables for the kernel; returns (int table, float table, total size)."""
+    ti = np.zeros((len(layouts), N_TI), dtype=np.int64)
+    tf = np.zeros((len(layouts), N_TF))
+    for k, lay in enumerate(layouts):
+        ti[k], tf[k] = lay.tables()
+    total = sum(lay.size for lay in layouts)
+    return ti, tf, total
+
+
+# ----------------------------------------------------------------------------- kernel side
+@njit(cache=True, inline="always")
+def _axis_index(value, lo, inv, n):
+    a = (value - lo) * inv
+    if a < 0.0 or a >= n:
+        return -1
+    return int(a)
+
+
+@njit(cache=True)
+def cell_index(ti, tf, k, x, y, z, ln_e, ln_e0, slot):
+    """Flat index of the cell of tally k holding (x, y, z, E, E0) in time slot ``slot``; −1 if outside."""
+    kind = ti[k, TI_KIND]
+    n0 = ti[k, TI_N0]
+    n1 = ti[k, TI_N1]
+    n2 = ti[k, TI_N2]
+    if kind == TALLY_CYLINDRICAL:
+        i0 = _axis_index(math.sqrt(x * x + y * y), tf[k, TF_LO0], tf[k, TF_INV0], n0)
+        if i0 < 0:
+            return -1
+        i1 = _axis_index(z, tf[k, TF_LO1], tf[k, TF_INV1], n1)
+        if i1 < 0:
+            return -1
+        s = i0 * n1 + i1
+    elif kind == TALLY_CARTESIAN:
+        i0 = _axis_index(x, tf[k, TF_LO0], tf[k, TF_INV0], n0)
+        if i0 < 0:
+            return -1
+        i1 = _axis_index(y, tf[k, TF_LO1], tf[k, TF_INV1], n1)
+        if i1 < 0:
+            return -1
+        i2 = _axis_index(z, tf[k, TF_LO2], tf[k, TF_INV2], n2)
+        if i2 < 0:
+            return -1
+        s = (i0 * n1 + i1) * n2 + i2
+    else:
+        dx = x - tf[k, TF_CX]
+        dy = y - tf[k, TF_CY]
+        dz = z - tf[k, TF_CZ]
+        if dx * dx + dy * dy + dz * dz >= tf[k, TF_R2]:
+            return -1
+        s = 0
+    ne = ti[k, TI_NE]
+    ie = _axis_index(ln_e, tf[k, TF_LNE], tf[k, TF_INVE], ne)
+    if ie < 0:
+        return -1
+    ne0 = ti[k, TI_NE0]
+    ie0 = 0
+    if ne0 > 1:
+        ie0 = _axis_index(ln_e0, tf[k, TF_LNE0], tf[k, TF_INVE0], ne0)
+        if ie0 < 0:
+            return -1
+    ns = n0 * n1 * n2
+    return ti[k, TI_OFFSET] + ((slot * ns + s) * ne + ie) * ne0 + ie0
+
+
+@njit(cache=True)
+def score(ti, tf, x, y, z, ln_e, ln_e0, slot, value, scratch, stamp, touched, n_touched, pid):
+    """Add ``value`` to every tally's cell at this point for history ``pid``; returns the new n_touched."""
+    for k in range(ti.shape[0]):
+        c = cell_index(ti, tf, k, x, y, z, ln_e, ln_e0, slot)
+        if c >= 0:
+            if stamp[c] != pid:
+                stamp[c] = pid
+                touched[n_touched] = c
+                n_touched += 1
+            scratch[c] += value
+    return n_touched
+
+
+@njit(cache=True)
+def close_history(sum1, sum2, scratch, touched, n_touched):
+    """Move a finished history's contributions into the sums of value and value²."""
+    for m in range(n_touched):
+        c = touched[m]
+        v = scratch[c]
+        sum1[c] += v
+        sum2[c] += v * v
+        scratch[c] = 0.0
+    return 0
