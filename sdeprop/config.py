@@ -117,11 +117,11 @@ def _load_field_grid_cached(path: str, mtime: float):
             with h5py.File(p, "r") as f:
                 data = {k: np.asarray(f[k], dtype=np.float64) for k in ("x", "y", "z", "Bx", "By", "Bz") if k in f}
         else:
-            raise ValueError(f"unsupported extension '{p.suffix}' (allowed: .npz, .h5, .hdf5)")
-    except ValueError:
-        raise
+            data = None
     except Exception as exc:  # unreadable / corrupt file
         raise ValueError(f"cannot read field grid '{path}': {exc}") from None
+    if data is None:
+        raise ValueError(f"field grid '{path}': unsupported extension '{p.suffix}' (allowed: .npz, .h5, .hdf5)")
     missing = [k for k in ("x", "y", "z", "Bx", "By", "Bz") if k not in data]
     if missing:
         raise ValueError(f"field grid '{path}' lacks datasets {missing} (needs x, y, z, Bx, By, Bz)")

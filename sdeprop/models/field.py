@@ -68,6 +68,16 @@ def _cerri_toy(p, x, y):
 
 
 @njit(cache=True, inline="always")
+def _tri(grid, ix, iy, iz, tx, ty, tz, c):
+    """Trilinear interpolation of component c inside cell (ix, iy, iz) at fractions (tx, ty, tz)."""
+    c00 = grid[ix, iy, iz, c] * (1 - tx) + grid[ix + 1, iy, iz, c] * tx
+    c10 = grid[ix, iy + 1, iz, c] * (1 - tx) + grid[ix + 1, iy + 1, iz, c] * tx
+    c01 = grid[ix, iy, iz + 1, c] * (1 - tx) + grid[ix + 1, iy, iz + 1, c] * tx
+    c11 = grid[ix, iy + 1, iz + 1, c] * (1 - tx) + grid[ix + 1, iy + 1, iz + 1, c] * tx
+    return (c00 * (1 - ty) + c10 * ty) * (1 - tz) + (c01 * (1 - ty) + c11 * ty) * tz
+
+
+@njit(cache=True, inline="always")
 def _grid(p, grid, x, y, z):
     """Trilinear interpolation of B and of its precomputed Jacobian on a regular grid.
 
@@ -88,14 +98,12 @@ def _grid(p, grid, x, y, z):
     tx = fx - ix
     ty = fy - iy
     tz = fz - iz
-    out = np.zeros(12)
-    for c in range(12):
-        c00 = grid[ix, iy, iz, c] * (1 - tx) + grid[ix + 1, iy, iz, c] * tx
-        c10 = grid[ix, iy + 1, iz, c] * (1 - tx) + grid[ix + 1, iy + 1, iz, c] * tx
-        c01 = grid[ix, iy, iz + 1, c] * (1 - tx) + grid[ix + 1, iy, iz + 1, c] * tx
-        c11 = grid[ix, iy + 1, iz + 1, c] * (1 - tx) + grid[ix + 1, iy + 1, iz + 1, c] * tx
-        out[c] = (c00 * (1 - ty) + c10 * ty) * (1 - tz) + (c01 * (1 - ty) + c11 * ty) * tz
-    return (out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9], out[10], out[11])
+    return (
+        _tri(grid, ix, iy, iz, tx, ty, tz, 0), _tri(grid, ix, iy, iz, tx, ty, tz, 1), _tri(grid, ix, iy, iz, tx, ty, tz, 2),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 3), _tri(grid, ix, iy, iz, tx, ty, tz, 4), _tri(grid, ix, iy, iz, tx, ty, tz, 5),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 6), _tri(grid, ix, iy, iz, tx, ty, tz, 7), _tri(grid, ix, iy, iz, tx, ty, tz, 8),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 9), _tri(grid, ix, iy, iz, tx, ty, tz, 10), _tri(grid, ix, iy, iz, tx, ty, tz, 11),
+    )
 
 
 @njit(cache=True)
