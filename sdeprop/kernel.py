@@ -56,7 +56,7 @@ N_SIM_PARAMS = 10
 N_SIM_SWITCHES = 7
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _bridge_probability(d0, d1, dn, dt):
     """Probability that a Brownian path with diffusion dn crossed a wall between two points
     at distances d0, d1 > 0 from it: exp(−2 d0 d1 / (2 dn dt)) (DESIGN.md §2)."""
@@ -66,7 +66,7 @@ def _bridge_probability(d0, d1, dn, dt):
     return math.exp(-a)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def transport(
     px, py, pz, pe, pe0, pw, pt, pstatus, pnext, pout, psteps, pt_max, psnap_dt,
     first, normals, n_pos, uniforms, u_pos,
@@ -83,7 +83,7 @@ def transport(
     H = sim_f[SP_H]
     rmax = sim_f[SP_RMAX]
     dt_max = sim_f[SP_DT_MAX]
-    step_frac = sim_f[SP_STEP_FRAC]
+    step_frac2 = sim_f[SP_STEP_FRAC] ** 2
     loss_frac = sim_f[SP_LOSS_FRAC]
     floor2 = sim_f[SP_FLOOR] * sim_f[SP_FLOOR]
     mass = sim_f[SP_MASS]
@@ -119,6 +119,12 @@ def transport(
         ln_e = math.log(e)
         ln_e0 = math.log(pe0[i])
         dpar, dperp = diffusion_coefficients(dkind, diff_p, e, mass, charge)
+        ddiff = dpar - dperp
+        s_perp = math.sqrt(2.0 * dperp)
+        inv_2dpar = 0.5 / dpar
+        r = math.sqrt(x * x + y * y)
+        last_dt = -1.0
+        sq = 0.0
         nsteps = psteps[i]
         while True:
             if n_pos + 3 > n_norm or (use_bridge and u_pos + 2 > n_unif):
@@ -132,7 +138,7 @@ def transport(
                 psteps[i] = nsteps
                 counters[C_NTOUCHED] = n_touched
                 return i, n_pos, u_pos
-            f = field_and_jacobian(fkind, field_p, field_grid, x, y, z)
+            f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
             bx0 = f[0]
             by0 = f[1]
             bz0 = f[2]
@@ -143,14 +149,13 @@ def transport(
             bz = bz0 * inv_m
             b2 = bx * bx + by * by + bz * bz
             # --- time step (DESIGN.md §2)
-            jn2 = 0.0
-            for q in range(3, 12):
-                jn2 += f[q] * f[q]
-            scale = l_geo
-            if jn2 > 0.0:
-                scale = min(scale, math.sqrt(m2 / jn2))
-            ds = step_frac * scale
-            dt = min(dt_max, ds * ds / (2.0 * dpar))
+            jn2 = (f[3] * f[3] + f[4] * f[4] + f[5] * f[5] + f[6] * f[6] + f[7] * f[7] + f[8] * f[8]
+                   + f[9] * f[9] + f[10] * f[10] + f[11] * f[11])
+            # sqrt(2 D∥ dt) <= step_fraction × min(L_geo, |B|/|∇B|)
+            scale2 = l_geo * l_geo
+            if jn2 * scale2 > m2:
+                scale2 = m2 / jn2
+            dt = min(dt_max, step_frac2 * scale2 * inv_2dpar)
             if lkind != LOSS_NONE:
                 rate = loss_rate(lkind, loss_p, x, y, z, e)
                 if rate > 0.0:
@@ -166,12 +171,11 @@ def transport(
                 dt = 0.0
             # --- residence-time estimator: w dt at the start of the step
             if not snapshot:
-                n_touched = score(ti, tf, x, y, z, ln_e, ln_e0, 0, w * dt, scratch, stamp, touched, n_touched, pid)
+                n_touched = score(ti, tf, x, y, z, r, ln_e, ln_e0, 0, w * dt, scratch, stamp, touched, n_touched, pid)
             # --- drift
             vx = 0.0
             vy = 0.0
             vz = 0.0
-            ddiff = dpar - dperp
             if use_drift and jn2 > 0.0:
                 # g_i = sum_k b_k J_ik ; db_ij = (J_ij - b_j g_i) / M
                 g0 = bx * f[3] + by * f[4] + bz * f[5]
@@ -195,13 +199,14 @@ def transport(
             xi1 = normals[n_pos + 1]
             xi2 = normals[n_pos + 2]
             n_pos += 3
-            s_perp = math.sqrt(2.0 * dperp)
             if b2 > 1e-300:
                 c = (math.sqrt(2.0 * dperp + 2.0 * ddiff * b2) - s_perp) / b2
             else:
                 c = 0.0
             bxi = c * (bx * xi0 + by * xi1 + bz * xi2)
-            sq = math.sqrt(dt)
+            if dt != last_dt:
+                sq = math.sqrt(dt)
+                last_dt = dt
             x1 = x + (s_perp * xi0 + bxi * bx) * sq + vx * dt
             y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
             z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
@@ -210,6 +215,9 @@ def transport(
                 e = energy_after_step(lkind, loss_p, x, y, z, e, dt)
                 ln_e = math.log(e)
                 dpar, dperp = diffusion_coefficients(dkind, diff_p, e, mass, charge)
+                ddiff = dpar - dperp
+                s_perp = math.sqrt(2.0 * dperp)
+                inv_2dpar = 0.5 / dpar
             t += dt
             nsteps += 1
             # --- boundaries: free escape at |z| = H and R = R_max, with the Brownian bridge
@@ -220,40 +228,47 @@ def transport(
             elif r1 >= rmax:
                 status = ESCAPED_R
             elif use_bridge and dt > 0.0:
-                dzz = dperp + ddiff * bz * bz
-                # nearest horizontal wall
+                # cheap screen first: the crossing probability exp(-d0 d1/(D_n dt)) is negligible
+                # (< e^-40) when d0 d1 > 40 D∥ dt, since every D_n <= D∥
+                screen = 40.0 * dpar * dt
                 if z >= 0.0:
-                    p_cross = _bridge_probability(H - z, H - z1, dzz, dt)
+                    d0 = H - z
+                    d1 = H - z1
                 else:
-                    p_cross = _bridge_probability(H + z, H + z1, dzz, dt)
-                if p_cross > 0.0:
-                    if uniforms[u_pos] < p_cross:
-                        status = ESCAPED_Z
-                    u_pos += 1
-                if status == ALIVE:
-                    r0 = math.sqrt(x * x + y * y)
-                    if r0 > 0.0:
-                        br = (bx * x + by * y) / r0
-                        drr = dperp + ddiff * br * br
-                        p_cross = _bridge_probability(rmax - r0, rmax - r1, drr, dt)
-                        if p_cross > 0.0:
-                            if uniforms[u_pos] < p_cross:
-                                status = ESCAPED_R
-                            u_pos += 1
+                    d0 = H + z
+                    d1 = H + z1
+                if d0 * d1 < screen:
+                    dzz = dperp + ddiff * bz * bz
+                    p_cross = _bridge_probability(d0, d1, dzz, dt)
+                    if p_cross > 0.0:
+                        if uniforms[u_pos] < p_cross:
+                            status = ESCAPED_Z
+                        u_pos += 1
+                d0 = rmax - r
+                d1 = rmax - r1
+                if status == ALIVE and r > 0.0 and d0 * d1 < screen:
+                    br = (bx * x + by * y) / r
+                    drr = dperp + ddiff * br * br
+                    p_cross = _bridge_probability(d0, d1, drr, dt)
+                    if p_cross > 0.0:
+                        if uniforms[u_pos] < p_cross:
+                            status = ESCAPED_R
+                        u_pos += 1
                 if status != ALIVE:
                     counters[C_BRIDGE_ESCAPES] += 1
             x = x1
             y = y1
             z = z1
+            r = r1
             if status == ALIVE and e < e_floor:
                 status = BELOW_EMIN
             if status == ALIVE and snapshot:
                 # steady state: w Δt at the midpoints (k + 1/2) Δt of the cadence
                 if t >= (k_snap + 0.5) * snap_dt * (1.0 - 1e-12):
-                    n_touched = score(ti, tf, x, y, z, ln_e, ln_e0, 0, w * snap_dt, scratch, stamp, touched, n_touched, pid)
+                    n_touched = score(ti, tf, x, y, z, r, ln_e, ln_e0, 0, w * snap_dt, scratch, stamp, touched, n_touched, pid)
                     k_snap += 1
                 while k_out < n_out and t >= output_times[k_out] * (1.0 - 1e-12):
-                    n_touched = score(ti, tf, x, y, z, ln_e, ln_e0, 1 + k_out, w, scratch, stamp, touched, n_touched, pid)
+                    n_touched = score(ti, tf, x, y, z, r, ln_e, ln_e0, 1 + k_out, w, scratch, stamp, touched, n_touched, pid)
                     k_out += 1
             if status == ALIVE and t >= t_max * (1.0 - 1e-12):
                 status = AT_TMAX

@@ -141,7 +141,7 @@ def tally_tables(layouts: list[TallyLayout]) -> tuple[np.ndarray, np.ndarray, in
 
 
 # ----------------------------------------------------------------------------- kernel side
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _axis_index(value, lo, inv, n):
     a = (value - lo) * inv
     if a < 0.0 or a >= n:
@@ -149,15 +149,18 @@ def _axis_index(value, lo, inv, n):
     return int(a)
 
 
-@njit(cache=True)
-def cell_index(ti, tf, k, x, y, z, ln_e, ln_e0, slot):
-    """Flat index of the cell of tally k holding (x, y, z, E, E0) in time slot ``slot``; −1 if outside."""
+@njit(cache=True, inline="always", error_model="numpy")
+def cell_index(ti, tf, k, x, y, z, r, ln_e, ln_e0, slot):
+    """Flat index of the cell of tally k holding (x, y, z, E, E0) in time slot ``slot``; −1 if outside.
+
+    ``r`` = sqrt(x² + y²) is passed in because the kernel already has it.
+    """
     kind = ti[k, TI_KIND]
     n0 = ti[k, TI_N0]
     n1 = ti[k, TI_N1]
     n2 = ti[k, TI_N2]
     if kind == TALLY_CYLINDRICAL:
-        i0 = _axis_index(math.sqrt(x * x + y * y), tf[k, TF_LO0], tf[k, TF_INV0], n0)
+        i0 = _axis_index(r, tf[k, TF_LO0], tf[k, TF_INV0], n0)
         if i0 < 0:
             return -1
         i1 = _axis_index(z, tf[k, TF_LO1], tf[k, TF_INV1], n1)
@@ -196,11 +199,11 @@ def cell_index(ti, tf, k, x, y, z, ln_e, ln_e0, slot):
     return ti[k, TI_OFFSET] + ((slot * ns + s) * ne + ie) * ne0 + ie0
 
 
-@njit(cache=True)
-def score(ti, tf, x, y, z, ln_e, ln_e0, slot, value, scratch, stamp, touched, n_touched, pid):
+@njit(cache=True, inline="always")
+def score(ti, tf, x, y, z, r, ln_e, ln_e0, slot, value, scratch, stamp, touched, n_touched, pid):
     """Add ``value`` to every tally's cell at this point for history ``pid``; returns the new n_touched."""
     for k in range(ti.shape[0]):
-        c = cell_index(ti, tf, k, x, y, z, ln_e, ln_e0, slot)
+        c = cell_index(ti, tf, k, x, y, z, r, ln_e, ln_e0, slot)
         if c >= 0:
             if stamp[c] != pid:
                 stamp[c] = pid

@@ -32,7 +32,7 @@ def test_tally_cell_index_matches_numpy_histogram():
     got = np.zeros(size)
     for (x, y, z), ei, e0i in zip(pts, e, e0):
         for k in range(len(layouts)):
-            c = cell_index(ti, tf, k, x, y, z, np.log(ei), np.log(e0i), 0)
+            c = cell_index(ti, tf, k, x, y, z, np.hypot(x, y), np.log(ei), np.log(e0i), 0)
             if c >= 0:
                 got[c] += 1
     for lay in layouts:

@@ -34,7 +34,7 @@ def rigidity_and_beta(kinetic_GeV, mass_GeV, charge):
     return p / abs(charge), p / (kinetic_GeV + mass_GeV)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def diffusion_coefficients(kind, p, kinetic_GeV, mass_GeV, charge):
     """(D∥, D⊥) in kpc²/Myr at kinetic energy T [GeV].
 

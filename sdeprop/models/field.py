@@ -28,46 +28,39 @@ def _uniform(p):
     return (p[0], p[1], p[2], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-@njit(cache=True, inline="always")
-def _cerri_toy(p, x, y):
+@njit(cache=True, inline="always", error_model="numpy")
+def _cerri_toy(p, x, y, r):
     """Toy field of Cerri et al. 2017 (JCAP 10, 019), eqs. 3.1–3.3.
 
     B_R = 0, B_φ = B0φ (1 − e^{−R/R0}), B_z = ε_B B0φ e^{−R/R0}.  With g(R) = B_φ/R the
     Cartesian components are B_x = −g y, B_y = g x, and the Jacobian follows from
-    g'(R) = (B_φ' R − B_φ)/R² and B_z' = −B_z/R0.  p = (B0φ, R0, ε_B).
+    g'(R) = (B_φ' − g)/R and B_z' = −B_z/R0.  p = (B0φ, R0, ε_B); r = sqrt(x² + y²).
     """
     b0 = p[0]
     r0 = p[1]
     epsb = p[2]
-    r = math.sqrt(x * x + y * y)
     e = math.exp(-r / r0)
     bz = epsb * b0 * e
     dbz = -bz / r0
     if r > 1e-6 * r0:
-        bphi = b0 * (1.0 - e)
-        g = bphi / r
-        dbphi = b0 * e / r0
-        dg = (dbphi * r - bphi) / (r * r)
-        cx = x / r
-        cy = y / r
+        inv_r = 1.0 / r
+        g = b0 * (1.0 - e) * inv_r
+        dg = (b0 * e / r0 - g) * inv_r
+        cx = x * inv_r
+        cy = y * inv_r
     else:  # series about the axis: B_φ ≈ B0 (R/R0 − R²/2R0²)
         g = b0 / r0 * (1.0 - 0.5 * r / r0)
         dg = -0.5 * b0 / (r0 * r0)
         cx = 0.0
         cy = 0.0
-    bx = -g * y
-    by = g * x
     # J[i][j] = dB_j/dx_i, flattened row-major
-    jxx = -dg * cx * y
-    jxy = dg * cx * x + g
-    jxz = dbz * cx
-    jyx = -dg * cy * y - g
-    jyy = dg * cy * x
-    jyz = dbz * cy
-    return (bx, by, bz, jxx, jxy, jxz, jyx, jyy, jyz, 0.0, 0.0, 0.0)
+    return (-g * y, g * x, bz,
+            -dg * cx * y, dg * cx * x + g, dbz * cx,
+            -dg * cy * y - g, dg * cy * x, dbz * cy,
+            0.0, 0.0, 0.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _tri(grid, ix, iy, iz, tx, ty, tz, c):
     """Trilinear interpolation of component c inside cell (ix, iy, iz) at fractions (tx, ty, tz)."""
     c00 = grid[ix, iy, iz, c] * (1 - tx) + grid[ix + 1, iy, iz, c] * tx
@@ -77,7 +70,7 @@ def _tri(grid, ix, iy, iz, tx, ty, tz, c):
     return (c00 * (1 - ty) + c10 * ty) * (1 - tz) + (c01 * (1 - ty) + c11 * ty) * tz
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _grid(p, grid, x, y, z):
     """Trilinear interpolation of B and of its precomputed Jacobian on a regular grid.
 
@@ -106,13 +99,17 @@ def _grid(p, grid, x, y, z):
     )
 
 
-@njit(cache=True)
-def field_and_jacobian(kind, p, grid, x, y, z):
-    """B (3 components, μG) and J_ij = ∂B_j/∂x_i (9, row-major, μG/kpc) of model ``kind`` at (x, y, z) kpc."""
+@njit(cache=True, inline="always", error_model="numpy")
+def field_and_jacobian(kind, p, grid, x, y, z, r):
+    """B (3 components, μG) and J_ij = ∂B_j/∂x_i (9, row-major, μG/kpc) of model ``kind`` at (x, y, z) kpc.
+
+    ``r`` = sqrt(x² + y²), which the caller already has.  Inlined into the kernel (no call,
+    no reference counting of the parameter arrays per step).
+    """
     if kind == FIELD_UNIFORM:
         return _uniform(p)
     elif kind == FIELD_CERRI_TOY:
-        return _cerri_toy(p, x, y)
+        return _cerri_toy(p, x, y, r)
     else:
         return _grid(p, grid, x, y, z)
 
@@ -154,9 +151,14 @@ def build_field(field_cfg):
     raise ValueError(f"unknown field model {model!r}")
 
 
+@njit(cache=True)
+def _field_py(kind, p, grid, x, y, z):
+    return field_and_jacobian(kind, p, grid, x, y, z, math.sqrt(x * x + y * y))
+
+
 def evaluate_field(field_cfg, points_kpc) -> tuple[np.ndarray, np.ndarray]:
     """Evaluate B (μG, shape (n, 3)) and the Jacobian (μG/kpc, shape (n, 3, 3), J[i, j] = ∂B_j/∂x_i)."""
     kind, params, grid = build_field(field_cfg)
     pts = np.atleast_2d(np.asarray(points_kpc, dtype=float))
-    out = np.array([field_and_jacobian(kind, params, grid, *pt) for pt in pts])
+    out = np.array([_field_py(kind, params, grid, *pt) for pt in pts])
     return out[:, :3], out[:, 3:].reshape(-1, 3, 3)

@@ -21,7 +21,7 @@ LOSS_QUADRATIC = 1
 N_LOSS_PARAMS = 4
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def loss_rate(kind, p, x, y, z, energy_GeV):
     """b = −dE/dt [GeV/Myr] at position (kpc) and energy (GeV). p[0] = b0 [GeV⁻¹ Myr⁻¹]."""
     if kind == LOSS_QUADRATIC:
@@ -29,7 +29,7 @@ def loss_rate(kind, p, x, y, z, energy_GeV):
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def energy_after_step(kind, p, x, y, z, energy_GeV, dt_Myr):
     """Energy after dt of losses; exact for b ∝ E² and never negative."""
     if kind == LOSS_QUADRATIC:
