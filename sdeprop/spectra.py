@@ -55,9 +55,8 @@ class Spectrum:
 
     def integral(self, lo_GeV, hi_GeV, mass_GeV, charge):
         """∫ dQ/dT dT over [lo, hi] for arrays of limits (Gauss–Legendre, 32 nodes in ln T)."""
-        lo = np.atleast_1d(np.asarray(lo_GeV, dtype=float))
-        hi = np.atleast_1d(np.asarray(hi_GeV, dtype=float))
-        out = np.zeros(np.broadcast(lo, hi).shape)
+        lo, hi = np.broadcast_arrays(np.atleast_1d(np.asarray(lo_GeV, dtype=float)), np.atleast_1d(np.asarray(hi_GeV, dtype=float)))
+        out = np.zeros(lo.shape)
         ok = hi > lo
         if ok.any():
             a, b = np.log(lo[ok]), np.log(hi[ok])
