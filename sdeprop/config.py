@@ -216,7 +216,7 @@ class SpectrumSection(_Section):
 # ----------------------------------------------------------------------------- time / estimator / numerics
 class Regime(_Section):
     energy_max_GeV: PositiveFloat = Field(..., description="Upper kinetic energy of this regime [GeV]; regimes are listed in increasing order, the last must reach energy.max_GeV.")
-    t_max_Myr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Time after which particles of this regime are no longer followed [Myr]; default: 10 H²/(2 D_min) at the regime's lowest energy.")
+    t_max_Myr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Time after which particles of this regime are no longer followed [Myr]; default: 5 H²/(2 D_min) at the regime's lowest energy, D_min = max(D⊥, 0.01 D∥).")
     snapshot_dt_Myr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Snapshot cadence Δt for the snapshot estimator [Myr]; default: t_max/400.")
 
 

@@ -173,6 +173,7 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     knext = np.zeros(n, dtype=np.int64)
     kout = np.zeros(n, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
+    half = np.zeros(n)
     size = model.tally_size
     sum1 = np.zeros(size)
     sum2 = np.zeros(size)
@@ -188,7 +189,7 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     first, n_pos, u_pos = 0, 0, 0
     while True:
         first, n_pos, u_pos = K.transport(
-            x, y, z, e, e0, w, t, status, knext, kout, steps, t_max, snap_dt,
+            x, y, z, e, e0, w, t, status, knext, kout, steps, half, t_max, snap_dt,
             first, normals, n_pos, uniforms, u_pos,
             model.sim_f, model.sim_i, model.field_p, model.field_grid, model.diff_p, model.loss_p, model.output_times,
             model.ti, model.tf, sum1, sum2, scratch, stamp, touched, counters, status_counts,
@@ -198,7 +199,7 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
         if n_pos + 3 > NORMAL_BUFFER:
             rng.standard_normal(out=normals)
             n_pos = 0
-        if u_pos + 2 > UNIFORM_BUFFER:
+        if u_pos + 3 > UNIFORM_BUFFER:
             rng.random(out=uniforms)
             u_pos = 0
     if not (np.all(np.isfinite(sum1)) and np.all(np.isfinite(sum2))):

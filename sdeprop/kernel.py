@@ -68,7 +68,7 @@ def _bridge_probability(d0, d1, dn, dt):
 
 @njit(cache=True, error_model="numpy")
 def transport(
-    px, py, pz, pe, pe0, pw, pt, pstatus, pnext, pout, psteps, pt_max, psnap_dt,
+    px, py, pz, pe, pe0, pw, pt, pstatus, pnext, pout, psteps, phalf, pt_max, psnap_dt,
     first, normals, n_pos, uniforms, u_pos,
     sim_f, sim_i, field_p, field_grid, diff_p, loss_p, output_times,
     ti, tf, sum1, sum2, scratch, stamp, touched, counters, status_counts,
@@ -78,7 +78,12 @@ def transport(
     Returns (index of the first unfinished particle, normals position, uniforms position).
     Particle arrays: position (kpc), kinetic energy E and source energy E0 (GeV), weight,
     time (Myr), status, index of the next steady-state snapshot, index of the next output
-    time, steps taken, per-particle t_max and snapshot cadence (Myr).
+    time, steps taken, the residence time still to be scored at the current point, and
+    per-particle t_max and snapshot cadence (Myr).
+
+    Residence-time scoring uses the trapezoid rule: a step of length dt scores dt/2 at its
+    start and dt/2 at its end point (carried to the next step), which removes the O(dt)
+    excess that left-point scoring puts into the source cell.
     """
     H = sim_f[SP_H]
     rmax = sim_f[SP_RMAX]
@@ -124,10 +129,11 @@ def transport(
         inv_2dpar = 0.5 / dpar
         r = math.sqrt(x * x + y * y)
         last_dt = -1.0
+        half_prev = phalf[i]
         sq = 0.0
         nsteps = psteps[i]
         while True:
-            if n_pos + 3 > n_norm or (use_bridge and u_pos + 2 > n_unif):
+            if n_pos + 3 > n_norm or (use_bridge and u_pos + 3 > n_unif):
                 px[i] = x
                 py[i] = y
                 pz[i] = z
@@ -136,6 +142,7 @@ def transport(
                 pnext[i] = k_snap
                 pout[i] = k_out
                 psteps[i] = nsteps
+                phalf[i] = half_prev
                 counters[C_NTOUCHED] = n_touched
                 return i, n_pos, u_pos
             f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
@@ -169,9 +176,11 @@ def transport(
                 dt = t_end - t
             if dt < 0.0:
                 dt = 0.0
-            # --- residence-time estimator: w dt at the start of the step
+            # --- residence-time estimator (trapezoid): the end half of the last step + the start half of this one
             if not snapshot:
-                n_touched = score(ti, tf, x, y, z, r, ln_e, ln_e0, 0, w * dt, scratch, stamp, touched, n_touched, pid)
+                n_touched = score(ti, tf, x, y, z, r, ln_e, ln_e0, 0, w * (half_prev + 0.5 * dt), scratch, stamp,
+                                  touched, n_touched, pid)
+                half_prev = 0.5 * dt
             # --- drift
             vx = 0.0
             vy = 0.0
@@ -229,16 +238,21 @@ def transport(
                 status = ESCAPED_R
             elif use_bridge and dt > 0.0:
                 # cheap screen first: the crossing probability exp(-d0 d1/(D_n dt)) is negligible
-                # (< e^-40) when d0 d1 > 40 D∥ dt, since every D_n <= D∥
-                screen = 40.0 * dpar * dt
-                if z >= 0.0:
-                    d0 = H - z
-                    d1 = H - z1
-                else:
-                    d0 = H + z
-                    d1 = H + z1
+                # (< e^-40) when d0 d1 > 40 max(D∥, D⊥) dt, since every D_n <= max(D∥, D⊥)
+                screen = 40.0 * max(dpar, dperp) * dt
+                dzz = dperp + ddiff * bz * bz
+                # upper wall, then lower wall (both: a long step may cross z = 0)
+                d0 = H - z
+                d1 = H - z1
                 if d0 * d1 < screen:
-                    dzz = dperp + ddiff * bz * bz
+                    p_cross = _bridge_probability(d0, d1, dzz, dt)
+                    if p_cross > 0.0:
+                        if uniforms[u_pos] < p_cross:
+                            status = ESCAPED_Z
+                        u_pos += 1
+                d0 = H + z
+                d1 = H + z1
+                if status == ALIVE and d0 * d1 < screen:
                     p_cross = _bridge_probability(d0, d1, dzz, dt)
                     if p_cross > 0.0:
                         if uniforms[u_pos] < p_cross:
@@ -277,6 +291,11 @@ def transport(
             if status != ALIVE:
                 break
         counters[C_STEPS] += nsteps
+        if not snapshot and half_prev > 0.0 and (status == AT_TMAX or status == BELOW_EMIN or status == MAX_STEPS):
+            # the particle is still inside: its last end point keeps the remaining half step
+            n_touched = score(ti, tf, x, y, z, r, ln_e, ln_e0, 0, w * half_prev, scratch, stamp, touched, n_touched, pid)
+        half_prev = 0.0
+        phalf[i] = 0.0
         px[i] = x
         py[i] = y
         pz[i] = z
