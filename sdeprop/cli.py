@@ -91,7 +91,7 @@ def _cmd_info(args):
     print("timings: " + ", ".join(f"{k}={v:.4g}" for k, v in r.timings.items()))
     for name, t in r.tallies.items():
         axes = ", ".join(f"{k}[{len(v) - 1}]" for k, v in t.edges.items())
-        print(f"tally {name}: {t.kind}, axes {axes}, output times {list(t.output_times_Myr)}")
+        print(f"tally {name}: {t.kind}, axes {axes}, output times [Myr] {[float(v) for v in t.output_times_Myr]}")
     if args.config:
         print(r.config_toml)
 
