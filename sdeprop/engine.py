@@ -21,7 +21,7 @@ from .models.diffusion import SPECIES, build_diffusion, diffusion_at
 from .models.field import build_field
 from .models.losses import build_losses
 from .models.sources import EnergySampler, build_source
-from .tallies import TallyLayout, build_tally_layouts, tally_tables
+from .tallies import N_MOMENTS, TallyLayout, build_tally_layouts, tally_tables
 
 log = logging.getLogger(__name__)
 
@@ -146,13 +146,22 @@ class BatchResult:
 
     index: int
     n_particles: int
-    sum1: np.ndarray
-    sum2: np.ndarray
+    sums: np.ndarray  # (N_MOMENTS, tally_size) per-history moments, see sdeprop.tallies
     status_counts: np.ndarray
     steps: int
     bridge_escapes: int
     wall_s: float
     final_state: dict | None = field(default=None, repr=False)
+
+    @property
+    def sum1(self) -> np.ndarray:
+        """Σ c per cell (flat)."""
+        return self.sums[0]
+
+    @property
+    def sum2(self) -> np.ndarray:
+        """Σ c² per cell (flat)."""
+        return self.sums[2]
 
 
 def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence, keep_state: bool = False) -> BatchResult:
@@ -175,8 +184,8 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     steps = np.zeros(n, dtype=np.int64)
     half = np.zeros(n)
     size = model.tally_size
-    sum1 = np.zeros(size)
-    sum2 = np.zeros(size)
+    sums = np.zeros((N_MOMENTS, size))
+    v_tally = np.zeros(len(model.layouts))
     scratch = np.zeros(size)
     stamp = np.zeros(size, dtype=np.int64)
     touched = np.zeros(max(size, 1), dtype=np.int64)
@@ -192,7 +201,7 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
             x, y, z, e, e0, w, t, status, knext, kout, steps, half, t_max, snap_dt,
             first, normals, n_pos, uniforms, u_pos,
             model.sim_f, model.sim_i, model.field_p, model.field_grid, model.diff_p, model.loss_p, model.output_times,
-            model.ti, model.tf, sum1, sum2, scratch, stamp, touched, counters, status_counts,
+            model.ti, model.tf, sums, scratch, stamp, touched, v_tally, counters, status_counts,
         )
         if first >= n:
             break
@@ -202,12 +211,12 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
         if u_pos + 3 > UNIFORM_BUFFER:
             rng.random(out=uniforms)
             u_pos = 0
-    if not (np.all(np.isfinite(sum1)) and np.all(np.isfinite(sum2))):
+    if not np.all(np.isfinite(sums)):
         raise FloatingPointError(f"batch {index}: non-finite tally values (check the field and diffusion parameters)")
     state = None
     if keep_state:
         state = dict(x=x, y=y, z=z, energy=e, source_energy=e0, time=t, status=status, steps=steps)
-    return BatchResult(index, n, sum1, sum2, status_counts, int(counters[K.C_STEPS]), int(counters[K.C_BRIDGE_ESCAPES]),
+    return BatchResult(index, n, sums, status_counts, int(counters[K.C_STEPS]), int(counters[K.C_BRIDGE_ESCAPES]),
                        time.process_time() - start, state)
 
 
@@ -265,15 +274,13 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
     if n_particles < 1 or n_workers < 1:
         raise ValueError("particles and workers must be >= 1")
     t0 = time.perf_counter()
-    sum1 = np.zeros(model.tally_size)
-    sum2 = np.zeros(model.tally_size)
+    sums = np.zeros((N_MOMENTS, model.tally_size))
     status_counts = np.zeros(K.N_STATUS, dtype=np.int64)
     steps = bridge = 0
     cpu = 0.0
     states = []
     for res in run_batches(model, n_particles, cfg.run.batch_size, cfg.run.seed, n_workers, show, keep_state):
-        sum1 += res.sum1
-        sum2 += res.sum2
+        sums += res.sums
         status_counts += res.status_counts
         steps += res.steps
         bridge += res.bridge_escapes
@@ -300,7 +307,7 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
     final_state = None
     if keep_state:
         final_state = {k: np.concatenate([s[k] for s in states]) for k in states[0]}
-    result = Result.from_run(model, sum1, sum2, counts, timings, final_state)
+    result = Result.from_run(model, sums, counts, timings, final_state)
     if output is not None or write:
         from .io import write_result
 

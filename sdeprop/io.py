@@ -7,9 +7,10 @@ Layout::
     /counts         attrs: injected, escaped_z, escaped_R, alive_at_t_max, ...
     /timings        attrs: wall_s, batch_cpu_s, steps_per_s_per_core, workers
     /regimes        energy_max_GeV, t_max_Myr, snapshot_dt_Myr
-    /tallies/NAME   attrs: kind, density_unit; datasets sum, sum2 (raw per-history sums,
-                    index order (time, spatial..., E, E0)), density and uncertainty for the
-                    configured spectrum, axes/<axis> edges (kpc, GeV), output_times_Myr
+    /tallies/NAME   attrs: kind, density_unit; dataset sums (5, time, spatial..., E, E0): the
+                    per-history moments Σc, Σcv, Σc², Σc²v, Σc²v² (see sdeprop.tallies),
+                    density and uncertainty for the configured spectrum,
+                    axes/<axis> edges (kpc, GeV), output_times_Myr
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from .result import DENSITY_UNIT, Result, Tally
 from .tallies import TallyLayout
 
-FORMAT = "sdeprop-result-1"
+FORMAT = "sdeprop-result-2"
 
 
 def _git_commit() -> str:
@@ -72,8 +73,7 @@ def write_result(result: Result, path) -> Path:
                 if t.kind == "sphere":
                     g.attrs["center_kpc"] = t.layout.sphere_center_kpc
                     g.attrs["radius_kpc"] = t.layout.sphere_radius_kpc
-                g.create_dataset("sum", data=t.sum1, compression="gzip", compression_opts=4)
-                g.create_dataset("sum2", data=t.sum2, compression="gzip", compression_opts=4)
+                g.create_dataset("sums", data=t.sums, compression="gzip", compression_opts=4)
                 d = g.create_dataset("density", data=t.density, compression="gzip", compression_opts=4)
                 d.attrs["unit"] = DENSITY_UNIT
                 g.create_dataset("uncertainty", data=t.uncertainty, compression="gzip", compression_opts=4)
@@ -123,6 +123,6 @@ def load_result(path) -> Result:
             if kind == "sphere":
                 lay.sphere_center_kpc = np.asarray(g.attrs["center_kpc"])
                 lay.sphere_radius_kpc = float(g.attrs["radius_kpc"])
-            tallies[name] = Tally(lay, g["sum"][()].ravel(), g["sum2"][()].ravel(), int(g.attrs["n_injected"]), sampler,
+            tallies[name] = Tally(lay, g["sums"][()], int(g.attrs["n_injected"]), sampler,
                                   cfg.species.name, spec, cfg.spectrum.rate_per_Myr)
     return Result(toml_text, tallies, counts, timings, meta, None, str(path))

@@ -27,7 +27,7 @@ from numba import njit
 from .models.diffusion import diffusion_coefficients
 from .models.field import field_and_jacobian
 from .models.losses import LOSS_NONE, energy_after_step, loss_rate
-from .tallies import close_history, score
+from .tallies import close_history, score, source_energy_positions
 
 # particle status
 ALIVE = 0
@@ -71,7 +71,7 @@ def transport(
     px, py, pz, pe, pe0, pw, pt, pstatus, pnext, pout, psteps, phalf, pt_max, psnap_dt,
     first, normals, n_pos, uniforms, u_pos,
     sim_f, sim_i, field_p, field_grid, diff_p, loss_p, output_times,
-    ti, tf, sum1, sum2, scratch, stamp, touched, counters, status_counts,
+    ti, tf, sums, scratch, stamp, touched, v_tally, counters, status_counts,
 ):
     """Advance particles ``first..`` until all are done or a random buffer runs out.
 
@@ -123,6 +123,7 @@ def transport(
         k_out = pout[i]
         ln_e = math.log(e)
         ln_e0 = math.log(pe0[i])
+        source_energy_positions(ti, tf, ln_e0, v_tally)
         dpar, dperp = diffusion_coefficients(dkind, diff_p, e, mass, charge)
         ddiff = dpar - dperp
         s_perp = math.sqrt(2.0 * dperp)
@@ -306,6 +307,6 @@ def transport(
         psteps[i] = nsteps
         pstatus[i] = status
         status_counts[status] += 1
-        n_touched = close_history(sum1, sum2, scratch, touched, n_touched)
+        n_touched = close_history(sums, scratch, touched, n_touched, ti, v_tally)
     counters[C_NTOUCHED] = n_touched
     return px.shape[0], n_pos, u_pos

@@ -17,8 +17,8 @@ import numpy as np
 
 from .models.diffusion import SPECIES
 from .models.sources import EnergySampler
-from .spectra import Spectrum, bin_rates, spectrum_from_config
-from .tallies import TallyLayout
+from .spectra import Spectrum, bin_rates, bin_weights, spectrum_from_config
+from .tallies import M_C, M_C2, M_C2V, M_C2VV, M_CV, N_MOMENTS, TallyLayout
 
 DENSITY_UNIT = "kpc^-3 GeV^-1"
 
@@ -37,15 +37,17 @@ class Density:
 
 
 class Tally:
-    """One tally: raw per-history sums and what is needed to turn them into densities."""
+    """One tally: raw per-history moments and what is needed to turn them into densities.
 
-    def __init__(self, layout: TallyLayout, sum1: np.ndarray, sum2: np.ndarray, n_injected: int,
+    ``sums`` has shape (5, *layout.shape): Σc, Σcv, Σc², Σc²v, Σc²v² per cell (tallies.py).
+    """
+
+    def __init__(self, layout: TallyLayout, sums: np.ndarray, n_injected: int,
                  sampler: EnergySampler, species: str, spectrum: Spectrum, rate_per_Myr: float):
         self.layout = layout
         self.name = layout.name
         self.kind = layout.kind
-        self.sum1 = sum1.reshape(layout.shape)
-        self.sum2 = sum2.reshape(layout.shape)
+        self.sums = np.asarray(sums, dtype=float).reshape((N_MOMENTS,) + layout.shape)
         self.n_injected = int(n_injected)
         self.sampler = sampler
         self.species = species
@@ -72,24 +74,42 @@ class Tally:
     def output_times_Myr(self) -> np.ndarray:
         return self.layout.output_times_Myr
 
+    @property
+    def sum1(self) -> np.ndarray:
+        """Σc per cell (raw residence time or snapshot weight), index order (time, spatial..., E, E0)."""
+        return self.sums[M_C]
+
+    @property
+    def sum2(self) -> np.ndarray:
+        """Σc² per cell (per history)."""
+        return self.sums[M_C2]
+
     # densities -------------------------------------------------------------
-    def rates(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> np.ndarray:
-        """Rate r_j represented by one pseudo-particle per source-energy bin (spectra.bin_rates)."""
+    def _weight_args(self):
         mass, charge = SPECIES[self.species]
         e0 = self.layout.source_energy_edges_GeV
         edges = e0 if e0 is not None else self.layout.energy_edges_GeV
-        return bin_rates(spectrum, edges, self.sampler.emin, self.sampler.emax, self.sampler.bin_probability(edges),
-                         self.n_injected, mass, charge, rate_per_Myr)
+        return edges, self.sampler, self.n_injected, mass, charge
+
+    def weights(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Per source-energy bin coefficients (a_j, b_j) [1/Myr] of the weight a_j + b_j v (spectra.bin_weights)."""
+        return bin_weights(spectrum, *self._weight_args(), rate_per_Myr)
+
+    def rates(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> np.ndarray:
+        """Bin-averaged rate [1/Myr] one pseudo-particle of each source-energy bin represents (spectra.bin_rates)."""
+        return bin_rates(spectrum, *self._weight_args(), rate_per_Myr)
 
     def reweight(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> Density:
         """Densities for the injection spectrum ``spectrum`` normalised to ``rate_per_Myr``."""
-        r = self.rates(spectrum, rate_per_Myr)
-        if self.layout.source_energy_edges_GeV is None:
-            num = self.sum1[..., 0] * r
-            sq = self.sum2[..., 0] * r * r
+        a, b = self.weights(spectrum, rate_per_Myr)
+        s = self.sums
+        if self.layout.source_energy_edges_GeV is None:  # E = E0: the E axis is the source-energy axis
+            s = s[..., 0]
+            num = a * s[M_C] + b * s[M_CV]
+            sq = a * a * s[M_C2] + 2 * a * b * s[M_C2V] + b * b * s[M_C2VV]
         else:
-            num = self.sum1 @ r
-            sq = self.sum2 @ (r * r)
+            num = s[M_C] @ a + s[M_CV] @ b
+            sq = s[M_C2] @ (a * a) + s[M_C2V] @ (2 * a * b) + s[M_C2VV] @ (b * b)
         var = np.clip(sq - num * num / self.n_injected, 0.0, None)
         vol = np.asarray(self.layout.cell_volume_kpc3())
         de = np.diff(self.layout.energy_edges_GeV)
@@ -143,7 +163,7 @@ class Result:
         return load_config(tomllib.loads(self.config_toml))
 
     @classmethod
-    def from_run(cls, model, sum1, sum2, counts, timings, final_state=None):
+    def from_run(cls, model, sums, counts, timings, final_state=None):
         from . import __version__
 
         cfg = model.config
@@ -151,7 +171,7 @@ class Result:
         tallies = {}
         for lay in model.layouts:
             sl = slice(lay.offset, lay.offset + lay.size)
-            tallies[lay.name] = Tally(lay, sum1[sl].copy(), sum2[sl].copy(), counts["injected"], model.sampler,
+            tallies[lay.name] = Tally(lay, sums[:, sl].copy(), counts["injected"], model.sampler,
                                       cfg.species.name, spec, cfg.spectrum.rate_per_Myr)
         meta = {
             "sdeprop_version": __version__,

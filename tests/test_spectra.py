@@ -5,7 +5,7 @@ import pytest
 from scipy import integrate
 
 from sdeprop.models.sources import EnergySampler
-from sdeprop.spectra import (Function, LogUniform, PowerLaw, PowerLawCutoff, SmoothBrokenPowerLaw, Tabulated, bin_rates,
+from sdeprop.spectra import (Function, LogUniform, PowerLaw, PowerLawCutoff, SmoothBrokenPowerLaw, Tabulated, bin_rates, bin_weights,
                              parse_spectrum)
 from sdeprop.units import PROTON_MASS_GEV as MP
 
@@ -39,21 +39,21 @@ def test_broken_power_law_slopes():
 def test_log_uniform_rates_equal_rate_over_n():
     edges = np.geomspace(1.0, 1000.0, 7)
     s = EnergySampler(1.0, 1000.0)
-    r = bin_rates(LogUniform(), edges, 1.0, 1000.0, s.bin_probability(edges), 500, MP, 1.0, rate_per_Myr=3.0)
+    r = bin_rates(LogUniform(), edges, s, 500, MP, 1.0, rate_per_Myr=3.0)
     np.testing.assert_allclose(r, 3.0 / 500, rtol=1e-10)
 
 
 def test_rates_for_power_law_sampling_are_flat_for_same_spectrum():
     edges = np.geomspace(1.0, 1000.0, 5)
     s = EnergySampler(1.0, 1000.0, "power_law", 2.2)
-    r = bin_rates(PowerLaw(2.2, "kinetic_energy"), edges, 1.0, 1000.0, s.bin_probability(edges), 100, MP, 1.0)
+    r = bin_rates(PowerLaw(2.2, "kinetic_energy"), edges, s, 100, MP, 1.0)
     np.testing.assert_allclose(r, 1.0 / 100, rtol=1e-10)
 
 
 def test_rates_outside_injection_range_are_zero():
     edges = np.geomspace(0.1, 100.0, 4)  # first bin lies below E_min = 1
     s = EnergySampler(1.0, 10.0)
-    r = bin_rates(PowerLaw(2.0), edges, 1.0, 10.0, s.bin_probability(edges), 10, MP, 1.0)
+    r = bin_rates(PowerLaw(2.0), edges, s, 10, MP, 1.0)
     assert r[0] == 0.0 and r[-1] == 0.0 and r[1] > 0
 
 
@@ -78,3 +78,24 @@ def test_energy_sampler_distribution():
     counts = np.histogram(e, edges)[0]
     expect = s.bin_probability(edges) * e.size
     assert np.all(np.abs(counts - expect) < 5 * np.sqrt(expect))
+
+
+def test_linear_weights_reproduce_importance_weight():
+    """a_j + b_j v is the least-squares line of W(E0) = S/(N g) in each bin; for W linear in v it is exact."""
+    edges = np.geomspace(1.0, 1000.0, 4)
+    s = EnergySampler(1.0, 1000.0)
+    spec = PowerLaw(2.2, "kinetic_energy")
+    a, b = bin_weights(spec, edges, s, 1000, MP, 1.0)
+    # direct least-squares fit on a fine, log-uniform grid in each bin
+    total = spec.integral(1.0, 1000.0, MP, 1.0)[0]
+    for j in range(3):
+        lo, hi = np.log(edges[j]), np.log(edges[j + 1])
+        x = np.linspace(lo, hi, 20001)
+        e = np.exp(x)
+        w = spec.dq_dT(e, MP, 1.0) / total / (1000 * s.pdf(e))
+        v = (x - 0.5 * (lo + hi)) / (hi - lo)
+        slope, intercept = np.polyfit(v, w, 1)
+        assert a[j] == pytest.approx(intercept, rel=1e-4)
+        assert b[j] == pytest.approx(slope, rel=1e-4)
+    # the bin-average of the line is the bin-averaged rate
+    np.testing.assert_allclose(a, bin_rates(spec, edges, s, 1000, MP, 1.0), rtol=1e-10)

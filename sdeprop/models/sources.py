@@ -121,6 +121,17 @@ class EnergySampler:
         g = 1.0 - self.index
         return (self.emin**g + u * (self.emax**g - self.emin**g)) ** (1.0 / g)
 
+    def pdf(self, energy_GeV):
+        """Sampling density g(E) [1/GeV] (zero outside [E_min, E_max])."""
+        e = np.asarray(energy_GeV, dtype=float)
+        inside = (e >= self.emin) & (e <= self.emax)
+        if self.kind == "log_uniform" or abs(self.index - 1.0) < 1e-12:
+            g = 1.0 / (e * np.log(self.emax / self.emin))
+        else:
+            a = 1.0 - self.index
+            g = a * e ** (-self.index) / (self.emax**a - self.emin**a)
+        return np.where(inside, g, 0.0)
+
     def bin_probability(self, edges_GeV):
         c = self._cdf(edges_GeV)
         return np.diff(c)

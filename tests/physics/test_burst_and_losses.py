@@ -72,7 +72,6 @@ def test_losses_steady_state_with_source_energy_axis():
     assert "E0_GeV" in t.edges and t.sum1.shape[-1] == 24
     volume = 4 / 3 * np.pi * 500.0**3
     edges = t.edges["E_GeV"]
-    e0_edges = t.edges["E0_GeV"]
     b0_myr = b0 * MYR_S
 
     def time_in_bin(e0, lo, hi):
@@ -89,23 +88,9 @@ def test_losses_steady_state_with_source_energy_axis():
         q /= np.trapezoid(q, grid)  # total rate 1/Myr
         # exact: N_k = (1/ΔE_k) ∫ Q(E0) T_k(E0) dE0
         exact = np.array([np.trapezoid(q * time_in_bin(grid, lo, hi), grid) / (hi - lo) for lo, hi in zip(edges[:-1], edges[1:])])
-        # what the binned-E0 reweighting estimates: each E0 bin carries its share of Q, spread over the bin
-        # like the sampling density (log-uniform), i.e. Σ_j Q_j <T_k>_j
-        binned = np.zeros_like(exact)
-        for lo0, hi0 in zip(e0_edges[:-1], e0_edges[1:]):
-            sel = (grid >= lo0) & (grid <= hi0)
-            g, qq = grid[sel], q[sel]
-            share = np.trapezoid(qq, g)
-            for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
-                mean_t = np.trapezoid(time_in_bin(g, lo, hi) / g, g) / np.trapezoid(1.0 / g, g)
-                binned[k] += share * mean_t / (hi - lo)
-        print("N(E) measured/exact:", np.round(got / exact, 4), "binned/exact:", np.round(binned / exact, 4),
-              "rel. error:", np.round(err / exact, 4))
-        # the Monte Carlo matches the expectation of its estimator within statistics ...
-        assert np.all(np.abs(got - binned) < Z4 * err), (got / binned, err / binned)
-        # ... and the estimator is the exact answer where E lies below the injection range (there the time
-        # spent in the bin does not depend on E0), while in bins overlapping the injected energies the
-        # E0-binning error is second order in the E0 bin width: below 3 % with 12 E0 bins per decade
-        below = edges[1:] <= emin
-        np.testing.assert_allclose(binned[below], exact[below], rtol=1e-3)
-        assert np.all(np.abs(binned / exact - 1) < 0.03)
+        print("N(E) measured/exact:", np.round(got / exact, 4), "rel. error:", np.round(err / exact, 4))
+        # The E0 axis is binned (12 bins per decade), but the reweighting applies the importance weight
+        # linearly across each bin (spectra.bin_weights), so the binning error is of higher order than
+        # the per-cent statistical error here (a single bin-averaged weight would be off by up to
+        # ~1 % in the bins that overlap the injected energies, for the E^-2.7 spectrum).
+        assert np.all(np.abs(got - exact) < Z4 * err), (got / exact, err / exact)
