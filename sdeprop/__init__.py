@@ -13,6 +13,8 @@ Public API::
 
 __version__ = "0.1.0"
 
+from . import _numba_cache  # noqa: E402,F401  (must come before any jitted module)
+
 from . import spectra  # noqa: E402
 from .config import Config, ConfigError, load_config  # noqa: E402
 from .engine import run  # noqa: E402

@@ -184,7 +184,7 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     steps = np.zeros(n, dtype=np.int64)
     half = np.zeros(n)
     size = model.tally_size
-    sums = np.zeros((N_MOMENTS, size))
+    sums = np.zeros((size, N_MOMENTS))  # kernel layout: moments of a cell side by side
     v_tally = np.zeros(len(model.layouts))
     scratch = np.zeros(size)
     stamp = np.zeros(size, dtype=np.int64)
@@ -216,7 +216,7 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     state = None
     if keep_state:
         state = dict(x=x, y=y, z=z, energy=e, source_energy=e0, time=t, status=status, steps=steps)
-    return BatchResult(index, n, sums, status_counts, int(counters[K.C_STEPS]), int(counters[K.C_BRIDGE_ESCAPES]),
+    return BatchResult(index, n, np.ascontiguousarray(sums.T), status_counts, int(counters[K.C_STEPS]), int(counters[K.C_BRIDGE_ESCAPES]),
                        time.process_time() - start, state)
 
 

@@ -235,7 +235,10 @@ def source_energy_positions(ti, tf, ln_e0, out):
 
 @njit(cache=True, error_model="numpy")
 def close_history(sums, scratch, touched, n_touched, ti, v_tally):
-    """Move a finished history's contributions into the five per-cell moments; returns 0."""
+    """Move a finished history's contributions into the five moments of each cell; returns 0.
+
+    ``sums`` has shape (cells, 5), so the moments of one cell share a cache line.
+    """
     for m in range(n_touched):
         c = touched[m]
         k = 0
@@ -244,10 +247,10 @@ def close_history(sums, scratch, touched, n_touched, ti, v_tally):
         v = v_tally[k]
         s = scratch[c]
         s2 = s * s
-        sums[M_C, c] += s
-        sums[M_CV, c] += s * v
-        sums[M_C2, c] += s2
-        sums[M_C2V, c] += s2 * v
-        sums[M_C2VV, c] += s2 * v * v
+        sums[c, M_C] += s
+        sums[c, M_CV] += s * v
+        sums[c, M_C2] += s2
+        sums[c, M_C2V] += s2 * v
+        sums[c, M_C2VV] += s2 * v * v
         scratch[c] = 0.0
     return 0
