@@ -186,6 +186,7 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     size = model.tally_size
     sums = np.zeros((size, N_MOMENTS))  # kernel layout: moments of a cell side by side
     v_tally = np.zeros(len(model.layouts))
+    e_cells = np.zeros(len(model.layouts), dtype=np.int64)
     scratch = np.zeros(size)
     stamp = np.zeros(size, dtype=np.int64)
     touched = np.zeros(max(size, 1), dtype=np.int64)
@@ -201,7 +202,7 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
             x, y, z, e, e0, w, t, status, knext, kout, steps, half, t_max, snap_dt,
             first, normals, n_pos, uniforms, u_pos,
             model.sim_f, model.sim_i, model.field_p, model.field_grid, model.diff_p, model.loss_p, model.output_times,
-            model.ti, model.tf, sums, scratch, stamp, touched, v_tally, counters, status_counts,
+            model.ti, model.tf, sums, scratch, stamp, touched, v_tally, e_cells, counters, status_counts,
         )
         if first >= n:
             break

@@ -25,9 +25,9 @@ import numpy as np
 from numba import njit
 
 from .models.diffusion import diffusion_coefficients
-from .models.field import field_and_jacobian
+from .models.field import FIELD_UNIFORM, field_and_jacobian
 from .models.losses import LOSS_NONE, energy_after_step, loss_rate
-from .tallies import close_history, score, source_energy_positions
+from .tallies import close_history, energy_cells, score, source_energy_positions
 
 # particle status
 ALIVE = 0
@@ -71,7 +71,7 @@ def transport(
     px, py, pz, pe, pe0, pw, pt, pstatus, pnext, pout, psteps, phalf, pt_max, psnap_dt,
     first, normals, n_pos, uniforms, u_pos,
     sim_f, sim_i, field_p, field_grid, diff_p, loss_p, output_times,
-    ti, tf, sums, scratch, stamp, touched, v_tally, counters, status_counts,
+    ti, tf, sums, scratch, stamp, touched, v_tally, e_cells, counters, status_counts,
 ):
     """Advance particles ``first..`` until all are done or a random buffer runs out.
 
@@ -102,6 +102,7 @@ def transport(
     fkind = sim_i[SI_FIELD]
     dkind = sim_i[SI_DIFF]
     lkind = sim_i[SI_LOSS]
+    uniform_field = fkind == FIELD_UNIFORM
     n_norm = normals.shape[0]
     n_unif = uniforms.shape[0]
     n_out = output_times.shape[0]
@@ -124,6 +125,7 @@ def transport(
         ln_e = math.log(e)
         ln_e0 = math.log(pe0[i])
         source_energy_positions(ti, tf, ln_e0, v_tally)
+        energy_cells(ti, tf, ln_e, ln_e0, e_cells)
         dpar, dperp = diffusion_coefficients(dkind, diff_p, e, mass, charge)
         ddiff = dpar - dperp
         s_perp = math.sqrt(2.0 * dperp)
@@ -133,6 +135,17 @@ def transport(
         half_prev = phalf[i]
         sq = 0.0
         nsteps = psteps[i]
+        fresh = False
+        bx = 0.0
+        by = 0.0
+        bz = 0.0
+        b2 = 0.0
+        m2 = 1.0
+        jn2 = 0.0
+        c = 0.0
+        vx = 0.0
+        vy = 0.0
+        vz = 0.0
         while True:
             if n_pos + 3 > n_norm or (use_bridge and u_pos + 3 > n_unif):
                 px[i] = x
@@ -146,19 +159,46 @@ def transport(
                 phalf[i] = half_prev
                 counters[C_NTOUCHED] = n_touched
                 return i, n_pos, u_pos
-            f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
-            bx0 = f[0]
-            by0 = f[1]
-            bz0 = f[2]
-            m2 = bx0 * bx0 + by0 * by0 + bz0 * bz0 + floor2
-            inv_m = 1.0 / math.sqrt(m2)
-            bx = bx0 * inv_m
-            by = by0 * inv_m
-            bz = bz0 * inv_m
-            b2 = bx * bx + by * by + bz * bz
+            # --- local field, noise amplitude and drift (kept while the field is uniform and E fixed)
+            if not fresh:
+                f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
+                m2 = f[0] * f[0] + f[1] * f[1] + f[2] * f[2] + floor2
+                inv_m = 1.0 / math.sqrt(m2)
+                bx = f[0] * inv_m
+                by = f[1] * inv_m
+                bz = f[2] * inv_m
+                b2 = bx * bx + by * by + bz * bz
+                jn2 = (f[3] * f[3] + f[4] * f[4] + f[5] * f[5] + f[6] * f[6] + f[7] * f[7] + f[8] * f[8]
+                       + f[9] * f[9] + f[10] * f[10] + f[11] * f[11])
+                # noise: sigma = s_perp I + c b b^T
+                if b2 > 1e-300:
+                    c = (math.sqrt(2.0 * dperp + 2.0 * ddiff * b2) - s_perp) / b2
+                else:
+                    c = 0.0
+                # drift (∇·D)_j = (D∥ − D⊥)[b_j ∇·b + (b·∇) b_j]
+                vx = 0.0
+                vy = 0.0
+                vz = 0.0
+                if use_drift and jn2 > 0.0:
+                    # g_i = sum_k b_k J_ik ; db_ij = (J_ij - b_j g_i) / M
+                    g0 = bx * f[3] + by * f[4] + bz * f[5]
+                    g1 = bx * f[6] + by * f[7] + bz * f[8]
+                    g2 = bx * f[9] + by * f[10] + bz * f[11]
+                    d00 = (f[3] - bx * g0) * inv_m
+                    d01 = (f[4] - by * g0) * inv_m
+                    d02 = (f[5] - bz * g0) * inv_m
+                    d10 = (f[6] - bx * g1) * inv_m
+                    d11 = (f[7] - by * g1) * inv_m
+                    d12 = (f[8] - bz * g1) * inv_m
+                    d20 = (f[9] - bx * g2) * inv_m
+                    d21 = (f[10] - by * g2) * inv_m
+                    d22 = (f[11] - bz * g2) * inv_m
+                    divb = d00 + d11 + d22
+                    vx = ddiff * (bx * divb + bx * d00 + by * d10 + bz * d20)
+                    vy = ddiff * (by * divb + bx * d01 + by * d11 + bz * d21)
+                    vz = ddiff * (bz * divb + bx * d02 + by * d12 + bz * d22)
+                fresh = uniform_field
             # --- time step (DESIGN.md §2)
-            jn2 = (f[3] * f[3] + f[4] * f[4] + f[5] * f[5] + f[6] * f[6] + f[7] * f[7] + f[8] * f[8]
-                   + f[9] * f[9] + f[10] * f[10] + f[11] * f[11])
             # sqrt(2 D∥ dt) <= step_fraction × min(L_geo, |B|/|∇B|)
             scale2 = l_geo * l_geo
             if jn2 * scale2 > m2:
@@ -179,40 +219,13 @@ def transport(
                 dt = 0.0
             # --- residence-time estimator (trapezoid): the end half of the last step + the start half of this one
             if not snapshot:
-                n_touched = score(ti, tf, x, y, z, r, ln_e, ln_e0, 0, w * (half_prev + 0.5 * dt), scratch, stamp,
+                n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * (half_prev + 0.5 * dt), scratch, stamp,
                                   touched, n_touched, pid)
                 half_prev = 0.5 * dt
-            # --- drift
-            vx = 0.0
-            vy = 0.0
-            vz = 0.0
-            if use_drift and jn2 > 0.0:
-                # g_i = sum_k b_k J_ik ; db_ij = (J_ij - b_j g_i) / M
-                g0 = bx * f[3] + by * f[4] + bz * f[5]
-                g1 = bx * f[6] + by * f[7] + bz * f[8]
-                g2 = bx * f[9] + by * f[10] + bz * f[11]
-                d00 = (f[3] - bx * g0) * inv_m
-                d01 = (f[4] - by * g0) * inv_m
-                d02 = (f[5] - bz * g0) * inv_m
-                d10 = (f[6] - bx * g1) * inv_m
-                d11 = (f[7] - by * g1) * inv_m
-                d12 = (f[8] - bz * g1) * inv_m
-                d20 = (f[9] - bx * g2) * inv_m
-                d21 = (f[10] - by * g2) * inv_m
-                d22 = (f[11] - bz * g2) * inv_m
-                divb = d00 + d11 + d22
-                vx = ddiff * (bx * divb + bx * d00 + by * d10 + bz * d20)
-                vy = ddiff * (by * divb + bx * d01 + by * d11 + bz * d21)
-                vz = ddiff * (bz * divb + bx * d02 + by * d12 + bz * d22)
-            # --- noise: sigma = s_perp I + c b b^T
             xi0 = normals[n_pos]
             xi1 = normals[n_pos + 1]
             xi2 = normals[n_pos + 2]
             n_pos += 3
-            if b2 > 1e-300:
-                c = (math.sqrt(2.0 * dperp + 2.0 * ddiff * b2) - s_perp) / b2
-            else:
-                c = 0.0
             bxi = c * (bx * xi0 + by * xi1 + bz * xi2)
             if dt != last_dt:
                 sq = math.sqrt(dt)
@@ -224,10 +237,12 @@ def transport(
             if lkind != LOSS_NONE:
                 e = energy_after_step(lkind, loss_p, x, y, z, e, dt)
                 ln_e = math.log(e)
+                energy_cells(ti, tf, ln_e, ln_e0, e_cells)
                 dpar, dperp = diffusion_coefficients(dkind, diff_p, e, mass, charge)
                 ddiff = dpar - dperp
                 s_perp = math.sqrt(2.0 * dperp)
                 inv_2dpar = 0.5 / dpar
+                fresh = False
             t += dt
             nsteps += 1
             # --- boundaries: free escape at |z| = H and R = R_max, with the Brownian bridge
@@ -280,10 +295,10 @@ def transport(
             if status == ALIVE and snapshot:
                 # steady state: w Δt at the midpoints (k + 1/2) Δt of the cadence
                 if t >= (k_snap + 0.5) * snap_dt * (1.0 - 1e-12):
-                    n_touched = score(ti, tf, x, y, z, r, ln_e, ln_e0, 0, w * snap_dt, scratch, stamp, touched, n_touched, pid)
+                    n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * snap_dt, scratch, stamp, touched, n_touched, pid)
                     k_snap += 1
                 while k_out < n_out and t >= output_times[k_out] * (1.0 - 1e-12):
-                    n_touched = score(ti, tf, x, y, z, r, ln_e, ln_e0, 1 + k_out, w, scratch, stamp, touched, n_touched, pid)
+                    n_touched = score(ti, tf, x, y, z, r, e_cells, 1 + k_out, w, scratch, stamp, touched, n_touched, pid)
                     k_out += 1
             if status == ALIVE and t >= t_max * (1.0 - 1e-12):
                 status = AT_TMAX
@@ -294,7 +309,7 @@ def transport(
         counters[C_STEPS] += nsteps
         if not snapshot and half_prev > 0.0 and (status == AT_TMAX or status == BELOW_EMIN or status == MAX_STEPS):
             # the particle is still inside: its last end point keeps the remaining half step
-            n_touched = score(ti, tf, x, y, z, r, ln_e, ln_e0, 0, w * half_prev, scratch, stamp, touched, n_touched, pid)
+            n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * half_prev, scratch, stamp, touched, n_touched, pid)
         half_prev = 0.0
         phalf[i] = 0.0
         px[i] = x

@@ -158,11 +158,25 @@ def _axis_index(value, lo, inv, n):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def cell_index(ti, tf, k, x, y, z, r, ln_e, ln_e0, slot):
-    """Flat index of the cell of tally k holding (x, y, z, E, E0) in time slot ``slot``; −1 if outside.
+def energy_cells(ti, tf, ln_e, ln_e0, out):
+    """For each tally, the flat (E, E0) part ie·nE0 + ie0 of the cell index, or −1 when E or E0
+    lies outside the tally's energy axes; written to ``out``.  Recomputed only when E changes."""
+    for k in range(ti.shape[0]):
+        ne0 = ti[k, TI_NE0]
+        ie = _axis_index(ln_e, tf[k, TF_LNE], tf[k, TF_INVE], ti[k, TI_NE])
+        ie0 = 0
+        if ne0 > 1:
+            ie0 = _axis_index(ln_e0, tf[k, TF_LNE0], tf[k, TF_INVE0], ne0)
+        out[k] = -1 if (ie < 0 or ie0 < 0) else ie * ne0 + ie0
 
-    ``r`` = sqrt(x² + y²) is passed in because the kernel already has it.
+
+@njit(cache=True, inline="always", error_model="numpy")
+def cell_index(ti, tf, k, x, y, z, r, ecell, slot):
+    """Flat index of the cell of tally k holding (x, y, z) and the energies ``ecell`` (from
+    energy_cells) in time slot ``slot``; −1 if outside.  ``r`` = sqrt(x² + y²), known by the caller.
     """
+    if ecell < 0:
+        return -1
     kind = ti[k, TI_KIND]
     n0 = ti[k, TI_N0]
     n1 = ti[k, TI_N1]
@@ -193,25 +207,14 @@ def cell_index(ti, tf, k, x, y, z, r, ln_e, ln_e0, slot):
         if dx * dx + dy * dy + dz * dz >= tf[k, TF_R2]:
             return -1
         s = 0
-    ne = ti[k, TI_NE]
-    ie = _axis_index(ln_e, tf[k, TF_LNE], tf[k, TF_INVE], ne)
-    if ie < 0:
-        return -1
-    ne0 = ti[k, TI_NE0]
-    ie0 = 0
-    if ne0 > 1:
-        ie0 = _axis_index(ln_e0, tf[k, TF_LNE0], tf[k, TF_INVE0], ne0)
-        if ie0 < 0:
-            return -1
-    ns = n0 * n1 * n2
-    return ti[k, TI_OFFSET] + ((slot * ns + s) * ne + ie) * ne0 + ie0
+    return ti[k, TI_OFFSET] + (slot * n0 * n1 * n2 + s) * ti[k, TI_NE] * ti[k, TI_NE0] + ecell
 
 
 @njit(cache=True, inline="always")
-def score(ti, tf, x, y, z, r, ln_e, ln_e0, slot, value, scratch, stamp, touched, n_touched, pid):
+def score(ti, tf, x, y, z, r, ecells, slot, value, scratch, stamp, touched, n_touched, pid):
     """Add ``value`` to every tally's cell at this point for history ``pid``; returns the new n_touched."""
     for k in range(ti.shape[0]):
-        c = cell_index(ti, tf, k, x, y, z, r, ln_e, ln_e0, slot)
+        c = cell_index(ti, tf, k, x, y, z, r, ecells[k], slot)
         if c >= 0:
             if stamp[c] != pid:
                 stamp[c] = pid

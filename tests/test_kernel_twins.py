@@ -9,7 +9,7 @@ import numpy as np
 
 import sdeprop
 from sdeprop.config import load_config
-from sdeprop.tallies import build_tally_layouts, cell_index, tally_tables
+from sdeprop.tallies import build_tally_layouts, cell_index, energy_cells, tally_tables
 
 
 def test_tally_cell_index_matches_numpy_histogram():
@@ -30,9 +30,11 @@ def test_tally_cell_index_matches_numpy_histogram():
     e = np.exp(rng.uniform(np.log(0.5), np.log(200), n))
     e0 = np.exp(rng.uniform(np.log(0.5), np.log(200), n))
     got = np.zeros(size)
+    ecells = np.zeros(len(layouts), dtype=np.int64)
     for (x, y, z), ei, e0i in zip(pts, e, e0):
+        energy_cells(ti, tf, np.log(ei), np.log(e0i), ecells)
         for k in range(len(layouts)):
-            c = cell_index(ti, tf, k, x, y, z, np.hypot(x, y), np.log(ei), np.log(e0i), 0)
+            c = cell_index(ti, tf, k, x, y, z, np.hypot(x, y), ecells[k], 0)
             if c >= 0:
                 got[c] += 1
     for lay in layouts:
