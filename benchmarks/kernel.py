@@ -4,7 +4,7 @@
 
 Steps/s/core is the number of Euler–Maruyama steps divided by the CPU time of the batches
 (normal-variate generation, source sampling and tally scoring included).  The parallel
-figure is the wall-clock speed-up of 2 joblib workers over 1 on the same run.
+figure is the wall-clock speed-up of 2 joblib workers over 1 on the same run (best of 3).
 Targets (issue 2): ≥ 1e7 steps/s/core in a uniform field, ≥ 4e6 in the Cerri toy field
 with the drift on, and ≥ 1.8× with 2 workers.
 """
@@ -55,9 +55,12 @@ def main():
             cfg = case(FIELDS["cerri_toy"], True, 2 * args.particles, batch_size=2500, workers=w)
             if w > 1:
                 sdeprop.run(dict(cfg, run=dict(cfg["run"], particles=2 * 2500)))  # start the worker pool, load caches
-            t0 = time.perf_counter()
-            sdeprop.run(cfg)
-            walls[w] = time.perf_counter() - t0
+            best = float("inf")
+            for _ in range(3):  # best of three: the machine may be busy with something else
+                t0 = time.perf_counter()
+                sdeprop.run(cfg)
+                best = min(best, time.perf_counter() - t0)
+            walls[w] = best
         print(f"cerri_toy, {2 * args.particles} particles: 1 worker {walls[1]:.2f} s, 2 workers {walls[2]:.2f} s, "
               f"speed-up {walls[1] / walls[2]:.2f}x")
 
