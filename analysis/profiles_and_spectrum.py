@@ -37,7 +37,7 @@ def main():
     r_c, z_c = cyl.centers("R_kpc"), cyl.centers("z_kpc")
     iz0 = int(np.argmin(np.abs(z_c)))
     sun = np.asarray(res.config.galaxy.sun_position_kpc)
-    ir = int(np.searchsorted(cyl.edges["R_kpc"], np.hypot(sun[0], sun[1])) - 1)
+    ir = int(np.searchsorted(cyl.edges["R_kpc"], np.hypot(sun[0], sun[1]), side="right") - 1)
     n, dn = cyl.density[..., ie], cyl.uncertainty[..., ie]
     es, ns, dns = res.local_spectrum()
 

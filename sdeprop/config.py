@@ -355,8 +355,6 @@ class Config(_Section):
             raise ValueError(f"time.regimes[-1].energy_max_GeV = {prev} must reach energy.max_GeV = {self.energy.max_GeV}")
         if self.estimator.output_times_Myr and self.estimator.method != "snapshot":
             raise ValueError("estimator.output_times_Myr needs estimator.method = 'snapshot'")
-        if self.spectrum.type == "broken_power_law" and self.spectrum.variable == "kinetic_energy":
-            pass  # allowed; documented as a function of the chosen variable
         return self
 
     # convenience -------------------------------------------------------------

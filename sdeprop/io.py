@@ -91,7 +91,6 @@ def write_result(result: Result, path) -> Path:
 
 def load_result(path) -> Result:
     """Read a result file written by :func:`write_result`."""
-    from .engine import build_model  # noqa: F401  (keeps import graph simple for users)
     from .config import load_config
     from .models.sources import EnergySampler
     from .spectra import spectrum_from_config

@@ -66,6 +66,19 @@ def _bridge_probability(d0, d1, dn, dt):
     return math.exp(-a)
 
 
+@njit(cache=True, inline="always")
+def _store(px, py, pz, pe, pt, pnext, pout, psteps, i, x, y, z, e, t, k_snap, k_out, nsteps):
+    """Write particle i's state back to the arrays."""
+    px[i] = x
+    py[i] = y
+    pz[i] = z
+    pe[i] = e
+    pt[i] = t
+    pnext[i] = k_snap
+    pout[i] = k_out
+    psteps[i] = nsteps
+
+
 @njit(cache=True, error_model="numpy")
 def transport(
     px, py, pz, pe, pe0, pw, pt, pstatus, pnext, pout, psteps, phalf, pt_max, psnap_dt,
@@ -148,14 +161,7 @@ def transport(
         vz = 0.0
         while True:
             if n_pos + 3 > n_norm or (use_bridge and u_pos + 3 > n_unif):
-                px[i] = x
-                py[i] = y
-                pz[i] = z
-                pe[i] = e
-                pt[i] = t
-                pnext[i] = k_snap
-                pout[i] = k_out
-                psteps[i] = nsteps
+                _store(px, py, pz, pe, pt, pnext, pout, psteps, i, x, y, z, e, t, k_snap, k_out, nsteps)
                 phalf[i] = half_prev
                 counters[C_NTOUCHED] = n_touched
                 return i, n_pos, u_pos
@@ -312,14 +318,7 @@ def transport(
             n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * half_prev, scratch, stamp, touched, n_touched, pid)
         half_prev = 0.0
         phalf[i] = 0.0
-        px[i] = x
-        py[i] = y
-        pz[i] = z
-        pe[i] = e
-        pt[i] = t
-        pnext[i] = k_snap
-        pout[i] = k_out
-        psteps[i] = nsteps
+        _store(px, py, pz, pe, pt, pnext, pout, psteps, i, x, y, z, e, t, k_snap, k_out, nsteps)
         pstatus[i] = status
         status_counts[status] += 1
         n_touched = close_history(sums, scratch, touched, n_touched, ti, v_tally)

@@ -29,7 +29,7 @@ def plot_result(result, path, energy_GeV: float | None = None, spectrum=None, ta
         ie = int(np.argmin(np.abs(np.log(e / (energy_GeV or 10.0)))))
         dens = np.asarray(d.density)[..., ie]
         if t.kind == "cartesian":
-            dens = dens.sum(axis=2) * np.diff(t.edges["z_kpc"]).sum() / len(t.edges["z_kpc"][:-1])
+            dens = dens.mean(axis=2)  # average over the z bins: a face-on map
             xe, ye, xl, yl = t.edges["x_kpc"], t.edges["y_kpc"], "x [kpc]", "y [kpc]"
         else:
             xe, ye, xl, yl = t.edges["R_kpc"], t.edges["z_kpc"], "R [kpc]", "z [kpc]"

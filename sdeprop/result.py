@@ -186,14 +186,12 @@ class Result:
     def local_spectrum(self, spectrum: Spectrum | None = None, tally: str | None = None):
         """(E centres [GeV], density, uncertainty) at the Sun.
 
-        Uses a sphere tally if there is one (or the one named), otherwise the cylindrical
-        cell that contains (R_sun, z = 0).
+        Uses the tally named, else a sphere tally, else the cell of a cylindrical or cartesian
+        tally that contains the Sun.
         """
         cfg = self.config
-        names = [tally] if tally else [n for n, t in self.tallies.items() if t.kind == "sphere"] or \
-            [n for n, t in self.tallies.items() if t.kind == "cylindrical"]
-        if not names:
-            raise ValueError("no sphere or cylindrical tally to read the local spectrum from")
+        by_kind = {kind: [n for n, t in self.tallies.items() if t.kind == kind] for kind in ("sphere", "cylindrical", "cartesian")}
+        names = [tally] if tally else by_kind["sphere"] or by_kind["cylindrical"] or by_kind["cartesian"]
         t = self.tallies[names[0]]
         d = t.reweight(spectrum, 1.0) if spectrum is not None else t._default_density()
         e = t.centers("E_GeV")
@@ -201,11 +199,12 @@ class Result:
             return e, d.density, d.uncertainty
         sun = np.asarray(cfg.galaxy.sun_position_kpc)
         if t.kind == "cylindrical":
-            i = np.searchsorted(t.edges["R_kpc"], np.hypot(sun[0], sun[1])) - 1
-            j = np.searchsorted(t.edges["z_kpc"], sun[2]) - 1
+            # side="right": a point on an edge belongs to the upper bin, as in the kernel
+            i = np.searchsorted(t.edges["R_kpc"], np.hypot(sun[0], sun[1]), side="right") - 1
+            j = np.searchsorted(t.edges["z_kpc"], sun[2], side="right") - 1
             idx = (i, j)
         else:
-            idx = tuple(np.searchsorted(t.edges[a], c) - 1 for a, c in zip(("x_kpc", "y_kpc", "z_kpc"), sun))
+            idx = tuple(np.searchsorted(t.edges[a], c, side="right") - 1 for a, c in zip(("x_kpc", "y_kpc", "z_kpc"), sun))
         shape = t.layout.spatial_shape
         if any(k < 0 or k >= n for k, n in zip(idx, shape)):
             raise ValueError(f"the Sun lies outside tally '{t.name}'")

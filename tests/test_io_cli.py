@@ -97,3 +97,17 @@ def test_cli_config_prints_defaults(capsys):
     import tomllib
 
     assert sdeprop.load_config(tomllib.loads(text)).field.model == "cerri_toy"
+
+
+def test_plot_cartesian_and_local_spectrum_from_grid(tmp_path, small_config):
+    """A cartesian tally gives a face-on map; without a sphere the local spectrum comes from the map cell at the Sun."""
+    from sdeprop.plotting import plot_result
+
+    cfg = dict(small_config, tally=[{"name": "box", "type": "cartesian", "x_range_kpc": [-12.0, -4.0],
+                                     "y_range_kpc": [-4.0, 4.0], "z_range_kpc": [-1.0, 1.0], "bins": [4, 4, 2], "energy_bins": 3}])
+    res = sdeprop.run(cfg)
+    e, n, dn = res.local_spectrum()
+    t = res.tallies["box"]
+    np.testing.assert_array_equal(n, t.density[1, 2, 1])  # x in [-10, -8), y in [0, 2), z in [0, 1)
+    assert (tmp_path / "c.png") == plot_result(res, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 1000
