@@ -1,4 +1,4 @@
-"""Command-line interface: ``sdeprop run | reweight | plot | info | config``.
+"""Command-line interface: ``sdeprop run | merge | reweight | plot | info | config``.
 
 Each command is a few lines over the library.  Bad input ends with one line on stderr
 (``sdeprop: error: ...``) and exit status 2, never a traceback.
@@ -21,7 +21,8 @@ def _cmd_run(args):
 
     cfg = load_config(args.config)
     out = Path(args.output) if args.output else cfg.output_path
-    result = run(cfg, particles=args.particles, workers=args.workers, progress=not args.quiet, output=out)
+    result = run(cfg, particles=args.particles, workers=args.workers, progress=False if args.quiet else None, output=out,
+                 batches=args.batches, scheduler=args.scheduler, restart=args.restart)
     c, tm = result.counts, result.timings
     print(f"wrote {out}")
     print(f"  injected {c['injected']}, escaped {c['escaped_z']} (|z|=H) + {c['escaped_R']} (R=Rmax), "
@@ -31,6 +32,13 @@ def _cmd_run(args):
     if args.plot:
         png = plot_result(result, out.with_suffix(".png"))
         print(f"wrote {png}")
+
+
+def _cmd_merge(args):
+    from .io import merge_results
+
+    merged = merge_results(args.results, args.output)
+    print(f"wrote {args.output}: {merged.counts['injected']} particles from {len(args.results)} runs")
 
 
 def _cmd_reweight(args):
@@ -85,13 +93,29 @@ def _cmd_info(args):
     from .io import load_result
 
     r = load_result(args.result)
-    print(f"{args.result}: sdeprop {r.metadata.get('sdeprop_version')}, seed {r.metadata.get('seed')}, "
-          f"created {r.metadata.get('created_utc')}, git {r.metadata.get('git_commit')}")
+    m = r.metadata
+    print(f"{args.result}: sdeprop {m.get('sdeprop_version')}, git {m.get('git_commit')}, created {m.get('created_utc')} "
+          f"on {m.get('host')} ({m.get('platform')})")
+    if m.get("merged_from"):
+        print(f"merged from: {m['merged_from']}")
+    print("dependencies: " + ", ".join(f"{k} {v}" for k, v in m.get("dependencies", {}).items()))
+    log = m.get("batch_log", [])
+    seeds = sorted({row["seed"] for row in log}) or [m.get("seed")]
+    hosts = sorted({row["host"] for row in log})
+    idx = [row["index"] for row in log]
+    span = f"{len(idx)} batches of {m.get('batch_size')} (indices {min(idx)}..{max(idx)})" if idx else "no batch table"
+    print(f"seed(s) {seeds}: {span}; each batch b of seed s draws from SFC64(SeedSequence(s, spawn_key=(b,))); "
+          f"hosts {hosts}{', scheduler ' + m['scheduler'] if m.get('scheduler') else ''}")
     print("counts:  " + ", ".join(f"{k}={v}" for k, v in r.counts.items()))
     print("timings: " + ", ".join(f"{k}={v:.4g}" for k, v in r.timings.items()))
     for name, t in r.tallies.items():
         axes = ", ".join(f"{k}[{len(v) - 1}]" for k, v in t.edges.items())
         print(f"tally {name}: {t.kind}, axes {axes}, output times [Myr] {[float(v) for v in t.output_times_Myr]}")
+    if args.batches:
+        print("batch  seed        particles  steps        cpu_s    compile_s  host  pid")
+        for row in log:
+            print(f"{row['index']:5d}  {row['seed']:10d}  {row['particles']:9d}  {row['steps']:11d}  {row['cpu_s']:7.2f}  "
+                  f"{row['compile_s']:9.2f}  {row['host']}  {row['pid']}")
     if args.config:
         print(r.config_toml)
 
@@ -114,7 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--particles", type=int, help="pseudo-particles (default: run.particles)")
     r.add_argument("--plot", action="store_true", help="also write a PNG next to the output")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run (also the default: finished batches are kept in OUTPUT.partial/)")
+    r.add_argument("--restart", action="store_true", help="discard an interrupted run of this output and start afresh")
+    r.add_argument("--batches", metavar="START:STOP", help="run only these batches of the plan (join the parts with 'sdeprop merge')")
+    r.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the batches on this Dask cluster (overrides [parallel] scheduler)")
     r.set_defaults(func=_cmd_run)
+
+    m = sub.add_parser("merge", help="combine runs of one configuration (other seeds or other batches)")
+    m.add_argument("results", nargs="+", help="result files (HDF5)")
+    m.add_argument("-o", "--output", required=True, help="merged HDF5 file")
+    m.set_defaults(func=_cmd_merge)
 
     w = sub.add_parser("reweight", help="apply an injection spectrum to a result without re-running")
     w.add_argument("result", help="result file (HDF5)")
@@ -136,11 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="what a result file holds")
     i.add_argument("result")
     i.add_argument("--config", action="store_true", help="also print the full configuration")
+    i.add_argument("--batches", action="store_true", help="also print the per-batch table (seed, host, timings)")
     i.set_defaults(func=_cmd_info)
 
     c = sub.add_parser("config", help="print the default configuration (TOML) or the key reference (--markdown)")
     c.add_argument("--markdown", action="store_true")
     c.set_defaults(func=_cmd_config)
+
+    from .fit_cli import add_fit_command  # `sdeprop fit` (sdeprop/fit_cli.py, sdeprop/fitting.py)
+    add_fit_command(sub)
     return p
 
 
@@ -154,8 +192,8 @@ def main(argv=None) -> int:
     except (ConfigError, ValueError, FileNotFoundError, OSError, TypeError) as exc:
         print(f"sdeprop: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("sdeprop: interrupted; no output was written", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"sdeprop: {exc or 'interrupted; no output was written'}", file=sys.stderr)
         return 130
     return 0
 

@@ -41,6 +41,18 @@ class RunSection(_Section):
     workers: int = Field(1, ge=1, le=4096, description="Parallel worker processes (joblib).")
     output: str = Field("outputs/{name}.h5", description="HDF5 output path; '{name}' is replaced by run.name. Relative paths are relative to the working directory.")
     progress: bool = Field(True, description="Show a progress bar while running.")
+    memory_budget_GiB: PositiveFloat = Field(4.0, description="Largest memory one process (the main one or a worker) may need for the tallies [GiB]; larger configurations are refused before running.")
+
+
+class ParallelSection(_Section):
+    scheduler: str = Field("", description="Address of a Dask distributed scheduler (e.g. 'tcp://10.0.0.1:8786'); batches then run on that cluster through joblib's dask backend. Empty: local worker processes (run.workers).")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, v):
+        if v and "://" not in v:
+            raise ValueError(f"'{v}' is not a scheduler address (expected e.g. tcp://HOST:8786)")
+        return v
 
 
 # ----------------------------------------------------------------------------- species / energy
@@ -295,6 +307,7 @@ class Config(_Section):
     """A complete, validated run configuration."""
 
     run: RunSection = Field(default_factory=RunSection)
+    parallel: ParallelSection = Field(default_factory=ParallelSection)
     species: SpeciesSection = Field(default_factory=SpeciesSection)
     energy: EnergySection = Field(default_factory=EnergySection)
     galaxy: GalaxySection = Field(default_factory=GalaxySection)
@@ -365,6 +378,15 @@ class Config(_Section):
     def to_toml(self) -> str:
         """The full configuration (defaults filled in) as TOML text."""
         return dump_toml(self.model_dump(mode="json", exclude_none=True))
+
+    def fingerprint_toml(self) -> str:
+        """The configuration without the keys that only say how it is executed (workers, progress,
+        output path, memory budget, scheduler): what must match to resume or merge runs."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        for key in ("workers", "progress", "output", "memory_budget_GiB"):
+            data["run"].pop(key, None)
+        data.pop("parallel", None)
+        return dump_toml(data)
 
 
 def _format_validation_error(exc: ValidationError) -> str:
@@ -453,7 +475,7 @@ def dump_toml(data: dict) -> str:
 
 # ----------------------------------------------------------------------------- documentation
 _SECTIONS = [
-    ("run", RunSection), ("species", SpeciesSection), ("energy", EnergySection), ("galaxy", GalaxySection),
+    ("run", RunSection), ("parallel", ParallelSection), ("species", SpeciesSection), ("energy", EnergySection), ("galaxy", GalaxySection),
     ("field (model = 'uniform')", UniformField), ("field (model = 'cerri_toy')", CerriToyField), ("field (model = 'grid')", GridField),
     ("diffusion", DiffusionSection), ("losses", LossesSection),
     ("source (type = 'point')", PointSource), ("source (type = 'disk')", DiskSource), ("source (type = 'radial_profile')", RadialProfileSource),

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from . import kernel as K
-from .config import Config, load_config
+from .checkpoint import BatchAccumulator
+from .config import Config, ConfigError, load_config
 from .models.diffusion import SPECIES, build_diffusion, diffusion_at
 from .models.field import build_field
 from .models.losses import build_losses
@@ -142,27 +146,30 @@ def build_model(config, source=None) -> Model:
 
 @dataclass
 class BatchResult:
-    """Summed tallies and counts of one batch (``wall_s`` is the batch's CPU time in its process)."""
+    """Summed tallies and counts of one batch (``cpu_s``: its transport CPU time, ``compile_s``: kernel
+    compilation or cache loading in that process, ``host``/``pid``: where it ran)."""
 
     index: int
     n_particles: int
-    sums: np.ndarray  # (N_MOMENTS, tally_size) per-history moments, see sdeprop.tallies
+    sums: np.ndarray  # (tally_size, N_MOMENTS) per-history moments, see sdeprop.tallies
     status_counts: np.ndarray
     steps: int
     bridge_escapes: int
-    wall_s: float
+    cpu_s: float
     final_state: dict | None = field(default=None, repr=False)
     compile_s: float = 0.0
+    host: str = ""
+    pid: int = 0
 
     @property
     def sum1(self) -> np.ndarray:
         """Σ c per cell (flat)."""
-        return self.sums[0]
+        return self.sums[:, 0]
 
     @property
     def sum2(self) -> np.ndarray:
         """Σ c² per cell (flat)."""
-        return self.sums[2]
+        return self.sums[:, 2]
 
 
 def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence, keep_state: bool = False) -> BatchResult:
@@ -224,28 +231,46 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     state = None
     if keep_state:
         state = dict(x=x, y=y, z=z, energy=e, source_energy=e0, time=t, status=status, steps=steps)
-    return BatchResult(index, n, np.ascontiguousarray(sums.T), status_counts, int(counters[K.C_STEPS]), int(counters[K.C_BRIDGE_ESCAPES]),
-                       time.process_time() - start - compile_s, state, compile_s)
+    return BatchResult(index, n, sums, status_counts, int(counters[K.C_STEPS]), int(counters[K.C_BRIDGE_ESCAPES]),
+                       time.process_time() - start - compile_s, state, compile_s, socket.gethostname(), os.getpid())
 
 
 def batch_plan(n_particles: int, batch_size: int) -> list[int]:
-    """Sizes of the batches that make up a run."""
+    """Sizes of the batches that make up a run of ``n_particles``."""
     full, rest = divmod(n_particles, batch_size)
     return [batch_size] * full + ([rest] if rest else [])
 
 
-def run_batches(model: Model, n_particles: int, batch_size: int, seed: int, workers: int = 1, progress: bool = False,
-                keep_state: bool = False):
-    """Run all batches (joblib for workers > 1) and yield their results in batch order."""
-    sizes = batch_plan(n_particles, batch_size)
-    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
-    if workers <= 1:
-        gen = (run_batch(model, b, n, s, keep_state) for b, (n, s) in enumerate(zip(sizes, seeds)))
+def _execute(model: Model, indices, sizes, seeds, workers=1, scheduler=None, keep_state=False):
+    """Run the given batches; yield their results as they finish (any order).
+
+    workers = 1 runs in this process; more use joblib's process pool (loky); a Dask
+    scheduler address sends the batches to that cluster through joblib's dask backend.
+    """
+    jobs = [(b, sizes[b], seeds[b]) for b in indices]
+    if scheduler:
+        from distributed import Client
+        from joblib import Parallel, delayed, parallel_config
+
+        with Client(scheduler) as client, parallel_config(backend="dask", client=client):
+            yield from Parallel(return_as="generator_unordered")(
+                delayed(run_batch)(model, b, n, s, keep_state) for b, n, s in jobs)
+    elif workers <= 1:
+        for b, n, s in jobs:
+            yield run_batch(model, b, n, s, keep_state)
     else:
         from joblib import Parallel, delayed
 
-        gen = Parallel(n_jobs=workers, return_as="generator")(
-            delayed(run_batch)(model, b, n, s, keep_state) for b, (n, s) in enumerate(zip(sizes, seeds)))
+        yield from Parallel(n_jobs=workers, return_as="generator_unordered")(
+            delayed(run_batch)(model, b, n, s, keep_state) for b, n, s in jobs)
+
+
+def run_batches(model: Model, n_particles: int, batch_size: int, seed: int, workers: int = 1, progress: bool = False,
+                keep_state: bool = False, scheduler: str | None = None):
+    """Run all batches of a plan and yield their results as they finish (any order)."""
+    sizes = batch_plan(n_particles, batch_size)
+    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+    gen = _execute(model, range(len(sizes)), sizes, seeds, workers, scheduler, keep_state)
     if progress:
         from tqdm import tqdm
 
@@ -253,8 +278,40 @@ def run_batches(model: Model, n_particles: int, batch_size: int, seed: int, work
     yield from gen
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says what was saved and how to go on."""
+
+
+def tally_memory_bytes(model: Model) -> dict[str, int]:
+    """Memory the tallies need: the stored moments, a worker's working set, the main process's peak."""
+    cells = model.tally_size
+    moments = cells * N_MOMENTS * 8
+    index_bytes = 4 if cells < 2**31 else 8
+    worker = moments + cells * (8 + 2 * index_bytes)  # + scratch, history stamps, touched list
+    return {"moments": moments, "worker": worker, "main": 2 * moments}
+
+
+def _select_batches(spec, n_batches: int) -> list[int]:
+    """Batch indices from None (all), a range/slice/iterable, or 'START:STOP' text."""
+    if spec is None:
+        return list(range(n_batches))
+    if isinstance(spec, str):
+        lo, _, hi = spec.partition(":")
+        try:
+            spec = slice(int(lo) if lo else 0, int(hi) if hi else n_batches)
+        except ValueError:
+            raise ValueError(f"batches '{spec}' must be START:STOP (integers)") from None
+    if isinstance(spec, slice):
+        spec = range(*spec.indices(n_batches))
+    out = sorted(set(int(b) for b in spec))
+    if not out or out[0] < 0 or out[-1] >= n_batches:
+        raise ValueError(f"batches must select indices in [0, {n_batches}) (the plan has {n_batches} batches)")
+    return out
+
+
 def run(config, source=None, *, particles: int | None = None, workers: int | None = None, progress: bool | None = None,
-        output=None, write: bool = False, keep_state: bool = False):
+        output=None, write: bool = False, keep_state: bool = False, batches=None, scheduler: str | None = None,
+        restart: bool = False):
     """Run a simulation and return a :class:`sdeprop.result.Result`.
 
     Parameters
@@ -268,60 +325,111 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
     output : path, optional
         Where to write the HDF5 file; implies ``write=True``.
     write : bool
-        Write the result to ``output`` or to run.output.
+        Write the result to ``output`` or to run.output.  Written runs checkpoint every finished
+        batch in ``<output>.partial/`` and resume from it when run again with the same
+        configuration (a different configuration is refused); the folder is removed at the end.
     keep_state : bool
-        Keep every particle's final state (for tests and Green's-function studies; memory ∝ particles).
+        Keep every particle's final state (for tests and Green's-function studies; memory ∝ particles;
+        not with checkpoints).
+    batches : 'START:STOP', range or iterable of int, optional
+        Run only these batches of the plan (the others can run elsewhere; ``sdeprop merge`` joins them).
+    scheduler : str, optional
+        Address of a Dask scheduler (tcp://HOST:PORT); overrides parallel.scheduler.
+    restart : bool
+        Discard a partial run of this output instead of resuming it.
     """
     from .result import Result
 
     cfg = load_config(config)
+    over = {}
+    if particles is not None:
+        over["particles"] = particles
+    if workers is not None:
+        over["workers"] = workers
+    if progress is not None:
+        over["progress"] = progress
+    if over:
+        cfg = load_config({**cfg.model_dump(mode="json", exclude_none=True), "run": {**cfg.run.model_dump(), **over}})
     model = build_model(cfg, source)
-    n_particles = particles if particles is not None else cfg.run.particles
-    n_workers = workers if workers is not None else cfg.run.workers
-    show = progress if progress is not None else cfg.run.progress
-    if n_particles < 1 or n_workers < 1:
-        raise ValueError("particles and workers must be >= 1")
+    n_workers = cfg.run.workers
+    scheduler = scheduler if scheduler is not None else (cfg.parallel.scheduler or None)
+    sizes = batch_plan(cfg.run.particles, cfg.run.batch_size)
+    plan = _select_batches(batches, len(sizes))
+    memory = tally_memory_bytes(model)
+    budget = cfg.run.memory_budget_GiB * 2**30
+    if max(memory["worker"], memory["main"]) > budget:
+        raise ConfigError(
+            f"the tallies need {memory['moments'] / 2**30:.3g} GiB ({model.tally_size} cells × 5 moments), "
+            f"{max(memory['worker'], memory['main']) / 2**30:.3g} GiB per process, above run.memory_budget_GiB = "
+            f"{cfg.run.memory_budget_GiB}; use fewer or coarser tally bins (or raise the budget)")
+    path = Path(output) if output is not None else (cfg.output_path if write else None)
+    folder = None
+    if path is not None and not keep_state:
+        folder = Path(str(path) + ".partial")
+        if restart and folder.exists():
+            import shutil
+
+            shutil.rmtree(folder)
+    fingerprint = {"config": cfg.fingerprint_toml(), "batches": plan,
+                   "source": "config" if source is None else f"{type(source).__module__}.{type(source).__qualname__}"}
+    acc = BatchAccumulator(plan, model.tally_size, K.N_STATUS, folder, fingerprint)
+    todo = [b for b in plan if b not in acc.done]
+    seeds = np.random.SeedSequence(cfg.run.seed).spawn(len(sizes))
+    if len(todo) < len(plan):
+        log.info("resuming from %s: %d of %d batches already done", folder, len(plan) - len(todo), len(plan))
     t0 = time.perf_counter()
-    sums = np.zeros((N_MOMENTS, model.tally_size))
-    status_counts = np.zeros(K.N_STATUS, dtype=np.int64)
-    steps = bridge = 0
-    cpu = 0.0
-    compile_s = 0.0
-    states = []
-    for res in run_batches(model, n_particles, cfg.run.batch_size, cfg.run.seed, n_workers, show, keep_state):
-        sums += res.sums
-        status_counts += res.status_counts
-        steps += res.steps
-        bridge += res.bridge_escapes
-        cpu += res.wall_s
-        compile_s += res.compile_s
-        if keep_state:
-            states.append(res.final_state)
+    states = {}
+    gen = _execute(model, todo, sizes, seeds, n_workers, scheduler, keep_state)
+    bar = None
+    if cfg.run.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(plan), initial=len(plan) - len(todo), unit="batch", desc="sdeprop", leave=False)
+    try:
+        for res in gen:
+            acc.add(res)
+            if keep_state:
+                states[res.index] = res.final_state
+            if bar is not None:
+                bar.update(1)
+                rate = (acc.scalars["n_particles"] + sum(p.n_particles for p in acc.pending.values())) / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix_str(f"{rate:.3g} particles/s", refresh=False)
+    except KeyboardInterrupt:
+        done = len(acc.done)
+        where = f"; they are saved in '{folder}': run the same command again to resume" if folder else ""
+        raise RunInterrupted(f"interrupted after {done} of {len(plan)} batches{where}") from None
+    finally:
+        if bar is not None:
+            bar.close()
     wall = time.perf_counter() - t0
+    n_particles = int(sum(sizes[b] for b in plan))
+    sc = acc.status_counts
     counts = {
-        "injected": int(n_particles),
-        "escaped_z": int(status_counts[K.ESCAPED_Z]),
-        "escaped_R": int(status_counts[K.ESCAPED_R]),
-        "alive_at_t_max": int(status_counts[K.AT_TMAX]),
-        "below_energy_floor": int(status_counts[K.BELOW_EMIN]),
-        "max_steps_reached": int(status_counts[K.MAX_STEPS]),
-        "bridge_escapes": int(bridge),
-        "steps": int(steps),
+        "injected": n_particles,
+        "escaped_z": int(sc[K.ESCAPED_Z]),
+        "escaped_R": int(sc[K.ESCAPED_R]),
+        "alive_at_t_max": int(sc[K.AT_TMAX]),
+        "below_energy_floor": int(sc[K.BELOW_EMIN]),
+        "max_steps_reached": int(sc[K.MAX_STEPS]),
+        "bridge_escapes": int(acc.scalars["bridge_escapes"]),
+        "steps": int(acc.scalars["steps"]),
     }
     lost = counts["alive_at_t_max"] + counts["max_steps_reached"]
     if lost > 0.01 * n_particles:
         log.warning("%d of %d particles (%.1f%%) were still alive at t_max: the steady state misses their later "
                     "contribution; raise time.regimes t_max_Myr", lost, n_particles, 100 * lost / n_particles)
-    timings = {"wall_s": wall, "batch_cpu_s": cpu, "compile_s": compile_s,
-               "steps_per_s_per_core": steps / cpu if cpu > 0 else 0.0, "workers": int(n_workers)}
+    cpu = acc.scalars["cpu_s"]
+    timings = {"wall_s": wall, "batch_cpu_s": cpu, "compile_s": acc.scalars["compile_s"],
+               "steps_per_s_per_core": counts["steps"] / cpu if cpu > 0 else 0.0, "workers": int(n_workers)}
     final_state = None
     if keep_state:
-        final_state = {k: np.concatenate([s[k] for s in states]) for k in states[0]}
-    result = Result.from_run(model, sums, counts, timings, final_state)
-    if output is not None or write:
+        final_state = {k: np.concatenate([states[b][k] for b in plan]) for k in states[plan[0]]}
+    result = Result.from_run(model, acc.sums, counts, timings, final_state, batches=plan, batch_log=acc.batch_log,
+                             scheduler=scheduler or "")
+    if path is not None:
         from .io import write_result
 
-        path = output if output is not None else cfg.output_path
         write_result(result, path)
         result.path = str(path)
+        acc.remove_folder()
     return result

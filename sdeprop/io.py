@@ -2,12 +2,16 @@
 
 Layout::
 
-    /               attrs: format, sdeprop_version, seed, created_utc, git_commit
+    /               attrs: format, sdeprop_version, git_commit, host, platform, created_utc,
+                    seed, batch_size, scheduler
     /config         the full configuration as TOML text (defaults filled in)
+    /dependencies   attrs: python and library versions
     /counts         attrs: injected, escaped_z, escaped_R, alive_at_t_max, ...
-    /timings        attrs: wall_s, batch_cpu_s, steps_per_s_per_core, workers
+    /timings        attrs: wall_s, batch_cpu_s, compile_s, steps_per_s_per_core, workers
     /regimes        energy_max_GeV, t_max_Myr, snapshot_dt_Myr
-    /tallies/NAME   attrs: kind, density_unit; dataset sums (5, time, spatial..., E, E0): the
+    /batches        one row per batch: index, seed, particles, steps, cpu_s, compile_s, host, pid.
+                    Batch b of seed s draws from SFC64(SeedSequence(s, spawn_key=(b,))).
+    /tallies/NAME   attrs: kind, density_unit; dataset sums (time, spatial..., E, E0, 5): the
                     per-history moments Σc, Σcv, Σc², Σc²v, Σc²v² (see sdeprop.tallies),
                     density and uncertainty for the configured spectrum,
                     axes/<axis> edges (kpc, GeV), output_times_Myr
@@ -15,9 +19,7 @@ Layout::
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import subprocess
 import tempfile
 import tomllib
 from pathlib import Path
@@ -31,13 +33,7 @@ from .tallies import TallyLayout
 FORMAT = "sdeprop-result-2"
 
 
-def _git_commit() -> str:
-    try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() if out.returncode == 0 else "unknown"
-    except Exception:
-        return "unknown"
+_BATCH_FIELDS = ("index", "seed", "particles", "steps", "cpu_s", "compile_s", "host", "pid")
 
 
 def write_result(result: Result, path) -> Path:
@@ -50,11 +46,13 @@ def write_result(result: Result, path) -> Path:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             for k, v in result.metadata.items():
-                if np.ndim(v) == 0:
+                if isinstance(v, (str, int, float, np.integer, np.floating)):
                     f.attrs[k] = v
-            f.attrs["created_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
-            f.attrs["git_commit"] = _git_commit()
             f.create_dataset("config", data=result.config_toml)
+            g = f.create_group("dependencies")
+            for k, v in result.metadata.get("dependencies", {}).items():
+                g.attrs[k] = v
+            _write_batch_table(f, result.metadata.get("batch_log", []), result.metadata.get("seed", -1))
             g = f.create_group("counts")
             for k, v in result.counts.items():
                 g.attrs[k] = v
@@ -104,10 +102,14 @@ def load_result(path) -> Result:
         toml_text = f["config"][()].decode() if isinstance(f["config"][()], bytes) else str(f["config"][()])
         cfg = load_config(tomllib.loads(toml_text))
         counts = {k: int(v) for k, v in f["counts"].attrs.items()}
+        meta_extra = {"dependencies": {k: str(v) for k, v in f["dependencies"].attrs.items()} if "dependencies" in f else {},
+                      "batch_log": _read_batch_table(f)}
         timings = {k: float(v) for k, v in f["timings"].attrs.items()}
         meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
         for k in ("energy_max_GeV", "t_max_Myr", "snapshot_dt_Myr"):
             meta[f"regime_{k}"] = f["regimes"][k][()]
+        meta.update(meta_extra)
+        meta["batches"] = np.array([row["index"] for row in meta["batch_log"]], dtype=np.int64)
         sampler = EnergySampler(cfg.energy.min_GeV, cfg.energy.max_GeV, cfg.energy.sampling, cfg.energy.sampling_index)
         spec = spectrum_from_config(cfg.spectrum)
         tallies = {}
@@ -125,3 +127,96 @@ def load_result(path) -> Result:
             tallies[name] = Tally(lay, g["sums"][()], int(g.attrs["n_injected"]), sampler,
                                   cfg.species.name, spec, cfg.spectrum.rate_per_Myr)
     return Result(toml_text, tallies, counts, timings, meta, None, str(path))
+
+
+def _write_batch_table(f, batch_log, seed):
+    rows = [dict(row, seed=row.get("seed", seed)) for row in batch_log]
+    dtype = [("index", "i8"), ("seed", "i8"), ("particles", "i8"), ("steps", "i8"), ("cpu_s", "f8"),
+             ("compile_s", "f8"), ("host", h5py.string_dtype()), ("pid", "i8")]
+    table = np.zeros(len(rows), dtype=dtype)
+    for i, row in enumerate(rows):
+        for k in _BATCH_FIELDS:
+            table[k][i] = row.get(k, 0 if k != "host" else "")
+    f.create_dataset("batches", data=table)
+
+
+def _read_batch_table(f) -> list[dict]:
+    if "batches" not in f:
+        return []
+    out = []
+    for row in f["batches"][()]:
+        d = {}
+        for k in _BATCH_FIELDS:
+            v = row[k]
+            d[k] = v.decode() if isinstance(v, bytes) else (v.item() if hasattr(v, "item") else v)
+        out.append(d)
+    return out
+
+
+def _merge_key(result: Result) -> str:
+    """The configuration without what may differ between runs that can be merged (seed, particles, name)."""
+    from .config import dump_toml
+
+    data = tomllib.loads(result.config.fingerprint_toml())
+    for key in ("seed", "particles", "name", "batch_size"):
+        data["run"].pop(key, None)
+    return dump_toml(data)
+
+
+def merge_results(paths, output=None) -> Result:
+    """Combine runs of the same configuration (other seeds, or other batches of one seed).
+
+    Per-history moments and particle counts add, so densities and uncertainties of the merged
+    result are those of one run with all the histories.  Refused: different configurations
+    (apart from seed, particles, name, batch size), and any batch present twice (the same seed
+    and batch index, or the same seed with different batch sizes, whose streams overlap).
+    """
+    from .config import ConfigError
+
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise ValueError("merge needs at least two result files")
+    results = [load_result(p) for p in paths]
+    key0 = _merge_key(results[0])
+    seen: dict[tuple[int, int], str] = {}
+    sizes: dict[int, tuple[int, str]] = {}
+    for p, r in zip(paths, results):
+        if _merge_key(r) != key0:
+            from .checkpoint import _describe_difference
+
+            diff = _describe_difference({"config": key0}, {"config": _merge_key(r)})
+            raise ConfigError(f"cannot merge '{p}' with '{paths[0]}': their configurations differ ({diff})")
+        seed, bsize = int(r.metadata["seed"]), int(r.metadata["batch_size"])
+        if seed in sizes and sizes[seed][0] != bsize:
+            raise ConfigError(f"'{p}' and '{sizes[seed][1]}' use seed {seed} with different batch sizes: their random streams overlap")
+        sizes[seed] = (bsize, str(p))
+        for row in r.metadata["batch_log"]:
+            k = (seed, int(row["index"]))
+            if k in seen:
+                raise ConfigError(f"batch {k[1]} of seed {seed} is in both '{seen[k]}' and '{p}': it would be counted twice")
+            seen[k] = str(p)
+    first = results[0]
+    n_total = sum(r.counts["injected"] for r in results)
+    tallies = {}
+    for name, t in first.tallies.items():
+        sums = sum(r.tallies[name].sums for r in results)
+        tallies[name] = Tally(t.layout, sums, n_total, t.sampler, t.species, t.spectrum, t.rate_per_Myr)
+    counts = {k: int(sum(r.counts[k] for r in results)) for k in first.counts}
+    timings = {k: float(sum(r.timings.get(k, 0.0) for r in results)) for k in ("wall_s", "batch_cpu_s", "compile_s")}
+    timings["steps_per_s_per_core"] = counts["steps"] / timings["batch_cpu_s"] if timings["batch_cpu_s"] > 0 else 0.0
+    timings["workers"] = max(int(r.timings.get("workers", 1)) for r in results)
+    meta = dict(first.metadata)
+    from .provenance import environment
+
+    meta.update(environment())
+    meta["merged_from"] = ";".join(str(p) for p in paths)
+    meta["batch_log"] = [dict(row, seed=row.get("seed", r.metadata["seed"])) for r in results for row in r.metadata["batch_log"]]
+    data = tomllib.loads(first.config_toml)
+    data["run"]["particles"] = n_total
+    from .config import dump_toml
+
+    merged = Result(dump_toml(data), tallies, counts, timings, meta)
+    if output is not None:
+        write_result(merged, output)
+        merged.path = str(output)
+    return merged

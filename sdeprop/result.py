@@ -39,7 +39,7 @@ class Density:
 class Tally:
     """One tally: raw per-history moments and what is needed to turn them into densities.
 
-    ``sums`` has shape (5, *layout.shape): Σc, Σcv, Σc², Σc²v, Σc²v² per cell (tallies.py).
+    ``sums`` has shape (*layout.shape, 5): Σc, Σcv, Σc², Σc²v, Σc²v² per cell (tallies.py).
     """
 
     def __init__(self, layout: TallyLayout, sums: np.ndarray, n_injected: int,
@@ -47,7 +47,7 @@ class Tally:
         self.layout = layout
         self.name = layout.name
         self.kind = layout.kind
-        self.sums = np.asarray(sums, dtype=float).reshape((N_MOMENTS,) + layout.shape)
+        self.sums = np.asarray(sums, dtype=float).reshape(layout.shape + (N_MOMENTS,))
         self.n_injected = int(n_injected)
         self.sampler = sampler
         self.species = species
@@ -77,12 +77,12 @@ class Tally:
     @property
     def sum1(self) -> np.ndarray:
         """Σc per cell (raw residence time or snapshot weight), index order (time, spatial..., E, E0)."""
-        return self.sums[M_C]
+        return self.sums[..., M_C]
 
     @property
     def sum2(self) -> np.ndarray:
         """Σc² per cell (per history)."""
-        return self.sums[M_C2]
+        return self.sums[..., M_C2]
 
     # densities -------------------------------------------------------------
     def _weight_args(self):
@@ -103,13 +103,14 @@ class Tally:
         """Densities for the injection spectrum ``spectrum`` normalised to ``rate_per_Myr``."""
         a, b = self.weights(spectrum, rate_per_Myr)
         s = self.sums
+        m = {k: s[..., k] for k in (M_C, M_CV, M_C2, M_C2V, M_C2VV)}
         if self.layout.source_energy_edges_GeV is None:  # E = E0: the E axis is the source-energy axis
-            s = s[..., 0]
-            num = a * s[M_C] + b * s[M_CV]
-            sq = a * a * s[M_C2] + 2 * a * b * s[M_C2V] + b * b * s[M_C2VV]
+            m = {k: v[..., 0] for k, v in m.items()}
+            num = a * m[M_C] + b * m[M_CV]
+            sq = a * a * m[M_C2] + 2 * a * b * m[M_C2V] + b * b * m[M_C2VV]
         else:
-            num = s[M_C] @ a + s[M_CV] @ b
-            sq = s[M_C2] @ (a * a) + s[M_C2V] @ (2 * a * b) + s[M_C2VV] @ (b * b)
+            num = m[M_C] @ a + m[M_CV] @ b
+            sq = m[M_C2] @ (a * a) + m[M_C2V] @ (2 * a * b) + m[M_C2VV] @ (b * b)
         var = np.clip(sq - num * num / self.n_injected, 0.0, None)
         vol = np.asarray(self.layout.cell_volume_kpc3())
         de = np.diff(self.layout.energy_edges_GeV)
@@ -163,24 +164,27 @@ class Result:
         return load_config(tomllib.loads(self.config_toml))
 
     @classmethod
-    def from_run(cls, model, sums, counts, timings, final_state=None):
-        from . import __version__
+    def from_run(cls, model, sums, counts, timings, final_state=None, batches=None, batch_log=None, scheduler=""):
+        from .provenance import environment
 
         cfg = model.config
         spec = spectrum_from_config(cfg.spectrum)
         tallies = {}
         for lay in model.layouts:
             sl = slice(lay.offset, lay.offset + lay.size)
-            tallies[lay.name] = Tally(lay, sums[:, sl].copy(), counts["injected"], model.sampler,
+            tallies[lay.name] = Tally(lay, sums[sl], counts["injected"], model.sampler,
                                       cfg.species.name, spec, cfg.spectrum.rate_per_Myr)
         meta = {
-            "sdeprop_version": __version__,
             "seed": cfg.run.seed,
             "batch_size": cfg.run.batch_size,
+            "scheduler": scheduler,
             "regime_energy_max_GeV": model.regimes.energy_max_GeV,
             "regime_t_max_Myr": model.regimes.t_max_Myr,
             "regime_snapshot_dt_Myr": model.regimes.snapshot_dt_Myr,
+            "batches": np.asarray(batches if batches is not None else [], dtype=np.int64),
+            "batch_log": list(batch_log or []),
         }
+        meta.update(environment())
         return cls(cfg.to_toml(), tallies, counts, timings, meta, final_state)
 
     def local_spectrum(self, spectrum: Spectrum | None = None, tally: str | None = None):

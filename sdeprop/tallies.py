@@ -11,7 +11,7 @@ Every tally is a block of one flat float64 array with the index order
   (otherwise E = E0 and the axis has length 1).
 
 Scoring is per history: a particle's contributions c collect in a scratch array and, when
-the particle ends, five moments go into ``sums``: Σc, Σc·v, Σc², Σc²·v, Σc²·v², where
+the particle ends, five moments go into ``sums`` (last axis, length 5): Σc, Σc·v, Σc², Σc²·v, Σc²·v², where
 v ∈ [−½, ½) is the particle's position inside its source-energy bin (in units of the bin
 width in ln E0).  The v-moments let the reweighting apply a weight that varies linearly
 across each bin instead of one bin-averaged weight (whose error is second order in the bin

@@ -35,7 +35,7 @@ def test_failed_write_leaves_nothing(tmp_path, small_config, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(io, "_git_commit", boom)
+    monkeypatch.setattr(io, "_write_batch_table", boom)  # fail in the middle of writing
     with pytest.raises(RuntimeError):
         io.write_result(res, tmp_path / "x.h5")
     assert list(tmp_path.iterdir()) == []

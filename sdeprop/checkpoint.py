@@ -1,0 +1,202 @@
+"""Batch bookkeeping: summing batches in a fixed order, durably, so runs can resume.
+
+Batches may finish in any order (parallel workers, a Dask cluster).  ``BatchAccumulator``
+folds them into the running totals strictly in batch order — finished batches that
+arrive early wait until their predecessors are in — so the sums are bit-for-bit the same
+whatever the number or kind of workers.  With a run folder it also makes every finished
+batch durable: each batch is written to ``batch_NNNNNN.npz`` as soon as it arrives, and
+the in-order prefix is folded into ``prefix.npz`` (temporary file, then rename).  A run
+killed at any moment restarts from these files; no batch is lost or counted twice, and
+the final sums are identical to those of an uninterrupted run.
+
+Folder layout (``<output>.partial/``)::
+
+    run.json          the configuration fingerprint, batch plan and seed
+    prefix.npz        sums and counters of batches [0, n_prefix) of the plan, in order
+    batch_NNNNNN.npz  finished batches beyond the prefix (waiting for a predecessor)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .config import ConfigError
+
+_SCALARS = ("n_particles", "steps", "bridge_escapes", "cpu_s", "compile_s")
+
+
+def _atomic_savez(path: Path, **arrays):
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class BatchAccumulator:
+    """Totals of the batches of a plan, folded in plan order (optionally backed by a run folder).
+
+    Parameters
+    ----------
+    plan : list of int
+        The batch indices of this run, in the order their sums are added.
+    tally_size, n_status : int
+        Shapes of the per-batch arrays.
+    folder : path or None
+        Run folder for checkpoints; None keeps everything in memory.
+    fingerprint : dict
+        Identifies the run (configuration text and batch plan); a folder holding another
+        fingerprint is refused.
+    """
+
+    def __init__(self, plan, tally_size, n_status, folder=None, fingerprint=None):
+        self.plan = list(plan)
+        self.position = {b: k for k, b in enumerate(self.plan)}
+        self.sums = np.zeros((tally_size, 5))
+        self.status_counts = np.zeros(n_status, dtype=np.int64)
+        self.scalars = dict.fromkeys(_SCALARS, 0.0)
+        self.batch_log: list[dict] = []
+        self.n_prefix = 0
+        self.pending: dict[int, object] = {}
+        self.folder = Path(folder) if folder is not None else None
+        if self.folder is not None:
+            self._open(fingerprint or {})
+
+    # ---------------------------------------------------------------- run folder
+    def _open(self, fingerprint):
+        meta = self.folder / "run.json"
+        if meta.exists():
+            old = json.loads(meta.read_text())
+            if old.get("fingerprint") != fingerprint:
+                raise ConfigError(
+                    f"a partial run with a different configuration exists in '{self.folder}' "
+                    f"({_describe_difference(old.get('fingerprint', {}), fingerprint)}); "
+                    "run with the configuration it was started with, or delete that folder (or use --restart) to start afresh")
+            self._load()
+        else:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = meta.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"fingerprint": fingerprint}, indent=1))
+            os.replace(tmp, meta)
+
+    def _load(self):
+        prefix = self.folder / "prefix.npz"
+        if prefix.exists():
+            with np.load(prefix, allow_pickle=False) as f:
+                self.sums = f["sums"].copy()
+                self.status_counts = f["status_counts"].copy()
+                self.n_prefix = int(f["n_prefix"])
+                self.scalars = {k: float(f[k]) for k in _SCALARS}
+                self.batch_log = json.loads(str(f["batch_log"]))
+        for path in sorted(self.folder.glob("batch_*.npz")):
+            b = int(path.stem.split("_")[1])
+            k = self.position.get(b)
+            if k is None or k < self.n_prefix:  # folded already (killed before the file was removed)
+                path.unlink()
+                continue
+            self.pending[b] = _load_batch(path)
+        self._fold()
+
+    @property
+    def done(self) -> set[int]:
+        """Batch indices already summed or waiting to be."""
+        return set(self.plan[: self.n_prefix]) | set(self.pending)
+
+    @property
+    def complete(self) -> bool:
+        return self.n_prefix == len(self.plan)
+
+    # ---------------------------------------------------------------- adding
+    def add(self, res):
+        """Take a finished batch (engine.BatchResult): persist it, then fold what is in order."""
+        if res.index in self.done:
+            raise RuntimeError(f"batch {res.index} was delivered twice")
+        if self.folder is not None:
+            _atomic_savez(self.folder / f"batch_{res.index:06d}.npz", **_batch_arrays(res))
+        self.pending[res.index] = res
+        self._fold()
+
+    def _fold(self):
+        folded = []
+        while self.n_prefix < len(self.plan) and self.plan[self.n_prefix] in self.pending:
+            b = self.plan[self.n_prefix]
+            res = self.pending.pop(b)
+            self.sums += res.sums
+            self.status_counts += res.status_counts
+            for k in _SCALARS:
+                self.scalars[k] += float(getattr(res, k))
+            self.batch_log.append({"index": int(b), "particles": int(res.n_particles), "steps": int(res.steps),
+                                   "cpu_s": float(res.cpu_s), "compile_s": float(res.compile_s),
+                                   "host": getattr(res, "host", ""), "pid": int(getattr(res, "pid", 0))})
+            self.n_prefix += 1
+            folded.append(b)
+        if folded and self.folder is not None:
+            _atomic_savez(self.folder / "prefix.npz", sums=self.sums, status_counts=self.status_counts,
+                          n_prefix=np.int64(self.n_prefix), batch_log=json.dumps(self.batch_log),
+                          **{k: np.float64(v) for k, v in self.scalars.items()})
+            for b in folded:
+                p = self.folder / f"batch_{b:06d}.npz"
+                if p.exists():
+                    p.unlink()
+
+    def remove_folder(self):
+        """Delete the run folder (after the final output is safely written)."""
+        if self.folder is not None and self.folder.exists():
+            shutil.rmtree(self.folder)
+
+
+def _batch_arrays(res) -> dict:
+    out = {"index": np.int64(res.index), "sums": res.sums, "status_counts": res.status_counts,
+           "host": np.str_(getattr(res, "host", "")), "pid": np.int64(getattr(res, "pid", 0))}
+    out.update({k: np.float64(getattr(res, k)) for k in _SCALARS})
+    return out
+
+
+class _StoredBatch:
+    """A finished batch read back from its file (same attributes as engine.BatchResult)."""
+
+    def __init__(self, f):
+        self.index = int(f["index"])
+        self.sums = f["sums"].copy()
+        self.status_counts = f["status_counts"].copy()
+        self.host = str(f["host"])
+        self.pid = int(f["pid"])
+        for k in _SCALARS:
+            setattr(self, k, float(f[k]))
+
+
+def _load_batch(path):
+    with np.load(path, allow_pickle=False) as f:
+        return _StoredBatch(f)
+
+
+def _describe_difference(old: dict, new: dict) -> str:
+    """Which parts of two fingerprints differ (first differing configuration line, if any)."""
+    parts = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            if key == "config" and isinstance(old.get(key), str) and isinstance(new.get(key), str):
+                a, b = old[key].splitlines(), new[key].splitlines()
+                section = ""
+                for la, lb in zip(a + [""] * (len(b) - len(a)), b + [""] * (len(a) - len(b))):
+                    if la.startswith("["):
+                        section = la
+                    if la != lb:
+                        parts.append(f"{section} '{la}' now '{lb}'".strip())
+                        break
+            else:
+                parts.append(f"{key}: {old.get(key)!r} now {new.get(key)!r}")
+    return "; ".join(parts) or "unknown difference"
