@@ -386,15 +386,16 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
         from tqdm import tqdm
 
         bar = tqdm(total=len(plan), initial=len(plan) - len(todo), unit="batch", desc="sdeprop", leave=False)
+    n_new = 0
     try:
         for res in gen:
             acc.add(res)
+            n_new += res.n_particles
             if keep_state:
                 states[res.index] = res.final_state
             if bar is not None:
                 bar.update(1)
-                rate = (acc.scalars["n_particles"] + sum(p.n_particles for p in acc.pending.values())) / max(time.perf_counter() - t0, 1e-9)
-                bar.set_postfix_str(f"{rate:.3g} particles/s", refresh=False)
+                bar.set_postfix_str(f"{n_new / max(time.perf_counter() - t0, 1e-9):.3g} particles/s", refresh=False)
     except KeyboardInterrupt:
         done = len(acc.done)
         where = f"; they are saved in '{folder}': run the same command again to resume" if folder else ""
