@@ -283,13 +283,17 @@ class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run; the message says what was saved and how to go on."""
 
 
-def tally_memory_bytes(model: Model) -> dict[str, int]:
-    """Memory the tallies need: the stored moments, a worker's working set, the main process's peak."""
+def tally_memory_bytes(model: Model, in_process: bool = False) -> dict[str, int]:
+    """Memory the tallies need: the stored moments, a worker's working set, the main process's peak.
+
+    The main process holds the running sum and one arriving batch; when batches run in the
+    main process itself (one worker, no scheduler) it also holds the worker's working set.
+    """
     cells = model.tally_size
     moments = cells * N_MOMENTS * 8
     index_bytes = 4 if cells < 2**31 else 8  # as chosen in run_batch
     worker = moments + cells * (8 + 2 * index_bytes)  # + scratch, history stamps, touched list
-    return {"moments": moments, "worker": worker, "main": 2 * moments}
+    return {"moments": moments, "worker": worker, "main": moments + (worker if in_process else moments)}
 
 
 def _select_batches(spec, n_batches: int) -> list[int]:
@@ -356,7 +360,7 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
     scheduler = scheduler if scheduler is not None else (cfg.parallel.scheduler or None)
     sizes = batch_plan(cfg.run.particles, cfg.run.batch_size)
     plan = _select_batches(batches, len(sizes))
-    memory = tally_memory_bytes(model)
+    memory = tally_memory_bytes(model, in_process=n_workers <= 1 and not scheduler)
     budget = cfg.run.memory_budget_GiB * 2**30
     if max(memory["worker"], memory["main"]) > budget:
         raise ConfigError(
