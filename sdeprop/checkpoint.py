@@ -31,9 +31,19 @@ from .config import ConfigError
 _SCALARS = ("n_particles", "steps", "bridge_escapes", "cpu_s", "compile_s")
 
 
-def _atomic_savez(path: Path, **arrays):
+def temporary_beside(path: Path) -> str:
+    """A new temporary file next to ``path`` (same file system, so os.replace is atomic), with the
+    permissions an ordinary new file gets (mkstemp alone would make it private, 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return tmp
+
+
+def _atomic_savez(path: Path, **arrays):
+    tmp = temporary_beside(path)
     try:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)

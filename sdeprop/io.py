@@ -20,13 +20,13 @@ Layout::
 from __future__ import annotations
 
 import os
-import tempfile
 import tomllib
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from .checkpoint import temporary_beside
 from .result import DENSITY_UNIT, Result, Tally
 from .tallies import TallyLayout
 
@@ -40,8 +40,7 @@ def write_result(result: Result, path) -> Path:
     """Write ``result`` to ``path`` atomically; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temporary_beside(path)
     try:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
