@@ -1,4 +1,4 @@
-"""Command-line interface: ``sdeprop run | merge | reweight | plot | info | config``.
+"""Command-line interface: ``sdeprop run | merge | reweight | plot | info | config | fit | field``.
 
 Each command is a few lines over the library.  Bad input ends with one line on stderr
 (``sdeprop: error: ...``) and exit status 2, never a traceback.
@@ -178,7 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_cmd_config)
 
     from .fit_cli import add_fit_command  # `sdeprop fit` (sdeprop/fit_cli.py, sdeprop/fitting.py)
+    from .field_cli import add_field_command  # `sdeprop field` (sdeprop/field_cli.py)
+
     add_fit_command(sub)
+    add_field_command(sub)
     return p
 
 

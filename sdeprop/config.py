@@ -82,7 +82,11 @@ class GalaxySection(_Section):
 
 
 # ----------------------------------------------------------------------------- field
-class UniformField(_Section):
+class _FieldModel(_Section):
+    scale: float = Field(1.0, ge=-1e3, le=1e3, allow_inf_nan=False, description="Factor applied to this field (or component of a sum).")
+
+
+class UniformField(_FieldModel):
     model: Literal["uniform"] = "uniform"
     direction: Vector3 = Field([0.0, 0.0, 1.0], description="Direction of the field (normalised internally; must be non-zero).")
     strength_uG: PositiveFloat = Field(1.0, description="Field strength [μG].")
@@ -95,14 +99,14 @@ class UniformField(_Section):
         return v
 
 
-class CerriToyField(_Section):
+class CerriToyField(_FieldModel):
     model: Literal["cerri_toy"] = "cerri_toy"
     B0_phi_uG: PositiveFloat = Field(3.0, description="Azimuthal amplitude B0φ in B_φ = B0φ (1 − exp(−R/R0)) [μG] (Cerri et al. 2017 eq. 3.1).")
     R0_kpc: PositiveFloat = Field(3.0, description="Radial scale R0 of the toy field [kpc].")
     epsilon_B: float = Field(0.5, ge=0, le=1e3, allow_inf_nan=False, description="Vertical-to-azimuthal ratio ε_B in B_z = ε_B B0φ exp(−R/R0).")
 
 
-class GridField(_Section):
+class GridField(_FieldModel):
     model: Literal["grid"] = "grid"
     file: str = Field(..., description="HDF5 (.h5/.hdf5) or NumPy (.npz) file with datasets Bx, By, Bz [μG] of shape (nx, ny, nz) and 1D x, y, z node coordinates [kpc], uniformly spaced.")
 
@@ -113,7 +117,62 @@ class GridField(_Section):
         return v
 
 
-FieldSection = Annotated[Union[UniformField, CerriToyField, GridField], Field(discriminator="model")]
+class _GalacticField(_FieldModel):
+    variant: Optional[str] = None
+    overrides: dict[str, Union[float, str, bool]] = Field(
+        default_factory=dict, description="Model parameters to change, by the names of the model's parameter table (see its module docstring); also component switches and scales.")
+
+    @model_validator(mode="after")
+    def _check_parameters(self):
+        from .models.field import gmf_params
+
+        try:
+            gmf_params(self.model, self.variant, dict(self.overrides))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"field model '{self.model}': {exc}") from None
+        return self
+
+
+class Jf12Field(_GalacticField):
+    model: Literal["jf12"] = "jf12"
+    variant: Optional[str] = Field(None, description="Parameter set of sdeprop.models.gmf_jf12.jf12_params (default: Jansson & Farrar 2012a).")
+
+
+class Jf12SolenoidalField(_GalacticField):
+    model: Literal["jf12_solenoidal"] = "jf12_solenoidal"
+
+
+class Uf23Field(_GalacticField):
+    model: Literal["uf23"] = "uf23"
+    variant: Optional[str] = Field("base", description="Unger & Farrar 2024 model: base, expX, spur, neCL, twistX, nebCor, cre10 or synCG.")
+
+
+class Pt11Field(_GalacticField):
+    model: Literal["pt11"] = "pt11"
+    variant: Optional[str] = Field("ASS", description="Pshirkov et al. 2011 disc: ASS or BSS.")
+
+
+class Cerri17Field(_GalacticField):
+    model: Literal["cerri17"] = "cerri17"
+
+
+ComponentField = Annotated[Union[UniformField, CerriToyField, GridField, Jf12Field, Jf12SolenoidalField, Uf23Field, Pt11Field, Cerri17Field],
+                           Field(discriminator="model")]
+
+
+class SumField(_FieldModel):
+    model: Literal["sum"] = "sum"
+    components: list[ComponentField] = Field(..., min_length=1, description="Fields added together, each with its own scale ([[field.components]] tables).")
+
+    @model_validator(mode="after")
+    def _one_grid(self):
+        if sum(isinstance(c, GridField) for c in self.components) > 1:
+            raise ValueError("a sum may contain at most one 'grid' component")
+        return self
+
+
+FieldSection = Annotated[Union[UniformField, CerriToyField, GridField, Jf12Field, Jf12SolenoidalField, Uf23Field, Pt11Field,
+                               Cerri17Field, SumField], Field(discriminator="model")]
 
 
 @lru_cache(maxsize=8)
@@ -249,6 +308,7 @@ class NumericsSection(_Section):
     drift: bool = Field(True, description="Include the Itô drift ∇·D. Only switched off in tests that show what goes wrong without it.")
     brownian_bridge: bool = Field(True, description="Brownian-bridge correction for boundary crossings within a step.")
     field_floor_uG: float = Field(1.0e-3, gt=0, allow_inf_nan=False, description="Regularisation B_f: b = B/sqrt(|B|² + B_f²), so D tends smoothly to D⊥ I where |B| → 0 [μG].")
+    field_grid_spacing_kpc: Optional[float] = Field(None, gt=0.005, le=5, allow_inf_nan=False, description="Precompute the field (B and its Jacobian) on a grid of this spacing over the halo and interpolate it trilinearly; cached on disk. Default: evaluate the model at every step.")
     max_steps_per_particle: int = Field(10**7, ge=1, description="Safety limit of steps per particle; particles reaching it are counted as alive at t_max.")
 
 
@@ -389,10 +449,14 @@ class Config(_Section):
         return dump_toml(data)
 
 
+_TAGS = ("uniform", "cerri_toy", "grid", "jf12", "jf12_solenoidal", "uf23", "pt11", "cerri17", "sum", "point", "disk",
+         "radial_profile", "cylindrical", "cartesian", "sphere")
+
+
 def _format_validation_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in ("uniform", "cerri_toy", "grid", "point", "disk", "radial_profile", "cylindrical", "cartesian", "sphere")))
+        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in _TAGS))
         msg = err["msg"].removeprefix("Value error, ")
         value = err.get("input")
         if err["type"] == "extra_forbidden":
@@ -447,6 +511,8 @@ def _toml_value(v: Any) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {type(v)} to TOML")
 
 
@@ -477,6 +543,8 @@ def dump_toml(data: dict) -> str:
 _SECTIONS = [
     ("run", RunSection), ("parallel", ParallelSection), ("species", SpeciesSection), ("energy", EnergySection), ("galaxy", GalaxySection),
     ("field (model = 'uniform')", UniformField), ("field (model = 'cerri_toy')", CerriToyField), ("field (model = 'grid')", GridField),
+    ("field (model = 'jf12')", Jf12Field), ("field (model = 'jf12_solenoidal')", Jf12SolenoidalField), ("field (model = 'uf23')", Uf23Field),
+    ("field (model = 'pt11')", Pt11Field), ("field (model = 'cerri17')", Cerri17Field), ("field (model = 'sum')", SumField),
     ("diffusion", DiffusionSection), ("losses", LossesSection),
     ("source (type = 'point')", PointSource), ("source (type = 'disk')", DiskSource), ("source (type = 'radial_profile')", RadialProfileSource),
     ("spectrum", SpectrumSection), ("time", TimeSection), ("time.regimes (list of tables)", Regime), ("estimator", EstimatorSection),

@@ -104,7 +104,8 @@ def _auto_regimes(cfg: Config) -> Regimes:
 def build_model(config, source=None) -> Model:
     """Validate and convert a configuration into kernel inputs (no particle runs here)."""
     cfg = load_config(config)
-    fkind, field_p, grid = build_field(cfg.field)
+    fkind, field_p, grid = build_field(cfg.field, cfg.numerics.field_grid_spacing_kpc,
+                                       (cfg.galaxy.radius_max_kpc, cfg.galaxy.radius_max_kpc, cfg.galaxy.halo_height_kpc))
     dkind, diff_p = build_diffusion(cfg.diffusion)
     lkind, loss_p = build_losses(cfg.losses)
     layouts = build_tally_layouts(cfg)

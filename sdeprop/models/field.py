@@ -14,12 +14,31 @@ import math
 import numpy as np
 from numba import njit
 
+from .gmf_cerri17 import cerri17_field, cerri17_params
+from .gmf_jf12 import jf12_field, jf12_params, jf12_solenoidal_field, jf12_solenoidal_params
+from .gmf_pt11 import pt11_field, pt11_params
+from .gmf_uf23 import uf23_field, uf23_params
+
 FIELD_UNIFORM = 0
 FIELD_CERRI_TOY = 1
 FIELD_GRID = 2
+FIELD_JF12 = 3
+FIELD_JF12_SOLENOIDAL = 4
+FIELD_UF23 = 5
+FIELD_PT11 = 6
+FIELD_CERRI17 = 7
+FIELD_SUM = 8
 
-N_FIELD_PARAMS = 8
 EMPTY_GRID = np.zeros((1, 1, 1, 12))
+
+# Galactic field models: configuration name -> (tag, parameter builder, takes a variant)
+GMF_MODELS = {
+    "jf12": (FIELD_JF12, jf12_params),
+    "jf12_solenoidal": (FIELD_JF12_SOLENOIDAL, jf12_solenoidal_params),
+    "uf23": (FIELD_UF23, uf23_params),
+    "pt11": (FIELD_PT11, pt11_params),
+    "cerri17": (FIELD_CERRI17, cerri17_params),
+}
 
 
 @njit(cache=True, inline="always")
@@ -100,18 +119,60 @@ def _grid(p, grid, x, y, z):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def field_and_jacobian(kind, p, grid, x, y, z, r):
-    """B (3 components, μG) and J_ij = ∂B_j/∂x_i (9, row-major, μG/kpc) of model ``kind`` at (x, y, z) kpc.
-
-    ``r`` = sqrt(x² + y²), which the caller already has.  Inlined into the kernel (no call,
-    no reference counting of the parameter arrays per step).
-    """
+def _single(kind, p, grid, x, y, z, r):
+    """One model (any tag but FIELD_SUM)."""
     if kind == FIELD_UNIFORM:
         return _uniform(p)
     elif kind == FIELD_CERRI_TOY:
         return _cerri_toy(p, x, y, r)
-    else:
+    elif kind == FIELD_GRID:
         return _grid(p, grid, x, y, z)
+    elif kind == FIELD_JF12:
+        return jf12_field(p, x, y, z, r)
+    elif kind == FIELD_JF12_SOLENOIDAL:
+        return jf12_solenoidal_field(p, x, y, z, r)
+    elif kind == FIELD_UF23:
+        return uf23_field(p, x, y, z, r)
+    elif kind == FIELD_PT11:
+        return pt11_field(p, x, y, z, r)
+    else:
+        return cerri17_field(p, x, y, z, r)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def field_and_jacobian(kind, p, grid, x, y, z, r):
+    """B (3 components, μG) and J_ij = ∂B_j/∂x_i (9, row-major, μG/kpc) of model ``kind`` at (x, y, z) kpc.
+
+    ``r`` = sqrt(x² + y²), which the caller already has.  Inlined into the kernel (no call,
+    no reference counting of the parameter arrays per step).  FIELD_SUM adds scaled
+    components; its parameters are [n, (kind, scale, start, stop) × n, component parameters...].
+    """
+    if kind != FIELD_SUM:
+        return _single(kind, p, grid, x, y, z, r)
+    out = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    n = int(p[0])
+    for k in range(n):
+        h = 1 + 4 * k
+        f = _single(int(p[h]), p[int(p[h + 2]):int(p[h + 3])], grid, x, y, z, r)
+        s = p[h + 1]
+        out = (out[0] + s * f[0], out[1] + s * f[1], out[2] + s * f[2], out[3] + s * f[3], out[4] + s * f[4],
+               out[5] + s * f[5], out[6] + s * f[6], out[7] + s * f[7], out[8] + s * f[8], out[9] + s * f[9],
+               out[10] + s * f[10], out[11] + s * f[11])
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def sample_on_grid(kind, p, grid, xs, ys, zs):
+    """B and J of a model at every node of the grid xs × ys × zs: array (nx, ny, nz, 12)."""
+    out = np.empty((xs.shape[0], ys.shape[0], zs.shape[0], 12))
+    for i in range(xs.shape[0]):
+        for j in range(ys.shape[0]):
+            r = math.sqrt(xs[i] * xs[i] + ys[j] * ys[j])
+            for k in range(zs.shape[0]):
+                f = field_and_jacobian(kind, p, grid, xs[i], ys[j], zs[k], r)
+                for c in range(12):
+                    out[i, j, k, c] = f[c]
+    return out
 
 
 def grid_with_jacobian(x, y, z, bx, by, bz) -> np.ndarray:
@@ -130,25 +191,92 @@ def grid_with_jacobian(x, y, z, bx, by, bz) -> np.ndarray:
     return out
 
 
-def build_field(field_cfg):
-    """Turn the [field] section into (kind, params float64[8], grid float64[nx,ny,nz,12])."""
+def _component(cfg):
+    """(kind, params, grid) of one model section (not a sum)."""
     from ..config import load_field_grid
 
-    params = np.zeros(N_FIELD_PARAMS)
-    model = field_cfg.model
+    model = cfg.model
     if model == "uniform":
-        d = np.asarray(field_cfg.direction, dtype=float)
-        params[:3] = field_cfg.strength_uG * d / np.linalg.norm(d)
-        return FIELD_UNIFORM, params, EMPTY_GRID
+        d = np.asarray(cfg.direction, dtype=float)
+        return FIELD_UNIFORM, cfg.strength_uG * d / np.linalg.norm(d), EMPTY_GRID
     if model == "cerri_toy":
-        params[:3] = (field_cfg.B0_phi_uG, field_cfg.R0_kpc, field_cfg.epsilon_B)
-        return FIELD_CERRI_TOY, params, EMPTY_GRID
+        return FIELD_CERRI_TOY, np.array([cfg.B0_phi_uG, cfg.R0_kpc, cfg.epsilon_B]), EMPTY_GRID
     if model == "grid":
-        data = load_field_grid(field_cfg.file)
+        data = load_field_grid(cfg.file)
         x, y, z = data["x"], data["y"], data["z"]
-        params[:6] = (x[0], y[0], z[0], 1 / (x[1] - x[0]), 1 / (y[1] - y[0]), 1 / (z[1] - z[0]))
+        params = np.array([x[0], y[0], z[0], 1 / (x[1] - x[0]), 1 / (y[1] - y[0]), 1 / (z[1] - z[0])])
         return FIELD_GRID, params, grid_with_jacobian(x, y, z, data["Bx"], data["By"], data["Bz"])
+    if model in GMF_MODELS:
+        kind, builder = GMF_MODELS[model]
+        return kind, gmf_params(model, cfg.variant, cfg.overrides), EMPTY_GRID
     raise ValueError(f"unknown field model {model!r}")
+
+
+def gmf_params(model: str, variant, overrides: dict) -> np.ndarray:
+    """Parameter array of a Galactic field model; ValueError names a bad variant or parameter."""
+    builder = GMF_MODELS[model][1]
+    args = () if variant is None else (variant,)
+    return np.ascontiguousarray(builder(*args, **overrides), dtype=np.float64)
+
+
+def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None):
+    """Turn the [field] section into (kind, params, grid float64[nx, ny, nz, 12]).
+
+    A sum of components becomes FIELD_SUM with its components' parameters packed into one
+    array.  With ``grid_spacing_kpc`` the whole field is sampled once (B and its analytic
+    Jacobian) on a regular grid over ``box_kpc`` = (x_max, y_max, z_max) and evaluated by
+    trilinear interpolation (cached on disk, see ``precomputed_grid``).
+    """
+    if field_cfg.model == "sum":
+        parts = [(_component(c), c.scale) for c in field_cfg.components]
+        grids = [g for (k, _, g), _ in parts if k == FIELD_GRID]
+        header = [float(len(parts))]
+        body: list[float] = []
+        start = 1 + 4 * len(parts)
+        for (kind, p, _), scale in parts:
+            header += [float(kind), float(scale), float(start + len(body)), float(start + len(body) + len(p))]
+            body += list(p)
+        kind, params, grid = FIELD_SUM, np.array(header + body), (grids[0] if grids else EMPTY_GRID)
+    else:
+        kind, params, grid = _component(field_cfg)
+        if field_cfg.scale != 1.0:
+            kind, params = FIELD_SUM, np.concatenate([[1.0, kind, field_cfg.scale, 5.0, 5.0 + len(params)], params])
+    if grid_spacing_kpc is not None:
+        return precomputed_grid(kind, params, grid, grid_spacing_kpc, box_kpc)
+    return kind, np.ascontiguousarray(params, dtype=np.float64), grid
+
+
+def precomputed_grid(kind, params, grid, spacing_kpc, box_kpc):
+    """The field sampled on a grid of the given spacing over [−x_max, x_max] × [−y_max, y_max] × [−z_max, z_max].
+
+    Cached in ``$XDG_CACHE_HOME/sdeprop-fieldgrids`` (``~/.cache``) under a hash of the model tag,
+    its parameters, any input grid, the box and the spacing, so a second run loads it.
+    """
+    import hashlib
+    import os
+
+    axes = [np.linspace(-m, m, int(np.ceil(2 * m / spacing_kpc)) + 1) for m in box_kpc]
+    h = hashlib.sha256()
+    for part in (np.int64(kind), np.asarray(params, dtype=np.float64), grid, *axes):
+        h.update(np.ascontiguousarray(part).tobytes())
+    folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                          "sdeprop-fieldgrids")
+    path = os.path.join(folder, h.hexdigest()[:24] + ".npy")
+    try:
+        sampled = np.load(path)
+    except (OSError, ValueError):
+        sampled = sample_on_grid(kind, np.asarray(params, dtype=np.float64), grid, *axes)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            tmp = path + f".{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                np.save(f, sampled)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # no cache: still correct, only slower next time
+    x, y, z = axes
+    p = np.array([x[0], y[0], z[0], 1 / (x[1] - x[0]), 1 / (y[1] - y[0]), 1 / (z[1] - z[0])])
+    return FIELD_GRID, p, sampled
 
 
 @njit(cache=True)
@@ -156,9 +284,9 @@ def _field_py(kind, p, grid, x, y, z):
     return field_and_jacobian(kind, p, grid, x, y, z, math.sqrt(x * x + y * y))
 
 
-def evaluate_field(field_cfg, points_kpc) -> tuple[np.ndarray, np.ndarray]:
+def evaluate_field(field_cfg, points_kpc, grid_spacing_kpc=None, box_kpc=None) -> tuple[np.ndarray, np.ndarray]:
     """Evaluate B (μG, shape (n, 3)) and the Jacobian (μG/kpc, shape (n, 3, 3), J[i, j] = ∂B_j/∂x_i)."""
-    kind, params, grid = build_field(field_cfg)
+    kind, params, grid = build_field(field_cfg, grid_spacing_kpc, box_kpc)
     pts = np.atleast_2d(np.asarray(points_kpc, dtype=float))
     out = np.array([_field_py(kind, params, grid, *pt) for pt in pts])
     return out[:, :3], out[:, 3:].reshape(-1, 3, 3)

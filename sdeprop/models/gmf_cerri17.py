@@ -157,7 +157,7 @@ def cerri17_params(**overrides) -> np.ndarray:
     return p
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")  # not inlined: keeps the kernel's compile time short
 def cerri17_field(p, x, y, z, r):
     """Cerri et al. 2017 B (μG) and J_ij = ∂B_j/∂x_i (μG/kpc) at (x, y, z) kpc; r = sqrt(x² + y²).
 

@@ -643,7 +643,7 @@ def _halo(p, r, sz, lz, ez):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")  # not inlined: keeps the kernel's compile time short
 def jf12_field(p, x, y, z, r):
     """JF12 regular field B (μG) and Jacobian J_ij = ∂B_j/∂x_i (μG/kpc) at (x, y, z) kpc;
     r = sqrt(x² + y²).  Parameters from :func:`jf12_params`."""
@@ -711,7 +711,7 @@ def jf12_field(p, x, y, z, r):
     return _cyl_to_cart(c, s, br, bp, bz, br_r, bp * inv_r, drr, drz, dpr, 0.0, dpz, dzr, dzz)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")  # not inlined: keeps the kernel's compile time short
 def jf12_solenoidal_field(p, x, y, z, r):
     """Solenoidal JF12 (Kleimann et al. 2019) B (μG) and analytic Jacobian (μG/kpc) at
     (x, y, z) kpc; r = sqrt(x² + y²).  Parameters from :func:`jf12_solenoidal_params`."""
@@ -813,7 +813,7 @@ def jf12_solenoidal_field(p, x, y, z, r):
     return _cyl_to_cart(c, s, br, bp, bz, br_r, bp * inv_r, drr, drz, dpr, dpp, dpz, dzr, dzz)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")  # not inlined: keeps the kernel's compile time short
 def jf12_random_amplitude(p, x, y, z, r):
     """JF12 random-field rms amplitude |δB| (μG) at (x, y, z) kpc (Jansson & Farrar 2012b):
     sqrt(b_disk² + b_halo²), b_disk = (b_int for r < 5 kpc, else b_i (5 kpc/r)) e^{−z²/2z_d²},

@@ -141,7 +141,7 @@ def pt11_params(disk: str = "ASS", **overrides) -> np.ndarray:
     return p
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")  # not inlined: keeps the kernel's compile time short
 def pt11_field(p, x, y, z, r):
     """PT11 B (μG) and J_ij = ∂B_j/∂x_i (μG/kpc) at (x, y, z) kpc; r = sqrt(x² + y²).
 
