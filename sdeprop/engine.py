@@ -104,8 +104,15 @@ def _auto_regimes(cfg: Config) -> Regimes:
 def build_model(config, source=None) -> Model:
     """Validate and convert a configuration into kernel inputs (no particle runs here)."""
     cfg = load_config(config)
-    fkind, field_p, grid = build_field(cfg.field, cfg.numerics.field_grid_spacing_kpc,
-                                       (cfg.galaxy.radius_max_kpc, cfg.galaxy.radius_max_kpc, cfg.galaxy.halo_height_kpc))
+    box = (cfg.galaxy.radius_max_kpc, cfg.galaxy.radius_max_kpc, cfg.galaxy.halo_height_kpc)
+    spacing = cfg.numerics.field_grid_spacing_kpc
+    if spacing is not None:
+        grid_bytes = 96 * math.prod(int(math.ceil(2 * m / spacing)) + 1 for m in box)  # B and J, 12 float64 per node
+        if grid_bytes > cfg.run.memory_budget_GiB * 2**30:
+            raise ConfigError(
+                f"numerics.field_grid_spacing_kpc = {spacing} gives a {grid_bytes / 2**30:.3g} GiB field grid over the halo, "
+                f"above run.memory_budget_GiB = {cfg.run.memory_budget_GiB}; use a coarser spacing (or raise the budget)")
+    fkind, field_p, grid = build_field(cfg.field, spacing, box)
     dkind, diff_p = build_diffusion(cfg.diffusion)
     lkind, loss_p = build_losses(cfg.losses)
     layouts = build_tally_layouts(cfg)

@@ -53,6 +53,13 @@ def test_sum_and_scale():
     np.testing.assert_allclose(Jc, -3.0 * Jb, rtol=1e-14)
 
 
+def test_field_grid_over_budget_is_refused(tmp_path):
+    """A 0.01 kpc grid over a 20 kpc halo would need ~1e4 GiB: refused before anything is computed."""
+    with pytest.raises(ConfigError, match=r"numerics.field_grid_spacing_kpc = 0.01 gives a .* GiB field grid"):
+        sdeprop.run({"numerics": {"field_grid_spacing_kpc": 0.01}}, output=tmp_path / "x.h5")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_field_configuration():
     with pytest.raises(ConfigError, match="unknown UF23 variant 'foo'"):
         load_config({"field": {"model": "uf23", "variant": "foo"}})
