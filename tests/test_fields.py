@@ -3,19 +3,13 @@
 import numpy as np
 import pytest
 
+from fieldcheck import central_difference_jacobian
 from sdeprop.config import CerriToyField, ConfigError, GridField, UniformField, load_config
 from sdeprop.models.field import evaluate_field
 
 
 def _fd_jacobian(cfg, p, h=1e-5):
-    J = np.zeros((3, 3))
-    for i in range(3):
-        dp = np.zeros(3)
-        dp[i] = h
-        bp, _ = evaluate_field(cfg, p + dp)
-        bm, _ = evaluate_field(cfg, p - dp)
-        J[i] = (bp[0] - bm[0]) / (2 * h)
-    return J
+    return central_difference_jacobian(lambda q: evaluate_field(cfg, q)[0][0], p, h)
 
 
 @pytest.mark.parametrize("point", [(-8.3, 0.0, 0.1), (1.0, 2.0, -0.5), (0.05, -0.02, 0.0), (3.0, -4.0, 1.0)])

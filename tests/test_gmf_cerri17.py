@@ -13,6 +13,7 @@ import os
 import numpy as np
 import pytest
 
+from fieldcheck import central_difference_jacobian, fd_tolerance
 from sdeprop.models.gmf_cerri17 import (
     C17_PARAM_NAMES,
     CERRI17_DEFAULTS,
@@ -39,19 +40,7 @@ def cyl(B, pt):
 
 
 def fd_jacobian(p, pt, h):
-    pt = np.asarray(pt, dtype=float)
-    J = np.zeros((3, 3))
-    for i in range(3):
-        d = np.zeros(3)
-        d[i] = h
-        J[i] = (ev(p, pt + d)[0] - ev(p, pt - d)[0]) / (2 * h)
-    return J
-
-
-def fd_tolerance(J, B, J_h, J_2h):
-    """Truncation error of the central difference at h ≈ |J_h − J_2h|/3; allow 30× that plus
-    rounding ≈ ε|B|/h ~ 1e-10 |B| (h = 1e-5 kpc) with margin."""
-    return 10 * np.abs(J_h - J_2h).max() + 1e-8 * (1 + np.abs(B).max() + np.abs(J).max())
+    return central_difference_jacobian(lambda q: ev(p, q)[0], pt, h)
 
 
 def _params_from_config(config):

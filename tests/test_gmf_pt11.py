@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from fieldcheck import central_difference_jacobian, fd_tolerance
 from sdeprop.models.gmf_pt11 import PT11_PARAM_NAMES, PT11_PHI, R_AXIS, pt11_field, pt11_params
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "gmf_reference_pt11_cerri17.csv")
@@ -24,20 +25,7 @@ def ev(p, pt):
 
 
 def fd_jacobian(p, pt, h):
-    """Central differences: J[i, j] = (B_j(x + h e_i) − B_j(x − h e_i)) / 2h."""
-    pt = np.asarray(pt, dtype=float)
-    J = np.zeros((3, 3))
-    for i in range(3):
-        d = np.zeros(3)
-        d[i] = h
-        J[i] = (ev(p, pt + d)[0] - ev(p, pt - d)[0]) / (2 * h)
-    return J
-
-
-def fd_tolerance(J, B, J_h, J_2h):
-    """Truncation error of the central difference at step h is ≈ |J_h − J_2h|/3 (O(h²) terms);
-    allow 30× that, plus rounding ≈ ε|B|/h ~ 1e-10 |B| (h = 1e-5 kpc), with margin."""
-    return 10 * np.abs(J_h - J_2h).max() + 1e-8 * (1 + np.abs(B).max() + np.abs(J).max())
+    return central_difference_jacobian(lambda q: ev(p, q)[0], pt, h)
 
 
 def _params_from_config(config):

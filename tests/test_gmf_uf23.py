@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 
+from fieldcheck import central_difference_jacobian
 from sdeprop.models.gmf_uf23 import (
     N_UF23_PARAMS,
     R_AXIS,
@@ -124,14 +125,7 @@ FD_POINTS = np.array([
 
 
 def _fd(p, pt, h):
-    D = np.zeros((3, 3))
-    for i in range(3):
-        d = np.zeros(3)
-        d[i] = h
-        bp, _ = evaluate_uf23(p, pt + d)
-        bm, _ = evaluate_uf23(p, pt - d)
-        D[i] = (bp[0] - bm[0]) / (2 * h)
-    return D
+    return central_difference_jacobian(lambda q: evaluate_uf23(p, q)[0][0], pt, h)
 
 
 @pytest.mark.parametrize("variant", UF23_VARIANTS)

@@ -462,6 +462,15 @@ def jf12_random_params(variant: str = "jf12", **overrides) -> np.ndarray:
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _azimuth(x, y, r):
+    """(1/r, cos φ, sin φ); on the axis (r = 0) 1/r = 0 and φ = 0 by convention."""
+    if r > 0.0:
+        inv_r = 1.0 / r
+        return inv_r, x * inv_r, y * inv_r
+    return 0.0, 1.0, 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _logistic(s, h, k):
     """L = 1/(1 + exp(−k (s − h))), k = 2/w (s = |z| or r, already non-negative)."""
     return 1.0 / (1.0 + math.exp(-k * (s - h)))
@@ -652,14 +661,7 @@ def jf12_field(p, x, y, z, r):
         return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     az = abs(z)
     sz = 1.0 if z >= 0.0 else -1.0
-    if r > 0.0:
-        inv_r = 1.0 / r
-        c = x * inv_r
-        s = y * inv_r
-    else:
-        inv_r = 0.0
-        c = 1.0
-        s = 0.0
+    inv_r, c, s = _azimuth(x, y, r)
     kd = p[J_K_DISK]
     lz = _logistic(az, p[J_H_DISK], kd)
     br = 0.0
@@ -720,14 +722,7 @@ def jf12_solenoidal_field(p, x, y, z, r):
         return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     az = abs(z)
     sz = 1.0 if z >= 0.0 else -1.0
-    if r > 0.0:
-        inv_r = 1.0 / r
-        c = x * inv_r
-        s = y * inv_r
-    else:
-        inv_r = 0.0
-        c = 1.0
-        s = 0.0
+    inv_r, c, s = _azimuth(x, y, r)
     kd = p[J_K_DISK]
     lz = _logistic(az, p[J_H_DISK], kd)
     br = 0.0
