@@ -76,9 +76,10 @@ class EnergySection(_Section):
 
 # ----------------------------------------------------------------------------- galaxy
 class GalaxySection(_Section):
-    halo_height_kpc: PositiveFloat = Field(4.0, description="Half-height H of the diffusive halo; free escape at |z| = H [kpc].")
-    radius_max_kpc: PositiveFloat = Field(20.0, description="Galactocentric radius of the free-escape boundary [kpc].")
+    halo_height_kpc: PositiveFloat = Field(4.0, description="Half-height H of the diffusive halo: the boundary at |z| = H [kpc].")
+    radius_max_kpc: PositiveFloat = Field(20.0, description="Galactocentric radius R_max of the outer boundary [kpc].")
     sun_position_kpc: Vector3 = Field([-8.3, 0.0, 0.0], description="Position of the Sun in the Galactocentric frame (Sun on the negative x axis) [kpc].")
+    boundary: Literal["escape", "reflect"] = Field("escape", description="What happens at |z| = H and R = R_max. escape: free escape (absorbing; DESIGN.md §2). reflect: mirror reflection (zero flux), a closed galaxy in which particles live until t_max; for conservation checks and closed-box studies.")
 
 
 # ----------------------------------------------------------------------------- field
@@ -221,6 +222,29 @@ def load_field_grid(path: str) -> dict[str, np.ndarray]:
     return _load_field_grid_cached(os.path.abspath(path), os.path.getmtime(path))
 
 
+# ----------------------------------------------------------------------------- turbulence
+class TurbulenceSection(_Section):
+    model: Literal["none", "constant", "jf12_random"] = Field(
+        "none", description="Strength of the turbulent field δB_rms(x) (sdeprop.models.turbulence): 'none', 'constant' (rms_uG everywhere) or 'jf12_random' (Jansson & Farrar 2012b random-field amplitude). Enters the synchrotron losses with the coherent field.")
+    rms_uG: float = Field(0.0, ge=0, allow_inf_nan=False, description="δB_rms of the 'constant' model [μG].")
+    variant: Optional[Literal["jf12", "planck"]] = Field(None, description="'jf12_random' parameter set: 'jf12' (default) or 'planck' (Planck Collaboration Int. XLII 2016).")
+    scale: float = Field(1.0, ge=0, le=1e3, allow_inf_nan=False, description="Factor applied to δB_rms.")
+    overrides: dict[str, Union[float, bool, list[float]]] = Field(default_factory=dict, description="'jf12_random' parameters to change (names of sdeprop.models.gmf_jf12.JF12_RANDOM_DEFAULTS).")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.model != "jf12_random" and (self.variant is not None or self.overrides):
+            raise ValueError(f"variant and overrides apply to model 'jf12_random' only, not '{self.model}'")
+        if self.model == "jf12_random":
+            from .models.gmf_jf12 import jf12_random_params
+
+            try:
+                jf12_random_params(self.variant or "jf12", **dict(self.overrides))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ValueError(f"turbulence model 'jf12_random': {exc}") from None
+        return self
+
+
 # ----------------------------------------------------------------------------- diffusion
 class DiffusionSection(_Section):
     form: Literal["power_law", "broken_power_law"] = Field(
@@ -293,7 +317,10 @@ class Regime(_Section):
 
 class TimeSection(_Section):
     dt_max_Myr: PositiveFloat = Field(1.0, description="Largest time step [Myr].")
-    step_fraction: float = Field(0.1, gt=0, le=1, allow_inf_nan=False, description="The parallel displacement sqrt(2 D∥ dt) stays below this fraction of min(field scale length |B|/|∇B|, H, R_max).")
+    step_fraction: float = Field(0.1, gt=0, le=1, allow_inf_nan=False, description="Accuracy of a step: sqrt(2 D∥ dt) ≤ step_fraction × min(H, R_max), and the field rule of step_control with the same fraction.")
+    step_control: Literal["field_direction", "field_gradient"] = Field("field_direction", description="How the field limits a step. field_direction: the expected change of the field direction over a step, sqrt(2 dt tr(Gᵀ D G)) with G = ∇b, stays below step_fraction (only what changes the tensor counts, each direction weighted by its own D). field_gradient: sqrt(2 D∥ dt) ≤ step_fraction × |B|/‖∇B‖ (stricter; kept for comparison).")
+    min_step_kpc: float = Field(0.0, ge=0, allow_inf_nan=False, description="The field rule never makes sqrt(2 D∥ dt) shorter than this [kpc]. 0: no floor. Bounds the steps taken where a coherent model's field reverses over a few pc; see docs/numerics.md for the bias measured.")
+    min_step_mean_free_paths: float = Field(0.0, ge=0, allow_inf_nan=False, description="The same floor in units of the parallel scattering mean free path λ∥ = 3 D∥/v at the particle's energy (diffusion does not describe transport below λ∥). The larger of the two floors applies. 0: none.")
     loss_fraction: float = Field(0.02, gt=0, le=0.5, allow_inf_nan=False, description="A step lasts at most this fraction of the loss time E/b.")
     regimes: list[Regime] = Field(default_factory=list, description="Per-energy-range time schedule (t_max, snapshot cadence). Empty: one regime over the whole energy range with automatic values.")
 
@@ -309,6 +336,7 @@ class NumericsSection(_Section):
     brownian_bridge: bool = Field(True, description="Brownian-bridge correction for boundary crossings within a step.")
     field_floor_uG: float = Field(1.0e-3, gt=0, allow_inf_nan=False, description="Regularisation B_f: b = B/sqrt(|B|² + B_f²), so D tends smoothly to D⊥ I where |B| → 0 [μG].")
     field_grid_spacing_kpc: Optional[float] = Field(None, gt=0.005, le=5, allow_inf_nan=False, description="Precompute the field (B and its Jacobian) on a grid of this spacing over the halo and interpolate it trilinearly; cached on disk. Default: evaluate the model at every step.")
+    field_grid_jacobian: Literal["analytic", "finite_difference"] = Field("analytic", description="Jacobian stored on the precomputed grid. analytic: the model's own. finite_difference: central differences of the sampled B, which spreads a jump or kink of the field direction (JF12's X-field at z = 0) over one spacing so that the drift accounts for it; see docs/numerics.md.")
     max_steps_per_particle: int = Field(10**7, ge=1, description="Safety limit of steps per particle; particles reaching it are counted as alive at t_max.")
 
 
@@ -372,6 +400,7 @@ class Config(_Section):
     energy: EnergySection = Field(default_factory=EnergySection)
     galaxy: GalaxySection = Field(default_factory=GalaxySection)
     field: FieldSection = Field(default_factory=CerriToyField)
+    turbulence: TurbulenceSection = Field(default_factory=TurbulenceSection)
     diffusion: DiffusionSection = Field(default_factory=DiffusionSection)
     losses: LossesSection = Field(default_factory=LossesSection)
     source: SourceSection = Field(default_factory=RadialProfileSource)

@@ -112,7 +112,7 @@ def build_model(config, source=None) -> Model:
             raise ConfigError(
                 f"numerics.field_grid_spacing_kpc = {spacing} gives a {grid_bytes / 2**30:.3g} GiB field grid over the halo, "
                 f"above run.memory_budget_GiB = {cfg.run.memory_budget_GiB}; use a coarser spacing (or raise the budget)")
-    fkind, field_p, grid = build_field(cfg.field, spacing, box)
+    fkind, field_p, grid = build_field(cfg.field, spacing, box, cfg.numerics.field_grid_jacobian)
     dkind, diff_p = build_diffusion(cfg.diffusion)
     lkind, loss_p = build_losses(cfg.losses)
     layouts = build_tally_layouts(cfg)
@@ -134,6 +134,8 @@ def build_model(config, source=None) -> Model:
     sim_f[K.SP_CHARGE] = charge
     sim_f[K.SP_E_FLOOR] = e_floor if lkind else 0.0
     sim_f[K.SP_L_GEO] = min(H, Rmax)
+    sim_f[K.SP_MIN_STEP] = cfg.time.min_step_kpc
+    sim_f[K.SP_MIN_STEP_MFP] = cfg.time.min_step_mean_free_paths
     sim_i = np.zeros(K.N_SIM_SWITCHES, dtype=np.int64)
     sim_i[K.SI_DRIFT] = int(cfg.numerics.drift)
     sim_i[K.SI_BRIDGE] = int(cfg.numerics.brownian_bridge)
@@ -142,6 +144,8 @@ def build_model(config, source=None) -> Model:
     sim_i[K.SI_FIELD] = fkind
     sim_i[K.SI_DIFF] = dkind
     sim_i[K.SI_LOSS] = lkind
+    sim_i[K.SI_REFLECT] = int(cfg.galaxy.boundary == "reflect")
+    sim_i[K.SI_STEP_RULE] = K.STEP_DIRECTION if cfg.time.step_control == "field_direction" else K.STEP_GRADIENT
     if source is None:
         source = build_source(cfg)
     elif not hasattr(source, "sample_positions"):
@@ -429,7 +433,7 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
         "steps": int(acc.scalars["steps"]),
     }
     lost = counts["alive_at_t_max"] + counts["max_steps_reached"]
-    if lost > 0.01 * n_particles:
+    if lost > 0.01 * n_particles and model.config.galaxy.boundary == "escape":
         log.warning("%d of %d particles (%.1f%%) were still alive at t_max: the steady state misses their later "
                     "contribution; raise time.regimes t_max_Myr", lost, n_particles, 100 * lost / n_particles)
     cpu = acc.scalars["cpu_s"]

@@ -24,10 +24,11 @@ import math
 import numpy as np
 from numba import njit
 
-from .models.diffusion import diffusion_coefficients
+from .models.diffusion import diffusion_coefficients, rigidity_and_beta
 from .models.field import FIELD_UNIFORM, field_and_jacobian
 from .models.losses import LOSS_NONE, energy_after_step, loss_rate
 from .tallies import close_history, energy_cells, score, source_energy_positions
+from .units import SPEED_OF_LIGHT_KPC_PER_MYR
 
 # particle status
 ALIVE = 0
@@ -49,11 +50,16 @@ EST_RESIDENCE = 0
 EST_SNAPSHOT = 1
 
 # simulation parameters (float array)
-(SP_H, SP_RMAX, SP_DT_MAX, SP_STEP_FRAC, SP_LOSS_FRAC, SP_FLOOR, SP_MASS, SP_CHARGE, SP_E_FLOOR, SP_L_GEO) = range(10)
-N_SIM_PARAMS = 10
+(SP_H, SP_RMAX, SP_DT_MAX, SP_STEP_FRAC, SP_LOSS_FRAC, SP_FLOOR, SP_MASS, SP_CHARGE, SP_E_FLOOR, SP_L_GEO,
+ SP_MIN_STEP, SP_MIN_STEP_MFP) = range(12)
+N_SIM_PARAMS = 12
 # simulation switches (int array)
-(SI_DRIFT, SI_BRIDGE, SI_ESTIMATOR, SI_MAX_STEPS, SI_FIELD, SI_DIFF, SI_LOSS) = range(7)
-N_SIM_SWITCHES = 7
+(SI_DRIFT, SI_BRIDGE, SI_ESTIMATOR, SI_MAX_STEPS, SI_FIELD, SI_DIFF, SI_LOSS, SI_STEP_RULE, SI_REFLECT) = range(9)
+N_SIM_SWITCHES = 9
+
+# step rules (time.step_control)
+STEP_DIRECTION = 0  # expected change of the field direction b over a step, |Δb|² = 2 dt tr(Gᵀ D G)
+STEP_GRADIENT = 1   # parallel displacement against the scale length |B|/‖∇B‖ (DESIGN.md §2 as written)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -64,6 +70,17 @@ def _bridge_probability(d0, d1, dn, dt):
     if a > 40.0:
         return 0.0
     return math.exp(-a)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _step_floor2(min_step2, mfp_number, dpar, kinetic_GeV, mass, charge):
+    """Square of the shortest parallel displacement sqrt(2 D∥ dt) the field rule may ask for [kpc²]:
+    the larger of a fixed length and mfp_number scattering mean free paths λ∥ = 3 D∥/v."""
+    if mfp_number <= 0.0:
+        return min_step2
+    beta = rigidity_and_beta(kinetic_GeV, mass, charge)[1]
+    lam = mfp_number * 3.0 * dpar / (beta * SPEED_OF_LIGHT_KPC_PER_MYR)
+    return max(min_step2, lam * lam)
 
 
 @njit(cache=True, inline="always")
@@ -108,8 +125,12 @@ def transport(
     charge = sim_f[SP_CHARGE]
     e_floor = sim_f[SP_E_FLOOR]
     l_geo = sim_f[SP_L_GEO]
+    min_step2 = sim_f[SP_MIN_STEP] ** 2
+    min_step_mfp = sim_f[SP_MIN_STEP_MFP]
+    step_rule = sim_i[SI_STEP_RULE]
     use_drift = sim_i[SI_DRIFT] != 0
-    use_bridge = sim_i[SI_BRIDGE] != 0
+    reflect = sim_i[SI_REFLECT] != 0
+    use_bridge = sim_i[SI_BRIDGE] != 0 and not reflect  # a mirrored end point already accounts for excursions
     snapshot = sim_i[SI_ESTIMATOR] == EST_SNAPSHOT
     max_steps = sim_i[SI_MAX_STEPS]
     fkind = sim_i[SI_FIELD]
@@ -143,6 +164,7 @@ def transport(
         ddiff = dpar - dperp
         s_perp = math.sqrt(2.0 * dperp)
         inv_2dpar = 0.5 / dpar
+        floor_step2 = _step_floor2(min_step2, min_step_mfp, dpar, e, mass, charge)
         r = math.sqrt(x * x + y * y)
         last_dt = -1.0
         half_prev = phalf[i]
@@ -155,6 +177,8 @@ def transport(
         b2 = 0.0
         m2 = 1.0
         jn2 = 0.0
+        g_norm2 = 0.0
+        kap2 = 0.0
         c = 0.0
         vx = 0.0
         vy = 0.0
@@ -181,12 +205,14 @@ def transport(
                     c = (math.sqrt(2.0 * dperp + 2.0 * ddiff * b2) - s_perp) / b2
                 else:
                     c = 0.0
-                # drift (∇·D)_j = (D∥ − D⊥)[b_j ∇·b + (b·∇) b_j]
+                # G_ij = ∂_i b_j = (J_ij − b_j g_i)/M with g_i = Σ_k b_k J_ik; its norm ‖G‖² and the
+                # curvature κ_j = (b·∇) b_j set both the drift and the step
                 vx = 0.0
                 vy = 0.0
                 vz = 0.0
-                if use_drift and jn2 > 0.0:
-                    # g_i = sum_k b_k J_ik ; db_ij = (J_ij - b_j g_i) / M
+                g_norm2 = 0.0
+                kap2 = 0.0
+                if jn2 > 0.0:
                     g0 = bx * f[3] + by * f[4] + bz * f[5]
                     g1 = bx * f[6] + by * f[7] + bz * f[8]
                     g2 = bx * f[9] + by * f[10] + bz * f[11]
@@ -199,17 +225,29 @@ def transport(
                     d20 = (f[9] - bx * g2) * inv_m
                     d21 = (f[10] - by * g2) * inv_m
                     d22 = (f[11] - bz * g2) * inv_m
-                    divb = d00 + d11 + d22
-                    vx = ddiff * (bx * divb + bx * d00 + by * d10 + bz * d20)
-                    vy = ddiff * (by * divb + bx * d01 + by * d11 + bz * d21)
-                    vz = ddiff * (bz * divb + bx * d02 + by * d12 + bz * d22)
+                    kx = bx * d00 + by * d10 + bz * d20
+                    ky = bx * d01 + by * d11 + bz * d21
+                    kz = bx * d02 + by * d12 + bz * d22
+                    g_norm2 = (d00 * d00 + d01 * d01 + d02 * d02 + d10 * d10 + d11 * d11 + d12 * d12
+                               + d20 * d20 + d21 * d21 + d22 * d22)
+                    kap2 = kx * kx + ky * ky + kz * kz
+                    if use_drift:
+                        # drift (∇·D)_j = (D∥ − D⊥)[b_j ∇·b + κ_j]
+                        divb = d00 + d11 + d22
+                        vx = ddiff * (bx * divb + kx)
+                        vy = ddiff * (by * divb + ky)
+                        vz = ddiff * (bz * divb + kz)
                 fresh = uniform_field
-            # --- time step (DESIGN.md §2)
-            # sqrt(2 D∥ dt) <= step_fraction × min(L_geo, |B|/|∇B|)
-            scale2 = l_geo * l_geo
-            if jn2 * scale2 > m2:
-                scale2 = m2 / jn2
-            dt = min(dt_max, step_frac2 * scale2 * inv_2dpar)
+            # --- time step (docs/numerics.md "Step control")
+            dt = min(dt_max, step_frac2 * l_geo * l_geo * inv_2dpar)
+            if step_rule == STEP_DIRECTION:
+                # expected squared change of b over the step, 2 dt tr(Gᵀ D G), <= step_fraction²
+                rate_b = 2.0 * (dperp * g_norm2 + ddiff * kap2)
+                if rate_b * dt > step_frac2:
+                    dt = min(dt, max(step_frac2 / rate_b, floor_step2 * inv_2dpar))
+            elif jn2 * l_geo * l_geo > m2:
+                # sqrt(2 D∥ dt) <= step_fraction × |B|/‖∇B‖
+                dt = min(dt, max(step_frac2 * m2 / jn2, floor_step2) * inv_2dpar)
             if lkind != LOSS_NONE:
                 rate = loss_rate(lkind, loss_p, x, y, z, e)
                 if rate > 0.0:
@@ -248,13 +286,40 @@ def transport(
                 ddiff = dpar - dperp
                 s_perp = math.sqrt(2.0 * dperp)
                 inv_2dpar = 0.5 / dpar
+                floor_step2 = _step_floor2(min_step2, min_step_mfp, dpar, e, mass, charge)
                 fresh = False
             t += dt
             nsteps += 1
             # --- boundaries: free escape at |z| = H and R = R_max, with the Brownian bridge
             r1 = math.sqrt(x1 * x1 + y1 * y1)
             status = ALIVE
-            if abs(z1) >= H:
+            if reflect:
+                # reflect the end point back along the conormal D n of the wall it crossed: the
+                # map y -> y - 2 d D n/(n·D n) (d the distance outside) leaves the step's Gaussian
+                # N(0, 2D dt) invariant, so it is the discrete zero-flux condition n·D∇ψ = 0
+                # (a plain mirror is that only where D's off-diagonal n-τ part is uniform along the wall)
+                for _ in range(8):
+                    if abs(z1) > H:
+                        sz = math.copysign(1.0, z1)
+                        dn = dperp + ddiff * bz * bz
+                        a = 2.0 * (abs(z1) - H) / dn
+                        x1 -= a * sz * ddiff * bz * bx
+                        y1 -= a * sz * ddiff * bz * by
+                        z1 -= a * sz * dn
+                        r1 = math.sqrt(x1 * x1 + y1 * y1)
+                    elif r1 > rmax:
+                        nx = x1 / r1
+                        ny = y1 / r1
+                        bn = bx * nx + by * ny
+                        dn = dperp + ddiff * bn * bn
+                        a = 2.0 * (r1 - rmax) / dn
+                        x1 -= a * (dperp * nx + ddiff * bn * bx)
+                        y1 -= a * (dperp * ny + ddiff * bn * by)
+                        z1 -= a * ddiff * bn * bz
+                        r1 = math.sqrt(x1 * x1 + y1 * y1)
+                    else:
+                        break
+            elif abs(z1) >= H:
                 status = ESCAPED_Z
             elif r1 >= rmax:
                 status = ESCAPED_R

@@ -15,6 +15,9 @@ MYR_S = 3.1558e13
 KPC2_PER_MYR_IN_CM2_PER_S = KPC_CM**2 / MYR_S
 """1 kpc²/Myr expressed in cm²/s (≈ 3.017e29)."""
 
+SPEED_OF_LIGHT_KPC_PER_MYR = 2.99792458e10 * MYR_S / KPC_CM
+"""The speed of light in kpc/Myr (≈ 306.6)."""
+
 PROTON_MASS_GEV = 0.93827209
 ELECTRON_MASS_GEV = 0.51099895e-3
 

@@ -219,13 +219,14 @@ def gmf_params(model: str, variant, overrides: dict) -> np.ndarray:
     return np.ascontiguousarray(builder(*args, **overrides), dtype=np.float64)
 
 
-def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None):
+def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None, grid_jacobian="analytic"):
     """Turn the [field] section into (kind, params, grid float64[nx, ny, nz, 12]).
 
     A sum of components becomes FIELD_SUM with its components' parameters packed into one
     array.  With ``grid_spacing_kpc`` the whole field is sampled once (B and its analytic
     Jacobian) on a regular grid over ``box_kpc`` = (x_max, y_max, z_max) and evaluated by
-    trilinear interpolation (cached on disk, see ``precomputed_grid``).
+    trilinear interpolation (cached on disk, see ``precomputed_grid``); ``grid_jacobian`` =
+    "finite_difference" replaces the sampled Jacobian by central differences of the sampled B.
     """
     if field_cfg.model == "sum":
         parts = [(_component(c), c.scale) for c in field_cfg.components]
@@ -242,12 +243,18 @@ def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None):
         if field_cfg.scale != 1.0:
             kind, params = FIELD_SUM, np.concatenate([[1.0, kind, field_cfg.scale, 5.0, 5.0 + len(params)], params])
     if grid_spacing_kpc is not None:
-        return precomputed_grid(kind, params, grid, grid_spacing_kpc, box_kpc)
+        return precomputed_grid(kind, params, grid, grid_spacing_kpc, box_kpc, grid_jacobian)
     return kind, np.ascontiguousarray(params, dtype=np.float64), grid
 
 
-def precomputed_grid(kind, params, grid, spacing_kpc, box_kpc):
+def precomputed_grid(kind, params, grid, spacing_kpc, box_kpc, jacobian="analytic"):
     """The field sampled on a grid of the given spacing over [−x_max, x_max] × [−y_max, y_max] × [−z_max, z_max].
+
+    ``jacobian``: "analytic" keeps the model's own Jacobian at the nodes; "finite_difference"
+    takes central differences of the sampled B instead.  The latter is the consistent choice
+    for models whose field direction jumps or has a kink (JF12's X-field at z = 0, its ring and
+    exclusion-sphere edges): the jump is spread over one spacing, the tensor becomes continuous
+    and the drift carries the jump's contribution, which a region-wise analytic Jacobian misses.
 
     Cached in ``$XDG_CACHE_HOME/sdeprop-fieldgrids`` (``~/.cache``) under a hash of the model tag,
     its parameters, any input grid, the box and the spacing, so a second run loads it.
@@ -275,6 +282,10 @@ def precomputed_grid(kind, params, grid, spacing_kpc, box_kpc):
         except OSError:
             pass  # no cache: still correct, only slower next time
     x, y, z = axes
+    if jacobian == "finite_difference":
+        sampled = grid_with_jacobian(x, y, z, sampled[..., 0], sampled[..., 1], sampled[..., 2])
+    elif jacobian != "analytic":
+        raise ValueError(f"grid jacobian {jacobian!r}: allowed 'analytic', 'finite_difference'")
     p = np.array([x[0], y[0], z[0], 1 / (x[1] - x[0]), 1 / (y[1] - y[0]), 1 / (z[1] - z[0])])
     return FIELD_GRID, p, sampled
 
