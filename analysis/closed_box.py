@@ -26,7 +26,7 @@ CASES = [
     ("jf12 on 0.1 kpc grid, finite-difference J", {"model": "jf12"},
      {"numerics": {"field_grid_spacing_kpc": 0.1, "field_grid_jacobian": "finite_difference"}}),
     ("jf12_solenoidal", {"model": "jf12_solenoidal"}, {}),
-    ("pt11 ASS", {"model": "pt11", "variant": "ASS"}, {}),
+    ("pt11 ASS, floor 0.02 kpc", {"model": "pt11", "variant": "ASS"}, {"time": {"min_step_kpc": 0.02}}),
     ("cerri17", {"model": "cerri17"}, {}),
     ("cerri_toy", {"model": "cerri_toy"}, {}),
 ]

@@ -33,8 +33,8 @@ def config(field, particles, spacing):
         "source": {"type": "radial_profile"},
         "tally": [{"name": "map", "type": "cylindrical", "R_bins": 40, "z_bins": 32, "energy_bins": 4}],
     }
-    # throughput only: cap each history at 20000 steps (in the disk of the realistic models the
-    # step control takes very small steps, see the issue note), so every model runs the same work
+    # throughput only: cap each history at 20000 steps so every model runs a similar amount of
+    # work (steps per history differ by 100x between models: benchmarks/steps.py)
     cfg["numerics"] = {"max_steps_per_particle": 20000}
     if spacing:
         cfg["numerics"]["field_grid_spacing_kpc"] = spacing
@@ -45,9 +45,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--particles", type=int, default=200)
     ap.add_argument("--spacing", type=float, default=0.1)
+    ap.add_argument("--only", default="", help="run only models whose name contains this")
     args = ap.parse_args()
     print(f"{'model':18s} {'direct steps/s/core':>20s} {'grid steps/s/core':>18s}  (grid spacing {args.spacing} kpc)")
     for name, field in MODELS:
+        if args.only not in name:
+            continue
         rates = []
         for spacing in (None, args.spacing):
             cfg = config(field, args.particles, spacing)
