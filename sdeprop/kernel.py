@@ -130,7 +130,7 @@ def transport(
     step_rule = sim_i[SI_STEP_RULE]
     use_drift = sim_i[SI_DRIFT] != 0
     reflect = sim_i[SI_REFLECT] != 0
-    use_bridge = sim_i[SI_BRIDGE] != 0 and not reflect  # a mirrored end point already accounts for excursions
+    use_bridge = sim_i[SI_BRIDGE] != 0 and not reflect  # a reflected end point already accounts for excursions
     snapshot = sim_i[SI_ESTIMATOR] == EST_SNAPSHOT
     max_steps = sim_i[SI_MAX_STEPS]
     fkind = sim_i[SI_FIELD]
@@ -319,6 +319,12 @@ def transport(
                         r1 = math.sqrt(x1 * x1 + y1 * y1)
                     else:
                         break
+                if abs(z1) > H:  # only after 8 reflections in one step (a drift far larger than the halo)
+                    z1 = math.copysign(H, z1)
+                if r1 > rmax:
+                    x1 *= rmax / r1
+                    y1 *= rmax / r1
+                    r1 = rmax
             elif abs(z1) >= H:
                 status = ESCAPED_Z
             elif r1 >= rmax:

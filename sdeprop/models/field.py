@@ -295,9 +295,11 @@ def _field_py(kind, p, grid, x, y, z):
     return field_and_jacobian(kind, p, grid, x, y, z, math.sqrt(x * x + y * y))
 
 
-def evaluate_field(field_cfg, points_kpc, grid_spacing_kpc=None, box_kpc=None) -> tuple[np.ndarray, np.ndarray]:
-    """Evaluate B (μG, shape (n, 3)) and the Jacobian (μG/kpc, shape (n, 3, 3), J[i, j] = ∂B_j/∂x_i)."""
-    kind, params, grid = build_field(field_cfg, grid_spacing_kpc, box_kpc)
+def evaluate_field(field_cfg, points_kpc, grid_spacing_kpc=None, box_kpc=None,
+                   grid_jacobian="analytic") -> tuple[np.ndarray, np.ndarray]:
+    """Evaluate B (μG, shape (n, 3)) and the Jacobian (μG/kpc, shape (n, 3, 3), J[i, j] = ∂B_j/∂x_i),
+    directly or from a precomputed grid (arguments as ``build_field``)."""
+    kind, params, grid = build_field(field_cfg, grid_spacing_kpc, box_kpc, grid_jacobian)
     pts = np.atleast_2d(np.asarray(points_kpc, dtype=float))
     out = np.array([_field_py(kind, params, grid, *pt) for pt in pts])
     return out[:, :3], out[:, 3:].reshape(-1, 3, 3)
