@@ -69,8 +69,16 @@ def field_maps(field_cfg, path, extent_kpc=20.0, height_kpc=6.0, n=241, title=No
 
 
 def cmd_field(args):
-    from .models.field import evaluate_field
+    from .config import ConfigError
+    from .models.field import clear_field_grid_cache, evaluate_field, field_grid_cache_dir
 
+    if args.clear_cache:
+        n, freed = clear_field_grid_cache()
+        print(f"removed {n} cached field grid(s), {freed / 2**30:.3g} GiB, from {field_grid_cache_dir()}")
+        if args.model is None:
+            return
+    if args.model is None:
+        raise ConfigError("sdeprop field needs a MODEL (uniform, cerri_toy, jf12, jf12_solenoidal, uf23, pt11, cerri17)")
     cfg = _field_config(args)
     points = []
     for item in args.at or []:
@@ -95,7 +103,7 @@ def cmd_field(args):
 
 def add_field_command(sub):
     f = sub.add_parser("field", help="inspect a magnetic-field model: B at points, face-on and edge-on maps")
-    f.add_argument("model", help="uniform, cerri_toy, jf12, jf12_solenoidal, uf23, pt11, cerri17")
+    f.add_argument("model", nargs="?", help="uniform, cerri_toy, jf12, jf12_solenoidal, uf23, pt11, cerri17")
     f.add_argument("--variant", help="model variant (uf23: base, expX, spur, neCL, twistX, nebCor, cre10, synCG; pt11: ASS, BSS; jf12: jf12, planck)")
     f.add_argument("--set", action="append", metavar="NAME=VALUE", help="change a model parameter (repeatable)")
     f.add_argument("--at", action="append", metavar="x,y,z", help="print B at this point [kpc] (repeatable; write --at=-8.5,0,0 when x is negative)")
@@ -103,4 +111,6 @@ def add_field_command(sub):
     f.add_argument("--extent", type=float, default=20.0, help="half-width of the maps [kpc]")
     f.add_argument("--height", type=float, default=6.0, help="half-height of the edge-on map [kpc]")
     f.add_argument("-o", "--output", help="PNG path (default field_MODEL.png)")
+    f.add_argument("--clear-cache", action="store_true",
+                   help="delete the precomputed field grids cached on disk (numerics.field_grid_spacing_kpc) and report the space freed")
     f.set_defaults(func=cmd_field)

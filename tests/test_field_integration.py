@@ -159,3 +159,19 @@ def test_finite_difference_grid_jacobian():
     # central difference of B_x across the kink, one node on each side
     np.testing.assert_allclose(Jfd[0, 2, 0], (Bp[0, 0] - Bm[0, 0]) / 0.2, rtol=1e-9)
     assert abs(Jfd[0, 2, 0]) > 10 * abs(Ja[0, 2, 0])
+
+
+def test_field_grid_cache_clear(tmp_path, monkeypatch, capsys):
+    """Precomputed grids are cached under $XDG_CACHE_HOME/sdeprop-fieldgrids; `sdeprop field
+    --clear-cache` removes them and says how much space it freed; without a MODEL and without
+    --clear-cache the command asks for a model."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cfg = load_config({"field": {"model": "cerri17"}}).field
+    evaluate_field(cfg, [[1.0, 1.0, 0.1]], grid_spacing_kpc=0.5, box_kpc=(2.0, 2.0, 1.0))
+    folder = tmp_path / "sdeprop-fieldgrids"
+    assert len(list(folder.glob("*.npy"))) == 1
+    assert main(["field", "--clear-cache"]) == 0
+    assert "removed 1 cached field grid(s)" in capsys.readouterr().out
+    assert list(folder.glob("*.npy")) == []
+    assert main(["field"]) == 2
+    assert "needs a MODEL" in capsys.readouterr().err

@@ -247,6 +247,30 @@ def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None, grid_jacobian="a
     return kind, np.ascontiguousarray(params, dtype=np.float64), grid
 
 
+def field_grid_cache_dir() -> str:
+    """Folder of the precomputed field grids: ``$XDG_CACHE_HOME/sdeprop-fieldgrids`` (``~/.cache``)."""
+    import os
+
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                        "sdeprop-fieldgrids")
+
+
+def clear_field_grid_cache() -> tuple[int, int]:
+    """Delete every cached field grid; returns (number of files, bytes freed)."""
+    import os
+
+    folder = field_grid_cache_dir()
+    n = freed = 0
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and name.endswith((".npy", ".tmp")):
+                freed += os.path.getsize(path)
+                os.remove(path)
+                n += 1
+    return n, freed
+
+
 def precomputed_grid(kind, params, grid, spacing_kpc, box_kpc, jacobian="analytic"):
     """The field sampled on a grid of the given spacing over [−x_max, x_max] × [−y_max, y_max] × [−z_max, z_max].
 
@@ -266,8 +290,7 @@ def precomputed_grid(kind, params, grid, spacing_kpc, box_kpc, jacobian="analyti
     h = hashlib.sha256()
     for part in (np.int64(kind), np.asarray(params, dtype=np.float64), grid, *axes):
         h.update(np.ascontiguousarray(part).tobytes())
-    folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                          "sdeprop-fieldgrids")
+    folder = field_grid_cache_dir()
     path = os.path.join(folder, h.hexdigest()[:24] + ".npy")
     try:
         sampled = np.load(path)
