@@ -75,7 +75,8 @@ def _bridge_probability(d0, d1, dn, dt):
 @njit(cache=True, inline="always", error_model="numpy")
 def _step_floor2(min_step2, mfp_number, dpar, kinetic_GeV, mass, charge):
     """Square of the shortest parallel displacement sqrt(2 D∥ dt) the field rule may ask for [kpc²]:
-    the larger of a fixed length and mfp_number scattering mean free paths λ∥ = 3 D∥/v."""
+    the larger of a fixed length and mfp_number scattering mean free paths λ∥ = 3 D∥/v
+    (the diffusion-limit relation D = λ v/3, PHYSICS.md §7.1)."""
     if mfp_number <= 0.0:
         return min_step2
     beta = rigidity_and_beta(kinetic_GeV, mass, charge)[1]

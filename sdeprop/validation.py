@@ -82,7 +82,10 @@ def closed_box_check(field: dict, particles: int, **options) -> ClosedBoxCheck:
     de = float(np.diff(tally.edges["E_GeV"])[0])
     v_cyl = math.pi * galaxy["radius_max_kpc"] ** 2 * 2.0 * galaxy["halo_height_kpc"]
     v_cell = float(np.asarray(tally.layout.cell_volume_kpc3()).ravel()[0])
-    counts = np.round(burst * v_cell * de * particles)
+    raw = burst * v_cell * de * particles  # each particle scores weight 1 once, at T
+    counts = np.round(raw)
+    if not np.allclose(raw, counts, atol=1e-6):
+        raise RuntimeError("closed-box tally does not hold whole particle counts: check the tally set-up")
     expected = particles * v_cell / v_cyl
     outside = particles - counts.sum()
     expected_outside = particles - expected * counts.size

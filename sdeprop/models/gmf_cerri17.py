@@ -83,6 +83,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .cylindrical import R_AXIS, azimuth
+
 # ---- parameter layout (float64 array) -------------------------------------------------------
 C17_DISK_SCALE = 0    # multiplies the disk (0 = off)
 C17_HALO_SCALE = 1    # multiplies the halo (0 = off)
@@ -117,7 +119,6 @@ C17_PARAM_NAMES = (
 )
 
 #: below this cylindrical radius [kpc] the disk (a line vortex on the axis) is set to zero
-R_AXIS = 1e-9
 
 CERRI17_DEFAULTS = dict(
     disk_scale=1.0, halo_scale=1.0, x_scale=1.0,
@@ -166,14 +167,7 @@ def cerri17_field(p, x, y, z, r):
     """
     az = abs(z)
     sg = 1.0 if z >= 0.0 else -1.0  # sgn z with z = 0 northern; also d|z|/dz
-    if r > R_AXIS:
-        inv_r = 1.0 / r
-        cx = x * inv_r
-        cy = y * inv_r
-    else:
-        inv_r = 0.0
-        cx = 0.0
-        cy = 0.0
+    inv_r, cx, cy = azimuth(x, y, r, R_AXIS, 0.0)
     # u = B_r / r, w = B_φ / r, and their r- and z-derivatives; B_z and its derivatives
     u = 0.0
     u_r = 0.0

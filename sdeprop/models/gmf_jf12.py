@@ -92,6 +92,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .cylindrical import azimuth
+
 # ---------------------------------------------------------------------------------------------
 # parameter layouts
 # ---------------------------------------------------------------------------------------------
@@ -462,15 +464,6 @@ def jf12_random_params(variant: str = "jf12", **overrides) -> np.ndarray:
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _azimuth(x, y, r):
-    """(1/r, cos φ, sin φ); on the axis (r = 0) 1/r = 0 and φ = 0 by convention."""
-    if r > 0.0:
-        inv_r = 1.0 / r
-        return inv_r, x * inv_r, y * inv_r
-    return 0.0, 1.0, 0.0
-
-
-@njit(cache=True, inline="always", error_model="numpy")
 def _logistic(s, h, k):
     """L = 1/(1 + exp(−k (s − h))), k = 2/w (s = |z| or r, already non-negative)."""
     return 1.0 / (1.0 + math.exp(-k * (s - h)))
@@ -661,7 +654,7 @@ def jf12_field(p, x, y, z, r):
         return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     az = abs(z)
     sz = 1.0 if z >= 0.0 else -1.0
-    inv_r, c, s = _azimuth(x, y, r)
+    inv_r, c, s = azimuth(x, y, r, 0.0, 1.0)
     kd = p[J_K_DISK]
     lz = _logistic(az, p[J_H_DISK], kd)
     br = 0.0
@@ -722,7 +715,7 @@ def jf12_solenoidal_field(p, x, y, z, r):
         return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     az = abs(z)
     sz = 1.0 if z >= 0.0 else -1.0
-    inv_r, c, s = _azimuth(x, y, r)
+    inv_r, c, s = azimuth(x, y, r, 0.0, 1.0)
     kd = p[J_K_DISK]
     lz = _logistic(az, p[J_H_DISK], kd)
     br = 0.0

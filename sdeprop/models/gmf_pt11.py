@@ -60,6 +60,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .cylindrical import R_AXIS, azimuth
+
 # ---- parameter layout (float64 array) -------------------------------------------------------
 PT11_DISK_SCALE = 0   # multiplies the disk (0 = off, 1 = model)
 PT11_HALO_SCALE = 1   # multiplies the halo (0 = off, 1 = model)
@@ -91,7 +93,6 @@ PT11_PARAM_NAMES = (
 )
 
 #: below this cylindrical radius [kpc] the disk (direction undefined on the axis) is set to zero
-R_AXIS = 1e-9
 
 _DEFAULTS = {
     # CRPropa3 PT11Field (PHYSICS.md §1.4); B_S and the pitch depend on the disk model
@@ -159,14 +160,7 @@ def pt11_field(p, x, y, z, r):
     az = abs(z)
     north = z > 0.0
     sz = 1.0 if north else -1.0  # d|z|/dz on the side z belongs to (z = 0: south)
-    if r > R_AXIS:
-        inv_r = 1.0 / r
-        cx = x * inv_r
-        cy = y * inv_r
-    else:
-        inv_r = 0.0
-        cx = 0.0
-        cy = 0.0
+    inv_r, cx, cy = azimuth(x, y, r, R_AXIS, 0.0)
 
     # ---- disk
     ds = p[PT11_DISK_SCALE]
