@@ -261,11 +261,99 @@ class DiffusionSection(_Section):
 
 
 # ----------------------------------------------------------------------------- losses
+ELECTRON_LOSS_PROCESSES = ("synchrotron", "inverse_compton", "bremsstrahlung", "coulomb_ionisation")
+PROTON_LOSS_PROCESSES = ("coulomb_ionisation", "pion_production")
+LossProcess = Literal["synchrotron", "inverse_compton", "bremsstrahlung", "coulomb_ionisation", "pion_production"]
+
+
+class IsrfSection(_Section):
+    model: Literal["delahaye10", "custom"] = Field("delahaye10", description="Interstellar radiation field as grey bodies (sdeprop.models.isrf). delahaye10: CMB + dust IR + optical + 3 UV components at the Sun (Delahaye et al. 2010, PHYSICS.md §2.1). custom: the 'components' list.")
+    components: Optional[list[Annotated[list[float], Field(min_length=2, max_length=2)]]] = Field(None, description="For model 'custom': [[T_K, U_eV_per_cm3], ...]; the first component is the CMB (always uniform).")
+    scale: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor applied to every non-CMB energy density.")
+    scale_lengths_kpc: Optional[Union[PositiveFloat, list[PositiveFloat]]] = Field(None, description="Radial scale lengths R_i of the non-CMB components, U_i ∝ exp[−(R − R_sun)/R_i − |z|/z_i] (PHYSICS.md §2.1 option 2): one value for all or one per component. Default: uniform (no primary source gives values).")
+    scale_heights_kpc: Optional[Union[PositiveFloat, list[PositiveFloat]]] = Field(None, description="Vertical scale heights z_i of the non-CMB components [kpc]; one value or one per component. Default: uniform.")
+    R_sun_kpc: PositiveFloat = Field(8.5, description="Galactocentric radius where the local energy densities apply [kpc].")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.model == "custom" and not self.components:
+            raise ValueError("isrf model 'custom' needs components = [[T_K, U_eV_per_cm3], ...]")
+        if self.model != "custom" and self.components is not None:
+            raise ValueError(f"isrf.components applies to model 'custom' only, not '{self.model}'")
+        from .models.isrf import build_isrf
+
+        try:
+            build_isrf(self.model, components=self.components, scale_lengths_kpc=self.scale_lengths_kpc,
+                       scale_heights_kpc=self.scale_heights_kpc, R_sun_kpc=self.R_sun_kpc, scale=self.scale)
+        except ValueError as exc:
+            raise ValueError(f"isrf: {exc}") from None
+        return self
+
+
+class GasSection(_Section):
+    xco: Literal["SM96", "galprop_2004", "galprop_2010", "constant"] = Field("SM96", description="CO-to-H2 conversion X_CO(R) of the GALPROP analytic gas model (sdeprop.models.gas, PHYSICS.md §5.1).")
+    xco_value: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="X_CO for xco = 'constant' [10²⁰ cm⁻² (K km/s)⁻¹].")
+    scale_HI: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the atomic hydrogen density.")
+    scale_H2: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the molecular hydrogen density.")
+    scale_HII: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the ionised hydrogen (free-electron) density (Cordes et al. 1991).")
+    helium_ratio: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="Neutral helium density as a fraction of the neutral hydrogen nuclei density n_HI + 2 n_H2 (PHYSICS.md §3).")
+    electron_temperature_K: PositiveFloat = Field(1.0e4, description="Temperature of the ionised gas, for the Coulomb loss of protons [K] (PHYSICS.md §3.2).")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.xco == "constant" and self.xco_value is None:
+            raise ValueError("gas.xco = 'constant' needs gas.xco_value")
+        if self.xco != "constant" and self.xco_value is not None:
+            raise ValueError(f"gas.xco_value applies to xco = 'constant' only, not '{self.xco}'")
+        return self
+
+
 class LossesSection(_Section):
-    model: Literal["none", "quadratic"] = Field(
-        "none", description="Continuous energy losses. 'none' (protons, this release) or 'quadratic': b(E) = b0 E² (the Thomson-limit synchrotron/IC form; Syrovatskii 1959), uniform in space.")
-    b0_per_GeV_per_s: float = Field(1.0e-16, gt=0, allow_inf_nan=False, description="Coefficient b0 of b = b0 E² [GeV⁻¹ s⁻¹].")
+    model: Literal["none", "quadratic", "galactic"] = Field(
+        "none", description="Continuous energy losses, a drift dE = −b dt. 'none'. 'quadratic': b(E) = b0 E² (the Thomson-limit synchrotron/IC form; Syrovatskii 1959), uniform in space. 'galactic': the sum of the switched-on processes in the Galaxy's field, radiation and gas (docs/losses.md).")
+    b0_per_GeV_per_s: float = Field(1.0e-16, gt=0, allow_inf_nan=False, description="Coefficient b0 of b = b0 E² [GeV⁻¹ s⁻¹] (model 'quadratic').")
     energy_floor_GeV: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Particles that cool below this energy are removed and counted; default: the lowest tally energy edge (or energy.min_GeV / 10).")
+    processes: Optional[list[LossProcess]] = Field(None, description="Processes of model 'galactic'. e±: synchrotron, inverse_compton, bremsstrahlung, coulomb_ionisation (ionisation of neutral gas + Coulomb in ionised gas); default all four. Protons: coulomb_ionisation, pion_production; default both when energy.min_GeV < 10, none above (they are negligible there).")
+    klein_nishina: Literal["fang21", "moderski05", "khangulyan14", "thomson"] = Field("fang21", description="Inverse-Compton cross-section treatment on each grey body: fang21 (Fang et al. 2021 fit, < 1.5 % from the exact integral), moderski05 (Moderski et al. 2005 (1 + 4γε/mc²)^−3/2), khangulyan14 (Khangulyan et al. 2014 spectrum integrated; exact reference), thomson (no suppression). PHYSICS.md §2.3.")
+    magnetic_field_uG: Optional[float] = Field(None, ge=0, le=1e4, allow_inf_nan=False, description="Total field strength for synchrotron losses [μG], the same everywhere. Default: from the coherent [field] model plus the [turbulence] δB_rms at the particle, B² = |B_reg|² + δB_rms².")
+    pion_inelasticity: float = Field(0.5, gt=0, le=1, allow_inf_nan=False, description="Inelasticity κ of the continuous pion-production loss b = κ σ_inel c n T (PHYSICS.md §3.2).")
+    isrf: IsrfSection = Field(default_factory=IsrfSection)
+    gas: GasSection = Field(default_factory=GasSection)
+    table_points_per_decade: int = Field(32, ge=4, le=1000, description="Energy nodes per decade of the loss table (the spatially smooth processes are tabulated as Σ_k c_k(R, z) g_k(E) at set-up and interpolated; docs/losses.md gives the accuracy).")
+    table_R_spacing_kpc: float = Field(0.05, gt=0.001, le=1.0, allow_inf_nan=False, description="Radial spacing of the loss table's gas and radiation densities [kpc].")
+    table_z_resolution_kpc: float = Field(0.0025, gt=0.0001, le=0.5, allow_inf_nan=False, description="Vertical spacing of the loss table at z = 0 [kpc]; the nodes are uniform in z/(|z| + 0.25 kpc), so the spacing grows ∝ (|z| + 0.25 kpc)² away from the plane.")
+    table_turbulence_spacing_kpc: float = Field(0.2, ge=0.02, le=2.0, allow_inf_nan=False, description="Spacing of the Cartesian table of δB_rms² used by synchrotron with a position-dependent [turbulence] model [kpc] (trilinear; docs/losses.md gives the accuracy).")
+
+
+def component_config(cfg: "Config", component: "ComponentSection") -> "Config":
+    """The configuration that transports one [[components]] entry: the run's galaxy, field,
+    diffusion, losses, time and tallies with the component's species, source, spectrum and
+    particles, and its own random seed (derived from run.seed and the component's position)."""
+    import numpy as np
+
+    data = cfg.model_dump(mode="json", exclude_none=True)
+    k = [c.name for c in cfg.components].index(component.name)
+    data.pop("components", None)
+    data["species"] = {"name": component.species[0]}
+    data["source"] = component.source.model_dump(mode="json", exclude_none=True)
+    data["spectrum"] = component.spectrum.model_dump(mode="json", exclude_none=True)
+    run = data["run"]
+    run["name"] = f"{cfg.run.name}.{component.name}"
+    run["seed"] = int(np.random.SeedSequence([cfg.run.seed, k + 1]).generate_state(1)[0])
+    if component.particles is not None:
+        run["particles"] = component.particles
+    return load_config(data)
+
+
+def active_loss_processes(cfg: "Config") -> tuple[str, ...]:
+    """The processes of losses.model = 'galactic' after the species defaults are applied."""
+    if cfg.losses.model != "galactic":
+        return ()
+    if cfg.losses.processes is not None:
+        return tuple(dict.fromkeys(cfg.losses.processes))
+    if cfg.species.name == "proton":
+        return PROTON_LOSS_PROCESSES if cfg.energy.min_GeV < 10.0 else ()
+    return ELECTRON_LOSS_PROCESSES
 
 
 # ----------------------------------------------------------------------------- sources
@@ -308,6 +396,22 @@ class SpectrumSection(_Section):
     rate_per_Myr: PositiveFloat = Field(1.0, description="Total source rate between energy.min_GeV and energy.max_GeV [particles/Myr]; densities scale linearly with it.")
 
 
+class ComponentSection(_Section):
+    name: str = Field(..., pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="Component name (letters, digits, _); its result is stored under components/<name>.")
+    species: list[Literal["proton", "electron", "positron"]] = Field(["electron", "positron"], min_length=1, description="Species this source injects; the rate is shared equally (['electron', 'positron']: a pair source, e.g. pulsar wind nebulae). All must share mass and |charge|, since they are transported once.")
+    source: SourceSection = Field(default_factory=RadialProfileSource, description="Spatial distribution of this component ([components.source], same keys as [source]).")
+    spectrum: SpectrumSection = Field(default_factory=SpectrumSection, description="Injection spectrum and total rate of this component ([components.spectrum], same keys as [spectrum]).")
+    particles: Optional[int] = Field(None, ge=1, le=10**10, description="Pseudo-particles for this component; default run.particles.")
+
+    @model_validator(mode="after")
+    def _same_transport(self):
+        if len(set(self.species)) != len(self.species):
+            raise ValueError(f"species {self.species} lists a species twice")
+        if "proton" in self.species and len(self.species) > 1:
+            raise ValueError(f"species {self.species}: protons and leptons are transported differently; use one component each")
+        return self
+
+
 # ----------------------------------------------------------------------------- time / estimator / numerics
 class Regime(_Section):
     energy_max_GeV: PositiveFloat = Field(..., description="Upper kinetic energy of this regime [GeV]; regimes are listed in increasing order, the last must reach energy.max_GeV.")
@@ -337,6 +441,7 @@ class NumericsSection(_Section):
     field_floor_uG: float = Field(1.0e-3, gt=0, allow_inf_nan=False, description="Regularisation B_f: b = B/sqrt(|B|² + B_f²), so D tends smoothly to D⊥ I where |B| → 0 [μG].")
     field_grid_spacing_kpc: Optional[float] = Field(None, gt=0.005, le=5, allow_inf_nan=False, description="Precompute the field (B and its Jacobian) on a grid of this spacing over the halo and interpolate it trilinearly; cached on disk. Default: evaluate the model at every step.")
     field_grid_jacobian: Literal["analytic", "finite_difference"] = Field("analytic", description="Jacobian stored on the precomputed grid. analytic: the model's own. finite_difference: central differences of the sampled B, which spreads a jump or kink of the field direction (JF12's X-field at z = 0) over one spacing so that the drift accounts for it; see docs/numerics.md.")
+    diffusion_energy_tolerance: float = Field(1e-3, ge=0, le=0.05, allow_inf_nan=False, description="Under energy losses, D(E) and the step quantities that follow from it are re-evaluated each time ln E has fallen by this much since the last evaluation, at the middle of the coming interval, so D is off by at most ±δ × tolerance/2 and not biased to first order. 0: every step.")
     max_steps_per_particle: int = Field(10**7, ge=1, description="Safety limit of steps per particle; particles reaching it are counted as alive at t_max.")
 
 
@@ -409,6 +514,7 @@ class Config(_Section):
     estimator: EstimatorSection = Field(default_factory=EstimatorSection)
     numerics: NumericsSection = Field(default_factory=NumericsSection)
     tally: list[TallySection] = Field(default_factory=_default_tallies, description="Tallies ([[tally]] tables).")
+    components: list[ComponentSection] = Field(default_factory=list, description="Further sources ([[components]] tables), each with its own species, spatial distribution and spectrum, transported with the same galaxy, field, diffusion and losses; e.g. a pulsar-wind-nebula e± pair component next to primary electrons. Secondary e± from protons on gas are a planned component kind.")
 
     @model_validator(mode="after")
     def _cross_checks(self):
@@ -455,6 +561,21 @@ class Config(_Section):
             prev = reg.energy_max_GeV
         if self.time.regimes and prev < self.energy.max_GeV:
             raise ValueError(f"time.regimes[-1].energy_max_GeV = {prev} must reach energy.max_GeV = {self.energy.max_GeV}")
+        if self.losses.processes is not None:
+            allowed = PROTON_LOSS_PROCESSES if self.species.name == "proton" else ELECTRON_LOSS_PROCESSES
+            for name in self.losses.processes:
+                if name not in allowed:
+                    raise ValueError(f"losses.processes: '{name}' is not a loss process of species '{self.species.name}'; allowed: {list(allowed)}")
+            if self.losses.model != "galactic":
+                raise ValueError(f"losses.processes applies to model 'galactic' only, not '{self.losses.model}'")
+        names = [c.name for c in self.components]
+        if len(set(names)) != len(names) or "primary" in names:
+            raise ValueError(f"component names {names} must be unique and not 'primary'")
+        for c in self.components:
+            try:
+                component_config(self, c)
+            except ConfigError as exc:
+                raise ValueError(f"component '{c.name}': {exc}") from None
         if self.estimator.output_times_Myr and self.estimator.method != "snapshot":
             raise ValueError("estimator.output_times_Myr needs estimator.method = 'snapshot'")
         return self
@@ -574,11 +695,13 @@ _SECTIONS = [
     ("field (model = 'uniform')", UniformField), ("field (model = 'cerri_toy')", CerriToyField), ("field (model = 'grid')", GridField),
     ("field (model = 'jf12')", Jf12Field), ("field (model = 'jf12_solenoidal')", Jf12SolenoidalField), ("field (model = 'uf23')", Uf23Field),
     ("field (model = 'pt11')", Pt11Field), ("field (model = 'cerri17')", Cerri17Field), ("field (model = 'sum')", SumField),
-    ("diffusion", DiffusionSection), ("losses", LossesSection),
+    ("turbulence", TurbulenceSection), ("diffusion", DiffusionSection), ("losses", LossesSection),
+    ("losses.isrf", IsrfSection), ("losses.gas", GasSection),
     ("source (type = 'point')", PointSource), ("source (type = 'disk')", DiskSource), ("source (type = 'radial_profile')", RadialProfileSource),
     ("spectrum", SpectrumSection), ("time", TimeSection), ("time.regimes (list of tables)", Regime), ("estimator", EstimatorSection),
     ("numerics", NumericsSection),
     ("tally (type = 'cylindrical')", CylindricalTally), ("tally (type = 'cartesian')", CartesianTally), ("tally (type = 'sphere')", SphereTally),
+    ("components (list of tables)", ComponentSection),
 ]
 
 
@@ -616,6 +739,8 @@ def describe_schema_markdown() -> str:
                 default = "*required*"
             elif info.default_factory is not None:
                 default = "`[]`" if key != "tally" else "…"
+                if isinstance(info.default_factory, type) and issubclass(info.default_factory, BaseModel):
+                    default = "(table below)"
             else:
                 default = f"`{info.default}`" if info.default is not None else "(derived)"
             lines.append(f"| `{key}` | {default} | {_constraints(info)} | {info.description or ''} |")

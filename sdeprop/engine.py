@@ -20,7 +20,7 @@ import numpy as np
 
 from . import kernel as K
 from .checkpoint import BatchAccumulator
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, component_config, load_config
 from .models.diffusion import SPECIES, build_diffusion, diffusion_at
 from .models.field import build_field
 from .models.losses import build_losses
@@ -114,7 +114,6 @@ def build_model(config, source=None) -> Model:
                 f"above run.memory_budget_GiB = {cfg.run.memory_budget_GiB}; use a coarser spacing (or raise the budget)")
     fkind, field_p, grid = build_field(cfg.field, spacing, box, cfg.numerics.field_grid_jacobian)
     dkind, diff_p = build_diffusion(cfg.diffusion)
-    lkind, loss_p = build_losses(cfg.losses)
     layouts = build_tally_layouts(cfg)
     ti, tf, size = tally_tables(layouts)
     mass, charge = SPECIES[cfg.species.name]
@@ -123,6 +122,7 @@ def build_model(config, source=None) -> Model:
         e_floor = cfg.losses.energy_floor_GeV
     else:
         e_floor = min([lay.energy_edges_GeV[0] for lay in layouts] + [cfg.energy.min_GeV / 10])
+    lkind, loss_p = build_losses(cfg, e_floor)
     sim_f = np.zeros(K.N_SIM_PARAMS)
     sim_f[K.SP_H] = H
     sim_f[K.SP_RMAX] = Rmax
@@ -136,6 +136,7 @@ def build_model(config, source=None) -> Model:
     sim_f[K.SP_L_GEO] = min(H, Rmax)
     sim_f[K.SP_MIN_STEP] = cfg.time.min_step_kpc
     sim_f[K.SP_MIN_STEP_MFP] = cfg.time.min_step_mean_free_paths
+    sim_f[K.SP_E_TOL] = cfg.numerics.diffusion_energy_tolerance
     sim_i = np.zeros(K.N_SIM_SWITCHES, dtype=np.int64)
     sim_i[K.SI_DRIFT] = int(cfg.numerics.drift)
     sim_i[K.SI_BRIDGE] = int(cfg.numerics.brownian_bridge)
@@ -354,9 +355,11 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
         Address of a Dask scheduler (tcp://HOST:PORT); overrides parallel.scheduler.
     restart : bool
         Discard a partial run of this output instead of resuming it.
-    """
-    from .result import Result
 
+    With [[components]] the primary source and each component run one after the other (seeds
+    derived from run.seed); the components are in ``result.components`` and in the same file, and
+    ``result.species_density(tally, species)`` sums them.  Such runs are not checkpointed.
+    """
     cfg = load_config(config)
     over = {}
     if particles is not None:
@@ -367,6 +370,34 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
         over["progress"] = progress
     if over:
         cfg = load_config({**cfg.model_dump(mode="json", exclude_none=True), "run": {**cfg.run.model_dump(), **over}})
+    if not cfg.components:
+        return _run_single(cfg, source, output=output, write=write, keep_state=keep_state, batches=batches,
+                           scheduler=scheduler, restart=restart)
+    # [[components]]: the primary source and each component are independent runs of the same transport
+    if source is not None or keep_state or batches is not None:
+        raise ConfigError("a configuration with [[components]] runs whole: no custom source, keep_state or batches")
+    primary_cfg = load_config({k: v for k, v in cfg.model_dump(mode="json", exclude_none=True).items() if k != "components"})
+    result = _run_single(primary_cfg, None, scheduler=scheduler)
+    for comp in cfg.components:
+        comp_cfg = component_config(cfg, comp)
+        if particles is not None:
+            comp_cfg = load_config({**comp_cfg.model_dump(mode="json", exclude_none=True), "run": {**comp_cfg.run.model_dump(), "particles": particles}})
+        log.info("component '%s': %d %s", comp.name, comp_cfg.run.particles, "/".join(comp.species))
+        result.components[comp.name] = _run_single(comp_cfg, None, scheduler=scheduler)
+    result.config_toml = cfg.to_toml()
+    path = Path(output) if output is not None else (cfg.output_path if write else None)
+    if path is not None:
+        from .io import write_result
+
+        write_result(result, path)
+        result.path = str(path)
+    return result
+
+
+def _run_single(cfg, source, *, output=None, write=False, keep_state=False, batches=None, scheduler=None, restart=False):
+    """One run of one source (the body of :func:`run`)."""
+    from .result import Result
+
     model = build_model(cfg, source)
     n_workers = cfg.run.workers
     scheduler = scheduler if scheduler is not None else (cfg.parallel.scheduler or None)

@@ -37,47 +37,19 @@ _BATCH_FIELDS = ("index", "seed", "particles", "steps", "cpu_s", "compile_s", "h
 
 
 def write_result(result: Result, path) -> Path:
-    """Write ``result`` to ``path`` atomically; returns the path."""
+    """Write ``result`` (and its components, in groups ``components/<name>``) to ``path``
+    atomically; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_beside(path)
     try:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
-            for k, v in result.metadata.items():
-                if isinstance(v, (str, int, float, np.integer, np.floating)):
-                    f.attrs[k] = v
-            f.create_dataset("config", data=result.config_toml)
-            g = f.create_group("dependencies")
-            for k, v in result.metadata.get("dependencies", {}).items():
-                g.attrs[k] = v
-            _write_batch_table(f, result.metadata.get("batch_log", []), result.metadata.get("seed", -1))
-            g = f.create_group("counts")
-            for k, v in result.counts.items():
-                g.attrs[k] = v
-            g = f.create_group("timings")
-            for k, v in result.timings.items():
-                g.attrs[k] = v
-            g = f.create_group("regimes")
-            for k in ("energy_max_GeV", "t_max_Myr", "snapshot_dt_Myr"):
-                g.create_dataset(k, data=result.metadata[f"regime_{k}"])
-            tg = f.create_group("tallies")
-            for name, t in result.tallies.items():
-                g = tg.create_group(name)
-                g.attrs["kind"] = t.kind
-                g.attrs["density_unit"] = DENSITY_UNIT
-                g.attrs["n_injected"] = t.n_injected
-                if t.kind == "sphere":
-                    g.attrs["center_kpc"] = t.layout.sphere_center_kpc
-                    g.attrs["radius_kpc"] = t.layout.sphere_radius_kpc
-                g.create_dataset("sums", data=t.sums, compression="gzip", compression_opts=4)
-                d = g.create_dataset("density", data=t.density, compression="gzip", compression_opts=4)
-                d.attrs["unit"] = DENSITY_UNIT
-                g.create_dataset("uncertainty", data=t.uncertainty, compression="gzip", compression_opts=4)
-                g.create_dataset("output_times_Myr", data=t.output_times_Myr)
-                ag = g.create_group("axes")
-                for axis, edges in t.edges.items():
-                    ag.create_dataset(axis, data=edges)
+            _write_into(f, result)
+            if result.components:
+                cg = f.create_group("components")
+                for name, comp in result.components.items():
+                    _write_into(cg.create_group(name), comp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -86,45 +58,91 @@ def write_result(result: Result, path) -> Path:
     return path
 
 
+def _write_into(f, result: Result):
+    """One result into an open HDF5 file or group."""
+    for k, v in result.metadata.items():
+        if isinstance(v, (str, int, float, np.integer, np.floating)):
+            f.attrs[k] = v
+    f.create_dataset("config", data=result.config_toml)
+    g = f.create_group("dependencies")
+    for k, v in result.metadata.get("dependencies", {}).items():
+        g.attrs[k] = v
+    _write_batch_table(f, result.metadata.get("batch_log", []), result.metadata.get("seed", -1))
+    g = f.create_group("counts")
+    for k, v in result.counts.items():
+        g.attrs[k] = v
+    g = f.create_group("timings")
+    for k, v in result.timings.items():
+        g.attrs[k] = v
+    g = f.create_group("regimes")
+    for k in ("energy_max_GeV", "t_max_Myr", "snapshot_dt_Myr"):
+        g.create_dataset(k, data=result.metadata[f"regime_{k}"])
+    tg = f.create_group("tallies")
+    for name, t in result.tallies.items():
+        g = tg.create_group(name)
+        g.attrs["kind"] = t.kind
+        g.attrs["density_unit"] = DENSITY_UNIT
+        g.attrs["n_injected"] = t.n_injected
+        if t.kind == "sphere":
+            g.attrs["center_kpc"] = t.layout.sphere_center_kpc
+            g.attrs["radius_kpc"] = t.layout.sphere_radius_kpc
+        g.create_dataset("sums", data=t.sums, compression="gzip", compression_opts=4)
+        d = g.create_dataset("density", data=t.density, compression="gzip", compression_opts=4)
+        d.attrs["unit"] = DENSITY_UNIT
+        g.create_dataset("uncertainty", data=t.uncertainty, compression="gzip", compression_opts=4)
+        g.create_dataset("output_times_Myr", data=t.output_times_Myr)
+        ag = g.create_group("axes")
+        for axis, edges in t.edges.items():
+            ag.create_dataset(axis, data=edges)
+
+
 def load_result(path) -> Result:
     """Read a result file written by :func:`write_result`."""
-    from .config import load_config
-    from .models.sources import EnergySampler
-    from .spectra import spectrum_from_config
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"result file '{path}' does not exist")
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:
             raise ValueError(f"'{path}' is not an sdeprop result file (format {f.attrs.get('format')!r})")
-        toml_text = f["config"][()].decode() if isinstance(f["config"][()], bytes) else str(f["config"][()])
-        cfg = load_config(tomllib.loads(toml_text))
-        counts = {k: int(v) for k, v in f["counts"].attrs.items()}
-        meta_extra = {"dependencies": {k: str(v) for k, v in f["dependencies"].attrs.items()} if "dependencies" in f else {},
-                      "batch_log": _read_batch_table(f)}
-        timings = {k: float(v) for k, v in f["timings"].attrs.items()}
-        meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-        for k in ("energy_max_GeV", "t_max_Myr", "snapshot_dt_Myr"):
-            meta[f"regime_{k}"] = f["regimes"][k][()]
-        meta.update(meta_extra)
-        meta["batches"] = np.array([row["index"] for row in meta["batch_log"]], dtype=np.int64)
-        sampler = EnergySampler(cfg.energy.min_GeV, cfg.energy.max_GeV, cfg.energy.sampling, cfg.energy.sampling_index)
-        spec = spectrum_from_config(cfg.spectrum)
-        tallies = {}
-        for name, g in f["tallies"].items():
-            axes = {k: g["axes"][k][()] for k in g["axes"]}
-            e = axes.pop("E_GeV")
-            e0 = axes.pop("E0_GeV", None)
-            kind = g.attrs["kind"]
-            order = {"cylindrical": ("R_kpc", "z_kpc"), "cartesian": ("x_kpc", "y_kpc", "z_kpc"), "sphere": ()}[kind]
-            lay = TallyLayout(name=name, kind=kind, spatial_axes={k: axes[k] for k in order}, energy_edges_GeV=e,
-                              source_energy_edges_GeV=e0, output_times_Myr=g["output_times_Myr"][()])
-            if kind == "sphere":
-                lay.sphere_center_kpc = np.asarray(g.attrs["center_kpc"])
-                lay.sphere_radius_kpc = float(g.attrs["radius_kpc"])
-            tallies[name] = Tally(lay, g["sums"][()], int(g.attrs["n_injected"]), sampler,
-                                  cfg.species.name, spec, cfg.spectrum.rate_per_Myr)
+        result = _read_from(f, path)
+        if "components" in f:
+            result.components = {name: _read_from(g, path) for name, g in f["components"].items()}
+    return result
+
+
+def _read_from(f, path) -> Result:
+    """One result from an open HDF5 file or group."""
+    from .config import load_config
+    from .models.sources import EnergySampler
+    from .spectra import spectrum_from_config
+
+    toml_text = f["config"][()].decode() if isinstance(f["config"][()], bytes) else str(f["config"][()])
+    cfg = load_config(tomllib.loads(toml_text))
+    counts = {k: int(v) for k, v in f["counts"].attrs.items()}
+    meta_extra = {"dependencies": {k: str(v) for k, v in f["dependencies"].attrs.items()} if "dependencies" in f else {},
+                  "batch_log": _read_batch_table(f)}
+    timings = {k: float(v) for k, v in f["timings"].attrs.items()}
+    meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items() if k != "format"}
+    for k in ("energy_max_GeV", "t_max_Myr", "snapshot_dt_Myr"):
+        meta[f"regime_{k}"] = f["regimes"][k][()]
+    meta.update(meta_extra)
+    meta["batches"] = np.array([row["index"] for row in meta["batch_log"]], dtype=np.int64)
+    sampler = EnergySampler(cfg.energy.min_GeV, cfg.energy.max_GeV, cfg.energy.sampling, cfg.energy.sampling_index)
+    spec = spectrum_from_config(cfg.spectrum)
+    tallies = {}
+    for name, g in f["tallies"].items():
+        axes = {k: g["axes"][k][()] for k in g["axes"]}
+        e = axes.pop("E_GeV")
+        e0 = axes.pop("E0_GeV", None)
+        kind = g.attrs["kind"]
+        order = {"cylindrical": ("R_kpc", "z_kpc"), "cartesian": ("x_kpc", "y_kpc", "z_kpc"), "sphere": ()}[kind]
+        lay = TallyLayout(name=name, kind=kind, spatial_axes={k: axes[k] for k in order}, energy_edges_GeV=e,
+                          source_energy_edges_GeV=e0, output_times_Myr=g["output_times_Myr"][()])
+        if kind == "sphere":
+            lay.sphere_center_kpc = np.asarray(g.attrs["center_kpc"])
+            lay.sphere_radius_kpc = float(g.attrs["radius_kpc"])
+        tallies[name] = Tally(lay, g["sums"][()], int(g.attrs["n_injected"]), sampler,
+                              cfg.species.name, spec, cfg.spectrum.rate_per_Myr)
     return Result(toml_text, tallies, counts, timings, meta, None, str(path))
 
 
@@ -176,6 +194,10 @@ def merge_results(paths, output=None) -> Result:
     if len(paths) < 2:
         raise ValueError("merge needs at least two result files")
     results = [load_result(p) for p in paths]
+    for p, r in zip(paths, results):
+        if r.components:
+            raise ConfigError(f"'{p}' holds source components ({', '.join(r.components)}); merging them is not supported: "
+                              "run more particles instead")
     key0 = _merge_key(results[0])
     seen: dict[tuple[int, int], str] = {}
     sizes: dict[int, tuple[int, str]] = {}

@@ -1,7 +1,7 @@
 """The transport kernel: Euler–Maruyama integration of the Itô SDE over plain arrays.
 
     dX = (∇·D) dt + σ dW,   σσᵀ = 2D,   D = D⊥ I + (D∥ − D⊥) b bᵀ      (DESIGN.md §2)
-    dE = −b(X, E) dt
+    dE = −b(X, E) dt,  b = q(X, E) E²  (q frozen over a step: E → E/(1 + q E dt), exact for b ∝ E²)
 
 with b = B/sqrt(|B|² + B_f²).  The noise uses the symmetric square root of 2D,
 σ = s⊥ I + c b bᵀ with s⊥ = sqrt(2D⊥) and c = (sqrt(2D⊥ + 2(D∥ − D⊥)|b|²) − s⊥)/|b|², so
@@ -26,7 +26,7 @@ from numba import njit
 
 from .models.diffusion import diffusion_coefficients, rigidity_and_beta
 from .models.field import FIELD_UNIFORM, field_and_jacobian
-from .models.losses import LOSS_NONE, energy_after_step, loss_rate
+from .models.losses import LOSS_NONE, loss_coefficient
 from .tallies import close_history, energy_cells, score, source_energy_positions
 from .units import SPEED_OF_LIGHT_KPC_PER_MYR
 
@@ -51,8 +51,8 @@ EST_SNAPSHOT = 1
 
 # simulation parameters (float array)
 (SP_H, SP_RMAX, SP_DT_MAX, SP_STEP_FRAC, SP_LOSS_FRAC, SP_FLOOR, SP_MASS, SP_CHARGE, SP_E_FLOOR, SP_L_GEO,
- SP_MIN_STEP, SP_MIN_STEP_MFP) = range(12)
-N_SIM_PARAMS = 12
+ SP_MIN_STEP, SP_MIN_STEP_MFP, SP_E_TOL) = range(13)
+N_SIM_PARAMS = 13
 # simulation switches (int array)
 (SI_DRIFT, SI_BRIDGE, SI_ESTIMATOR, SI_MAX_STEPS, SI_FIELD, SI_DIFF, SI_LOSS, SI_STEP_RULE, SI_REFLECT) = range(9)
 N_SIM_SWITCHES = 9
@@ -82,6 +82,15 @@ def _step_floor2(min_step2, mfp_number, dpar, kinetic_GeV, mass, charge):
     beta = rigidity_and_beta(kinetic_GeV, mass, charge)[1]
     lam = mfp_number * 3.0 * dpar / (beta * SPEED_OF_LIGHT_KPC_PER_MYR)
     return max(min_step2, lam * lam)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _energy_state(dkind, diff_p, kinetic_GeV, mass, charge, min_step2, min_step_mfp):
+    """The energy-dependent quantities of a step: D∥, D⊥, D∥ − D⊥, sqrt(2 D⊥), 1/(2 D∥) and the
+    squared step floor."""
+    dpar, dperp = diffusion_coefficients(dkind, diff_p, kinetic_GeV, mass, charge)
+    floor_step2 = _step_floor2(min_step2, min_step_mfp, dpar, kinetic_GeV, mass, charge)
+    return dpar, dperp, dpar - dperp, math.sqrt(2.0 * dperp), 0.5 / dpar, floor_step2
 
 
 @njit(cache=True, inline="always")
@@ -128,6 +137,7 @@ def transport(
     l_geo = sim_f[SP_L_GEO]
     min_step2 = sim_f[SP_MIN_STEP] ** 2
     min_step_mfp = sim_f[SP_MIN_STEP_MFP]
+    e_tol = sim_f[SP_E_TOL]
     step_rule = sim_i[SI_STEP_RULE]
     use_drift = sim_i[SI_DRIFT] != 0
     reflect = sim_i[SI_REFLECT] != 0
@@ -160,12 +170,12 @@ def transport(
         ln_e = math.log(e)
         ln_e0 = math.log(pe0[i])
         source_energy_positions(ti, tf, ln_e0, v_tally)
-        energy_cells(ti, tf, ln_e, ln_e0, e_cells)
-        dpar, dperp = diffusion_coefficients(dkind, diff_p, e, mass, charge)
-        ddiff = dpar - dperp
-        s_perp = math.sqrt(2.0 * dperp)
-        inv_2dpar = 0.5 / dpar
-        floor_step2 = _step_floor2(min_step2, min_step_mfp, dpar, e, mass, charge)
+        cells_below = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
+        # under losses D is re-evaluated each time ln E has fallen by e_tol, at the middle of the
+        # coming interval [ln E − e_tol, ln E] (docs/numerics.md "Energy losses")
+        ln_e_d = ln_e
+        dpar, dperp, ddiff, s_perp, inv_2dpar, floor_step2 = _energy_state(
+            dkind, diff_p, math.exp(ln_e - 0.5 * e_tol) if lkind != LOSS_NONE else e, mass, charge, min_step2, min_step_mfp)
         r = math.sqrt(x * x + y * y)
         last_dt = -1.0
         half_prev = phalf[i]
@@ -176,6 +186,8 @@ def transport(
         by = 0.0
         bz = 0.0
         b2 = 0.0
+        breg2 = 0.0
+        q_loss = 0.0
         m2 = 1.0
         jn2 = 0.0
         g_norm2 = 0.0
@@ -193,7 +205,8 @@ def transport(
             # --- local field, noise amplitude and drift (kept while the field is uniform and E fixed)
             if not fresh:
                 f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
-                m2 = f[0] * f[0] + f[1] * f[1] + f[2] * f[2] + floor2
+                breg2 = f[0] * f[0] + f[1] * f[1] + f[2] * f[2]
+                m2 = breg2 + floor2
                 inv_m = 1.0 / math.sqrt(m2)
                 bx = f[0] * inv_m
                 by = f[1] * inv_m
@@ -250,9 +263,10 @@ def transport(
                 # sqrt(2 D∥ dt) <= step_fraction × |B|/‖∇B‖
                 dt = min(dt, max(step_frac2 * m2 / jn2, floor_step2) * inv_2dpar)
             if lkind != LOSS_NONE:
-                rate = loss_rate(lkind, loss_p, x, y, z, e)
-                if rate > 0.0:
-                    dt = min(dt, loss_frac * e / rate)
+                # loss time E/b = 1/(q E); q = b/E² is frozen over the step
+                q_loss = loss_coefficient(lkind, loss_p, x, y, z, r, e, ln_e, breg2)
+                if q_loss > 0.0:
+                    dt = min(dt, loss_frac / (q_loss * e))
             t_end = t_max
             if snapshot:
                 t_end = min(t_end, (k_snap + 0.5) * snap_dt)
@@ -280,15 +294,21 @@ def transport(
             z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
             # --- energy losses: deterministic drift in E (exact for b ∝ E²)
             if lkind != LOSS_NONE:
-                e = energy_after_step(lkind, loss_p, x, y, z, e, dt)
-                ln_e = math.log(e)
-                energy_cells(ti, tf, ln_e, ln_e0, e_cells)
-                dpar, dperp = diffusion_coefficients(dkind, diff_p, e, mass, charge)
-                ddiff = dpar - dperp
-                s_perp = math.sqrt(2.0 * dperp)
-                inv_2dpar = 0.5 / dpar
-                floor_step2 = _step_floor2(min_step2, min_step_mfp, dpar, e, mass, charge)
-                fresh = False
+                # E -> E/(1 + q E dt): exact for b ∝ E² over the step and never negative; ln E falls
+                # by log1p(q E dt) (a 3-term series below 1e-4, error < 1e-16)
+                xl = q_loss * e * dt
+                e = e / (1.0 + xl)
+                if xl < 1e-4:
+                    ln_e -= xl * (1.0 - xl * (0.5 - xl * (1.0 / 3.0)))
+                else:
+                    ln_e -= math.log1p(xl)
+                if ln_e < cells_below:
+                    cells_below = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
+                if ln_e < ln_e_d - e_tol:
+                    ln_e_d = ln_e
+                    dpar, dperp, ddiff, s_perp, inv_2dpar, floor_step2 = _energy_state(
+                        dkind, diff_p, math.exp(ln_e - 0.5 * e_tol), mass, charge, min_step2, min_step_mfp)
+                    fresh = False
             t += dt
             nsteps += 1
             # --- boundaries: free escape at |z| = H and R = R_max, with the Brownian bridge

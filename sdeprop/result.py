@@ -155,6 +155,8 @@ class Result:
     metadata: dict = field(default_factory=dict)
     final_state: dict | None = None
     path: str | None = None
+    components: dict[str, "Result"] = field(default_factory=dict)
+    """Results of the configuration's [[components]] (own sources and spectra), by name."""
 
     @property
     def config(self):
@@ -186,6 +188,37 @@ class Result:
         }
         meta.update(environment())
         return cls(cfg.to_toml(), tallies, counts, timings, meta, final_state)
+
+    def species_density(self, tally: str, species: str, spectra: dict | None = None) -> Density:
+        """Steady-state density of one species summed over the primary source and the [[components]].
+
+        The primary counts when its species is ``species``; a component counts with the fraction
+        1/len(component.species) of its rate (a pair source, species = ["electron", "positron"],
+        gives each half).  ``spectra`` maps "primary" or a component name to a Spectrum to apply
+        instead of the configured one (rate: the configured rate_per_Myr).  Runs are independent,
+        so the uncertainties add in quadrature.
+        """
+        cfg = self.config
+        spectra = spectra or {}
+        parts = []
+        if cfg.species.name == species:
+            parts.append(("primary", self, 1.0, cfg.spectrum.rate_per_Myr))
+        for comp in cfg.components:
+            if species in comp.species:
+                if comp.name not in self.components:
+                    raise KeyError(f"component '{comp.name}' is in the configuration but not in this result")
+                parts.append((comp.name, self.components[comp.name], 1.0 / len(comp.species), comp.spectrum.rate_per_Myr))
+        if not parts:
+            raise ValueError(f"no source of this run injects '{species}'")
+        total = err2 = None
+        for name, res, share, rate in parts:
+            if tally not in res.tallies:
+                raise KeyError(f"no tally '{tally}' in the result ({name})")
+            t = res.tallies[tally]
+            d = t.reweight(spectra[name], rate) if name in spectra else t._default_density()
+            total = share * d.density if total is None else total + share * d.density
+            err2 = (share * d.uncertainty) ** 2 if err2 is None else err2 + (share * d.uncertainty) ** 2
+        return Density(density=total, uncertainty=np.sqrt(err2), edges=t.edges)
 
     def local_spectrum(self, spectrum: Spectrum | None = None, tally: str | None = None):
         """(E centres [GeV], density, uncertainty) at the Sun.
