@@ -26,7 +26,10 @@ broadcasting over positions and energies; the spectrum Q is a vectorised callabl
 ``sphere_radius_kpc`` (where offered) turns a point value at distance r into the average over a
 ball of that radius centred at distance r from the source, the quantity a sphere tally
 measures.  It uses the closed form of the Gaussian kernel's ball average
-(:func:`gaussian_kernel_sphere_average_per_kpc3`).
+(:func:`gaussian_kernel_sphere_average_per_kpc3`).  The ``*_region_average`` functions take
+any kernel average instead, e.g. over a ring cell of a cylindrical tally centred on the source
+(:func:`gaussian_kernel_ring_average_per_kpc3`); :func:`energy_bin_average` averages over a
+log energy bin as a tally does.  Used by tests/physics/test_syrovatskii.py.
 """
 
 from __future__ import annotations

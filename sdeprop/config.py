@@ -362,14 +362,20 @@ class PointSource(_Section):
     position_kpc: Vector3 = Field([-8.3, 0.0, 0.0], description="Source position [kpc].")
 
 
-class DiskSource(_Section):
+class _ObserverBias(_Section):
+    observer_fraction: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False, description="Importance sampling toward an observer: this fraction of the particles starts within observer_radius_kpc of it (uniform in direction and distance), all carrying weights that keep every tally unbiased (docs/losses.md). For local spectra of e±, which reach the Sun only from within their loss horizon. 0: off.")
+    observer_radius_kpc: PositiveFloat = Field(1.0, description="Radius of the biased region around the observer [kpc].")
+    observer_center_kpc: Optional[Vector3] = Field(None, description="The observer [kpc]; default galaxy.sun_position_kpc.")
+
+
+class DiskSource(_ObserverBias):
     type: Literal["disk"] = "disk"
     radius_kpc: PositiveFloat = Field(15.0, description="Radius R_d of the uniform disk [kpc].")
     z_profile: Literal["gaussian", "exponential", "thin"] = Field("gaussian", description="Vertical profile: Gaussian (σ = z_scale_kpc), exponential exp(−|z|/z_scale_kpc), or thin (z = 0).")
     z_scale_kpc: PositiveFloat = Field(0.1, description="Vertical scale of the disk [kpc]; must be below the halo height.")
 
 
-class RadialProfileSource(_Section):
+class RadialProfileSource(_ObserverBias):
     type: Literal["radial_profile"] = "radial_profile"
     a: float = Field(1.9, ge=0, le=20, allow_inf_nan=False, description="Index a in (R/R_sun)^a exp(−b (R − R_sun)/R_sun) (Lorimer et al. 2006; PHYSICS.md §4.1).")
     b: float = Field(5.0, ge=0, le=50, allow_inf_nan=False, description="Exponential index b of the radial profile.")
@@ -536,6 +542,12 @@ class Config(_Section):
                 raise ValueError(f"source.R_cut_kpc = {src.R_cut_kpc} exceeds galaxy.radius_max_kpc = {Rmax}; the source must lie inside the halo")
             if src.z0_kpc >= H:
                 raise ValueError(f"source.z0_kpc = {src.z0_kpc} must be below galaxy.halo_height_kpc = {H}")
+        if getattr(src, "observer_fraction", 0.0) > 0.0:
+            if isinstance(src, DiskSource) and src.z_profile == "thin":
+                raise ValueError("source.observer_fraction needs a source with a volume density; not with z_profile = 'thin'")
+            c = src.observer_center_kpc if src.observer_center_kpc is not None else self.galaxy.sun_position_kpc
+            if not (abs(c[2]) < H and math.hypot(c[0], c[1]) < Rmax):
+                raise ValueError(f"the observer {c} of source.observer_fraction lies outside the halo")
         names = [t.name for t in self.tally]
         if len(set(names)) != len(names):
             raise ValueError(f"tally names {names} must be unique")
@@ -622,6 +634,17 @@ def _format_validation_error(exc: ValidationError) -> str:
     return "invalid configuration: " + "; ".join(lines)
 
 
+def read_toml(path) -> dict:
+    """The raw table of a TOML configuration file (ConfigError if missing or malformed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file '{path}' does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file '{path}' is not valid TOML: {exc}") from None
+
+
 def load_config(source: Union[str, os.PathLike, dict, Config]) -> Config:
     """Load and validate a run configuration from a TOML file path, a dict, or a Config.
 
@@ -635,13 +658,7 @@ def load_config(source: Union[str, os.PathLike, dict, Config]) -> Config:
     if isinstance(source, dict):
         data = source
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"configuration file '{path}' does not exist")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"configuration file '{path}' is not valid TOML: {exc}") from None
+        data = read_toml(source)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

@@ -189,7 +189,11 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     """Inject ``n`` pseudo-particles with the stream ``seed_seq`` and transport them to the end."""
     start = time.process_time()
     rng = np.random.Generator(np.random.SFC64(seed_seq))
-    x, y, z = (np.ascontiguousarray(a, dtype=np.float64) for a in model.source.sample_positions(rng, n))
+    if hasattr(model.source, "sample_weighted"):  # importance-sampled positions carry weights
+        x, y, z, w = (np.ascontiguousarray(a, dtype=np.float64) for a in model.source.sample_weighted(rng, n))
+    else:
+        x, y, z = (np.ascontiguousarray(a, dtype=np.float64) for a in model.source.sample_positions(rng, n))
+        w = np.ones(n)
     H, Rmax = model.sim_f[K.SP_H], model.sim_f[K.SP_RMAX]
     outside = (np.abs(z) >= H) | (np.hypot(x, y) >= Rmax) | ~np.isfinite(x + y + z)
     if outside.any():
@@ -197,7 +201,6 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     e0 = model.sampler.sample(rng, n)
     t_max, snap_dt = model.regimes.lookup(e0)
     e = e0.copy()
-    w = np.ones(n)
     t = np.zeros(n)
     status = np.zeros(n, dtype=np.int64)
     knext = np.zeros(n, dtype=np.int64)

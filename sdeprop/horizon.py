@@ -160,7 +160,7 @@ def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None
     The quadrature is in ln E′ on panels with the requested energies as panel edges.  It is
     exact to rounding for smooth power laws (the Syrovatskii case); the galactic rates have
     small steps (the Fang et al. 2021 Klein–Nishina fit switches to Thomson at a fixed x,
-    a 0.2–0.4 % step in b) that make the error ∝ panel width, ~1e-6 with the default.
+    a 0.2–0.4 % step in b) that make the error ∝ panel width, a few 1e-6 with the default.
     """
     from .config import load_config
     from .models.diffusion import diffusion_at

@@ -125,3 +125,9 @@ def test_thomson_limit_ic_through_the_kernel_table():
         exact = lp.THOMSON_COEFF * (g * g - 1) * u_total
         got = kernel_loss_rate(cfg, [[-8.5, 0, 0]], e)[0]
         assert abs(got / exact - 1) < 1e-4, (e, got / exact)
+
+
+def test_over_budget_loss_tables_are_refused():
+    cfg = load_config(electron_config(table_turbulence_spacing_kpc=0.02))
+    with pytest.raises(ConfigError, match="loss tables need .* GiB, above run.memory_budget_GiB"):
+        build_losses(cfg, 1.0)

@@ -406,12 +406,33 @@ def build_losses(cfg, energy_floor_GeV: float) -> tuple[int, np.ndarray]:
     model = LossModel.from_config(cfg)
     if not model.processes:
         return LOSS_NONE, p
+    _check_table_memory(cfg, model)
     packed = model.pack(energy_min_GeV=energy_floor_GeV / 1.05, energy_max_GeV=cfg.energy.max_GeV * 1.05,
                         radius_max_kpc=cfg.galaxy.radius_max_kpc, halo_height_kpc=cfg.galaxy.halo_height_kpc,
                         points_per_decade=lc.table_points_per_decade, R_spacing_kpc=lc.table_R_spacing_kpc,
                         z_resolution_kpc=lc.table_z_resolution_kpc,
                         turbulence_spacing_kpc=lc.table_turbulence_spacing_kpc)
     return LOSS_GALACTIC, packed
+
+
+def _check_table_memory(cfg, model):
+    """Refuse loss tables larger than run.memory_budget_GiB before building them."""
+    from ..config import ConfigError
+
+    lc, g = cfg.losses, cfg.galaxy
+    n = 0
+    if any(p != "synchrotron" for p in model.processes):
+        nr = math.ceil(g.radius_max_kpc / lc.table_R_spacing_kpc) + 1
+        nu = math.ceil(2.0 * g.halo_height_kpc / (g.halo_height_kpc + TABLE_Z_SCALE_KPC) * TABLE_Z_SCALE_KPC / lc.table_z_resolution_kpc) + 1
+        n += nr * nu * 10  # at most ~10 channels
+    if "synchrotron" in model.processes and lc.magnetic_field_uG is None and cfg.turbulence.model not in ("none", "constant"):
+        nxy = math.ceil(2.0 * g.radius_max_kpc / lc.table_turbulence_spacing_kpc) + 1
+        n += nxy * nxy * (math.ceil(2.0 * g.halo_height_kpc / lc.table_turbulence_spacing_kpc) + 1)
+    need = 8 * n
+    if need > cfg.run.memory_budget_GiB * 2**30:
+        raise ConfigError(
+            f"the loss tables need {need / 2**30:.3g} GiB, above run.memory_budget_GiB = {cfg.run.memory_budget_GiB}; "
+            "use a coarser losses.table_turbulence_spacing_kpc / table_R_spacing_kpc / table_z_resolution_kpc")
 
 
 @njit(cache=True)

@@ -8,6 +8,8 @@ Python API (``sdeprop.run(config, source=...)``), e.g. a manufactured-solution s
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -38,6 +40,19 @@ def _sample_z(rng, n, profile, scale, H):
     return z
 
 
+def _z_pdf(z, profile, scale, H):
+    """Normalised vertical density on |z| < H of the truncated profile [1/kpc]."""
+    z = np.abs(np.asarray(z, dtype=float))
+    if profile == "gaussian":
+        norm = scale * math.sqrt(2.0 * math.pi) * math.erf(H / (scale * math.sqrt(2.0)))
+        p = np.exp(-0.5 * (z / scale) ** 2) / norm
+    elif profile == "exponential":
+        p = np.exp(-z / scale) / (2.0 * scale * (1.0 - math.exp(-H / scale)))
+    else:
+        raise ValueError(f"no density for the '{profile}' vertical profile")
+    return np.where(z < H, p, 0.0)
+
+
 class DiskSource:
     """Uniform surface density for R < R_d; Gaussian, exponential or thin vertical profile."""
 
@@ -46,6 +61,11 @@ class DiskSource:
         self.z_profile = z_profile
         self.z_scale_kpc = z_scale_kpc
         self.halo_height_kpc = halo_height_kpc
+
+    def pdf(self, x, y, z):
+        """Normalised source density [kpc⁻³] (not for the thin profile)."""
+        inside = np.hypot(x, y) < self.radius_kpc
+        return np.where(inside, _z_pdf(z, self.z_profile, self.z_scale_kpc, self.halo_height_kpc) / (np.pi * self.radius_kpc**2), 0.0)
 
     def sample_positions(self, rng, n):
         r = self.radius_kpc * np.sqrt(rng.random(n))
@@ -70,6 +90,13 @@ class RadialProfileSource:
         pdf = r * self.surface_density(r)
         cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(r))])
         self._r, self._cdf = r, cdf / cdf[-1]
+        self._norm = 2.0 * np.pi * cdf[-1]  # ∫ f 2πR dR
+
+    def pdf(self, x, y, z):
+        """Normalised source density [kpc⁻³]."""
+        R = np.hypot(x, y)
+        f = np.where(R < self.R_cut_kpc, self.surface_density(R), 0.0) / self._norm
+        return f * _z_pdf(z, "exponential", self.z0_kpc, self.halo_height_kpc)
 
     def surface_density(self, R_kpc):
         """Unnormalised f(R)."""
@@ -83,18 +110,78 @@ class RadialProfileSource:
         return r * np.cos(phi), r * np.sin(phi), z
 
 
+class ObserverBiasedSource:
+    """Importance sampling of a source toward an observer (for local spectra of short-lived e±).
+
+    A fraction α of the positions is drawn around the observer, uniform in direction and in
+    distance d < a (density g(x) = 1/(4π a d²)), the rest from the source f itself; every
+    particle carries the weight w = f/((1 − α) f + α g) (the balance heuristic, Veach & Guibas
+    1995), so that tallies stay unbiased for the source f while histories born within a of the
+    observer, the only ones that reach it at TeV energies, become ~α/(1−α) × (volume ratio)
+    times more numerous.
+    """
+
+    def __init__(self, base, center_kpc, radius_kpc, fraction, halo_height_kpc, radius_max_kpc):
+        self.base, self.center, self.radius, self.fraction = base, np.asarray(center_kpc, dtype=float), radius_kpc, fraction
+        self.H, self.Rmax = halo_height_kpc, radius_max_kpc
+
+    def _ball_pdf(self, x, y, z):
+        d = np.sqrt((x - self.center[0]) ** 2 + (y - self.center[1]) ** 2 + (z - self.center[2]) ** 2)
+        with np.errstate(divide="ignore"):
+            return np.where(d < self.radius, 1.0 / (4.0 * np.pi * self.radius * np.maximum(d, 1e-300) ** 2), 0.0)
+
+    def sample_positions(self, rng, n):
+        return self.sample_weighted(rng, n)[:3]
+
+    def sample_weighted(self, rng, n):
+        """Positions (kpc) and weights of n particles."""
+        local = rng.random(n) < self.fraction
+        x, y, z = (np.asarray(a, dtype=float).copy() for a in self.base.sample_positions(rng, n))
+        m = int(local.sum())
+        if m:
+            todo = np.flatnonzero(local)
+            while todo.size:  # the part of the ball outside the halo has f = 0: redraw (the ball pdf is renormalised below)
+                u = rng.normal(size=(todo.size, 3))
+                u /= np.linalg.norm(u, axis=1)[:, None]
+                d = self.radius * rng.random(todo.size)
+                p = self.center + u * d[:, None]
+                ok = (np.abs(p[:, 2]) < self.H) & (np.hypot(p[:, 0], p[:, 1]) < self.Rmax)
+                x[todo[ok]], y[todo[ok]], z[todo[ok]] = p[ok, 0], p[ok, 1], p[ok, 2]
+                todo = todo[~ok]
+        f = self.base.pdf(x, y, z)
+        g = self._ball_pdf(x, y, z) / self._inside_fraction
+        w = f / ((1.0 - self.fraction) * f + self.fraction * g)
+        return x, y, z, w
+
+    @property
+    def _inside_fraction(self):
+        """Fraction of the ball's distribution inside the halo (estimated once, 1e5 draws)."""
+        if not hasattr(self, "_inside"):
+            rng = np.random.default_rng(0)
+            u = rng.normal(size=(100000, 3))
+            u /= np.linalg.norm(u, axis=1)[:, None]
+            p = self.center + u * (self.radius * rng.random(100000))[:, None]
+            self._inside = float(np.mean((np.abs(p[:, 2]) < self.H) & (np.hypot(p[:, 0], p[:, 1]) < self.Rmax)))
+        return self._inside
+
+
 def build_source(cfg):
-    """The spatial source of a configuration."""
+    """The spatial source of a configuration (with its observer bias, if configured)."""
     s = cfg.source
     H = cfg.galaxy.halo_height_kpc
     if s.type == "point":
         return PointSource(s.position_kpc)
     if s.type == "disk":
-        return DiskSource(s.radius_kpc, s.z_profile, s.z_scale_kpc, H)
-    if s.type == "radial_profile":
+        base = DiskSource(s.radius_kpc, s.z_profile, s.z_scale_kpc, H)
+    elif s.type == "radial_profile":
         rcut = s.R_cut_kpc if s.R_cut_kpc is not None else cfg.galaxy.radius_max_kpc
-        return RadialProfileSource(s.a, s.b, s.R_sun_kpc, s.z0_kpc, rcut, H)
-    raise ValueError(f"unknown source type {s.type!r}")
+        base = RadialProfileSource(s.a, s.b, s.R_sun_kpc, s.z0_kpc, rcut, H)
+    else:
+        raise ValueError(f"unknown source type {s.type!r}")
+    if s.observer_fraction > 0.0:
+        center = s.observer_center_kpc if s.observer_center_kpc is not None else cfg.galaxy.sun_position_kpc
+        return ObserverBiasedSource(base, center, s.observer_radius_kpc, s.observer_fraction, H, cfg.galaxy.radius_max_kpc)
+    return base
 
 
 class EnergySampler:
