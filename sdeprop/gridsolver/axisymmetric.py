@@ -1,0 +1,362 @@
+"""Stationary 2D axisymmetric (R, z) finite-volume solver for ∇·(D∇ψ) + Q = 0.
+
+Equation (DESIGN.md §2, steady state, no losses), in cylindrical coordinates for an
+axisymmetric ψ(R, z) and the (R, z) block of D = D⊥ I + (D∥ − D⊥) b̂b̂ᵀ (PHYSICS.md §1.6):
+
+    (1/R) ∂_R[R (D_RR ∂_Rψ + D_Rz ∂_zψ)] + ∂_z[D_Rz ∂_Rψ + D_zz ∂_zψ] + Q = 0,
+
+ψ = 0 on R = R_max and on |z| = H (free escape), zero flux (regularity) at R = 0.
+
+Discretisation (derived here; the conservative scheme with face-centred diagonal fluxes
+and corner-centred cross fluxes follows the structure described for DRAGON's anisotropic
+solver in Cerri et al. 2017, JCAP 10, 019, appendix A, which could not be read beyond the
+abstract — see PHYSICS.md §1.5 — and the "symmetric" corner stencil of Günter et al. 2005,
+J. Comput. Phys. 209, 354):
+
+* cell-centred grid, n_R × n_z cells of size h_R × h_z; R_i = (i + ½) h_R, z_j = −H + (j + ½) h_z;
+* finite volume on the ring cell (volume ∝ R_i h_R h_z):
+  div_ij = [R_{i+½} F_R(i+½, j) − R_{i−½} F_R(i−½, j)] / (R_i h_R) + [F_z(i, j+½) − F_z(i, j−½)] / h_z;
+* diagonal parts on faces: F_R ⊃ D_RR(face) (ψ_{i+1,j} − ψ_ij)/h_R, F_z ⊃ D_zz(face) (ψ_{i,j+1} − ψ_ij)/h_z;
+* cross parts on cell corners (vertices): the corner gradient is the four-cell average
+  ∂_Rψ_c = (ψ_{i+1,j} + ψ_{i+1,j+1} − ψ_ij − ψ_{i,j+1})/(2h_R) (likewise ∂_zψ_c), the corner
+  cross fluxes are q_R = D_Rz(c) ∂_zψ_c and q_z = D_Rz(c) ∂_Rψ_c, and a face takes the mean of
+  its two corners (R-weighted on z-faces, so the discrete operator keeps the R-volume form);
+* boundaries by ghost cells: odd reflection (ψ_ghost = −ψ) across R = R_max and |z| = H
+  (ψ = 0 on the wall, also making the tangential corner derivative vanish there), zero
+  area (R = 0) for the axis face; corners on the axis carry zero R-weight.
+
+All parts are second order in h for smooth D and ψ (checked in
+tests/test_gridsolver_axisymmetric.py: error ratio ≈ 4 per halving of h).
+Units: kpc, Myr; D in kpc²/Myr, Q in [ψ]/Myr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence, Union
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+__all__ = [
+    "AxisymmetricGrid",
+    "AxisymmetricSolution",
+    "assemble_operator",
+    "solve_axisymmetric",
+    "tensor_from_field",
+    "tensor_from_config",
+]
+
+TensorInput = Union[Callable, Sequence[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class AxisymmetricGrid:
+    """Cell-centred (R, z) grid: R ∈ [0, R_max_kpc] with n_R cells, z ∈ [−H_kpc, H_kpc] with n_z cells."""
+
+    R_max_kpc: float
+    H_kpc: float
+    n_R: int
+    n_z: int
+
+    def __post_init__(self):
+        for name in ("R_max_kpc", "H_kpc"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"AxisymmetricGrid: {name} must be finite and > 0, got {v!r}")
+        for name in ("n_R", "n_z"):
+            v = getattr(self, name)
+            if int(v) != v or v < 2:
+                raise ValueError(f"AxisymmetricGrid: {name} must be an integer ≥ 2, got {v!r}")
+
+    @property
+    def dR_kpc(self) -> float:
+        return self.R_max_kpc / self.n_R
+
+    @property
+    def dz_kpc(self) -> float:
+        return 2.0 * self.H_kpc / self.n_z
+
+    @property
+    def R_centres_kpc(self) -> np.ndarray:
+        return (np.arange(self.n_R) + 0.5) * self.dR_kpc
+
+    @property
+    def z_centres_kpc(self) -> np.ndarray:
+        return -self.H_kpc + (np.arange(self.n_z) + 0.5) * self.dz_kpc
+
+    @property
+    def R_nodes_kpc(self) -> np.ndarray:
+        """Cell corners (vertices) in R, n_R + 1 values from 0 to R_max."""
+        return np.arange(self.n_R + 1) * self.dR_kpc
+
+    @property
+    def z_nodes_kpc(self) -> np.ndarray:
+        """Cell corners (vertices) in z, n_z + 1 values from −H to H."""
+        return -self.H_kpc + np.arange(self.n_z + 1) * self.dz_kpc
+
+    def centres_mesh(self):
+        """(R, z) of the cell centres, each of shape (n_R, n_z)."""
+        return np.meshgrid(self.R_centres_kpc, self.z_centres_kpc, indexing="ij")
+
+    def nodes_mesh(self):
+        """(R, z) of the vertices, each of shape (n_R + 1, n_z + 1)."""
+        return np.meshgrid(self.R_nodes_kpc, self.z_nodes_kpc, indexing="ij")
+
+
+@dataclass
+class AxisymmetricSolution:
+    """ψ at the cell centres (shape (n_R, n_z)), the grid and the relative residual ‖Aψ − b‖/‖b‖."""
+
+    grid: AxisymmetricGrid
+    psi: np.ndarray
+    residual: float
+
+    @property
+    def R_kpc(self) -> np.ndarray:
+        return self.grid.R_centres_kpc
+
+    @property
+    def z_kpc(self) -> np.ndarray:
+        return self.grid.z_centres_kpc
+
+
+# ----------------------------------------------------------------------------------------
+# tensor sampling and validation
+
+def _check_tensor(name, drr, drz, dzz):
+    """Positive-(semi)definiteness of the 2×2 block: D_RR > 0, D_zz > 0, D_RR D_zz − D_Rz² ≥ 0."""
+    for comp, a in (("D_RR", drr), ("D_Rz", drz), ("D_zz", dzz)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"diffusion tensor on {name}: {comp} has non-finite values")
+    if np.any(drr <= 0) or np.any(dzz <= 0):
+        raise ValueError(f"diffusion tensor on {name}: D_RR and D_zz must be > 0 [kpc²/Myr] "
+                         f"(min D_RR = {drr.min():.3g}, min D_zz = {dzz.min():.3g})")
+    det = drr * dzz - drz * drz
+    if np.any(det < -1e-12 * drr * dzz):
+        raise ValueError(f"diffusion tensor on {name}: not positive semi-definite "
+                         f"(D_RR D_zz − D_Rz² < 0 somewhere, min {det.min():.3g})")
+
+
+def _sample_tensor(grid: AxisymmetricGrid, tensor: TensorInput):
+    """D components on R-faces (n_R+1, n_z), z-faces (n_R, n_z+1) and corners (n_R+1, n_z+1).
+
+    ``tensor`` is either a callable f(R_kpc, z_kpc) -> (D_RR, D_Rz, D_zz) [kpc²/Myr] evaluated
+    exactly at faces and corners, or three arrays of shape (n_R + 1, n_z + 1) on the vertices
+    (grid.nodes_mesh()), averaged to the faces (second order)."""
+    Rn, zn = grid.R_nodes_kpc, grid.z_nodes_kpc
+    Rc, zc = grid.R_centres_kpc, grid.z_centres_kpc
+    if callable(tensor):
+        def ev(R, z):
+            RR, ZZ = np.meshgrid(R, z, indexing="ij")
+            out = tensor(RR, ZZ)
+            if len(out) != 3:
+                raise ValueError("tensor callable must return (D_RR, D_Rz, D_zz)")
+            return tuple(np.broadcast_to(np.asarray(o, dtype=float), RR.shape).copy() for o in out)
+        faces_R = ev(Rn, zc)
+        faces_z = ev(Rc, zn)
+        corners = ev(Rn, zn)
+    else:
+        try:
+            comps = [np.asarray(a, dtype=float) for a in tensor]
+        except TypeError as exc:
+            raise ValueError("tensor must be a callable or a sequence (D_RR, D_Rz, D_zz) of arrays") from exc
+        if len(comps) != 3:
+            raise ValueError("tensor must be (D_RR, D_Rz, D_zz)")
+        shape = (grid.n_R + 1, grid.n_z + 1)
+        for nm, a in zip(("D_RR", "D_Rz", "D_zz"), comps):
+            if a.shape != shape:
+                raise ValueError(f"tensor array {nm} has shape {a.shape}; expected {shape} "
+                                 "(values on the cell vertices, grid.nodes_mesh())")
+        corners = tuple(comps)
+        faces_R = tuple(0.5 * (a[:, :-1] + a[:, 1:]) for a in comps)
+        faces_z = tuple(0.5 * (a[:-1, :] + a[1:, :]) for a in comps)
+    # the axis face and axis corners carry zero area; skip them in the check
+    _check_tensor("R-faces", *(a[1:] for a in faces_R))
+    _check_tensor("z-faces", *faces_z)
+    _check_tensor("corners", *(a[1:] for a in corners))
+    return faces_R, faces_z, corners
+
+
+# ----------------------------------------------------------------------------------------
+# assembly
+
+def _ghost(i, j, nR, nz):
+    """Map (possibly ghost) cell indices to (flat index, sign): odd reflection across
+    R = R_max and |z| = H (ψ = 0 there), even reflection across the axis (ψ even in R)."""
+    i = np.asarray(i)
+    j = np.asarray(j)
+    sign = np.ones(np.broadcast(i, j).shape)
+    ii = np.where(i < 0, -1 - i, i)
+    sign = np.where(i >= nR, -sign, sign)
+    ii = np.where(ii >= nR, 2 * nR - 1 - ii, ii)
+    sign = np.where((j < 0) | (j >= nz), -sign, sign)
+    jj = np.where(j < 0, -1 - j, j)
+    jj = np.where(jj >= nz, 2 * nz - 1 - jj, jj)
+    return ii * nz + jj, sign
+
+
+def _stencil(n_rows, rows, terms, nR, nz):
+    """Sparse (n_rows × nR·nz) matrix: row r gets Σ coef · ψ(i, j) over the (i, j, coef) terms,
+    ghost cells folded in by _ghost."""
+    r_all, c_all, v_all = [], [], []
+    for i, j, coef in terms:
+        idx, sgn = _ghost(i, j, nR, nz)
+        r_all.append(np.broadcast_to(rows, idx.shape).ravel())
+        c_all.append(idx.ravel())
+        v_all.append((np.broadcast_to(coef, idx.shape) * sgn).ravel())
+    return sp.csr_matrix((np.concatenate(v_all), (np.concatenate(r_all), np.concatenate(c_all))),
+                         shape=(n_rows, nR * nz))
+
+
+def assemble_operator(grid: AxisymmetricGrid, tensor: TensorInput) -> sp.csr_matrix:
+    """Sparse matrix L (N × N, N = n_R n_z, flat index i·n_z + j) with Lψ ≈ ∇·(D∇ψ) [1/Myr × ψ]
+    at the cell centres, ψ = 0 on R = R_max and |z| = H, zero flux at R = 0.
+
+    Conservative finite-volume scheme of the module docstring (face-centred diagonal fluxes,
+    corner-centred cross fluxes; cf. Cerri et al. 2017 JCAP 10, 019 app. A; Günter et al.
+    2005 JCP 209, 354). ``tensor``: callable f(R_kpc, z_kpc) -> (D_RR, D_Rz, D_zz) in kpc²/Myr,
+    or three vertex arrays of shape (n_R + 1, n_z + 1)."""
+    nR, nz = grid.n_R, grid.n_z
+    hR, hz = grid.dR_kpc, grid.dz_kpc
+    (fRR, fRz, _), (_, gRz, gzz), (cRR, cRz, czz) = _sample_tensor(grid, tensor)
+
+    # corners (ic, jc), ic = 0..nR, jc = 0..nz: surrounding cells (ic-1|ic, jc-1|jc)
+    IC, JC = np.meshgrid(np.arange(nR + 1), np.arange(nz + 1), indexing="ij")
+    nC = IC.size
+    crow = (IC * (nz + 1) + JC).ravel()
+    ic, jc = IC.ravel(), JC.ravel()
+    dR_c = _stencil(nC, crow, [(ic, jc - 1, 0.5 / hR), (ic, jc, 0.5 / hR),
+                               (ic - 1, jc - 1, -0.5 / hR), (ic - 1, jc, -0.5 / hR)], nR, nz)
+    dz_c = _stencil(nC, crow, [(ic - 1, jc, 0.5 / hz), (ic, jc, 0.5 / hz),
+                               (ic - 1, jc - 1, -0.5 / hz), (ic, jc - 1, -0.5 / hz)], nR, nz)
+    Rcorner = (ic * hR)
+    qR = sp.diags(cRz.ravel()) @ dz_c                       # corner cross flux, R component
+    qzw = sp.diags(Rcorner * cRz.ravel()) @ dR_c            # R-weighted corner cross flux, z component
+
+    # R-faces (if, j), if = 0..nR, j = 0..nz-1 (face at R = if·h_R)
+    IF, J = np.meshgrid(np.arange(nR + 1), np.arange(nz), indexing="ij")
+    nFR = IF.size
+    frow = (IF * nz + J).ravel()
+    iF, jF = IF.ravel(), J.ravel()
+    gR = _stencil(nFR, frow, [(iF, jF, 1.0 / hR), (iF - 1, jF, -1.0 / hR)], nR, nz)
+    # mean of the two corners (if, j) and (if, j+1)
+    avgR = sp.csr_matrix((np.full(2 * nFR, 0.5),
+                          (np.concatenate([frow, frow]),
+                           np.concatenate([iF * (nz + 1) + jF, iF * (nz + 1) + jF + 1]))),
+                         shape=(nFR, nC))
+    Rface = iF * hR                                          # zero on the axis: no flux
+    FRw = sp.diags(Rface) @ (sp.diags(fRR.ravel()) @ gR + avgR @ qR)
+
+    # z-faces (i, jf), i = 0..nR-1, jf = 0..nz
+    I, JF = np.meshgrid(np.arange(nR), np.arange(nz + 1), indexing="ij")
+    nFz = I.size
+    zrow = (I * (nz + 1) + JF).ravel()
+    iZ, jZ = I.ravel(), JF.ravel()
+    gz = _stencil(nFz, zrow, [(iZ, jZ, 1.0 / hz), (iZ, jZ - 1, -1.0 / hz)], nR, nz)
+    avgZ = sp.csr_matrix((np.full(2 * nFz, 0.5),
+                          (np.concatenate([zrow, zrow]),
+                           np.concatenate([iZ * (nz + 1) + jZ, (iZ + 1) * (nz + 1) + jZ]))),
+                         shape=(nFz, nC))
+    Rc = (iZ + 0.5) * hR
+    Fzw = sp.diags(Rc * gzz.ravel()) @ gz + avgZ @ qzw     # R-weighted z flux
+
+    # divergence on cells: [R F_R]_{i-½}^{i+½}/(R_i h_R) + [R F_z]_{j-½}^{j+½}/(R_i h_z)
+    Ic, Jc = np.meshgrid(np.arange(nR), np.arange(nz), indexing="ij")
+    cell = (Ic * nz + Jc).ravel()
+    ii, jj = Ic.ravel(), Jc.ravel()
+    Ri = (ii + 0.5) * hR
+    N = nR * nz
+    divR = sp.csr_matrix((np.concatenate([1.0 / (Ri * hR), -1.0 / (Ri * hR)]),
+                          (np.concatenate([cell, cell]),
+                           np.concatenate([(ii + 1) * nz + jj, ii * nz + jj]))), shape=(N, nFR))
+    divz = sp.csr_matrix((np.concatenate([1.0 / (Ri * hz), -1.0 / (Ri * hz)]),
+                          (np.concatenate([cell, cell]),
+                           np.concatenate([ii * (nz + 1) + jj + 1, ii * (nz + 1) + jj]))), shape=(N, nFz))
+    L = divR @ FRw + divz @ Fzw
+    L = sp.csr_matrix(L)
+    L.eliminate_zeros()
+    return L
+
+
+def _source_on_cells(grid: AxisymmetricGrid, source) -> np.ndarray:
+    if callable(source):
+        R, z = grid.centres_mesh()
+        q = np.broadcast_to(np.asarray(source(R, z), dtype=float), R.shape)
+    else:
+        q = np.asarray(source, dtype=float)
+        if q.shape != (grid.n_R, grid.n_z):
+            raise ValueError(f"source array has shape {q.shape}; expected {(grid.n_R, grid.n_z)} "
+                             "(values at the cell centres, grid.centres_mesh())")
+    if not np.all(np.isfinite(q)):
+        raise ValueError("source has non-finite values")
+    return q
+
+
+def solve_axisymmetric(tensor: TensorInput, source, *, R_max_kpc: float, H_kpc: float,
+                       n_R: int, n_z: int, method: str = "splu") -> AxisymmetricSolution:
+    """Solve ∇·(D∇ψ) + Q = 0 in (R, z) with ψ = 0 on R = R_max_kpc and |z| = H_kpc,
+    regularity at R = 0 (module docstring for the scheme; DESIGN.md §2, PHYSICS.md §1.6).
+
+    tensor: callable f(R_kpc, z_kpc) -> (D_RR, D_Rz, D_zz) [kpc²/Myr] (broadcasting arrays), or
+            three arrays of shape (n_R + 1, n_z + 1) at the vertices.
+    source: callable q(R_kpc, z_kpc) [ψ/Myr] or an array (n_R, n_z) at the cell centres.
+    method: "splu" (SuperLU factorisation) or "spsolve".
+    Returns ψ at the cell centres and the relative residual ‖Lψ + Q‖/‖Q‖."""
+    grid = AxisymmetricGrid(float(R_max_kpc), float(H_kpc), n_R, n_z)
+    q = _source_on_cells(grid, source).ravel()
+    L = assemble_operator(grid, tensor)
+    A = (-L).tocsc()
+    if method == "splu":
+        psi = spla.splu(A, permc_spec="COLAMD").solve(q)
+    elif method == "spsolve":
+        psi = spla.spsolve(A, q)
+    else:
+        raise ValueError(f"method must be 'splu' or 'spsolve', got {method!r}")
+    nq = np.linalg.norm(q)
+    res = np.linalg.norm(A @ psi - q) / nq if nq > 0 else float(np.linalg.norm(A @ psi))
+    return AxisymmetricSolution(grid, psi.reshape(grid.n_R, grid.n_z), float(res))
+
+
+# ----------------------------------------------------------------------------------------
+# convenience: tensor from sdeprop's field and diffusion models
+
+def tensor_from_field(B_R_uG, B_phi_uG, B_z_uG, D_par_kpc2_per_Myr, D_perp_kpc2_per_Myr,
+                      field_floor_uG: float):
+    """(D_RR, D_Rz, D_zz) from field components [μG] and D∥, D⊥ [kpc²/Myr] (scalars or arrays).
+
+    b = B/sqrt(|B|² + B_f²) (the kernel's floor, config numerics.field_floor_uG) and
+    D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (PHYSICS.md §1.6); B_φ enters only through |B|."""
+    BR, Bp, Bz = (np.asarray(a, dtype=float) for a in (B_R_uG, B_phi_uG, B_z_uG))
+    dpar, dperp = np.asarray(D_par_kpc2_per_Myr, float), np.asarray(D_perp_kpc2_per_Myr, float)
+    if np.any(dpar <= 0) or np.any(dperp <= 0):
+        raise ValueError("D_par and D_perp must be > 0 [kpc²/Myr]")
+    norm = np.sqrt(BR * BR + Bp * Bp + Bz * Bz + field_floor_uG ** 2)
+    bR, bz = BR / norm, Bz / norm
+    dd = dpar - dperp
+    return dperp + dd * bR * bR, dd * bR * bz, dperp + dd * bz * bz
+
+
+def tensor_from_config(cfg, species: str, kinetic_GeV: float, grid: AxisymmetricGrid,
+                       phi_rad: float = 0.0):
+    """Vertex arrays (D_RR, D_Rz, D_zz) [kpc²/Myr] for ``solve_axisymmetric`` from sdeprop's
+    configuration: B from ``sdeprop.models.field.evaluate_field(cfg.field, …)`` sampled on the
+    vertices at azimuth phi_rad (default y = 0, x = R), projected on R̂ and ẑ; D∥, D⊥ from
+    ``sdeprop.models.diffusion.diffusion_at(cfg.diffusion, species, kinetic_GeV)``; the field
+    floor from cfg.numerics.field_floor_uG (as the SDE kernel; PHYSICS.md §1.6)."""
+    from ..config import load_config
+    from ..models.diffusion import diffusion_at
+    from ..models.field import evaluate_field
+
+    cfg = load_config(cfg)
+    R, z = grid.nodes_mesh()
+    c, s = np.cos(phi_rad), np.sin(phi_rad)
+    pts = np.column_stack([(R * c).ravel(), (R * s).ravel(), z.ravel()])
+    B, _ = evaluate_field(cfg.field, pts)
+    BR = B[:, 0] * c + B[:, 1] * s
+    Bp = -B[:, 0] * s + B[:, 1] * c
+    Bz = B[:, 2]
+    dpar, dperp = diffusion_at(cfg.diffusion, species, kinetic_GeV)
+    out = tensor_from_field(BR, Bp, Bz, float(dpar[0]), float(dperp[0]), cfg.numerics.field_floor_uG)
+    return tuple(a.reshape(R.shape) for a in out)
