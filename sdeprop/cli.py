@@ -1,4 +1,4 @@
-"""Command-line interface: ``sdeprop run | merge | reweight | plot | info | config | fit | field | losses``.
+"""Command-line interface: ``sdeprop run | merge | reweight | plot | info | config | fit | field | losses | crosscheck``.
 
 Each command is a few lines over the library.  Bad input ends with one line on stderr
 (``sdeprop: error: ...``) and exit status 2, never a traceback.
@@ -180,10 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .fit_cli import add_fit_command  # `sdeprop fit` (sdeprop/fit_cli.py, sdeprop/fitting.py)
     from .field_cli import add_field_command  # `sdeprop field` (sdeprop/field_cli.py)
     from .losses_cli import add_losses_command  # `sdeprop losses` (sdeprop/losses_cli.py, sdeprop/horizon.py)
+    from .crosscheck_cli import add_crosscheck_command  # `sdeprop crosscheck` (sdeprop/crosscheck_cli.py, sdeprop/crosscheck.py)
 
     add_fit_command(sub)
     add_field_command(sub)
     add_losses_command(sub)
+    add_crosscheck_command(sub)
     return p
 
 

@@ -1,0 +1,137 @@
+"""SDE engine vs the finite-difference grid solver (sdeprop/crosscheck.py, issue 6 item 5).
+
+Statistics of the assertions (test_cerri_toy_sde_matches_grid).  The comparison uses the
+N = 60 cells (5 R × 4 z × 3 E) of a coarse tally.  If both codes solve the same problem, each
+pull is ≈ N(0, 1) (CLT over ~10³–10⁴ histories per cell).  False-alarm rates for one seed:
+* max |pull| > 4: P ≤ N · 2Φ(−4) = 60 × 6.3e-5 = 3.8e-3 (union bound);
+* χ² p-value < 1e-3: 1e-3 for independent cells.  Cells of one energy bin share histories,
+  so their errors are positively correlated and the χ² tail is heavier; with 4 z-cells per
+  ring nearly fully correlated the effective law is ≈ 4 χ²(15), whose probability of falling
+  below the nominal p = 1e-3 (χ² > 100.0) is P(χ²(15) > 25) ≈ 0.05 — the honest bound.
+Both tests are deterministic (fixed seed and batch size), so a pass is reproducible; the
+numbers above say how likely a harmless seed change is to trip them (≲ 5 %).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from sdeprop.cli import main
+from sdeprop.crosscheck import LOSSES_MESSAGE, crosscheck, field_is_axisymmetric
+
+TOY = {
+    "run": {"particles": 20000, "batch_size": 1000, "seed": 3, "progress": False, "name": "cc_toy"},
+    "energy": {"min_GeV": 10.0, "max_GeV": 1000.0},
+    "galaxy": {"halo_height_kpc": 2.0, "radius_max_kpc": 10.0},
+    "field": {"model": "cerri_toy"},
+    "source": {"type": "disk", "radius_kpc": 8.0, "z_profile": "gaussian", "z_scale_kpc": 0.2},
+    "spectrum": {"type": "power_law", "index": 2.2},
+    "tally": [{"name": "map", "type": "cylindrical", "R_bins": 5, "z_bins": 4, "energy_bins": 3}],
+}
+
+
+def _toy(**over):
+    import copy
+
+    cfg = copy.deepcopy(TOY)
+    for k, v in over.items():
+        cfg[k] = {**cfg.get(k, {}), **v}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def toy_report(tmp_path_factory):
+    return crosscheck(TOY, output_dir=tmp_path_factory.mktemp("cc"), resolutions=(0.2, 0.1))
+
+
+def test_cerri_toy_sde_matches_grid(toy_report):
+    """Loss-free protons in the Cerri toy field: all pulls within 4σ, χ² p > 1e-3 (module doc)."""
+    r = toy_report
+    assert r.dof == 60                                  # every cell well measured
+    assert r.max_abs_pull < 4.0, r.markdown()
+    assert r.p_value > 1e-3, r.markdown()
+    assert r.residuals["fine"] < 1e-10
+    assert r.counts["alive_at_t_max"] <= 1e-3 * r.counts["injected"]   # t_max truncation negligible
+    # the grid is converged far below the MC error here: σ_grid ≪ σ_MC
+    assert np.all(r.grid_err[r.used] < 0.1 * r.mc_err[r.used])
+
+
+def test_crosscheck_detects_a_20_percent_D0_error(toy_report):
+    """The same MC against a grid with D0 × 1.2 must fail the assertions (sensitivity check)."""
+    from scipy.stats import chi2
+
+    from sdeprop.config import load_config
+    from sdeprop.crosscheck import grid_density
+
+    cfg = load_config(TOY)
+    bad = cfg.model_copy(update={"diffusion": cfg.diffusion.model_copy(update={"D0_cm2_per_s": 1.2 * cfg.diffusion.D0_cm2_per_s})})
+    g, *_ = grid_density(bad, toy_report.edges, 0.1)
+    pull = ((g - toy_report.mc) / np.sqrt(toy_report.mc_err**2 + toy_report.grid_err**2))[toy_report.used]
+    assert chi2.sf(np.sum(pull**2), pull.size) < 1e-3
+    assert np.max(np.abs(pull)) > 4.0
+
+
+def test_report_files(toy_report):
+    names = {p.name for p in toy_report.files}
+    assert {"report.md", "summary.json", "spectrum.png", "pulls.png", "crosscheck.npz"} <= names
+    md = next(p for p in toy_report.files if p.name == "report.md").read_text()
+    assert "χ²/dof" in md and "Profile along R" in md and "Profile along z" in md and "Spectrum at" in md
+
+
+def test_refusals():
+    with pytest.raises(ValueError, match="energy-marching solver"):
+        crosscheck(_toy(losses={"model": "quadratic"}, species={"name": "electron"}), write=False)
+    with pytest.raises(ValueError, match="not axisymmetric"):
+        crosscheck(_toy(field={"model": "uniform", "direction": [0.0, 0.3, 1.0]}), write=False)
+    with pytest.raises(ValueError, match="point source"):
+        crosscheck({**TOY, "source": {"type": "point"}}, write=False)
+    assert "energy-marching" in LOSSES_MESSAGE
+
+
+def test_axisymmetry_check():
+    from sdeprop.config import load_config
+
+    assert field_is_axisymmetric(load_config(_toy()))[0]
+    assert field_is_axisymmetric(load_config(_toy(field={"model": "cerri17"})))[0]
+    assert field_is_axisymmetric(load_config(_toy(field={"model": "uniform", "direction": [0.0, 0.0, 1.0]})))[0]
+    assert not field_is_axisymmetric(load_config(_toy(field={"model": "uniform", "direction": [1.0, 0.0, 1.0]})))[0]
+
+
+
+def test_cli_writes_report(tmp_path, capsys):
+    from sdeprop.config import dump_toml
+
+    cfg = _toy(run={"particles": 2000})
+    path = tmp_path / "cc.toml"
+    path.write_text(dump_toml(cfg))
+    out = tmp_path / "rep"
+    rc = main(["crosscheck", str(path), "--particles", "2000", "--resolution", "0.4,0.2", "-o", str(out)])
+    assert rc == 0
+    assert (out / "report.md").is_file() and (out / "pulls.png").is_file()
+    s = json.loads((out / "summary.json").read_text())
+    assert s["dof"] > 0 and s["resolutions_kpc"] == [0.4, 0.2]
+    assert "chi2/dof" in capsys.readouterr().out
+    assert main(["crosscheck", str(path), "--resolution", "0.1,0.2"]) == 2
+
+
+CERRI17_X = {
+    "run": {"particles": 20000, "batch_size": 1000, "seed": 5, "progress": False, "name": "cc17x"},
+    "energy": {"min_GeV": 10.0, "max_GeV": 1000.0},
+    "galaxy": {"halo_height_kpc": 4.0, "radius_max_kpc": 12.0},
+    "field": {"model": "cerri17", "overrides": {"disk_scale": 0.0, "halo_scale": 0.0}},
+    "source": {"type": "radial_profile"},
+    "spectrum": {"type": "power_law", "index": 2.2},
+    "tally": [{"name": "map", "type": "cylindrical", "R_bins": 6, "z_bins": 4, "energy_bins": 3}],
+}
+
+
+@pytest.mark.xfail(strict=True, reason="open problem (issue 6): in the Cerri et al. 2017 X-field alone the SDE "
+                   "and both grid solvers disagree by up to x2 (grid/MC 0.34 near the axis to 1.8-2.2 at 10-12 kpc, "
+                   "unchanged with step_fraction 0.02); the SDE also fails the closed-box check there "
+                   "(tests/physics/test_closed_box.py), so the SDE side is the suspect")
+def test_cerri17_x_field_sde_matches_grid(tmp_path):
+    """The real comparison, asserted like the toy case; strict xfail: it must start passing
+    (and lose the mark) once the SDE handles the X-field's tensor discontinuity at z = 0."""
+    r = crosscheck(CERRI17_X, output_dir=tmp_path, resolutions=(0.2, 0.1))
+    assert r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()
