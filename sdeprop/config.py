@@ -597,14 +597,20 @@ class Config(_Section):
     def output_path(self) -> Path:
         return Path(self.run.output.replace("{name}", self.run.name))
 
+    def _dump(self) -> dict:
+        data = self.model_dump(mode="json", exclude_none=True)
+        if not data.get("components"):
+            data.pop("components", None)  # no [[components]]: keep the TOML as it was before they existed
+        return data
+
     def to_toml(self) -> str:
         """The full configuration (defaults filled in) as TOML text."""
-        return dump_toml(self.model_dump(mode="json", exclude_none=True))
+        return dump_toml(self._dump())
 
     def fingerprint_toml(self) -> str:
         """The configuration without the keys that only say how it is executed (workers, progress,
         output path, memory budget, scheduler): what must match to resume or merge runs."""
-        data = self.model_dump(mode="json", exclude_none=True)
+        data = self._dump()
         for key in ("workers", "progress", "output", "memory_budget_GiB"):
             data["run"].pop(key, None)
         data.pop("parallel", None)
