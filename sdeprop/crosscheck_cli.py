@@ -34,7 +34,7 @@ def _cmd_crosscheck(args):
 
 def add_crosscheck_command(sub):
     c = sub.add_parser("crosscheck", help="run the SDE engine and the grid solver on one configuration and compare them")
-    c.add_argument("config", help="run configuration (TOML): loss-free, axisymmetric field, disk or radial_profile source")
+    c.add_argument("config", help="run configuration (TOML): axisymmetric field, disk or radial_profile source; losses none, quadratic or galactic")
     c.add_argument("--particles", type=int, help="pseudo-particles of the MC run (default: run.particles)")
     c.add_argument("--workers", type=int, help="parallel workers of the MC run (default: run.workers)")
     c.add_argument("--resolution", default="0.2,0.1", help="coarse and fine grid spacing [kpc] (default 0.2,0.1)")
