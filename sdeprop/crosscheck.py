@@ -161,32 +161,60 @@ def _vertex_field(cfg, grid):
     return B[:, 0].reshape(R.shape), B[:, 1].reshape(R.shape), B[:, 2].reshape(R.shape)
 
 
+@dataclass
+class _GridProblem:
+    """What both grid paths share: the grid, the cell-averaged source density, the field on the
+    cell corners, the injection spectrum with its normalisation, and the tally edges."""
+
+    grid: object
+    q: np.ndarray          # unbiased source density per cell [kpc⁻³], flat
+    BR: np.ndarray
+    Bp: np.ndarray
+    Bz: np.ndarray
+    spec: object
+    mass: float
+    charge: float
+    emin: float
+    emax: float
+    total: float           # ∫ S dE over the injection range
+    rate: float            # particles/Myr
+    eR: np.ndarray
+    ez: np.ndarray
+    eE: np.ndarray
+
+
+def _grid_problem(cfg, tally_edges, resolution_kpc) -> _GridProblem:
+    from .gridsolver.axisymmetric import AxisymmetricGrid
+    from .models.diffusion import SPECIES
+    from .models.sources import build_source
+    from .spectra import spectrum_from_config
+
+    H, Rmax = cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc
+    grid = AxisymmetricGrid(Rmax, H, max(2, int(round(Rmax / resolution_kpc))), max(2, int(round(2 * H / resolution_kpc))))
+    src = build_source(cfg)
+    src = getattr(src, "base", src)               # observer-biased: the unbiased density
+    BR, Bp, Bz = _vertex_field(cfg, grid)
+    mass, charge = SPECIES[cfg.species.name]
+    spec = spectrum_from_config(cfg.spectrum)
+    emin, emax = cfg.energy.min_GeV, cfg.energy.max_GeV
+    eR, ez, eE = (np.asarray(tally_edges[k], dtype=float) for k in ("R_kpc", "z_kpc", "E_GeV"))
+    return _GridProblem(grid, _cell_source(grid, src).ravel(), BR, Bp, Bz, spec, mass, charge, emin, emax,
+                        float(spec.integral(emin, emax, mass, charge)[0]), cfg.spectrum.rate_per_Myr, eR, ez, eE)
+
+
 def grid_density(cfg, tally_edges, resolution_kpc: float, n_quad: int = 4):
     """The grid solver's answer in the tally's cells: (1/ΔE)∫ψ dE averaged over each ring
     [kpc⁻³ GeV⁻¹], shape (n_R, n_z, n_E) of the tally; also the largest relative residual and
     the number of linear solves.  (Module docstring for the averaging.)"""
     import scipy.sparse.linalg as spla
 
-    from .gridsolver.axisymmetric import AxisymmetricGrid, assemble_operator, tensor_from_field
-    from .models.diffusion import SPECIES, diffusion_at
-    from .models.sources import build_source
-    from .spectra import spectrum_from_config
+    from .gridsolver.axisymmetric import assemble_operator, tensor_from_field
+    from .models.diffusion import diffusion_at
 
-    H, Rmax = cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc
-    nR = max(2, int(round(Rmax / resolution_kpc)))
-    nz = max(2, int(round(2 * H / resolution_kpc)))
-    grid = AxisymmetricGrid(Rmax, H, nR, nz)
-    src = build_source(cfg)
-    src = getattr(src, "base", src)               # observer-biased: the unbiased density
-    q = _cell_source(grid, src).ravel()
-    BR, Bp, Bz = _vertex_field(cfg, grid)
-
-    mass, charge = SPECIES[cfg.species.name]
-    spec = spectrum_from_config(cfg.spectrum)
-    emin, emax = cfg.energy.min_GeV, cfg.energy.max_GeV
-    total = float(spec.integral(emin, emax, mass, charge)[0])
-    rate = cfg.spectrum.rate_per_Myr
-    eR, ez, eE = (np.asarray(tally_edges[k], dtype=float) for k in ("R_kpc", "z_kpc", "E_GeV"))
+    P = _grid_problem(cfg, tally_edges, resolution_kpc)
+    grid, q, BR, Bp, Bz, spec = P.grid, P.q, P.BR, P.Bp, P.Bz, P.spec
+    mass, charge, emin, emax, total, rate, eR, ez, eE = P.mass, P.charge, P.emin, P.emax, P.total, P.rate, P.eR, P.ez, P.eE
+    H, nR, nz = cfg.galaxy.halo_height_kpc, grid.n_R, grid.n_z
     xq, wq = np.polynomial.legendre.leggauss(n_quad)
     lo, hi = np.log(eE[:-1]), np.log(eE[1:])
     lnE = 0.5 * (lo + hi)[:, None] + 0.5 * (hi - lo)[:, None] * xq[None, :]
@@ -253,28 +281,15 @@ def grid_density_losses(cfg, tally_edges, resolution_kpc: float, per_decade: int
     the lowest tally edge on :func:`fine_energies` (``gridsolver.energy.march_energies``), then
     (1/ΔE)∫ψ dE over each tally bin by the trapezoid on those nodes and the ring average.
     Returns (avg (n_R, n_z, n_E), largest relative residual, number of solves, grid)."""
-    from .gridsolver.axisymmetric import AxisymmetricGrid, assemble_operator, tensor_from_field
+    from .gridsolver.axisymmetric import assemble_operator, tensor_from_field
     from .gridsolver.energy import axisymmetric_loss_rate_from_config, march_energies
-    from .models.diffusion import SPECIES, diffusion_at
-    from .models.sources import build_source
-    from .spectra import spectrum_from_config
+    from .models.diffusion import diffusion_at
 
-    H, Rmax = cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc
-    nR = max(2, int(round(Rmax / resolution_kpc)))
-    nz = max(2, int(round(2 * H / resolution_kpc)))
-    grid = AxisymmetricGrid(Rmax, H, nR, nz)
-    src = build_source(cfg)
-    src = getattr(src, "base", src)
-    q = _cell_source(grid, src).ravel()
-    BR, Bp, Bz = _vertex_field(cfg, grid)
+    P = _grid_problem(cfg, tally_edges, resolution_kpc)
+    grid, q, BR, Bp, Bz, spec = P.grid, P.q, P.BR, P.Bp, P.Bz, P.spec
+    mass, charge, emin, emax, total, rate, eR, ez, eE = P.mass, P.charge, P.emin, P.emax, P.total, P.rate, P.eR, P.ez, P.eE
+    H, nR, nz = cfg.galaxy.halo_height_kpc, grid.n_R, grid.n_z
     floor = cfg.numerics.field_floor_uG
-
-    mass, charge = SPECIES[cfg.species.name]
-    spec = spectrum_from_config(cfg.spectrum)
-    emin, emax = cfg.energy.min_GeV, cfg.energy.max_GeV
-    total = float(spec.integral(emin, emax, mass, charge)[0])
-    rate = cfg.spectrum.rate_per_Myr
-    eR, ez, eE = (np.asarray(tally_edges[k], dtype=float) for k in ("R_kpc", "z_kpc", "E_GeV"))
     if eE[0] >= emax:
         raise ValueError("the tally's energy range lies above energy.max_GeV: nothing to compare")
     E = fine_energies(eE, emax, per_decade)

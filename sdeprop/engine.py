@@ -372,7 +372,7 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
     if progress is not None:
         over["progress"] = progress
     if over:
-        cfg = load_config({**cfg.model_dump(mode="json", exclude_none=True), "run": {**cfg.run.model_dump(), **over}})
+        cfg = _with_run(cfg, **over)
     if not cfg.components:
         return _run_single(cfg, source, output=output, write=write, keep_state=keep_state, batches=batches,
                            scheduler=scheduler, restart=restart)
@@ -384,7 +384,7 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
     for comp in cfg.components:
         comp_cfg = component_config(cfg, comp)
         if particles is not None:
-            comp_cfg = load_config({**comp_cfg.model_dump(mode="json", exclude_none=True), "run": {**comp_cfg.run.model_dump(), "particles": particles}})
+            comp_cfg = _with_run(comp_cfg, particles=particles)
         log.info("component '%s': %d %s", comp.name, comp_cfg.run.particles, "/".join(comp.species))
         result.components[comp.name] = _run_single(comp_cfg, None, scheduler=scheduler)
     result.config_toml = cfg.to_toml()
@@ -395,6 +395,11 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
         write_result(result, path)
         result.path = str(path)
     return result
+
+
+def _with_run(cfg, **run_keys):
+    """``cfg`` with some [run] keys replaced (validated again)."""
+    return load_config({**cfg.model_dump(mode="json", exclude_none=True), "run": {**cfg.run.model_dump(), **run_keys}})
 
 
 def _run_single(cfg, source, *, output=None, write=False, keep_state=False, batches=None, scheduler=None, restart=False):

@@ -377,6 +377,15 @@ def electron_loss_rate(E, B2_uG2, p_isrf, x, y, z, n_H, n_He, n_HII, ic_kind):
 # ---------------------------------------------------------------------------------------------
 # Protons and nuclei (T = kinetic energy [GeV], M = A m_p, charge Z)
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _nucleus_kinematics(T, A):
+    """(M = A m_p, γ = 1 + T/M, γ² − 1, β²) of a nucleus of kinetic energy T [GeV] (PHYSICS.md §3.2)."""
+    M = A * M_P_GEV
+    g = 1.0 + T / M
+    g2m1 = g * g - 1.0
+    return M, g, g2m1, (g2m1 / (g * g) if g2m1 > 0.0 else 0.0)
+
+
 @njit(cache=True, error_model="numpy")
 def ionization_loss_nucleus(T, n_H, n_He, Z, A):
     """Bethe ionisation loss in neutral H + He [GeV s⁻¹], GALPROP/DRAGON form (PHYSICS.md §3.2).
@@ -386,12 +395,9 @@ def ionization_loss_nucleus(T, n_H, n_He, Z, A):
     ``eloss.cc`` (and the PHYSICS.md §3.3 table) the He term carries n_He, not Z_He n_He.
     Clamped at 0 where the Bethe logarithm turns negative (T ≲ 10 keV per nucleon).
     """
-    M = A * M_P_GEV
-    g = 1.0 + T / M
-    g2m1 = g * g - 1.0
+    M, g, g2m1, b2 = _nucleus_kinematics(T, A)
     if g2m1 <= 0.0:
         return 0.0
-    b2 = g2m1 / (g * g)
     qmax = 2.0 * M_E_GEV * g2m1 / (1.0 + 2.0 * g * M_E_GEV / M)
     a = 2.0 * M_E_GEV * g2m1 * qmax
     BH = math.log(a / (IBAR_H_GEV * IBAR_H_GEV)) - 2.0 * b2
@@ -409,12 +415,9 @@ def coulomb_loss_nucleus(T, n_e, Z, A, T_e_K):
     """
     if n_e <= 0.0:
         return 0.0
-    M = A * M_P_GEV
-    g = 1.0 + T / M
-    g2m1 = g * g - 1.0
+    M, g, g2m1, b2 = _nucleus_kinematics(T, A)
     if g2m1 <= 0.0:
         return 0.0
-    b2 = g2m1 / (g * g)
     beta = math.sqrt(b2)
     beta3 = b2 * beta
     be2 = 2.0 * K_B_EV_K * T_e_K * GEV_PER_EV / M_E_GEV

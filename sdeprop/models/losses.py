@@ -22,8 +22,8 @@ Models (integer tags, so the kernel never branches on strings):
     hydrogen n_HII and n_HII ln n_HII.  The densities c_k are tabulated once on an (R, z) grid
     (uniform in R and in z/(|z| + a), so that the thin molecular layer is resolved) and
     the energy functions g_k/E² on a grid in ln E; the kernel interpolates both linearly.
-    ``LossModel.table_accuracy`` measures the table against direct evaluation
-    (docs/losses.md).
+    ``kernel_loss_rate`` gives the tabulated rate for comparison with ``LossModel.total_rate``
+    (``benchmarks/loss_table_accuracy.py``, docs/losses.md).
 
 Parameter layout of the float array (all models): see the ``P_*`` offsets below.
 """
@@ -120,6 +120,8 @@ def _turbulence_squared(p, x, y, z):
     wx = ax - i
     wy = ay - j
     wz = az - k
+    # trilinear, as field.trilinear but on the flat parameter array: a reshaped view of the table
+    # made at every step cost 4-5 % of the loss-on step rate (benchmarks/losses.py)
     o = int(p[P_OFF_TURB]) + (i * n + j) * nz + k
     sy = nz
     sx = n * nz
@@ -421,10 +423,11 @@ def _check_table_memory(cfg, model):
 
     lc, g = cfg.losses, cfg.galaxy
     n = 0
-    if any(p != "synchrotron" for p in model.processes):
+    nch = len(model.channels())  # cheap: the channels are functions, evaluated only by pack()
+    if nch:
         nr = math.ceil(g.radius_max_kpc / lc.table_R_spacing_kpc) + 1
         nu = math.ceil(2.0 * g.halo_height_kpc / (g.halo_height_kpc + TABLE_Z_SCALE_KPC) * TABLE_Z_SCALE_KPC / lc.table_z_resolution_kpc) + 1
-        n += nr * nu * 10  # at most ~10 channels
+        n += nr * nu * nch
     if "synchrotron" in model.processes and lc.magnetic_field_uG is None and cfg.turbulence.model not in ("none", "constant"):
         nxy = math.ceil(2.0 * g.radius_max_kpc / lc.table_turbulence_spacing_kpc) + 1
         n += nxy * nxy * (math.ceil(2.0 * g.halo_height_kpc / lc.table_turbulence_spacing_kpc) + 1)

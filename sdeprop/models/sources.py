@@ -124,6 +124,17 @@ class ObserverBiasedSource:
     def __init__(self, base, center_kpc, radius_kpc, fraction, halo_height_kpc, radius_max_kpc):
         self.base, self.center, self.radius, self.fraction = base, np.asarray(center_kpc, dtype=float), radius_kpc, fraction
         self.H, self.Rmax = halo_height_kpc, radius_max_kpc
+        # fraction of the ball's distribution inside the halo (1e5 fixed draws), to renormalise g
+        _, inside = self._ball_points(np.random.default_rng(0), 100000)
+        self._inside_fraction = float(inside.mean())
+
+    def _ball_points(self, rng, n):
+        """n points uniform in direction and in distance d < a from the observer, and whether each
+        lies inside the halo."""
+        u = rng.normal(size=(n, 3))
+        u /= np.linalg.norm(u, axis=1)[:, None]
+        p = self.center + u * (self.radius * rng.random(n))[:, None]
+        return p, (np.abs(p[:, 2]) < self.H) & (np.hypot(p[:, 0], p[:, 1]) < self.Rmax)
 
     def _ball_pdf(self, x, y, z):
         d = np.sqrt((x - self.center[0]) ** 2 + (y - self.center[1]) ** 2 + (z - self.center[2]) ** 2)
@@ -137,32 +148,15 @@ class ObserverBiasedSource:
         """Positions (kpc) and weights of n particles."""
         local = rng.random(n) < self.fraction
         x, y, z = (np.asarray(a, dtype=float).copy() for a in self.base.sample_positions(rng, n))
-        m = int(local.sum())
-        if m:
-            todo = np.flatnonzero(local)
-            while todo.size:  # the part of the ball outside the halo has f = 0: redraw (the ball pdf is renormalised below)
-                u = rng.normal(size=(todo.size, 3))
-                u /= np.linalg.norm(u, axis=1)[:, None]
-                d = self.radius * rng.random(todo.size)
-                p = self.center + u * d[:, None]
-                ok = (np.abs(p[:, 2]) < self.H) & (np.hypot(p[:, 0], p[:, 1]) < self.Rmax)
-                x[todo[ok]], y[todo[ok]], z[todo[ok]] = p[ok, 0], p[ok, 1], p[ok, 2]
-                todo = todo[~ok]
+        todo = np.flatnonzero(local)
+        while todo.size:  # the part of the ball outside the halo has f = 0: redraw (g is renormalised below)
+            p, ok = self._ball_points(rng, todo.size)
+            x[todo[ok]], y[todo[ok]], z[todo[ok]] = p[ok, 0], p[ok, 1], p[ok, 2]
+            todo = todo[~ok]
         f = self.base.pdf(x, y, z)
         g = self._ball_pdf(x, y, z) / self._inside_fraction
         w = f / ((1.0 - self.fraction) * f + self.fraction * g)
         return x, y, z, w
-
-    @property
-    def _inside_fraction(self):
-        """Fraction of the ball's distribution inside the halo (estimated once, 1e5 draws)."""
-        if not hasattr(self, "_inside"):
-            rng = np.random.default_rng(0)
-            u = rng.normal(size=(100000, 3))
-            u /= np.linalg.norm(u, axis=1)[:, None]
-            p = self.center + u * (self.radius * rng.random(100000))[:, None]
-            self._inside = float(np.mean((np.abs(p[:, 2]) < self.H) & (np.hypot(p[:, 0], p[:, 1]) < self.Rmax)))
-        return self._inside
 
 
 def build_source(cfg):
