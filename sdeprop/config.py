@@ -91,11 +91,13 @@ class UniformField(_FieldModel):
     model: Literal["uniform"] = "uniform"
     direction: Vector3 = Field([0.0, 0.0, 1.0], description="Direction of the field (normalised internally; must be non-zero).")
     strength_uG: PositiveFloat = Field(1.0, description="Field strength [μG].")
+    south_direction: Optional[Vector3] = Field(None, description="Direction of the field for z < 0 (default: the same as north). Two half-spaces with different fields are the simplest case of a tensor that jumps across the plane (numerics.plane_interface); for validation.")
+    south_strength_uG: Optional[PositiveFloat] = Field(None, description="Field strength for z < 0 [μG] (default: strength_uG).")
 
-    @field_validator("direction")
+    @field_validator("direction", "south_direction")
     @classmethod
     def _nonzero(cls, v):
-        if not all(math.isfinite(c) for c in v) or math.hypot(*v) == 0.0:
+        if v is not None and (not all(math.isfinite(c) for c in v) or math.hypot(*v) == 0.0):
             raise ValueError(f"direction {v} must be a finite, non-zero 3-vector")
         return v
 
@@ -446,6 +448,7 @@ class NumericsSection(_Section):
     brownian_bridge: bool = Field(True, description="Brownian-bridge correction for boundary crossings within a step.")
     field_floor_uG: float = Field(1.0e-3, gt=0, allow_inf_nan=False, description="Regularisation B_f: b = B/sqrt(|B|² + B_f²), so D tends smoothly to D⊥ I where |B| → 0 [μG].")
     field_grid_spacing_kpc: Optional[float] = Field(None, gt=0.005, le=5, allow_inf_nan=False, description="Precompute the field (B and its Jacobian) on a grid of this spacing over the halo and interpolate it trilinearly; cached on disk. Default: evaluate the model at every step.")
+    plane_interface: Literal["auto", "off"] = Field("auto", description="Where the tensor jumps across z = 0 (X-fields with B_R odd in z, toroidal haloes with different northern and southern amplitudes), end the steps that touch the plane by the interface rule (continuity of ψ and of the flux; skew diffusion, docs/numerics.md). auto: on when the field has such a jump (checked at set-up on a 0.1 kpc grid in the plane). off: plain Euler steps (biased near such planes; kept for comparison).")
     field_grid_jacobian: Literal["analytic", "finite_difference"] = Field("analytic", description="Jacobian stored on the precomputed grid. analytic: the model's own. finite_difference: central differences of the sampled B, which spreads a jump or kink of the field direction (JF12's X-field at z = 0) over one spacing so that the drift accounts for it; see docs/numerics.md.")
     diffusion_energy_tolerance: float = Field(1e-3, ge=0, le=0.05, allow_inf_nan=False, description="Under energy losses, D(E) and the step quantities that follow from it are re-evaluated each time ln E has fallen by this much since the last evaluation, at the middle of the coming interval, so D is off by at most ±δ × tolerance/2 and not biased to first order. 0: every step.")
     max_steps_per_particle: int = Field(10**7, ge=1, description="Safety limit of steps per particle; particles reaching it are counted as alive at t_max.")

@@ -22,7 +22,7 @@ from . import kernel as K
 from .checkpoint import BatchAccumulator
 from .config import Config, ConfigError, component_config, load_config
 from .models.diffusion import SPECIES, build_diffusion, diffusion_at
-from .models.field import build_field
+from .models.field import build_field, plane_jumps
 from .models.losses import build_losses
 from .models.sources import EnergySampler, build_source
 from .tallies import N_MOMENTS, TallyLayout, build_tally_layouts, tally_tables
@@ -101,6 +101,11 @@ def _auto_regimes(cfg: Config) -> Regimes:
     return Regimes(np.array(tops, dtype=float), np.array(t_max), np.array(snap))
 
 
+#: a jump of b bᵀ across z = 0 above this switches the interface rule on (numerics.plane_interface = "auto");
+#: a continuous field gives ~1e-9 × its gradient in kpc⁻¹
+PLANE_JUMP_THRESHOLD = 1e-6
+
+
 def build_model(config, source=None) -> Model:
     """Validate and convert a configuration into kernel inputs (no particle runs here)."""
     cfg = load_config(config)
@@ -147,6 +152,9 @@ def build_model(config, source=None) -> Model:
     sim_i[K.SI_LOSS] = lkind
     sim_i[K.SI_REFLECT] = int(cfg.galaxy.boundary == "reflect")
     sim_i[K.SI_STEP_RULE] = K.STEP_DIRECTION if cfg.time.step_control == "field_direction" else K.STEP_GRADIENT
+    sim_i[K.SI_PLANE] = int(cfg.numerics.plane_interface == "auto" and cfg.numerics.drift
+                            and plane_jumps(fkind, field_p, grid, cfg.numerics.field_floor_uG, Rmax,
+                                            spacing_kpc=0.1).max() > PLANE_JUMP_THRESHOLD)
     if source is None:
         source = build_source(cfg)
     elif not hasattr(source, "sample_positions"):
@@ -240,7 +248,7 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
         if n_pos + 3 > NORMAL_BUFFER:
             rng.standard_normal(out=normals)
             n_pos = 0
-        if u_pos + 3 > UNIFORM_BUFFER:
+        if u_pos + K.UNIFORMS_PER_STEP > UNIFORM_BUFFER:
             rng.random(out=uniforms)
             u_pos = 0
     if not np.isfinite(sums.sum()):  # a NaN or inf anywhere shows in the sum (no full-size temporary)

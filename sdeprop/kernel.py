@@ -25,10 +25,13 @@ import numpy as np
 from numba import njit
 
 from .models.diffusion import diffusion_coefficients, rigidity_and_beta
-from .models.field import FIELD_UNIFORM, field_and_jacobian
+from .models.field import FIELD_UNIFORM, field_and_jacobian, field_at
 from .models.losses import LOSS_NONE, loss_coefficient
 from .tallies import close_history, energy_cells, score, source_energy_positions
 from .units import SPEED_OF_LIGHT_KPC_PER_MYR
+
+#: the two sides of the plane z = 0 are evaluated at ±this height [kpc]
+PLANE_OFFSET_KPC = 1e-9
 
 # particle status
 ALIVE = 0
@@ -54,8 +57,12 @@ EST_SNAPSHOT = 1
  SP_MIN_STEP, SP_MIN_STEP_MFP, SP_E_TOL) = range(13)
 N_SIM_PARAMS = 13
 # simulation switches (int array)
-(SI_DRIFT, SI_BRIDGE, SI_ESTIMATOR, SI_MAX_STEPS, SI_FIELD, SI_DIFF, SI_LOSS, SI_STEP_RULE, SI_REFLECT) = range(9)
-N_SIM_SWITCHES = 9
+(SI_DRIFT, SI_BRIDGE, SI_ESTIMATOR, SI_MAX_STEPS, SI_FIELD, SI_DIFF, SI_LOSS, SI_STEP_RULE, SI_REFLECT,
+ SI_PLANE) = range(10)
+N_SIM_SWITCHES = 10
+#: uniform variates a step may use (three bridge walls, and whether and to which side it crossed
+#: z = 0); the caller refills the buffer when fewer are left
+UNIFORMS_PER_STEP = 5
 
 # step rules (time.step_control)
 STEP_DIRECTION = 0  # expected change of the field direction b over a step, |Δb|² = 2 dt tr(Gᵀ D G)
@@ -70,6 +77,55 @@ def _bridge_probability(d0, d1, dn, dt):
     if a > 40.0:
         return 0.0
     return math.exp(-a)
+
+
+@njit(cache=True, error_model="numpy")  # not inlined: runs only on steps that touch the plane
+def _plane_crossing(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z, x1, y1, z1, u):
+    """End point of a step that touched z = 0 in a field whose tensor jumps there (DESIGN.md §2, docs/numerics.md).
+
+    Fields with B_R or B_φ odd in z (the X-fields of JF12 and Cerri et al. 2017) or toroidal haloes
+    with different northern and southern amplitudes make D = D⊥ I + (D∥ − D⊥) b bᵀ jump at z = 0.
+    Continuity of ψ and of the flux n·D∇ψ is then the interface condition, which the Euler step
+    with one side's tensor and a drift at its start point does not know.  On each side the shear
+    x' = x − (D_xz/D_zz) z, y' = y − (D_yz/D_zz) z removes D_xz and D_yz (Jacobian 1, continuous at
+    z = 0), and the flux condition becomes D_zz ∂_z ψ continuous: a one-dimensional interface,
+    whose process in s = z/√D_zz is skew Brownian motion with P(north) = √D⁺/(√D⁺ + √D⁻)
+    (Lejay 2006, Probab. Surveys 3, 413, §5; Ramirez et al. 2013, Water Resour. Res. 49, 3406).
+    So the free end point (x1, y1, z1), drawn with the start side's tensor, is carried to the
+    start side's sheared frame, its last excursion is given the side drawn with that probability
+    (exact for skew Brownian motion: the sign of each excursion is independent), |z| is rescaled
+    by √(D_zz(new)/D_zz(old)), and the point is sheared back with the new side's ratios.  When only
+    D_xz, D_yz jump this adds the local-time drift [D_jz] δ(z) exactly through Tanaka's formula.
+    The two sides are evaluated at the crossing point of the straight step, at z = ±PLANE_OFFSET_KPC.
+    """
+    s_cross = 0.5 if z == z1 else abs(z) / (abs(z) + abs(z1))
+    xc = x + s_cross * (x1 - x)
+    yc = y + s_cross * (y1 - y)
+    fp = field_at(fkind, field_p, field_grid, xc, yc, PLANE_OFFSET_KPC)
+    fm = field_at(fkind, field_p, field_grid, xc, yc, -PLANE_OFFSET_KPC)
+    gp = ddiff / (fp[0] * fp[0] + fp[1] * fp[1] + fp[2] * fp[2] + floor2)
+    gm = ddiff / (fm[0] * fm[0] + fm[1] * fm[1] + fm[2] * fm[2] + floor2)
+    dzz_p = dperp + gp * fp[2] * fp[2]
+    dzz_m = dperp + gm * fm[2] * fm[2]
+    if z >= 0.0:
+        dzz0 = dzz_p
+        cx0 = gp * fp[0] * fp[2] / dzz_p
+        cy0 = gp * fp[1] * fp[2] / dzz_p
+    else:
+        dzz0 = dzz_m
+        cx0 = gm * fm[0] * fm[2] / dzz_m
+        cy0 = gm * fm[1] * fm[2] / dzz_m
+    sp = math.sqrt(dzz_p)
+    sm = math.sqrt(dzz_m)
+    if u * (sp + sm) < sp:
+        z_new = abs(z1) * sp / math.sqrt(dzz0)
+        cx1 = gp * fp[0] * fp[2] / dzz_p
+        cy1 = gp * fp[1] * fp[2] / dzz_p
+    else:
+        z_new = -abs(z1) * sm / math.sqrt(dzz0)
+        cx1 = gm * fm[0] * fm[2] / dzz_m
+        cy1 = gm * fm[1] * fm[2] / dzz_m
+    return x1 - cx0 * z1 + cx1 * z_new, y1 - cy0 * z1 + cy1 * z_new, z_new
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -142,12 +198,15 @@ def transport(
     use_drift = sim_i[SI_DRIFT] != 0
     reflect = sim_i[SI_REFLECT] != 0
     use_bridge = sim_i[SI_BRIDGE] != 0 and not reflect  # a reflected end point already accounts for excursions
+    plane = sim_i[SI_PLANE] != 0 and use_drift  # D jumps across z = 0: interface rule there
     snapshot = sim_i[SI_ESTIMATOR] == EST_SNAPSHOT
     max_steps = sim_i[SI_MAX_STEPS]
     fkind = sim_i[SI_FIELD]
     dkind = sim_i[SI_DIFF]
     lkind = sim_i[SI_LOSS]
-    uniform_field = fkind == FIELD_UNIFORM
+    # a uniform field (the same in both half-spaces) is evaluated once per particle and energy
+    uniform_field = (fkind == FIELD_UNIFORM and field_p[0] == field_p[3] and field_p[1] == field_p[4]
+                     and field_p[2] == field_p[5])
     n_norm = normals.shape[0]
     n_unif = uniforms.shape[0]
     n_out = output_times.shape[0]
@@ -197,7 +256,7 @@ def transport(
         vy = 0.0
         vz = 0.0
         while True:
-            if n_pos + 3 > n_norm or (use_bridge and u_pos + 3 > n_unif):
+            if n_pos + 3 > n_norm or ((use_bridge or plane) and u_pos + UNIFORMS_PER_STEP > n_unif):
                 _store(px, py, pz, pe, pt, pnext, pout, psteps, i, x, y, z, e, t, k_snap, k_out, nsteps)
                 phalf[i] = half_prev
                 counters[C_NTOUCHED] = n_touched
@@ -292,6 +351,20 @@ def transport(
             x1 = x + (s_perp * xi0 + bxi * bx) * sq + vx * dt
             y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
             z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
+            if plane and dt > 0.0:
+                # the tensor jumps across z = 0: a step whose Brownian path touched the plane ends by
+                # the interface rule of _plane_crossing (for a same-side step, touching has the bridge
+                # probability exp(−z z1/(D_zz dt)))
+                dzz = dperp + ddiff * bz * bz
+                zz = z * z1
+                touched_plane = zz <= 0.0
+                if not touched_plane and zz < 40.0 * dzz * dt:
+                    touched_plane = uniforms[u_pos] < math.exp(-zz / (dzz * dt))
+                    u_pos += 1
+                if touched_plane:
+                    x1, y1, z1 = _plane_crossing(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z, x1, y1, z1,
+                                                 uniforms[u_pos])
+                    u_pos += 1
             # --- energy losses: deterministic drift in E (exact for b ∝ E²)
             if lkind != LOSS_NONE:
                 # E -> E/(1 + q E dt): exact for b ∝ E² over the step and never negative; ln E falls

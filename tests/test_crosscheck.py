@@ -123,13 +123,10 @@ CERRI17_X = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="open problem (issue 6): in the Cerri et al. 2017 X-field alone the SDE "
-                   "and both grid solvers disagree by up to x2 (grid/MC 0.34 near the axis to 1.8-2.2 at 10-12 kpc, "
-                   "unchanged with step_fraction 0.02); the SDE also fails the closed-box check there "
-                   "(tests/physics/test_closed_box.py), so the SDE side is the suspect")
 def test_cerri17_x_field_sde_matches_grid(tmp_path):
-    """The real comparison, asserted like the toy case; strict xfail: it must start passing
-    (and lose the mark) once the SDE handles the X-field's tensor discontinuity at z = 0."""
+    """The Cerri et al. 2017 X-field alone, asserted like the toy case.  D_Rz flips sign at z = 0
+    (B_R ∝ sgn z); before the kernel's interface rule (kernel._plane_crossing) grid/MC ran from
+    0.34 near the axis to ~2 at 10–12 kpc here, so this is the test of that rule in a steady state."""
     r = crosscheck(CERRI17_X, output_dir=tmp_path, resolutions=(0.2, 0.1))
     assert r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()
 

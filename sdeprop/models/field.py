@@ -42,9 +42,10 @@ GMF_MODELS = {
 
 
 @njit(cache=True, inline="always")
-def _uniform(p):
-    """Uniform field B = strength · direction; zero Jacobian."""
-    return (p[0], p[1], p[2], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+def _uniform(p, z):
+    """Uniform field B = strength · direction, p[0:3] for z >= 0 and p[3:6] for z < 0; zero Jacobian."""
+    k = 3 if z < 0.0 else 0
+    return (p[k], p[k + 1], p[k + 2], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -122,7 +123,7 @@ def _grid(p, grid, x, y, z):
 def _single(kind, p, grid, x, y, z, r):
     """One model (any tag but FIELD_SUM)."""
     if kind == FIELD_UNIFORM:
-        return _uniform(p)
+        return _uniform(p, z)
     elif kind == FIELD_CERRI_TOY:
         return _cerri_toy(p, x, y, r)
     elif kind == FIELD_GRID:
@@ -198,7 +199,10 @@ def _component(cfg):
     model = cfg.model
     if model == "uniform":
         d = np.asarray(cfg.direction, dtype=float)
-        return FIELD_UNIFORM, cfg.strength_uG * d / np.linalg.norm(d), EMPTY_GRID
+        north = cfg.strength_uG * d / np.linalg.norm(d)
+        d = d if cfg.south_direction is None else np.asarray(cfg.south_direction, dtype=float)
+        south = (cfg.south_strength_uG or cfg.strength_uG) * d / np.linalg.norm(d)
+        return FIELD_UNIFORM, np.concatenate([north, south]), EMPTY_GRID
     if model == "cerri_toy":
         return FIELD_CERRI_TOY, np.array([cfg.B0_phi_uG, cfg.R0_kpc, cfg.epsilon_B]), EMPTY_GRID
     if model == "grid":
@@ -314,7 +318,9 @@ def precomputed_grid(kind, params, grid, spacing_kpc, box_kpc, jacobian="analyti
 
 
 @njit(cache=True)
-def _field_py(kind, p, grid, x, y, z):
+def field_at(kind, p, grid, x, y, z):
+    """B and J of model ``kind`` at one point (a compiled call, not inlined: for rare evaluations
+    inside the kernel and for Python callers)."""
     return field_and_jacobian(kind, p, grid, x, y, z, math.sqrt(x * x + y * y))
 
 
@@ -324,5 +330,23 @@ def evaluate_field(field_cfg, points_kpc, grid_spacing_kpc=None, box_kpc=None,
     directly or from a precomputed grid (arguments as ``build_field``)."""
     kind, params, grid = build_field(field_cfg, grid_spacing_kpc, box_kpc, grid_jacobian)
     pts = np.atleast_2d(np.asarray(points_kpc, dtype=float))
-    out = np.array([_field_py(kind, params, grid, *pt) for pt in pts])
+    out = np.array([field_at(kind, params, grid, *pt) for pt in pts])
     return out[:, :3], out[:, 3:].reshape(-1, 3, 3)
+
+
+
+def plane_jumps(kind, params, grid, field_floor_uG, radius_max_kpc, offset_kpc=1e-9, spacing_kpc=0.05):
+    """How much the field part b bᵀ of the tensor jumps across the Galactic plane: the largest
+    |Δ(b_x b_z)|, |Δ(b_y b_z)| and |Δ(b_z²)| (b = B/sqrt(|B|² + B_f²)) over |x|, |y| < radius_max_kpc,
+    sampled every ``spacing_kpc`` at z = ±``offset_kpc``.  Only these components enter the
+    interface condition at z = 0 (flux continuity of n·D∇ψ).  Models with B_R or B_φ odd in z
+    (X-fields) or toroidal haloes with different northern and southern amplitudes give values
+    of order 0.1–1; smooth models and interpolated grids give ~offset × gradient."""
+    n = int(math.ceil(radius_max_kpc / spacing_kpc))
+    axis = np.linspace(-radius_max_kpc, radius_max_kpc, 2 * n + 1)
+    f = sample_on_grid(kind, np.asarray(params, dtype=np.float64), grid, axis, axis,
+                       np.array([offset_kpc, -offset_kpc]))
+    b = f[..., :3] / np.sqrt((f[..., :3] ** 2).sum(axis=-1, keepdims=True) + float(field_floor_uG) ** 2)
+    inside = np.hypot(*np.meshgrid(axis, axis, indexing="ij")) < radius_max_kpc
+    jumps = [np.abs(b[..., 0, c] * b[..., 0, 2] - b[..., 1, c] * b[..., 1, 2])[inside].max() for c in range(3)]
+    return np.array(jumps)
