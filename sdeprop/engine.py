@@ -106,6 +106,17 @@ def _auto_regimes(cfg: Config) -> Regimes:
 PLANE_JUMP_THRESHOLD = 1e-6
 
 
+def _plane_needs_step(fkind, field_p, grid, field_floor_uG, radius_max_kpc) -> bool:
+    """Whether b bᵀ jumps across z = 0 anywhere in the galaxy: sampled every 0.1 kpc within 30 kpc
+    of the axis (where Galactic field models have their structure), and on a 401 × 401 grid over
+    a larger galaxy."""
+    extents = [(min(radius_max_kpc, 30.0), 0.1)]
+    if radius_max_kpc > 30.0:
+        extents.append((radius_max_kpc, radius_max_kpc / 200.0))
+    return any(plane_jumps(fkind, field_p, grid, field_floor_uG, r, spacing_kpc=h).max() > PLANE_JUMP_THRESHOLD
+               for r, h in extents)
+
+
 def build_model(config, source=None) -> Model:
     """Validate and convert a configuration into kernel inputs (no particle runs here)."""
     cfg = load_config(config)
@@ -152,9 +163,10 @@ def build_model(config, source=None) -> Model:
     sim_i[K.SI_LOSS] = lkind
     sim_i[K.SI_REFLECT] = int(cfg.galaxy.boundary == "reflect")
     sim_i[K.SI_STEP_RULE] = K.STEP_DIRECTION if cfg.time.step_control == "field_direction" else K.STEP_GRADIENT
-    sim_i[K.SI_PLANE] = int(cfg.numerics.plane_interface == "auto" and cfg.numerics.drift
-                            and plane_jumps(fkind, field_p, grid, cfg.numerics.field_floor_uG, Rmax,
-                                            spacing_kpc=0.1).max() > PLANE_JUMP_THRESHOLD)
+    sim_i[K.SI_PLANE] = int(cfg.numerics.drift and (
+        cfg.numerics.plane_interface == "on"
+        or (cfg.numerics.plane_interface == "auto"
+            and _plane_needs_step(fkind, field_p, grid, cfg.numerics.field_floor_uG, Rmax))))
     if source is None:
         source = build_source(cfg)
     elif not hasattr(source, "sample_positions"):

@@ -79,53 +79,84 @@ def _bridge_probability(d0, d1, dn, dt):
     return math.exp(-a)
 
 
-@njit(cache=True, error_model="numpy")  # not inlined: runs only on steps that touch the plane
-def _plane_crossing(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z, x1, y1, z1, u):
-    """End point of a step that touched z = 0 in a field whose tensor jumps there (DESIGN.md §2, docs/numerics.md).
+@njit(cache=True, inline="always", error_model="numpy")
+def _vertical_shear(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z):
+    """(D_zz, D_xz/D_zz, D_yz/D_zz) of the field at (x, y, z)."""
+    f = field_at(fkind, field_p, field_grid, x, y, z)
+    g = ddiff / (f[0] * f[0] + f[1] * f[1] + f[2] * f[2] + floor2)
+    dzz = dperp + g * f[2] * f[2]
+    return dzz, g * f[0] * f[2] / dzz, g * f[1] * f[2] / dzz
 
-    Fields with B_R or B_φ odd in z (the X-fields of JF12 and Cerri et al. 2017) or toroidal haloes
-    with different northern and southern amplitudes make D = D⊥ I + (D∥ − D⊥) b bᵀ jump at z = 0.
-    Continuity of ψ and of the flux n·D∇ψ is then the interface condition, which the Euler step
-    with one side's tensor and a drift at its start point does not know.  On each side the shear
-    x' = x − (D_xz/D_zz) z, y' = y − (D_yz/D_zz) z removes D_xz and D_yz (Jacobian 1, continuous at
-    z = 0), and the flux condition becomes D_zz ∂_z ψ continuous: a one-dimensional interface,
-    whose process in s = z/√D_zz is skew Brownian motion with P(north) = √D⁺/(√D⁺ + √D⁻)
-    (Lejay 2006, Probab. Surveys 3, 413, §5; Ramirez et al. 2013, Water Resour. Res. 49, 3406).
-    So the free end point (x1, y1, z1), drawn with the start side's tensor, is carried to the
-    start side's sheared frame, its last excursion is given the side drawn with that probability
-    (exact for skew Brownian motion: the sign of each excursion is independent), |z| is rescaled
-    by √(D_zz(new)/D_zz(old)), and the point is sheared back with the new side's ratios.  When only
-    D_xz, D_yz jump this adds the local-time drift [D_jz] δ(z) exactly through Tanaka's formula.
-    The two sides are evaluated at the crossing point of the straight step, at z = ±PLANE_OFFSET_KPC.
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _shear_integral(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z_a, z_b):
+    """∫ (D_xz/D_zz, D_yz/D_zz) dz from z_a to z_b at fixed (x, y), both ends on one side of the plane:
+    two-point Gauss–Legendre (exact for the linear part; 1 % for a |z|^0.43 cusp on [0, z_b])."""
+    h = 0.5 * (z_b - z_a)
+    m = 0.5 * (z_a + z_b)
+    d = h * 0.5773502691896258
+    a = _vertical_shear(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, m - d)
+    b = _vertical_shear(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, m + d)
+    return h * (a[1] + b[1]), h * (a[2] + b[2])
+
+
+@njit(cache=True, error_model="numpy")  # not inlined: runs only on steps near the plane
+def _plane_step(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z, xr, yr, z1, touched, u):
+    """End point of a step near the plane z = 0 in a field whose tensor jumps or has a cusp there
+    (docs/numerics.md "Fields whose direction jumps"; DESIGN.md §2).
+
+    Near the plane the tensor depends mostly on z: discontinuously where B_R or B_φ is odd in z
+    (the X-fields of JF12 and Cerri et al. 2017, toroidal haloes with different northern and
+    southern amplitudes), or with a singular derivative (UF23's poloidal B_R ∝ |z|^(p−1), p < 2).
+    Write x = x' + g_x(z), y = y' + g_y(z) with g' = (D_xz, D_yz)/D_zz (g(0) = 0, continuous).
+    In (x', y', z) the tensor has no xz, yz part, the flux condition at z = 0 is D_zz ∂_zψ
+    continuous, and x', y' have no singular drift (Itô: dx = dx' + g' dz + g'' D_zz dt).  So:
+
+    * (xr, yr) is the step's regular part: the Euler proposal minus g'(z) Δz and g''(z) D_zz dt
+      at the start point (the caller's job);
+    * the vertical end point z1 is kept, unless the path touched the plane (``touched``); then
+      its last excursion ends north with probability α = √D⁺/(√D⁺ + √D⁻) and |z| is rescaled by
+      √(D_zz(new)/D_zz(old)): in s = z/√D_zz the motion is skew Brownian motion (Lejay 2006,
+      Probab. Surveys 3, 413, §5), the sign of each excursion independent.  The excursion is
+      moved to the other side only as often as the skew needs (north kept with probability
+      min(1, 2α), south with min(1, 2(1 − α))), so the Euler proposal's drift still acts on the side;
+    * the end point is (xr, yr) + g(z_end) − g(z), g integrated along z at the step's lateral
+      midpoint by two-point Gauss–Legendre on each side of the plane.
+
+    For tensors uniform on each side this is exact (g piecewise linear, and Tanaka's formula
+    gives the local-time drift [D_jz] dL); for a smooth field it agrees with the Euler step to
+    the order of the scheme.  The sides are evaluated at z = ±PLANE_OFFSET_KPC.
     """
-    s_cross = 0.5 if z == z1 else abs(z) / (abs(z) + abs(z1))
-    xc = x + s_cross * (x1 - x)
-    yc = y + s_cross * (y1 - y)
-    fp = field_at(fkind, field_p, field_grid, xc, yc, PLANE_OFFSET_KPC)
-    fm = field_at(fkind, field_p, field_grid, xc, yc, -PLANE_OFFSET_KPC)
-    gp = ddiff / (fp[0] * fp[0] + fp[1] * fp[1] + fp[2] * fp[2] + floor2)
-    gm = ddiff / (fm[0] * fm[0] + fm[1] * fm[1] + fm[2] * fm[2] + floor2)
-    dzz_p = dperp + gp * fp[2] * fp[2]
-    dzz_m = dperp + gm * fm[2] * fm[2]
-    if z >= 0.0:
-        dzz0 = dzz_p
-        cx0 = gp * fp[0] * fp[2] / dzz_p
-        cy0 = gp * fp[1] * fp[2] / dzz_p
+    xl = 0.5 * (x + xr)
+    yl = 0.5 * (y + yr)
+    z_end = z1
+    if touched:
+        dp = _vertical_shear(fkind, field_p, field_grid, floor2, dperp, ddiff, xl, yl, PLANE_OFFSET_KPC)[0]
+        dm = _vertical_shear(fkind, field_p, field_grid, floor2, dperp, ddiff, xl, yl, -PLANE_OFFSET_KPC)[0]
+        d0 = dp if z >= 0.0 else dm
+        sp = math.sqrt(dp)
+        sm = math.sqrt(dm)
+        # move the proposal's last excursion to the other side only as often as the skew needs:
+        # north kept with probability min(1, 2α), south with min(1, 2(1 − α)), α = √D⁺/(√D⁺ + √D⁻);
+        # for a driftless proposal (ends symmetric given a touch) that gives P(north) = α, and for
+        # α = ½ it keeps the Euler end point, with the drift's effect on the side
+        if z1 >= 0.0:
+            north = u * (sp + sm) < 2.0 * sp
+        else:
+            north = u * (sp + sm) >= 2.0 * sm
+        if north:
+            z_end = abs(z1) * sp / math.sqrt(d0)
+        else:
+            z_end = -abs(z1) * sm / math.sqrt(d0)
+    if (z >= 0.0) == (z_end >= 0.0):
+        gx, gy = _shear_integral(fkind, field_p, field_grid, floor2, dperp, ddiff, xl, yl, z, z_end)
     else:
-        dzz0 = dzz_m
-        cx0 = gm * fm[0] * fm[2] / dzz_m
-        cy0 = gm * fm[1] * fm[2] / dzz_m
-    sp = math.sqrt(dzz_p)
-    sm = math.sqrt(dzz_m)
-    if u * (sp + sm) < sp:
-        z_new = abs(z1) * sp / math.sqrt(dzz0)
-        cx1 = gp * fp[0] * fp[2] / dzz_p
-        cy1 = gp * fp[1] * fp[2] / dzz_p
-    else:
-        z_new = -abs(z1) * sm / math.sqrt(dzz0)
-        cx1 = gm * fm[0] * fm[2] / dzz_m
-        cy1 = gm * fm[1] * fm[2] / dzz_m
-    return x1 - cx0 * z1 + cx1 * z_new, y1 - cy0 * z1 + cy1 * z_new, z_new
+        off = PLANE_OFFSET_KPC if z >= 0.0 else -PLANE_OFFSET_KPC
+        ax, ay = _shear_integral(fkind, field_p, field_grid, floor2, dperp, ddiff, xl, yl, z, off)
+        bx, by = _shear_integral(fkind, field_p, field_grid, floor2, dperp, ddiff, xl, yl, -off, z_end)
+        gx = ax + bx
+        gy = ay + by
+    return xr + gx, yr + gy, z_end
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -250,6 +281,9 @@ def transport(
         m2 = 1.0
         jn2 = 0.0
         g_norm2 = 0.0
+        dzbx = 0.0  # ∂_z b_x, ∂_z b_y, ∂_z b_z at the current point (for the near-plane step)
+        dzby = 0.0
+        dzbz = 0.0
         kap2 = 0.0
         c = 0.0
         vx = 0.0
@@ -285,6 +319,9 @@ def transport(
                 vz = 0.0
                 g_norm2 = 0.0
                 kap2 = 0.0
+                dzbx = 0.0
+                dzby = 0.0
+                dzbz = 0.0
                 if jn2 > 0.0:
                     g0 = bx * f[3] + by * f[4] + bz * f[5]
                     g1 = bx * f[6] + by * f[7] + bz * f[8]
@@ -298,6 +335,9 @@ def transport(
                     d20 = (f[9] - bx * g2) * inv_m
                     d21 = (f[10] - by * g2) * inv_m
                     d22 = (f[11] - bz * g2) * inv_m
+                    dzbx = d20
+                    dzby = d21
+                    dzbz = d22
                     kx = bx * d00 + by * d10 + bz * d20
                     ky = bx * d01 + by * d11 + bz * d21
                     kz = bx * d02 + by * d12 + bz * d22
@@ -352,18 +392,29 @@ def transport(
             y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
             z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
             if plane and dt > 0.0:
-                # the tensor jumps across z = 0: a step whose Brownian path touched the plane ends by
-                # the interface rule of _plane_crossing (for a same-side step, touching has the bridge
-                # probability exp(−z z1/(D_zz dt)))
+                # near a plane where the tensor jumps or has a cusp, end the step by _plane_step:
+                # the steps that start within 4 vertical standard deviations of z = 0 (chosen by the
+                # start point only: choosing by the end point would bias the mean step of a cusp)
+                # and the rare longer ones that changed side; a same-side step touched the plane
+                # with the bridge probability exp(−z z1/(D_zz dt))
                 dzz = dperp + ddiff * bz * bz
                 zz = z * z1
-                touched_plane = zz <= 0.0
-                if not touched_plane and zz < 40.0 * dzz * dt:
-                    touched_plane = uniforms[u_pos] < math.exp(-zz / (dzz * dt))
-                    u_pos += 1
-                if touched_plane:
-                    x1, y1, z1 = _plane_crossing(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z, x1, y1, z1,
-                                                 uniforms[u_pos])
+                if zz <= 0.0 or z * z < 32.0 * dzz * dt:
+                    touched_plane = zz <= 0.0
+                    if not touched_plane and zz < 40.0 * dzz * dt:
+                        touched_plane = uniforms[u_pos] < math.exp(-zz / (dzz * dt))
+                        u_pos += 1
+                    # regular part: remove g'(z) Δz and g''(z) D_zz dt of the start point,
+                    # g' = D_jz/D_zz, g'' = (∂_z D_jz − g' ∂_z D_zz)/D_zz
+                    cx = ddiff * bx * bz / dzz
+                    cy = ddiff * by * bz / dzz
+                    dzz_z = 2.0 * ddiff * bz * dzbz
+                    cxz = (ddiff * (dzbx * bz + bx * dzbz) - cx * dzz_z) / dzz
+                    cyz = (ddiff * (dzby * bz + by * dzbz) - cy * dzz_z) / dzz
+                    xr = x1 - cx * (z1 - z) - cxz * dzz * dt
+                    yr = y1 - cy * (z1 - z) - cyz * dzz * dt
+                    x1, y1, z1 = _plane_step(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z, xr, yr, z1,
+                                             touched_plane, uniforms[u_pos])
                     u_pos += 1
             # --- energy losses: deterministic drift in E (exact for b ∝ E²)
             if lkind != LOSS_NONE:

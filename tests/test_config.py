@@ -44,7 +44,7 @@ def test_quickstart_loads():
         ({"field": {"model": "uniform", "direction": [0.0, 0.0, 0.0]}}, ["field.direction", "non-zero"]),
         ({"field": {"model": "uniform", "south_direction": [0.0, 0.0, 0.0]}}, ["field.south_direction", "non-zero"]),
         ({"field": {"model": "uniform", "south_strength_uG": -1.0}}, ["field.south_strength_uG"]),
-        ({"numerics": {"plane_interface": "on"}}, ["numerics.plane_interface", "auto"]),
+        ({"numerics": {"plane_interface": "sometimes"}}, ["numerics.plane_interface", "auto"]),
         ({"source": {"type": "point", "position_kpc": [0.0, 0.0, 5.0]}}, ["source.position_kpc", "outside the halo", "halo_height_kpc"]),
         ({"source": {"type": "point", "position_kpc": [25.0, 0.0, 0.0]}}, ["outside the halo", "radius_max_kpc"]),
         ({"source": {"type": "disk", "radius_kpc": 30.0}}, ["source.radius_kpc = 30.0 exceeds galaxy.radius_max_kpc"]),

@@ -80,8 +80,8 @@ def test_report_files(toy_report):
 
 
 def test_refusals():
-    with pytest.raises(ValueError, match="not axisymmetric"):
-        crosscheck(_toy(field={"model": "uniform", "direction": [0.0, 0.3, 1.0]}), write=False)
+    with pytest.raises(ValueError, match="not axisymmetric"):      # auto would take the 3D path (test_crosscheck_3d.py)
+        crosscheck(_toy(field={"model": "uniform", "direction": [0.0, 0.3, 1.0]}), write=False, solver="2d")
     with pytest.raises(ValueError, match="point source"):
         crosscheck({**TOY, "source": {"type": "point"}}, write=False)
 
@@ -125,7 +125,7 @@ CERRI17_X = {
 
 def test_cerri17_x_field_sde_matches_grid(tmp_path):
     """The Cerri et al. 2017 X-field alone, asserted like the toy case.  D_Rz flips sign at z = 0
-    (B_R ∝ sgn z); before the kernel's interface rule (kernel._plane_crossing) grid/MC ran from
+    (B_R ∝ sgn z); before the kernel's interface rule (kernel._plane_step) grid/MC ran from
     0.34 near the axis to ~2 at 10–12 kpc here, so this is the test of that rule in a steady state."""
     r = crosscheck(CERRI17_X, output_dir=tmp_path, resolutions=(0.2, 0.1))
     assert r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()

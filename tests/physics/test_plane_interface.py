@@ -1,4 +1,4 @@
-"""A tensor that jumps across the plane z = 0: the kernel's interface rule (kernel._plane_crossing).
+"""A tensor that jumps across the plane z = 0: the kernel's interface rule (kernel._plane_step).
 
 Set-up: two half-spaces with uniform fields of different directions, b⁺ for z ≥ 0 and b⁻ for
 z < 0 ([field] model = "uniform" with south_direction), D = D⊥ I + (D∥ − D⊥) b bᵀ on each side,
