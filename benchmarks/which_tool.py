@@ -114,7 +114,7 @@ def sun(field_cfg, particles, solver=None, resolutions=(0.2, 0.1)):
     cfg = _sun_config(field_cfg, particles)
     sdeprop.run(cfg, particles=200)  # compile the kernels in this process
     kw = {} if solver is None else {"solver": solver}
-    rep = crosscheck(copy.deepcopy(cfg), tally=SUN_RING, resolutions=resolutions, **kw)
+    rep = crosscheck(copy.deepcopy(cfg), tally=SUN_RING, resolutions=resolutions, write=False, **kw)
     mc, smc = rep.mc.ravel(), rep.mc_err.ravel()
     grid, sgrid = rep.grid.ravel(), rep.grid_err.ravel()
     t_mc = rep.timings["mc_s"]

@@ -89,7 +89,7 @@ def test_uf23_poloidal_halo_sde_matches_2d_grid():
     ∂_z D_Rz ∝ |z|^(−0.57): an integrable but singular radial drift at the plane, which plain Euler
     steps sample badly (χ² 533/72 here with the rule off: the next test).  The kernel's near-plane
     step (kernel._plane_step: the vertical shear x = x' + g(z) integrated along z) must pass."""
-    r = crosscheck(UF23_POLOIDAL, solver="2d", resolutions=(0.2, 0.1))
+    r = crosscheck(UF23_POLOIDAL, solver="2d", resolutions=(0.2, 0.1), write=False)
     assert r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()
 
 
@@ -97,7 +97,7 @@ def test_uf23_poloidal_halo_plain_euler_steps_fail():
     """The same with numerics.plane_interface = "off": the test above has the power to see the cusp."""
     cfg = copy.deepcopy(UF23_POLOIDAL)
     cfg["numerics"] = {"plane_interface": "off"}
-    r = crosscheck(cfg, solver="2d", resolutions=(0.2, 0.1))
+    r = crosscheck(cfg, solver="2d", resolutions=(0.2, 0.1), write=False)
     assert r.p_value < 1e-3
 
 
