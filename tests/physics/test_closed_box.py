@@ -53,7 +53,7 @@ def test_uniform_density_is_not_kept_without_drift():
 
 def test_uniform_density_stays_uniform_in_cerri17_x_field():
     """D_Rz flips sign at z = 0 in the Cerri et al. 2017 X-field (B_R ∝ sgn z): the flux condition
-    there needs the kernel's interface rule (kernel._plane_step).  With it χ²/196 = 0.97;
+    there needs the kernel's interface rule (kernel._plane_step).  With it χ²/196 = 0.92 here;
     without it (numerics.plane_interface = "off") 1.96, p = 2e-14, an excess up to 1.55 on the z axis."""
     check = closed_box_check({"model": "cerri17", "overrides": {"disk_scale": 0.0, "halo_scale": 0.0}}, 30000)
     assert check.p_value > P_FAIL, (check.chi2, check.ratio.min(), check.ratio.max())
