@@ -22,7 +22,7 @@ from . import kernel as K
 from .checkpoint import BatchAccumulator
 from .config import Config, ConfigError, component_config, load_config
 from .models.diffusion import SPECIES, build_diffusion, diffusion_at
-from .models.field import build_field, plane_jumps
+from .models.field import PLANE_SMOOTH, build_field, plane_structure
 from .models.losses import build_losses
 from .models.sources import EnergySampler, build_source
 from .tallies import N_MOMENTS, TallyLayout, build_tally_layouts, tally_tables
@@ -101,20 +101,14 @@ def _auto_regimes(cfg: Config) -> Regimes:
     return Regimes(np.array(tops, dtype=float), np.array(t_max), np.array(snap))
 
 
-#: a jump of b bᵀ across z = 0 above this switches the interface rule on (numerics.plane_interface = "auto");
-#: a continuous field gives ~1e-9 × its gradient in kpc⁻¹
-PLANE_JUMP_THRESHOLD = 1e-6
-
-
-def _plane_needs_step(fkind, field_p, grid, field_floor_uG, radius_max_kpc) -> bool:
-    """Whether b bᵀ jumps across z = 0 anywhere in the galaxy: sampled every 0.1 kpc within 30 kpc
-    of the axis (where Galactic field models have their structure), and on a 401 × 401 grid over
-    a larger galaxy."""
-    extents = [(min(radius_max_kpc, 30.0), 0.1)]
+def _plane_mode(fkind, field_p, grid, field_floor_uG, radius_max_kpc) -> int:
+    """What the plane z = 0 holds for the tensor (``models.field.plane_structure``): sampled every
+    0.2 kpc within 30 kpc of the axis (where Galactic field models have their structure), and on a
+    401 × 401 grid over a larger galaxy; the strongest finding counts."""
+    extents = [(min(radius_max_kpc, 30.0), 0.2)]
     if radius_max_kpc > 30.0:
         extents.append((radius_max_kpc, radius_max_kpc / 200.0))
-    return any(plane_jumps(fkind, field_p, grid, field_floor_uG, r, spacing_kpc=h).max() > PLANE_JUMP_THRESHOLD
-               for r, h in extents)
+    return max(plane_structure(fkind, field_p, grid, field_floor_uG, r, spacing_kpc=h) for r, h in extents)
 
 
 def build_model(config, source=None) -> Model:
@@ -163,10 +157,12 @@ def build_model(config, source=None) -> Model:
     sim_i[K.SI_LOSS] = lkind
     sim_i[K.SI_REFLECT] = int(cfg.galaxy.boundary == "reflect")
     sim_i[K.SI_STEP_RULE] = K.STEP_DIRECTION if cfg.time.step_control == "field_direction" else K.STEP_GRADIENT
-    sim_i[K.SI_PLANE] = int(cfg.numerics.drift and (
-        cfg.numerics.plane_interface == "on"
-        or (cfg.numerics.plane_interface == "auto"
-            and _plane_needs_step(fkind, field_p, grid, cfg.numerics.field_floor_uG, Rmax))))
+    if not cfg.numerics.drift or cfg.numerics.plane_interface == "off":
+        sim_i[K.SI_PLANE] = PLANE_SMOOTH
+    elif cfg.numerics.plane_interface == "on":
+        sim_i[K.SI_PLANE] = PLANE_CUSP
+    else:
+        sim_i[K.SI_PLANE] = _plane_mode(fkind, field_p, grid, cfg.numerics.field_floor_uG, Rmax)
     if source is None:
         source = build_source(cfg)
     elif not hasattr(source, "sample_positions"):

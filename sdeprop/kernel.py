@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from .models.diffusion import diffusion_coefficients, rigidity_and_beta
-from .models.field import FIELD_UNIFORM, field_and_jacobian, field_at
+from .models.field import FIELD_UNIFORM, PLANE_CUSP, PLANE_JUMP, field_and_jacobian, field_at
 from .models.losses import LOSS_NONE, loss_coefficient
 from .tallies import close_history, energy_cells, score, source_energy_positions
 from .units import SPEED_OF_LIGHT_KPC_PER_MYR
@@ -229,7 +229,8 @@ def transport(
     use_drift = sim_i[SI_DRIFT] != 0
     reflect = sim_i[SI_REFLECT] != 0
     use_bridge = sim_i[SI_BRIDGE] != 0 and not reflect  # a reflected end point already accounts for excursions
-    plane = sim_i[SI_PLANE] != 0 and use_drift  # D jumps across z = 0: interface rule there
+    plane_mode = sim_i[SI_PLANE] if use_drift else 0  # models.field.PLANE_*: what z = 0 holds for the tensor
+    plane = plane_mode != 0
     snapshot = sim_i[SI_ESTIMATOR] == EST_SNAPSHOT
     max_steps = sim_i[SI_MAX_STEPS]
     fkind = sim_i[SI_FIELD]
@@ -392,18 +393,21 @@ def transport(
             y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
             z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
             if plane and dt > 0.0:
-                # near a plane where the tensor jumps or has a cusp, end the step by _plane_step:
-                # the steps that start within 4 vertical standard deviations of z = 0 (chosen by the
-                # start point only: choosing by the end point would bias the mean step of a cusp)
-                # and the rare longer ones that changed side; a same-side step touched the plane
-                # with the bridge probability exp(−z z1/(D_zz dt))
+                # near a plane where the tensor jumps (PLANE_JUMP) or has a cusp (PLANE_CUSP), end the
+                # step by _plane_step.  Jump: the steps whose path touched the plane (certain if it
+                # changed side, else with the bridge probability exp(−z z1/(D_zz dt))); away from it
+                # the step equals the Euler step for a tensor uniform on each side.  Cusp: every step
+                # that starts within 4 vertical standard deviations of z = 0 (chosen by the start
+                # point only: choosing by the end point would bias the mean step), and the rare
+                # longer ones that changed side
                 dzz = dperp + ddiff * bz * bz
                 zz = z * z1
-                if zz <= 0.0 or z * z < 32.0 * dzz * dt:
-                    touched_plane = zz <= 0.0
-                    if not touched_plane and zz < 40.0 * dzz * dt:
-                        touched_plane = uniforms[u_pos] < math.exp(-zz / (dzz * dt))
-                        u_pos += 1
+                touched_plane = zz <= 0.0
+                near = touched_plane or (plane_mode == PLANE_CUSP and z * z < 32.0 * dzz * dt)
+                if not touched_plane and zz < 40.0 * dzz * dt and (near or plane_mode == PLANE_JUMP):
+                    touched_plane = uniforms[u_pos] < math.exp(-zz / (dzz * dt))
+                    u_pos += 1
+                if near or touched_plane:
                     # regular part: remove g'(z) Δz and g''(z) D_zz dt of the start point,
                     # g' = D_jz/D_zz, g'' = (∂_z D_jz − g' ∂_z D_zz)/D_zz
                     cx = ddiff * bx * bz / dzz

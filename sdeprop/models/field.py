@@ -342,11 +342,38 @@ def plane_jumps(kind, params, grid, field_floor_uG, radius_max_kpc, offset_kpc=1
     interface condition at z = 0 (flux continuity of n·D∇ψ).  Models with B_R or B_φ odd in z
     (X-fields) or toroidal haloes with different northern and southern amplitudes give values
     of order 0.1–1; smooth models and interpolated grids give ~offset × gradient."""
+    jumps = _plane_differences(kind, params, grid, field_floor_uG, radius_max_kpc, (offset_kpc,), spacing_kpc)[0]
+    return np.abs(jumps).reshape(-1, 3).max(axis=0)
+
+
+def _plane_differences(kind, params, grid, field_floor_uG, radius_max_kpc, offsets_kpc, spacing_kpc):
+    """(b_x b_z, b_y b_z, b_z²)(z = +δ) − (…)(z = −δ) for each δ in ``offsets_kpc`` at the sample
+    points inside R < radius_max_kpc: array (n_offsets, n_points, 3)."""
     n = int(math.ceil(radius_max_kpc / spacing_kpc))
     axis = np.linspace(-radius_max_kpc, radius_max_kpc, 2 * n + 1)
-    f = sample_on_grid(kind, np.asarray(params, dtype=np.float64), grid, axis, axis,
-                       np.array([offset_kpc, -offset_kpc]))
+    zs = np.array([s * d for d in offsets_kpc for s in (1.0, -1.0)])
+    f = sample_on_grid(kind, np.asarray(params, dtype=np.float64), grid, axis, axis, zs)
     b = f[..., :3] / np.sqrt((f[..., :3] ** 2).sum(axis=-1, keepdims=True) + float(field_floor_uG) ** 2)
     inside = np.hypot(*np.meshgrid(axis, axis, indexing="ij")) < radius_max_kpc
-    jumps = [np.abs(b[..., 0, c] * b[..., 0, 2] - b[..., 1, c] * b[..., 1, 2])[inside].max() for c in range(3)]
-    return np.array(jumps)
+    prod = np.stack([b[..., 0] * b[..., 2], b[..., 1] * b[..., 2], b[..., 2] ** 2], axis=-1)[inside]
+    return np.stack([prod[:, 2 * k, :] - prod[:, 2 * k + 1, :] for k in range(len(offsets_kpc))])
+
+
+#: what the plane z = 0 holds for the tensor (the kernel's near-plane step, sim switch SI_PLANE)
+PLANE_SMOOTH, PLANE_JUMP, PLANE_CUSP = 0, 1, 2
+
+
+def plane_structure(kind, params, grid, field_floor_uG, radius_max_kpc, spacing_kpc=0.1,
+                    jump_threshold=1e-6) -> int:
+    """PLANE_JUMP if b bᵀ jumps across z = 0 by more than ``jump_threshold`` somewhere (at z = ±1e-9 kpc),
+    PLANE_CUSP if it also has a power-law cusp there (a difference growing slower than linearly
+    with the offset, e.g. UF23's B_R ∝ |z|^0.43), else PLANE_SMOOTH.  A jump or cusp changes
+    D − D(0) by Δ(δ) at offset δ: linear in δ for a smooth field (Δ(1e-4)/Δ(1e-6) ≈ 100 after
+    removing the jump), ∝ δ^q for a cusp (100^q); a cusp is reported where that ratio is below
+    30 (q < 0.74) and the change at 1e-4 kpc exceeds 1e-4."""
+    d = _plane_differences(kind, params, grid, field_floor_uG, radius_max_kpc, (1e-9, 1e-6, 1e-4), spacing_kpc)
+    d1 = np.abs(d[1] - d[0])
+    d2 = np.abs(d[2] - d[0])
+    if np.any((d2 > 1e-4) & (d2 < 30.0 * d1)):
+        return PLANE_CUSP
+    return PLANE_JUMP if np.abs(d[0]).max() > jump_threshold else PLANE_SMOOTH

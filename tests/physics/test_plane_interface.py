@@ -24,6 +24,7 @@ import math
 import numpy as np
 import pytest
 
+from sdeprop.config import load_config
 from sdeprop.engine import build_model, run_batch
 from sdeprop.units import KPC2_PER_MYR_IN_CM2_PER_S
 
@@ -95,3 +96,18 @@ def test_plain_euler_steps_miss_the_interface():
     # the x and y drifts of the interface are missing, and the sides are not weighted by α
     assert np.all(np.abs(pos[:, :2].mean(axis=0) - mean[:2]) > 10.0 * se[:2])
     assert abs(np.mean(pos[:, 2] > 0.0) - alpha) > 10.0 * math.sqrt(alpha * (1 - alpha) / N)
+
+
+@pytest.mark.parametrize("field, expected", [
+    ({"model": "cerri_toy"}, "PLANE_SMOOTH"),
+    ({"model": "pt11"}, "PLANE_SMOOTH"),  # no B_z: D_xz = D_yz = 0, D_zz = D⊥ on both sides
+    ({"model": "uniform", "direction": [1.0, 0.0, 1.0], "south_direction": [0.0, 1.0, 1.0]}, "PLANE_JUMP"),
+    ({"model": "cerri17", "overrides": {"disk_scale": 0.0, "halo_scale": 0.0}}, "PLANE_JUMP"),  # B_R ∝ sgn z
+    # UF23's poloidal halo: B_R ∝ sgn z |z|^0.43, continuous with a cusp
+    ({"model": "uf23", "variant": "base", "overrides": {"disk_scale": 0.0, "toroidal_scale": 0.0}}, "PLANE_CUSP"),
+])
+def test_plane_structure_is_classified(field, expected):
+    from sdeprop.models import field as F
+
+    kind, params, grid = F.build_field(load_config({"field": field}).field)
+    assert F.plane_structure(kind, params, grid, 1e-3, 20.0, spacing_kpc=0.2) == getattr(F, expected)
