@@ -103,6 +103,7 @@ def _sun_config(field_cfg, particles):
 
     cfg = read_toml(ROOT / "runs" / "cerri17_protons.toml")
     cfg["field"] = field_cfg
+    cfg["tally"] = [t for t in cfg["tally"] if t["name"] == "sun"] + [SUN_RING]
     cfg["run"].update(particles=particles, batch_size=max(1000, particles // 20), progress=False)
     return cfg
 
@@ -114,7 +115,7 @@ def sun(field_cfg, particles, solver=None, resolutions=(0.2, 0.1)):
     cfg = _sun_config(field_cfg, particles)
     sdeprop.run(cfg, particles=200)  # compile the kernels in this process
     kw = {} if solver is None else {"solver": solver}
-    rep = crosscheck(copy.deepcopy(cfg), tally=SUN_RING, resolutions=resolutions, write=False, **kw)
+    rep = crosscheck(copy.deepcopy(cfg), tally=SUN_RING["name"], resolutions=resolutions, write=False, **kw)
     mc, smc = rep.mc.ravel(), rep.mc_err.ravel()
     grid, sgrid = rep.grid.ravel(), rep.grid_err.ravel()
     t_mc = rep.timings["mc_s"]
@@ -134,7 +135,7 @@ def sun(field_cfg, particles, solver=None, resolutions=(0.2, 0.1)):
     res = sdeprop.run(cfg)
     t_run = time.perf_counter() - t0
     t = res.tallies["sun"]
-    rel = (np.asarray(t.uncertainty()) / np.asarray(t.density())).ravel()
+    rel = (np.asarray(t.uncertainty) / np.asarray(t.density)).ravel()
     print(f"1 kpc sphere at the Sun, SDE alone: {particles} particles in {t_run:.1f} s; σ/ψ per bin "
           + ", ".join(f"{v:.3f}" for v in rel) + f"; time to 5 % in the worst bin {t_run * (rel.max() / 0.05) ** 2:.0f} s")
 
