@@ -57,19 +57,26 @@ def test_cerri_toy_sde_matches_grid(toy_report):
     assert np.all(r.grid_err[r.used] < 0.1 * r.mc_err[r.used])
 
 
-def test_crosscheck_detects_a_20_percent_D0_error(toy_report):
-    """The same MC against a grid with D0 × 1.2 must fail the assertions (sensitivity check)."""
+def assert_grid_with_scaled_D0_is_rejected(report, config, grid_density_fn, resolution_kpc, factor=1.2):
+    """The MC of ``report`` against a grid (``grid_density_fn``: grid_density or grid_density_3d) whose
+    D0 is ``factor`` × the true one must fail both of the comparison's criteria (sensitivity check)."""
     from scipy.stats import chi2
 
     from sdeprop.config import load_config
-    from sdeprop.crosscheck import grid_density
 
-    cfg = load_config(TOY)
-    bad = cfg.model_copy(update={"diffusion": cfg.diffusion.model_copy(update={"D0_cm2_per_s": 1.2 * cfg.diffusion.D0_cm2_per_s})})
-    g, *_ = grid_density(bad, toy_report.edges, 0.1)
-    pull = ((g - toy_report.mc) / np.sqrt(toy_report.mc_err**2 + toy_report.grid_err**2))[toy_report.used]
+    cfg = load_config(config)
+    bad = cfg.model_copy(update={"diffusion": cfg.diffusion.model_copy(update={"D0_cm2_per_s": factor * cfg.diffusion.D0_cm2_per_s})})
+    g, *_ = grid_density_fn(bad, report.edges, resolution_kpc)
+    pull = ((g - report.mc) / np.sqrt(report.mc_err**2 + report.grid_err**2))[report.used]
     assert chi2.sf(np.sum(pull**2), pull.size) < 1e-3
     assert np.max(np.abs(pull)) > 4.0
+
+
+def test_crosscheck_detects_a_20_percent_D0_error(toy_report):
+    """The same MC against a grid with D0 × 1.2 must fail the assertions (sensitivity check)."""
+    from sdeprop.crosscheck import grid_density
+
+    assert_grid_with_scaled_D0_is_rejected(toy_report, TOY, grid_density, 0.1)
 
 
 def test_report_files(toy_report):

@@ -15,7 +15,7 @@ from sdeprop.cli import main
 from sdeprop.config import load_config
 from sdeprop.crosscheck import choose_solver, crosscheck, grid_answer, grid_density_3d
 
-from test_crosscheck import TOY
+from test_crosscheck import TOY, assert_grid_with_scaled_D0_is_rejected
 
 # UF23 (Unger & Farrar 2024) spiral disc + toroidal halo: non-axisymmetric, with the toroidal
 # halo's north/south jump at z = 0.  The poloidal (X) part is switched off: see
@@ -68,15 +68,7 @@ def test_uf23_disc_and_halo_sde_matches_3d_grid(uf23_report):
 
 def test_uf23_detects_a_20_percent_D0_error(uf23_report):
     """The same MC against a 3D grid with D0 × 1.2 must fail the assertions."""
-    from scipy.stats import chi2
-
-    r = uf23_report
-    cfg = load_config(UF23)
-    bad = cfg.model_copy(update={"diffusion": cfg.diffusion.model_copy(update={"D0_cm2_per_s": 1.2 * cfg.diffusion.D0_cm2_per_s})})
-    g, *_ = grid_density_3d(bad, r.edges, 0.2)
-    pull = ((g - r.mc) / np.sqrt(r.mc_err**2 + r.grid_err**2))[r.used]
-    assert chi2.sf(np.sum(pull**2), pull.size) < 1e-3
-    assert np.max(np.abs(pull)) > 4.0
+    assert_grid_with_scaled_D0_is_rejected(uf23_report, UF23, grid_density_3d, 0.2)
 
 
 UF23_POLOIDAL = copy.deepcopy(UF23)
