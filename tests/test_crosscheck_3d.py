@@ -95,9 +95,10 @@ def test_uf23_poloidal_halo_plain_euler_steps_fail():
 
 @pytest.mark.xfail(strict=True, reason="open problem: full UF23 base, SDE vs 3D grid: chi2 133/72 (p = 1.5e-5, max "
                    "|pull| 3.9) with the near-plane step, 448/72 without it; its parts pass on their own (disc + "
-                   "toroidal halo against the 3D grid, the poloidal halo against the 2D grid), so the combination of the "
-                   "toroidal halo's jump with the poloidal cusp at z = 0 or the 3D grid's error estimate (apparent order "
-                   "1.19 from 0.8/0.4/0.2 kpc) is the suspect")
+                   "toroidal halo against the 3D grid, the poloidal halo against the 2D grid).  Toroidal + poloidal "
+                   "halo (axisymmetric) against the 2D grid: 125/72 (1564/72 without the step), the MC short by ~20 % "
+                   "only at R < 2 kpc, |z| < 2 kpc: where the toroidal halo's B_phi != 0 on the axis (a line vortex) "
+                   "meets the plane")
 def test_uf23_base_sde_matches_3d_grid(tmp_path):
     cfg = copy.deepcopy(UF23)
     cfg["field"] = {"model": "uf23", "variant": "base"}
