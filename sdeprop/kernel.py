@@ -11,6 +11,11 @@ no perpendicular basis is needed and the covariance is exactly 2D.  The drift is
 
 with ∂_i b_j = (J_ij − b_j Σ_k b_k J_ik)/M, M = sqrt(|B|² + B_f²), J_ij = ∂B_j/∂x_i.
 
+Near the plane z = 0, where many Galactic field models make the tensor jump (X-fields,
+north/south haloes) or give it a cusp (UF23's poloidal halo), the Jacobian drift misses a
+surface or singular part of ∇·D; steps there end by the interface step ``_plane_step``
+(sheared coordinates and skew Brownian motion; docs/numerics.md).
+
 Particles are processed one after another; normal and uniform variates come from
 pre-generated buffers (numpy's generator is much faster than per-call draws).  When a
 buffer runs out the kernel returns with every particle's state saved, the caller refills
