@@ -335,17 +335,6 @@ def evaluate_field(field_cfg, points_kpc, grid_spacing_kpc=None, box_kpc=None,
 
 
 
-def plane_jumps(kind, params, grid, field_floor_uG, radius_max_kpc, offset_kpc=1e-9, spacing_kpc=0.05):
-    """How much the field part b bᵀ of the tensor jumps across the Galactic plane: the largest
-    |Δ(b_x b_z)|, |Δ(b_y b_z)| and |Δ(b_z²)| (b = B/sqrt(|B|² + B_f²)) over |x|, |y| < radius_max_kpc,
-    sampled every ``spacing_kpc`` at z = ±``offset_kpc``.  Only these components enter the
-    interface condition at z = 0 (flux continuity of n·D∇ψ).  Models with B_R or B_φ odd in z
-    (X-fields) or toroidal haloes with different northern and southern amplitudes give values
-    of order 0.1–1; smooth models and interpolated grids give ~offset × gradient."""
-    jumps = _plane_differences(kind, params, grid, field_floor_uG, radius_max_kpc, (offset_kpc,), spacing_kpc)[0]
-    return np.abs(jumps).reshape(-1, 3).max(axis=0)
-
-
 def _plane_differences(kind, params, grid, field_floor_uG, radius_max_kpc, offsets_kpc, spacing_kpc):
     """(b_x b_z, b_y b_z, b_z²)(z = +δ) − (…)(z = −δ) for each δ in ``offsets_kpc`` at the sample
     points inside R < radius_max_kpc: array (n_offsets, n_points, 3)."""
