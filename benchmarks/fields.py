@@ -1,6 +1,6 @@
 """Speed of the Galactic field models inside the kernel: steps per second per core, drift on.
 
-    python benchmarks/fields.py [--particles N] [--spacing 0.1]
+    python benchmarks/fields.py [--particles N] [--spacing 0.1] [--plane-interface auto|off]
 
 For each model, the same run (protons 1-10 TeV from a pulsar-like source, cylindrical
 tally) with the model evaluated directly at every step and from the precomputed grid
@@ -24,7 +24,7 @@ MODELS = [
      ("base", "expX", "spur", "neCL", "twistX", "nebCor", "cre10", "synCG")]
 
 
-def config(field, particles, spacing):
+def config(field, particles, spacing, plane_interface="auto"):
     cfg = {
         "run": {"particles": particles, "batch_size": particles, "seed": 1, "progress": False},
         "energy": {"min_GeV": 1000.0, "max_GeV": 1.0e4},
@@ -35,7 +35,7 @@ def config(field, particles, spacing):
     }
     # throughput only: cap each history at 20000 steps so every model runs a similar amount of
     # work (steps per history differ by 100x between models: benchmarks/steps.py)
-    cfg["numerics"] = {"max_steps_per_particle": 20000}
+    cfg["numerics"] = {"max_steps_per_particle": 20000, "plane_interface": plane_interface}
     if spacing:
         cfg["numerics"]["field_grid_spacing_kpc"] = spacing
     return cfg
@@ -46,6 +46,8 @@ def main():
     ap.add_argument("--particles", type=int, default=200)
     ap.add_argument("--spacing", type=float, default=0.1)
     ap.add_argument("--only", default="", help="run only models whose name contains this")
+    ap.add_argument("--plane-interface", default="auto", choices=("auto", "on", "off"),
+                    help="numerics.plane_interface (the cost of the near-plane step: compare auto with off)")
     args = ap.parse_args()
     print(f"{'model':18s} {'direct steps/s/core':>20s} {'grid steps/s/core':>18s}  (grid spacing {args.spacing} kpc)")
     for name, field in MODELS:
@@ -53,7 +55,7 @@ def main():
             continue
         rates = []
         for spacing in (None, args.spacing):
-            cfg = config(field, args.particles, spacing)
+            cfg = config(field, args.particles, spacing, args.plane_interface)
             sdeprop.run(cfg, particles=2)  # compile, sample the grid (cached)
             r = sdeprop.run(cfg)
             rates.append(r.timings["steps_per_s_per_core"])
