@@ -168,9 +168,8 @@ def sample_on_grid(kind, p, grid, xs, ys, zs):
     out = np.empty((xs.shape[0], ys.shape[0], zs.shape[0], 12))
     for i in range(xs.shape[0]):
         for j in range(ys.shape[0]):
-            r = math.sqrt(xs[i] * xs[i] + ys[j] * ys[j])
             for k in range(zs.shape[0]):
-                f = field_and_jacobian(kind, p, grid, xs[i], ys[j], zs[k], r)
+                f = field_at(kind, p, grid, xs[i], ys[j], zs[k])
                 for c in range(12):
                     out[i, j, k, c] = f[c]
     return out

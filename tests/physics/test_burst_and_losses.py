@@ -16,6 +16,8 @@ from sdeprop.models.diffusion import diffusion_at
 from sdeprop.spectra import PowerLaw
 from sdeprop.units import MYR_S
 
+from losses_box import losses_only_config
+
 Z4 = 4.0  # 4-sigma bounds: two-sided false-alarm rate 6.3e-5 per comparison
 
 
@@ -53,19 +55,9 @@ def test_losses_steady_state_with_source_energy_axis():
     """N(E) = (1/(b0 E²)) ∫_E^{Emax} Q dE0 for two spectra, reweighted through the E0 axis."""
     b0 = 1e-16  # GeV^-1 s^-1
     emin, emax = 10.0, 1000.0
-    cfg = {
-        "run": {"particles": 20000, "batch_size": 5000, "seed": 9, "progress": False},
-        "species": {"name": "electron"},
-        "energy": {"min_GeV": emin, "max_GeV": emax},
-        "galaxy": {"halo_height_kpc": 1e3, "radius_max_kpc": 1e3},
-        "field": {"model": "uniform"},
-        "diffusion": {"epsilon": 1.0, "D0_cm2_per_s": 1e26},
-        "losses": {"model": "quadratic", "b0_per_GeV_per_s": b0, "energy_floor_GeV": 1.0},
-        "time": {"loss_fraction": 0.01, "regimes": [{"energy_max_GeV": emax, "t_max_Myr": 1e6}]},
-        "source": {"type": "point", "position_kpc": [0.0, 0.0, 0.0]},
-        "tally": [{"name": "all", "type": "sphere", "center_kpc": [0.0, 0.0, 0.0], "radius_kpc": 500.0,
-                   "energy_min_GeV": 2.0, "energy_max_GeV": 800.0, "energy_bins": 8, "source_energy_bins": 24}],
-    }
+    cfg = losses_only_config({"model": "quadratic", "b0_per_GeV_per_s": b0, "energy_floor_GeV": 1.0},
+                             emin_GeV=emin, emax_GeV=emax, particles=20000, seed=9, loss_fraction=0.01,
+                             tally_energy_GeV=(2.0, 800.0), energy_bins=8, source_energy_bins=24)
     res = sdeprop.run(cfg)
     assert res.counts["below_energy_floor"] == 20000
     t = res.tallies["all"]

@@ -32,25 +32,17 @@ from sdeprop.models.losses import LossModel
 from sdeprop.spectra import PowerLaw
 from sdeprop.units import MYR_S
 
+from losses_box import losses_only_config
+
 Z4 = 4.0
 
 
 def test_klein_nishina_losses_steady_state_matches_exact_integral():
     emin, emax = 30.0, 3.0e4
-    cfg = {
-        "run": {"particles": 10000, "batch_size": 5000, "seed": 21, "progress": False},
-        "species": {"name": "electron"},
-        "energy": {"min_GeV": emin, "max_GeV": emax},
-        "galaxy": {"halo_height_kpc": 1e3, "radius_max_kpc": 1e3},
-        "field": {"model": "uniform"},
-        "diffusion": {"epsilon": 1.0, "D0_cm2_per_s": 1e26},
-        "losses": {"model": "galactic", "processes": ["synchrotron", "inverse_compton"], "magnetic_field_uG": 3.0,
-                   "energy_floor_GeV": 5.0},
-        "time": {"loss_fraction": 0.005, "regimes": [{"energy_max_GeV": emax, "t_max_Myr": 1e6}]},
-        "source": {"type": "point", "position_kpc": [0.0, 0.0, 0.0]},
-        "tally": [{"name": "all", "type": "sphere", "center_kpc": [0.0, 0.0, 0.0], "radius_kpc": 500.0,
-                   "energy_min_GeV": 10.0, "energy_max_GeV": 2.0e4, "energy_bins": 8, "source_energy_bins": 30}],
-    }
+    cfg = losses_only_config({"model": "galactic", "processes": ["synchrotron", "inverse_compton"],
+                              "magnetic_field_uG": 3.0, "energy_floor_GeV": 5.0},
+                             emin_GeV=emin, emax_GeV=emax, particles=10000, seed=21, loss_fraction=0.005,
+                             tally_energy_GeV=(10.0, 2.0e4), energy_bins=8, source_energy_bins=30)
     res = sdeprop.run(cfg)
     assert res.counts["below_energy_floor"] == 10000
     model = LossModel.from_config(load_config(cfg))
