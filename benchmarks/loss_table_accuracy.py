@@ -28,7 +28,7 @@ def points(n, seed):
 def compare(name, cfg, pts, e, floor):
     model = LossModel.from_config(load_config(cfg))
     direct = np.array([model.total_rate(p, [x])[0] for p, x in zip(pts, e)])
-    table = kernel_loss_rate(cfg, pts, e, energy_floor_GeV=floor)
+    table = kernel_loss_rate(load_config(cfg), pts, e, energy_floor_GeV=floor)
     rel = np.abs(table / direct - 1)
     print(f"{name:46s} {np.median(rel):10.2e} {np.percentile(rel, 95):10.2e} {rel.max():10.2e} {table.mean() / direct.mean() - 1:+10.2e}")
 

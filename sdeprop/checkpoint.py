@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError
+from .errors import ConfigError
 
 _SCALARS = ("n_particles", "steps", "bridge_escapes", "cpu_s", "compile_s")
 

@@ -12,16 +12,42 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Callable, Literal, Optional, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import ConfigError  # defined in errors.py; `from sdeprop.config import ConfigError` still works
 
-class ConfigError(ValueError):
-    """A configuration problem, with a message naming the key, the value and the allowed range."""
+
+# ----------------------------------------------------------------------------- checks handed in
+#: Names of the checks that only the code using a key can make: a Galactic field model's variant and
+#: parameter overrides (models.field.gmf_params), the 'jf12_random' overrides (models.gmf_jf12), the
+#: ISRF lists (models.isrf), the loss processes a species has (models.losses), the contents of a
+#: field-grid file (io.load_field_grid).  This module imports none of them: the models and readers
+#: are built from a configuration, never the other way round (tests/test_architecture.py).
+#: sdeprop/config_checks.py hands them in with register_check when the package is imported, so
+#: load_config still rejects every bad key at load time.  Each check raises ValueError, TypeError
+#: or KeyError with a message; the schema puts the key in front of it.
+CHECK_NAMES = ("field_model_parameters", "turbulence_parameters", "isrf", "loss_processes", "field_grid_file")
+_checks: dict[str, Callable[..., Any]] = {}
+
+
+def register_check(name: str, check: Callable[..., Any]) -> None:
+    """Hand in the check ``name`` (one of ``CHECK_NAMES``) that the schema calls during validation."""
+    if name not in CHECK_NAMES:
+        raise KeyError(f"unknown configuration check {name!r}; known: {', '.join(CHECK_NAMES)}")
+    _checks[name] = check
+
+
+def _check(name: str, *args) -> Any:
+    try:
+        check = _checks[name]
+    except KeyError:
+        raise RuntimeError(f"the configuration check {name!r} is not registered: sdeprop/__init__.py imports "
+                           "sdeprop.config_checks, which registers it") from None
+    return check(*args)
 
 
 class _Section(BaseModel):
@@ -116,7 +142,7 @@ class GridField(_FieldModel):
     @field_validator("file")
     @classmethod
     def _readable(cls, v):
-        load_field_grid(v)  # raises ValueError with a clear message
+        _check("field_grid_file", v)  # io.load_field_grid: ValueError with a clear message
         return v
 
 
@@ -127,10 +153,8 @@ class _GalacticField(_FieldModel):
 
     @model_validator(mode="after")
     def _check_parameters(self):
-        from .models.field import gmf_params
-
         try:
-            gmf_params(self.model, self.variant, dict(self.overrides))
+            _check("field_model_parameters", self.model, self.variant, dict(self.overrides))
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"field model '{self.model}': {exc}") from None
         return self
@@ -178,52 +202,6 @@ FieldSection = Annotated[Union[UniformField, CerriToyField, GridField, Jf12Field
                                Cerri17Field, SumField], Field(discriminator="model")]
 
 
-@lru_cache(maxsize=8)
-def _load_field_grid_cached(path: str, mtime: float):
-    p = Path(path)
-    try:
-        if p.suffix == ".npz":
-            with np.load(p) as f:
-                data = {k: np.asarray(f[k], dtype=np.float64) for k in ("x", "y", "z", "Bx", "By", "Bz") if k in f}
-        elif p.suffix in (".h5", ".hdf5"):
-            import h5py
-
-            with h5py.File(p, "r") as f:
-                data = {k: np.asarray(f[k], dtype=np.float64) for k in ("x", "y", "z", "Bx", "By", "Bz") if k in f}
-        else:
-            data = None
-    except Exception as exc:  # unreadable / corrupt file
-        raise ValueError(f"cannot read field grid '{path}': {exc}") from None
-    if data is None:
-        raise ValueError(f"field grid '{path}': unsupported extension '{p.suffix}' (allowed: .npz, .h5, .hdf5)")
-    missing = [k for k in ("x", "y", "z", "Bx", "By", "Bz") if k not in data]
-    if missing:
-        raise ValueError(f"field grid '{path}' lacks datasets {missing} (needs x, y, z, Bx, By, Bz)")
-    shape = (data["x"].size, data["y"].size, data["z"].size)
-    for k in ("x", "y", "z"):
-        axis = data[k]
-        if axis.ndim != 1 or axis.size < 2:
-            raise ValueError(f"field grid '{path}': axis {k} must be 1D with at least 2 nodes")
-        step = np.diff(axis)
-        if not np.all(np.isfinite(axis)) or np.any(step <= 0) or not np.allclose(step, step[0], rtol=1e-6):
-            raise ValueError(f"field grid '{path}': axis {k} must be finite, increasing and uniformly spaced")
-    for k in ("Bx", "By", "Bz"):
-        if data[k].shape != shape:
-            raise ValueError(f"field grid '{path}': {k} has shape {data[k].shape}, expected {shape} from the axes")
-        bad = ~np.isfinite(data[k])
-        if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"field grid '{path}': {k} contains {int(bad.sum())} NaN/inf values (first at index {idx}); all values must be finite")
-    return data
-
-
-def load_field_grid(path: str) -> dict[str, np.ndarray]:
-    """Read and check a gridded field file (cached on path and modification time)."""
-    if not os.path.isfile(path):
-        raise ValueError(f"field grid file '{path}' does not exist or is not a file")
-    return _load_field_grid_cached(os.path.abspath(path), os.path.getmtime(path))
-
-
 # ----------------------------------------------------------------------------- turbulence
 class TurbulenceSection(_Section):
     model: Literal["none", "constant", "jf12_random"] = Field(
@@ -238,10 +216,8 @@ class TurbulenceSection(_Section):
         if self.model != "jf12_random" and (self.variant is not None or self.overrides):
             raise ValueError(f"variant and overrides apply to model 'jf12_random' only, not '{self.model}'")
         if self.model == "jf12_random":
-            from .models.gmf_jf12 import jf12_random_params
-
             try:
-                jf12_random_params(self.variant or "jf12", **dict(self.overrides))
+                _check("turbulence_parameters", self.variant, dict(self.overrides))
             except (ValueError, TypeError, KeyError) as exc:
                 raise ValueError(f"turbulence model 'jf12_random': {exc}") from None
         return self
@@ -263,8 +239,6 @@ class DiffusionSection(_Section):
 
 
 # ----------------------------------------------------------------------------- losses
-ELECTRON_LOSS_PROCESSES = ("synchrotron", "inverse_compton", "bremsstrahlung", "coulomb_ionisation")
-PROTON_LOSS_PROCESSES = ("coulomb_ionisation", "pion_production")
 LossProcess = Literal["synchrotron", "inverse_compton", "bremsstrahlung", "coulomb_ionisation", "pion_production"]
 
 
@@ -282,11 +256,8 @@ class IsrfSection(_Section):
             raise ValueError("isrf model 'custom' needs components = [[T_K, U_eV_per_cm3], ...]")
         if self.model != "custom" and self.components is not None:
             raise ValueError(f"isrf.components applies to model 'custom' only, not '{self.model}'")
-        from .models.isrf import build_isrf
-
         try:
-            build_isrf(self.model, components=self.components, scale_lengths_kpc=self.scale_lengths_kpc,
-                       scale_heights_kpc=self.scale_heights_kpc, R_sun_kpc=self.R_sun_kpc, scale=self.scale)
+            _check("isrf", self)
         except ValueError as exc:
             raise ValueError(f"isrf: {exc}") from None
         return self
@@ -331,8 +302,6 @@ def component_config(cfg: "Config", component: "ComponentSection") -> "Config":
     """The configuration that transports one [[components]] entry: the run's galaxy, field,
     diffusion, losses, time and tallies with the component's species, source, spectrum and
     particles, and its own random seed (derived from run.seed and the component's position)."""
-    import numpy as np
-
     data = cfg.model_dump(mode="json", exclude_none=True)
     k = [c.name for c in cfg.components].index(component.name)
     data.pop("components", None)
@@ -348,14 +317,15 @@ def component_config(cfg: "Config", component: "ComponentSection") -> "Config":
 
 
 def active_loss_processes(cfg: "Config") -> tuple[str, ...]:
-    """The processes of losses.model = 'galactic' after the species defaults are applied."""
-    if cfg.losses.model != "galactic":
-        return ()
-    if cfg.losses.processes is not None:
-        return tuple(dict.fromkeys(cfg.losses.processes))
-    if cfg.species.name == "proton":
-        return PROTON_LOSS_PROCESSES if cfg.energy.min_GeV < 10.0 else ()
-    return ELECTRON_LOSS_PROCESSES
+    """Moved to :func:`sdeprop.models.losses.active_loss_processes`.
+
+    A thin alias kept only for sdeprop/losses_cli.py, which imports it from here and is being moved
+    into sdeprop/cli/; remove it (and its entry in tests/test_architecture.py's KNOWN_EXCEPTIONS)
+    when that module imports the function from sdeprop.models.losses.
+    """
+    from .models.losses import active_loss_processes as moved  # a known exception of the import rules
+
+    return moved(cfg)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -577,10 +547,10 @@ class Config(_Section):
         if self.time.regimes and prev < self.energy.max_GeV:
             raise ValueError(f"time.regimes[-1].energy_max_GeV = {prev} must reach energy.max_GeV = {self.energy.max_GeV}")
         if self.losses.processes is not None:
-            allowed = PROTON_LOSS_PROCESSES if self.species.name == "proton" else ELECTRON_LOSS_PROCESSES
-            for name in self.losses.processes:
-                if name not in allowed:
-                    raise ValueError(f"losses.processes: '{name}' is not a loss process of species '{self.species.name}'; allowed: {list(allowed)}")
+            try:
+                _check("loss_processes", self.species.name, self.losses.processes)
+            except ValueError as exc:
+                raise ValueError(f"losses.processes: {exc}") from None
             if self.losses.model != "galactic":
                 raise ValueError(f"losses.processes applies to model 'galactic' only, not '{self.losses.model}'")
         names = [c.name for c in self.components]

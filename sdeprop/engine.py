@@ -20,7 +20,9 @@ import numpy as np
 
 from . import kernel as K
 from .checkpoint import BatchAccumulator
-from .config import Config, ConfigError, component_config, load_config
+from .config import Config, component_config, load_config
+from .errors import ConfigError
+from .io import read_field_grid
 from .models.diffusion import SPECIES, build_diffusion, diffusion_at
 from .models.field import PLANE_SMOOTH, build_field, plane_structure
 from .models.losses import build_losses
@@ -122,7 +124,8 @@ def build_model(config, source=None) -> Model:
             raise ConfigError(
                 f"numerics.field_grid_spacing_kpc = {spacing} gives a {grid_bytes / 2**30:.3g} GiB field grid over the halo, "
                 f"above run.memory_budget_GiB = {cfg.run.memory_budget_GiB}; use a coarser spacing (or raise the budget)")
-    fkind, field_p, grid = build_field(cfg.field, spacing, box, cfg.numerics.field_grid_jacobian)
+    fkind, field_p, grid = build_field(cfg.field, spacing, box, cfg.numerics.field_grid_jacobian,
+                                      grid_file=read_field_grid(cfg.field))
     dkind, diff_p = build_diffusion(cfg.diffusion)
     layouts = build_tally_layouts(cfg)
     ti, tf, size = tally_tables(layouts)

@@ -26,6 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import load_config
+from .io import read_field_grid
+from .models.diffusion import diffusion_at
+from .models.field import evaluate_field
+from .models.losses import LossModel
 from .units import MYR_S
 
 __all__ = ["HorizonResult", "local_loss_rates", "propagation_horizon", "validate_position"]
@@ -105,13 +110,11 @@ def validate_position(cfg, position_kpc) -> np.ndarray:
 def local_loss_rates(cfg, position_kpc, kinetic_GeV) -> dict[str, np.ndarray]:
     """b = −dE/dt [GeV s⁻¹] of each loss process of the configuration at one point.
 
-    losses.model 'galactic': the active processes (:func:`sdeprop.config.active_loss_processes`)
+    losses.model 'galactic': the active processes (:func:`sdeprop.models.losses.active_loss_processes`)
     evaluated directly (:meth:`sdeprop.models.losses.LossModel.rates`, not the kernel's table);
     'quadratic': one entry, b0 E² (E kinetic, as in the kernel); 'none' or no active process:
     an empty dict.
     """
-    from .config import load_config
-
     cfg = load_config(cfg)
     e = np.atleast_1d(np.asarray(kinetic_GeV, dtype=float))
     lc = cfg.losses
@@ -119,9 +122,7 @@ def local_loss_rates(cfg, position_kpc, kinetic_GeV) -> dict[str, np.ndarray]:
         return {"quadratic b0 E²": lc.b0_per_GeV_per_s * e * e}
     if lc.model != "galactic":
         return {}
-    from .models.losses import LossModel
-
-    model = LossModel.from_config(cfg)
+    model = LossModel.from_config(cfg, field_grid=read_field_grid(cfg.field))
     if not model.processes:
         return {}
     return {k: np.asarray(v, dtype=float) for k, v in model.rates(np.asarray(position_kpc, dtype=float), e).items()}
@@ -162,10 +163,6 @@ def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None
     small steps (the Fang et al. 2021 Klein–Nishina fit switches to Thomson at a fixed x,
     a 0.2–0.4 % step in b) that make the error ∝ panel width, a few 1e-6 with the default.
     """
-    from .config import load_config
-    from .models.diffusion import diffusion_at
-    from .models.field import evaluate_field
-
     cfg = load_config(config)
     pos = validate_position(cfg, position_kpc)
     e = np.atleast_1d(np.asarray(energy_GeV, dtype=float)).reshape(-1)
@@ -181,7 +178,7 @@ def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None
         raise ValueError(f"the configuration has no energy losses for {species} (losses.model = '{cfg.losses.model}'"
                          f"{'' if cfg.losses.model == 'none' else ', no active process'}): the horizon is unbounded")
 
-    B = evaluate_field(cfg.field, pos.reshape(1, 3))[0][0]
+    B = evaluate_field(cfg.field, pos.reshape(1, 3), grid_file=read_field_grid(cfg.field))[0][0]
     bb = float(B @ B)
     bf2 = cfg.numerics.field_floor_uG ** 2
     alignment = bb / (bb + bf2)

@@ -1,4 +1,5 @@
-"""HDF5 output: one file per run, written atomically (temporary file, then rename).
+"""HDF5 output (one file per run, written atomically: temporary file, then rename) and the reader of
+gridded magnetic-field files (``load_field_grid``; the models never read files themselves).
 
 Layout::
 
@@ -21,13 +22,19 @@ from __future__ import annotations
 
 import os
 import tomllib
+from functools import lru_cache
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from .checkpoint import temporary_beside
+from .checkpoint import _describe_difference, temporary_beside
+from .config import dump_toml, load_config
+from .errors import ConfigError
+from .models.sources import EnergySampler
+from .provenance import environment
 from .result import DENSITY_UNIT, Result, Tally
+from .spectra import spectrum_from_config
 from .tallies import TallyLayout
 
 FORMAT = "sdeprop-result-2"
@@ -112,10 +119,6 @@ def load_result(path) -> Result:
 
 def _read_from(f, path) -> Result:
     """One result from an open HDF5 file or group."""
-    from .config import load_config
-    from .models.sources import EnergySampler
-    from .spectra import spectrum_from_config
-
     toml_text = f["config"][()].decode() if isinstance(f["config"][()], bytes) else str(f["config"][()])
     cfg = load_config(tomllib.loads(toml_text))
     counts = {k: int(v) for k, v in f["counts"].attrs.items()}
@@ -172,8 +175,6 @@ def _read_batch_table(f) -> list[dict]:
 
 def _merge_key(result: Result) -> str:
     """The configuration without what may differ between runs that can be merged (seed, particles, name)."""
-    from .config import dump_toml
-
     data = tomllib.loads(result.config.fingerprint_toml())
     for key in ("seed", "particles", "name", "batch_size"):
         data["run"].pop(key, None)
@@ -188,8 +189,6 @@ def merge_results(paths, output=None) -> Result:
     (apart from seed, particles, name, batch size), and any batch present twice (the same seed
     and batch index, or the same seed with different batch sizes, whose streams overlap).
     """
-    from .config import ConfigError
-
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         raise ValueError("merge needs at least two result files")
@@ -203,8 +202,6 @@ def merge_results(paths, output=None) -> Result:
     sizes: dict[int, tuple[int, str]] = {}
     for p, r in zip(paths, results):
         if _merge_key(r) != key0:
-            from .checkpoint import _describe_difference
-
             diff = _describe_difference({"config": key0}, {"config": _merge_key(r)})
             raise ConfigError(f"cannot merge '{p}' with '{paths[0]}': their configurations differ ({diff})")
         seed, bsize = int(r.metadata["seed"]), int(r.metadata["batch_size"])
@@ -227,17 +224,74 @@ def merge_results(paths, output=None) -> Result:
     timings["steps_per_s_per_core"] = counts["steps"] / timings["batch_cpu_s"] if timings["batch_cpu_s"] > 0 else 0.0
     timings["workers"] = max(int(r.timings.get("workers", 1)) for r in results)
     meta = dict(first.metadata)
-    from .provenance import environment
-
     meta.update(environment())
     meta["merged_from"] = ";".join(str(p) for p in paths)
     meta["batch_log"] = [dict(row, seed=row.get("seed", r.metadata["seed"])) for r in results for row in r.metadata["batch_log"]]
     data = tomllib.loads(first.config_toml)
     data["run"]["particles"] = n_total
-    from .config import dump_toml
-
     merged = Result(dump_toml(data), tallies, counts, timings, meta)
     if output is not None:
         write_result(merged, output)
         merged.path = str(output)
     return merged
+
+
+# ----------------------------------------------------------------------------- field-grid files
+_FIELD_GRID_DATASETS = ("x", "y", "z", "Bx", "By", "Bz")
+
+
+@lru_cache(maxsize=8)
+def _load_field_grid_cached(path: str, mtime: float):
+    p = Path(path)
+    try:
+        if p.suffix == ".npz":
+            with np.load(p) as f:
+                data = {k: np.asarray(f[k], dtype=np.float64) for k in _FIELD_GRID_DATASETS if k in f}
+        elif p.suffix in (".h5", ".hdf5"):
+            with h5py.File(p, "r") as f:
+                data = {k: np.asarray(f[k], dtype=np.float64) for k in _FIELD_GRID_DATASETS if k in f}
+        else:
+            data = None
+    except Exception as exc:  # unreadable / corrupt file
+        raise ValueError(f"cannot read field grid '{path}': {exc}") from None
+    if data is None:
+        raise ValueError(f"field grid '{path}': unsupported extension '{p.suffix}' "
+                         "(allowed: .npz, .h5, .hdf5)")
+    missing = [k for k in _FIELD_GRID_DATASETS if k not in data]
+    if missing:
+        raise ValueError(f"field grid '{path}' lacks datasets {missing} (needs x, y, z, Bx, By, Bz)")
+    shape = (data["x"].size, data["y"].size, data["z"].size)
+    for k in ("x", "y", "z"):
+        axis = data[k]
+        if axis.ndim != 1 or axis.size < 2:
+            raise ValueError(f"field grid '{path}': axis {k} must be 1D with at least 2 nodes")
+        step = np.diff(axis)
+        if not np.all(np.isfinite(axis)) or np.any(step <= 0) or not np.allclose(step, step[0], rtol=1e-6):
+            raise ValueError(f"field grid '{path}': axis {k} must be finite, increasing and uniformly spaced")
+    for k in ("Bx", "By", "Bz"):
+        if data[k].shape != shape:
+            raise ValueError(f"field grid '{path}': {k} has shape {data[k].shape}, "
+                             f"expected {shape} from the axes")
+        bad = ~np.isfinite(data[k])
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"field grid '{path}': {k} contains {int(bad.sum())} NaN/inf values "
+                             f"(first at index {idx}); all values must be finite")
+    return data
+
+
+def load_field_grid(path: str) -> dict[str, np.ndarray]:
+    """Read and check a gridded field file: 1D node coordinates x, y, z [kpc] (uniformly spaced) and
+    Bx, By, Bz [μG] of shape (nx, ny, nz).  Cached on the path and the file's modification time;
+    ValueError names what is wrong."""
+    if not os.path.isfile(path):
+        raise ValueError(f"field grid file '{path}' does not exist or is not a file")
+    return _load_field_grid_cached(os.path.abspath(path), os.path.getmtime(path))
+
+
+def read_field_grid(field_cfg) -> dict[str, np.ndarray] | None:
+    """The arrays of the [field]'s 'grid' model (or of the one 'grid' component of a sum) for
+    ``models.field.build_field(..., grid_file=...)``; None when the field has no grid."""
+    parts = field_cfg.components if field_cfg.model == "sum" else [field_cfg]
+    files = [c.file for c in parts if c.model == "grid"]
+    return load_field_grid(files[0]) if files else None

@@ -38,6 +38,8 @@ def dependency_versions() -> dict[str, str]:
 
 def environment() -> dict:
     """Version, git commit, host, platform, time and dependency versions."""
+    # inside the function: sdeprop/__init__.py defines __version__ and, through io and result, imports
+    # this module, so at module level the package would still be initialising
     from . import __version__
 
     return {

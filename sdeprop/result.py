@@ -11,12 +11,15 @@ Units: densities are per kpc³ per GeV of kinetic energy for a total source rate
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .config import load_config
 from .models.diffusion import SPECIES
 from .models.sources import EnergySampler
+from .provenance import environment
 from .spectra import Spectrum, bin_rates, bin_weights, spectrum_from_config
 from .tallies import M_C, M_C2, M_C2V, M_C2VV, M_CV, N_MOMENTS, TallyLayout
 
@@ -160,15 +163,10 @@ class Result:
 
     @property
     def config(self):
-        from .config import load_config
-        import tomllib
-
         return load_config(tomllib.loads(self.config_toml))
 
     @classmethod
     def from_run(cls, model, sums, counts, timings, final_state=None, batches=None, batch_log=None, scheduler=""):
-        from .provenance import environment
-
         cfg = model.config
         spec = spectrum_from_config(cfg.spectrum)
         tallies = {}

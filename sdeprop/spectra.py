@@ -29,6 +29,9 @@ from typing import Callable
 
 import numpy as np
 
+from .config import SpectrumSection, _format_validation_error
+from .errors import ConfigError
+
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(32)
 
 
@@ -176,8 +179,6 @@ def parse_spectrum(text: str) -> tuple[Spectrum, float]:
 
     Returns (spectrum, rate_per_Myr).  Keys are those of the [spectrum] configuration table.
     """
-    from .config import ConfigError, SpectrumSection
-
     kind, _, rest = text.partition(":")
     data: dict = {"type": kind.strip()}
     for item in filter(None, (s.strip() for s in rest.split(","))):
@@ -192,8 +193,6 @@ def parse_spectrum(text: str) -> tuple[Spectrum, float]:
     try:
         section = SpectrumSection.model_validate(data)
     except Exception as exc:
-        from .config import _format_validation_error
-
         msg = _format_validation_error(exc) if hasattr(exc, "errors") else str(exc)
         raise ConfigError(msg.replace("invalid configuration", "invalid spectrum")) from None
     return spectrum_from_config(section), section.rate_per_Myr

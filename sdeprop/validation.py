@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from .engine import run
+from .spectra import LogUniform
 from .units import KPC2_PER_MYR_IN_CM2_PER_S
 
 
@@ -70,9 +72,6 @@ def closed_box_check(field: dict, particles: int, **options) -> ClosedBoxCheck:
     """Run the closed-galaxy conservation check in ``field`` (a [field] table) and return Pearson's χ²
     of the final cell counts against the uniform expectation (multinomial: the cells plus the
     rest of the cylinder, ndf = number of cells).  Options: see ``closed_box_config``."""
-    from .engine import run
-    from .spectra import LogUniform
-
     cfg = closed_box_config(field, particles, **options)
     galaxy = cfg["galaxy"]
     source = UniformCylinder(galaxy["halo_height_kpc"], galaxy["radius_max_kpc"])

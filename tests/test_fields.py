@@ -5,6 +5,7 @@ import pytest
 
 from fieldcheck import central_difference_jacobian
 from sdeprop.config import CerriToyField, ConfigError, GridField, UniformField, load_config
+from sdeprop.io import read_field_grid
 from sdeprop.models.field import evaluate_field
 
 
@@ -48,14 +49,14 @@ def test_grid_field_reproduces_linear_field(tmp_path):
     f = _write_grid(tmp_path / "lin.npz", lambda X, Y, Z: (1 + 0.2 * X - 0.1 * Z, 0.5 + 0.3 * Y, 2.0 + 0.05 * X + 0.4 * Z))
     cfg = GridField(file=str(f))
     pts = np.array([[0.3, -1.2, 0.4], [-3.9, 2.9, -0.95], [1.1, 0.0, 0.0]])
-    B, J = evaluate_field(cfg, pts)
+    B, J = evaluate_field(cfg, pts, grid_file=read_field_grid(cfg))
     x, y, z = pts.T
     np.testing.assert_allclose(B, np.column_stack([1 + 0.2 * x - 0.1 * z, 0.5 + 0.3 * y, 2 + 0.05 * x + 0.4 * z]), rtol=1e-12)
     expectJ = np.array([[0.2, 0.0, 0.05], [0.0, 0.3, 0.0], [-0.1, 0.0, 0.4]])
     for j in J:
         np.testing.assert_allclose(j, expectJ, atol=1e-12)
     # outside the grid the field is zero
-    B, _ = evaluate_field(cfg, [10.0, 0.0, 0.0])
+    B, _ = evaluate_field(cfg, [10.0, 0.0, 0.0], grid_file=read_field_grid(cfg))
     assert np.all(B == 0)
 
 
@@ -91,5 +92,6 @@ def test_grid_field_hdf5(tmp_path):
         f["Bx"] = np.full((5, 5, 5), 1.5)
         f["By"] = np.zeros((5, 5, 5))
         f["Bz"] = np.zeros((5, 5, 5))
-    B, _ = evaluate_field(GridField(file=str(tmp_path / "g.h5")), [0.1, 0.2, 0.3])
+    cfg = GridField(file=str(tmp_path / "g.h5"))
+    B, _ = evaluate_field(cfg, [0.1, 0.2, 0.3], grid_file=read_field_grid(cfg))
     np.testing.assert_allclose(B[0], [1.5, 0, 0])

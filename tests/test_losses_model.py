@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdeprop.config import ConfigError, active_loss_processes, load_config
+from sdeprop.config import ConfigError, load_config
 from sdeprop.models import loss_processes as lp
-from sdeprop.models.losses import LOSS_GALACTIC, LOSS_NONE, LossModel, build_losses, kernel_loss_rate
+from sdeprop.models.losses import (LOSS_GALACTIC, LOSS_NONE, LossModel, active_loss_processes, build_losses,
+                                   kernel_loss_rate)
 from sdeprop.models.isrf import DELAHAYE10
 
 
@@ -66,7 +67,7 @@ def test_table_of_gas_and_radiation_matches_direct_evaluation():
     pts, e = random_points(3000)
     model = LossModel.from_config(load_config(cfg))
     direct = np.array([model.total_rate(p, [ee])[0] for p, ee in zip(pts, e)])
-    table = kernel_loss_rate(cfg, pts, e, energy_floor_GeV=1.0)
+    table = kernel_loss_rate(load_config(cfg), pts, e, energy_floor_GeV=1.0)
     rel = np.abs(table / direct - 1)
     print("median", np.median(rel), "max", rel.max())
     assert np.median(rel) < 5e-4 and rel.max() < 1e-2
@@ -79,7 +80,7 @@ def test_proton_table_matches_direct_evaluation():
     e = np.exp(np.random.default_rng(3).uniform(np.log(0.1), np.log(1e3), len(pts)))
     model = LossModel.from_config(load_config(cfg))
     direct = np.array([model.total_rate(p, [ee])[0] for p, ee in zip(pts, e)])
-    table = kernel_loss_rate(cfg, pts, e, energy_floor_GeV=0.1)
+    table = kernel_loss_rate(load_config(cfg), pts, e, energy_floor_GeV=0.1)
     rel = np.abs(table / direct - 1)
     assert np.median(rel) < 1e-3 and rel.max() < 2e-2, (np.median(rel), rel.max())
 
@@ -89,7 +90,7 @@ def test_synchrotron_uses_field_plus_turbulence():
     and δB from the JF12 random amplitude; exact for a constant B² override."""
     pts = np.array([[-8.5, 0.0, 0.0], [-6.0, 3.0, 0.5], [2.0, -9.0, -1.0]])
     cfg = electron_config(processes=["synchrotron"], magnetic_field_uG=6.0)
-    got = kernel_loss_rate(cfg, pts, 1000.0)
+    got = kernel_loss_rate(load_config(cfg), pts, 1000.0)
     exact = lp.synchrotron_loss(1000.0 + lp.M_E_GEV, 36.0)
     np.testing.assert_allclose(got, exact, rtol=1e-12)
     cfg = electron_config(processes=["synchrotron"])
@@ -97,7 +98,7 @@ def test_synchrotron_uses_field_plus_turbulence():
     b2 = model.magnetic_field_squared_uG2(pts)
     assert np.all(b2 > 0)
     direct = np.array([lp.synchrotron_loss(1000.0 + lp.M_E_GEV, v) for v in b2])
-    got = kernel_loss_rate(cfg, pts, 1000.0)
+    got = kernel_loss_rate(load_config(cfg), pts, 1000.0)
     np.testing.assert_allclose(got, direct, rtol=0.1)  # δB² from the 0.2 kpc table
 
 
@@ -109,7 +110,7 @@ def test_turbulence_table_is_unbiased_on_average():
     pts, _ = random_points(20000, seed=4, z_sigma=0.5)
     model = LossModel.from_config(load_config(cfg))
     direct = model.magnetic_field_squared_uG2(pts)
-    got = kernel_loss_rate(cfg, pts, 1e3) / lp.synchrotron_loss(1e3 + lp.M_E_GEV, 1.0)
+    got = kernel_loss_rate(load_config(cfg), pts, 1e3) / lp.synchrotron_loss(1e3 + lp.M_E_GEV, 1.0)
     assert abs(got.mean() / direct.mean() - 1) < 0.01
     assert np.median(np.abs(got / direct - 1)) < 0.01
 

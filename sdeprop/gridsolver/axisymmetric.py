@@ -39,6 +39,11 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ..config import load_config
+from ..io import read_field_grid
+from ..models.diffusion import diffusion_at
+from ..models.field import evaluate_field
+
 __all__ = [
     "AxisymmetricGrid",
     "AxisymmetricSolution",
@@ -345,15 +350,11 @@ def tensor_from_config(cfg, species: str, kinetic_GeV: float, grid: Axisymmetric
     vertices at azimuth phi_rad (default y = 0, x = R), projected on R̂ and ẑ; D∥, D⊥ from
     ``sdeprop.models.diffusion.diffusion_at(cfg.diffusion, species, kinetic_GeV)``; the field
     floor from cfg.numerics.field_floor_uG (as the SDE kernel; PHYSICS.md §1.6)."""
-    from ..config import load_config
-    from ..models.diffusion import diffusion_at
-    from ..models.field import evaluate_field
-
     cfg = load_config(cfg)
     R, z = grid.nodes_mesh()
     c, s = np.cos(phi_rad), np.sin(phi_rad)
     pts = np.column_stack([(R * c).ravel(), (R * s).ravel(), z.ravel()])
-    B, _ = evaluate_field(cfg.field, pts)
+    B, _ = evaluate_field(cfg.field, pts, grid_file=read_field_grid(cfg.field))
     BR = B[:, 0] * c + B[:, 1] * s
     Bp = -B[:, 0] * s + B[:, 1] * c
     Bz = B[:, 2]

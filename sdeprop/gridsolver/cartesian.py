@@ -48,6 +48,11 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ..config import load_config
+from ..io import read_field_grid
+from ..models.diffusion import diffusion_at
+from ..models.field import evaluate_field
+
 __all__ = [
     "CartesianGrid",
     "CartesianSolution",
@@ -388,16 +393,12 @@ def diffusion_tensor_from_config(cfg, grid: CartesianGrid, kinetic_GeV: float,
     B_f = cfg.numerics.field_floor_uG (config.py NumericsSection), D∥, D⊥ from
     ``models.diffusion.diffusion_at(cfg.diffusion, species, E)``; D = D⊥ I + (D∥ − D⊥) b bᵀ
     (PHYSICS.md §1.6). species defaults to cfg.species.name."""
-    from sdeprop.config import load_config
-    from sdeprop.models.diffusion import diffusion_at
-    from sdeprop.models.field import evaluate_field
-
     cfg = load_config(cfg)
     if not (np.isfinite(kinetic_GeV) and kinetic_GeV > 0):
         raise ValueError(f"kinetic_GeV must be finite and > 0, got {kinetic_GeV!r}")
     species = species or cfg.species.name
     pts = np.stack([c.ravel() for c in grid.mesh_kpc()], axis=1)
-    B, _ = evaluate_field(cfg.field, pts)
+    B, _ = evaluate_field(cfg.field, pts, grid_file=read_field_grid(cfg.field))
     bf = cfg.numerics.field_floor_uG
     b = B / np.sqrt(np.sum(B * B, axis=1) + bf * bf)[:, None]
     dpar, dperp = diffusion_at(cfg.diffusion, species, kinetic_GeV)

@@ -54,6 +54,12 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ..config import load_config
+from ..io import read_field_grid
+from ..models.losses import LossModel
+from ..units import MYR_S
+from .axisymmetric import assemble_operator, tensor_from_config
+
 __all__ = [
     "EnergySolution",
     "march_energies",
@@ -288,9 +294,6 @@ def axisymmetric_operator_from_config(cfg, grid, species: Optional[str] = None,
     ``tensor_from_config`` (field sampled at azimuth phi_rad, default y = 0) assembled by
     ``axisymmetric.assemble_operator``.  species: default cfg.species.name.  Matrices are cached
     per energy."""
-    from ..config import load_config
-    from .axisymmetric import assemble_operator, tensor_from_config
-
     cfg = load_config(cfg)
     sp_name = species or cfg.species.name
     cache: dict = {}
@@ -312,10 +315,6 @@ def axisymmetric_loss_rate_from_config(cfg, grid, energies_GeV, phi_rad: float =
     (x, y, z) = (R cos φ, R sin φ, z), φ = phi_rad (default y = 0), evaluated directly (no
     table) — a Python loop over cells, ~0.15 ms per cell for 30 energies on the 2-core test
     box (≈ 2.5 s for 200×80 cells).  Energies are kinetic, as everywhere in sdeprop."""
-    from ..config import load_config
-    from ..models.losses import LossModel
-    from ..units import MYR_S
-
     cfg = load_config(cfg)
     E = _energies(energies_GeV)
     N = grid.n_R * grid.n_z
@@ -325,7 +324,7 @@ def axisymmetric_loss_rate_from_config(cfg, grid, energies_GeV, phi_rad: float =
     if model == "quadratic":
         b = cfg.losses.b0_per_GeV_per_s * MYR_S * E * E
         return np.repeat(b[:, None], N, axis=1)
-    lm = LossModel.from_config(cfg)
+    lm = LossModel.from_config(cfg, field_grid=read_field_grid(cfg.field))
     if not lm.processes:
         return None
     R, z = grid.centres_mesh()

@@ -5,11 +5,15 @@ Galactocentric Cartesian point (kpc).  The kernel derives b = B/sqrt(|B|² + B_f
 the Itô drift ∇·D from these (PHYSICS.md §1.6).
 
 Tags (``FIELD_*``) select the model inside the kernel; parameters are a float64 array.
+The models read no files: the 'grid' model gets its arrays from the caller
+(``sdeprop.io.read_field_grid``), passed to ``build_field``/``evaluate_field`` as ``grid_file``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 
 import numpy as np
 from numba import njit
@@ -191,10 +195,8 @@ def grid_with_jacobian(x, y, z, bx, by, bz) -> np.ndarray:
     return out
 
 
-def _component(cfg):
-    """(kind, params, grid) of one model section (not a sum)."""
-    from ..config import load_field_grid
-
+def _component(cfg, grid_file):
+    """(kind, params, grid) of one model section (not a sum); ``grid_file`` as in ``build_field``."""
     model = cfg.model
     if model == "uniform":
         d = np.asarray(cfg.direction, dtype=float)
@@ -205,7 +207,10 @@ def _component(cfg):
     if model == "cerri_toy":
         return FIELD_CERRI_TOY, np.array([cfg.B0_phi_uG, cfg.R0_kpc, cfg.epsilon_B]), EMPTY_GRID
     if model == "grid":
-        data = load_field_grid(cfg.file)
+        if grid_file is None:
+            raise ValueError(f"field model 'grid' ('{cfg.file}'): pass the file's arrays as grid_file "
+                             "(sdeprop.io.read_field_grid reads them)")
+        data = grid_file
         x, y, z = data["x"], data["y"], data["z"]
         params = np.array([x[0], y[0], z[0], 1 / (x[1] - x[0]), 1 / (y[1] - y[0]), 1 / (z[1] - z[0])])
         return FIELD_GRID, params, grid_with_jacobian(x, y, z, data["Bx"], data["By"], data["Bz"])
@@ -222,8 +227,11 @@ def gmf_params(model: str, variant, overrides: dict) -> np.ndarray:
     return np.ascontiguousarray(builder(*args, **overrides), dtype=np.float64)
 
 
-def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None, grid_jacobian="analytic"):
+def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None, grid_jacobian="analytic", grid_file=None):
     """Turn the [field] section into (kind, params, grid float64[nx, ny, nz, 12]).
+
+    ``grid_file``: for a field with a 'grid' model (alone or as the one grid component of a sum),
+    its file's arrays x, y, z [kpc] and Bx, By, Bz [μG] as a mapping (``sdeprop.io.read_field_grid``).
 
     A sum of components becomes FIELD_SUM with its components' parameters packed into one
     array.  With ``grid_spacing_kpc`` the whole field is sampled once (B and its analytic
@@ -232,7 +240,7 @@ def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None, grid_jacobian="a
     "finite_difference" replaces the sampled Jacobian by central differences of the sampled B.
     """
     if field_cfg.model == "sum":
-        parts = [(_component(c), c.scale) for c in field_cfg.components]
+        parts = [(_component(c, grid_file), c.scale) for c in field_cfg.components]
         grids = [g for (k, _, g), _ in parts if k == FIELD_GRID]
         header = [float(len(parts))]
         body: list[float] = []
@@ -242,7 +250,7 @@ def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None, grid_jacobian="a
             body += list(p)
         kind, params, grid = FIELD_SUM, np.array(header + body), (grids[0] if grids else EMPTY_GRID)
     else:
-        kind, params, grid = _component(field_cfg)
+        kind, params, grid = _component(field_cfg, grid_file)
         if field_cfg.scale != 1.0:
             kind, params = FIELD_SUM, np.concatenate([[1.0, kind, field_cfg.scale, 5.0, 5.0 + len(params)], params])
     if grid_spacing_kpc is not None:
@@ -252,16 +260,12 @@ def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None, grid_jacobian="a
 
 def field_grid_cache_dir() -> str:
     """Folder of the precomputed field grids: ``$XDG_CACHE_HOME/sdeprop-fieldgrids`` (``~/.cache``)."""
-    import os
-
     return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
                         "sdeprop-fieldgrids")
 
 
 def clear_field_grid_cache() -> tuple[int, int]:
     """Delete every cached field grid; returns (number of files, bytes freed)."""
-    import os
-
     folder = field_grid_cache_dir()
     n = freed = 0
     if os.path.isdir(folder):
@@ -286,9 +290,6 @@ def precomputed_grid(kind, params, grid, spacing_kpc, box_kpc, jacobian="analyti
     Cached in ``$XDG_CACHE_HOME/sdeprop-fieldgrids`` (``~/.cache``) under a hash of the model tag,
     its parameters, any input grid, the box and the spacing, so a second run loads it.
     """
-    import hashlib
-    import os
-
     axes = [np.linspace(-m, m, int(np.ceil(2 * m / spacing_kpc)) + 1) for m in box_kpc]
     h = hashlib.sha256()
     for part in (np.int64(kind), np.asarray(params, dtype=np.float64), grid, *axes):
@@ -324,10 +325,10 @@ def field_at(kind, p, grid, x, y, z):
 
 
 def evaluate_field(field_cfg, points_kpc, grid_spacing_kpc=None, box_kpc=None,
-                   grid_jacobian="analytic") -> tuple[np.ndarray, np.ndarray]:
+                   grid_jacobian="analytic", grid_file=None) -> tuple[np.ndarray, np.ndarray]:
     """Evaluate B (μG, shape (n, 3)) and the Jacobian (μG/kpc, shape (n, 3, 3), J[i, j] = ∂B_j/∂x_i),
     directly or from a precomputed grid (arguments as ``build_field``)."""
-    kind, params, grid = build_field(field_cfg, grid_spacing_kpc, box_kpc, grid_jacobian)
+    kind, params, grid = build_field(field_cfg, grid_spacing_kpc, box_kpc, grid_jacobian, grid_file)
     pts = np.atleast_2d(np.asarray(points_kpc, dtype=float))
     out = np.array([field_at(kind, params, grid, *pt) for pt in pts])
     return out[:, :3], out[:, 3:].reshape(-1, 3, 3)

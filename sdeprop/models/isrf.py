@@ -171,6 +171,13 @@ def build_isrf(model: str = "delahaye10", *, components=None, scale_lengths_kpc=
     return p
 
 
+def isrf_from_config(isrf_cfg) -> np.ndarray:
+    """:func:`build_isrf` with the keys of a [losses.isrf] section (any object with those attributes)."""
+    c = isrf_cfg
+    return build_isrf(c.model, components=c.components, scale_lengths_kpc=c.scale_lengths_kpc,
+                      scale_heights_kpc=c.scale_heights_kpc, R_sun_kpc=c.R_sun_kpc, scale=c.scale)
+
+
 @njit(cache=True)
 def _many(p, pts):
     n = int(p[0])

@@ -36,10 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ..errors import ConfigError
 from ..units import MYR_S
 from . import loss_processes as lp
+from .diffusion import SPECIES
+from .field import evaluate_field
 from .gas import build_gas, evaluate_gas
-from .isrf import build_isrf, evaluate_isrf, isrf_n_components, isrf_temperature_K
+from .isrf import evaluate_isrf, isrf_from_config, isrf_n_components, isrf_temperature_K
+from .turbulence import evaluate_turbulence
 
 LOSS_NONE = 0
 LOSS_QUADRATIC = 1
@@ -54,6 +58,38 @@ N_LOSS_HEADER = 24
 TABLE_Z_SCALE_KPC = 0.25
 """a of the loss table's vertical coordinate u = z/(|z| + a) [kpc]: nodes uniform in u are
 spaced ∝ (|z| + a)², fine in the gas layers and coarse high in the halo."""
+
+ELECTRON_LOSS_PROCESSES = ("synchrotron", "inverse_compton", "bremsstrahlung", "coulomb_ionisation")
+"""The processes of e± (and their default for losses.model = 'galactic')."""
+PROTON_LOSS_PROCESSES = ("coulomb_ionisation", "pion_production")
+"""The processes of protons (their default below energy.min_GeV = 10; none above)."""
+
+
+def loss_processes_of(species: str) -> tuple[str, ...]:
+    """Every loss process this module computes for ``species`` ('proton', 'electron', 'positron')."""
+    return PROTON_LOSS_PROCESSES if species == "proton" else ELECTRON_LOSS_PROCESSES
+
+
+def check_loss_processes(species: str, processes) -> None:
+    """ValueError naming the first of ``processes`` that ``species`` does not have."""
+    allowed = loss_processes_of(species)
+    for name in processes:
+        if name not in allowed:
+            raise ValueError(f"'{name}' is not a loss process of species '{species}'; "
+                             f"allowed: {list(allowed)}")
+
+
+def active_loss_processes(cfg) -> tuple[str, ...]:
+    """The processes of losses.model = 'galactic' after the species defaults are applied (``cfg``: a
+    validated configuration, read through cfg.losses, cfg.species.name and cfg.energy.min_GeV)."""
+    if cfg.losses.model != "galactic":
+        return ()
+    if cfg.losses.processes is not None:
+        return tuple(dict.fromkeys(cfg.losses.processes))
+    if cfg.species.name == "proton":
+        return PROTON_LOSS_PROCESSES if cfg.energy.min_GeV < 10.0 else ()
+    return ELECTRON_LOSS_PROCESSES
+
 
 IC_KINDS = {"thomson": lp.IC_THOMSON, "moderski05": lp.IC_KN_MODERSKI, "fang21": lp.IC_KN_FANG,
             "khangulyan14": lp.IC_KN_KAK14}
@@ -177,20 +213,19 @@ class LossModel:
     magnetic_field_uG: float | None
     field_cfg: object = None
     turbulence_cfg: object = None
+    field_grid: object = None
 
     @classmethod
-    def from_config(cls, cfg) -> "LossModel":
-        from ..config import active_loss_processes
-        from .diffusion import SPECIES
-
+    def from_config(cls, cfg, field_grid=None) -> "LossModel":
+        """The loss model of a validated configuration.  ``field_grid``: the arrays of a 'grid' field
+        model (``sdeprop.io.read_field_grid``), needed only to evaluate synchrotron rates directly."""
         lc = cfg.losses
-        isrf = build_isrf(lc.isrf.model, components=lc.isrf.components, scale_lengths_kpc=lc.isrf.scale_lengths_kpc,
-                          scale_heights_kpc=lc.isrf.scale_heights_kpc, R_sun_kpc=lc.isrf.R_sun_kpc, scale=lc.isrf.scale)
+        isrf = isrf_from_config(lc.isrf)
         gas = build_gas(lc.gas.xco, xco_value=lc.gas.xco_value, scale_HI=lc.gas.scale_HI, scale_H2=lc.gas.scale_H2,
                         scale_HII=lc.gas.scale_HII)
         return cls(active_loss_processes(cfg), cfg.species.name, SPECIES[cfg.species.name][0], lc.klein_nishina, isrf, gas,
                    lc.gas.helium_ratio, lc.gas.electron_temperature_K, lc.pion_inelasticity, lc.magnetic_field_uG,
-                   cfg.field, cfg.turbulence)
+                   cfg.field, cfg.turbulence, field_grid)
 
     # ---------------------------------------------------------------- direct evaluation
     def magnetic_field_squared_uG2(self, points_kpc) -> np.ndarray:
@@ -198,10 +233,7 @@ class LossModel:
         pts = np.atleast_2d(np.asarray(points_kpc, dtype=float))
         if self.magnetic_field_uG is not None:
             return np.full(len(pts), self.magnetic_field_uG**2)
-        from .field import evaluate_field
-        from .turbulence import evaluate_turbulence
-
-        b = evaluate_field(self.field_cfg, pts)[0]
+        b = evaluate_field(self.field_cfg, pts, grid_file=self.field_grid)[0]
         return np.sum(b * b, axis=1) + evaluate_turbulence(self.turbulence_cfg, pts) ** 2
 
     def _densities(self, pts):
@@ -350,8 +382,6 @@ UNIFORM_CHANNEL = "radiation (uniform)"
 
 def turbulence_grid(turbulence_cfg, radius_max_kpc, halo_height_kpc, spacing_kpc) -> np.ndarray:
     """δB_rms² [μG²] on a Cartesian grid over |x|, |y| ≤ R_max, |z| ≤ H (node spacing ≤ ``spacing_kpc``)."""
-    from .turbulence import evaluate_turbulence
-
     n = int(math.ceil(2.0 * radius_max_kpc / spacing_kpc)) + 1
     nz = int(math.ceil(2.0 * halo_height_kpc * (n - 1) / (2.0 * radius_max_kpc))) + 1
     xs = np.linspace(-radius_max_kpc, radius_max_kpc, n)
@@ -419,8 +449,6 @@ def build_losses(cfg, energy_floor_GeV: float) -> tuple[int, np.ndarray]:
 
 def _check_table_memory(cfg, model):
     """Refuse loss tables larger than run.memory_budget_GiB before building them."""
-    from ..config import ConfigError
-
     lc, g = cfg.losses, cfg.galaxy
     n = 0
     nch = len(model.channels())  # cheap: the channels are functions, evaluated only by pack()
@@ -448,16 +476,15 @@ def _kernel_rates(kind, p, pts, e, b_reg2):
     return out
 
 
-def kernel_loss_rate(cfg, points_kpc, kinetic_GeV, energy_floor_GeV=None) -> np.ndarray:
+def kernel_loss_rate(cfg, points_kpc, kinetic_GeV, energy_floor_GeV=None, field_grid=None) -> np.ndarray:
     """b [GeV s⁻¹] as the kernel sees it (tabulated), at the rows of ``points_kpc`` and the matching
-    kinetic energies; for checking the table against :meth:`LossModel.total_rate`."""
-    from ..config import load_config
-    from .field import evaluate_field
+    kinetic energies; for checking the table against :meth:`LossModel.total_rate`.
 
-    cfg = load_config(cfg)
+    ``cfg``: a validated configuration (``sdeprop.load_config``); ``field_grid``: the arrays of a
+    'grid' field model (``sdeprop.io.read_field_grid``)."""
     pts = np.atleast_2d(np.asarray(points_kpc, dtype=float))
     e = np.broadcast_to(np.asarray(kinetic_GeV, dtype=float), (len(pts),)).copy()
     floor = energy_floor_GeV if energy_floor_GeV is not None else float(e.min())
     kind, p = build_losses(cfg, floor)
-    b = evaluate_field(cfg.field, pts)[0]
+    b = evaluate_field(cfg.field, pts, grid_file=field_grid)[0]
     return _kernel_rates(kind, p, pts, e, np.sum(b * b, axis=1)) / MYR_S
