@@ -139,6 +139,7 @@ class Injection:
 
 
 def injection_from_config(cfg) -> Injection:
+    """The configured species' injection spectrum, normalised over [energy.min_GeV, energy.max_GeV]."""
     mass, charge = SPECIES[cfg.species.name]
     spec = spectrum_from_config(cfg.spectrum)
     emin, emax = cfg.energy.min_GeV, cfg.energy.max_GeV
@@ -305,6 +306,7 @@ class CartesianProblem:
 
 
 def cartesian_problem(cfg, grid) -> CartesianProblem:
+    """The 3D problem on the box ``grid`` (:func:`cartesian_grid_for`)."""
     src = build_source(cfg)
     src = getattr(src, "base", src)               # observer-biased: the unbiased density
     q = _node_source_3d(grid, src)

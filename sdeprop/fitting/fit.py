@@ -298,6 +298,7 @@ class _FreeParameters:
 
 def _residual_function(model: FluxModel, params: _FreeParameters, pts: _Points, data_variable: str,
                        model_error: bool):
+    """residuals(u) of the minimiser for the internal values u of the free parameters."""
     def residuals(u):
         """Whitened residuals L⁻¹(d − m), L L^T = diag(σ_data²) + C_model: χ² = their sum of squares."""
         m, cm = model.binned(params.physical(u), pts.lo, pts.hi, data_variable)
