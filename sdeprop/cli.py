@@ -17,7 +17,7 @@ import numpy as np
 def _cmd_run(args):
     from .config import load_config
     from .engine import run
-    from .plotting import plot_result
+    from .plotting.result import plot_result
 
     cfg = load_config(args.config)
     out = Path(args.output) if args.output else cfg.output_path
@@ -80,7 +80,7 @@ def _cmd_reweight(args):
 
 def _cmd_plot(args):
     from .io import load_result
-    from .plotting import plot_result
+    from .plotting.result import plot_result
     from .spectra import parse_spectrum
 
     result = load_result(args.result)

@@ -101,7 +101,7 @@ def test_cli_config_prints_defaults(capsys):
 
 def test_plot_cartesian_and_local_spectrum_from_grid(tmp_path, small_config):
     """A cartesian tally gives a face-on map; without a sphere the local spectrum comes from the map cell at the Sun."""
-    from sdeprop.plotting import plot_result
+    from sdeprop.plotting.result import plot_result
 
     cfg = dict(small_config, tally=[{"name": "box", "type": "cartesian", "x_range_kpc": [-12.0, -4.0],
                                      "y_range_kpc": [-4.0, 4.0], "z_range_kpc": [-1.0, 1.0], "bins": [4, 4, 2], "energy_bins": 3}])

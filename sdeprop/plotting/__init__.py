@@ -1,0 +1,1 @@
+"""Figures of the package: results, fields, energy losses, crosschecks and fits."""
