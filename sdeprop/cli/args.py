@@ -11,6 +11,7 @@ naming the key, and an unknown key an error that also lists the keys allowed the
 
 from __future__ import annotations
 
+import copy
 import math
 import tomllib
 import types
@@ -108,9 +109,10 @@ def apply_settings(data: dict, settings) -> dict:
 
 
 def config_with_settings(source, settings=()) -> Config:
-    """The validated configuration from ``source`` (a TOML path or a table) with ``--set`` ``settings``
-    applied before validation.  An unknown key of a setting gets the keys allowed at its place."""
-    data = read_toml(source) if not isinstance(source, dict) else source
+    """The validated configuration from ``source`` (a TOML path or a table, left unchanged) with
+    ``--set`` ``settings`` applied before validation.  An unknown key of a setting gets the keys
+    allowed at its place."""
+    data = copy.deepcopy(source) if isinstance(source, dict) else read_toml(source)
     apply_settings(data, settings)
     try:
         return load_config(data)

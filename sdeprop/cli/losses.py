@@ -4,7 +4,6 @@ propagation horizon (:mod:`sdeprop.horizon`) — a table on stdout and a PNG."""
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 
 import numpy as np
@@ -61,9 +60,9 @@ def _config(args):
     """The configuration file (or :data:`DEFAULT_CONFIG`), then --species, then each --set."""
     from ..config import read_toml
 
-    data = copy.deepcopy(DEFAULT_CONFIG) if args.config is None else read_toml(args.config)
+    data = dict(DEFAULT_CONFIG) if args.config is None else read_toml(args.config)
     if args.species is not None:
-        data.setdefault("species", {})["name"] = args.species
+        data["species"] = {**data.get("species", {}), "name": args.species}
     return common.config_with_settings(data, args.set)
 
 
