@@ -26,6 +26,7 @@ def main():
     from matplotlib.colors import LogNorm
 
     import sdeprop
+    from sdeprop.io import read_field_grid
     from sdeprop.models.field import evaluate_field
 
     res = sdeprop.load_result(args.result)
@@ -43,7 +44,8 @@ def main():
     xs = np.linspace(xe[0], xe[-1], 121)
     ys = np.linspace(ye[0], ye[-1], 121)
     X, Y = np.meshgrid(xs, ys, indexing="xy")
-    B, _ = evaluate_field(res.config.field, np.c_[X.ravel(), Y.ravel(), np.zeros(X.size)])
+    B, _ = evaluate_field(res.config.field, np.c_[X.ravel(), Y.ravel(), np.zeros(X.size)],
+                          grid_file=read_field_grid(res.config.field))
     bx, by = B[:, 0].reshape(X.shape), B[:, 1].reshape(X.shape)
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), constrained_layout=True)

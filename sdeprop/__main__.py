@@ -1,3 +1,5 @@
+"""``python -m sdeprop``: the ``sdeprop`` command (sdeprop/cli/)."""
+
 import sys
 
 from .cli import main

@@ -316,18 +316,6 @@ def component_config(cfg: "Config", component: "ComponentSection") -> "Config":
     return load_config(data)
 
 
-def active_loss_processes(cfg: "Config") -> tuple[str, ...]:
-    """Moved to :func:`sdeprop.models.losses.active_loss_processes`.
-
-    A thin alias kept only for sdeprop/losses_cli.py, which imports it from here and is being moved
-    into sdeprop/cli/; remove it (and its entry in tests/test_architecture.py's KNOWN_EXCEPTIONS)
-    when that module imports the function from sdeprop.models.losses.
-    """
-    from .models.losses import active_loss_processes as moved  # a known exception of the import rules
-
-    return moved(cfg)
-
-
 # ----------------------------------------------------------------------------- sources
 class PointSource(_Section):
     type: Literal["point"] = "point"

@@ -33,7 +33,8 @@ from .models.field import evaluate_field
 from .models.losses import LossModel
 from .units import MYR_S
 
-__all__ = ["HorizonResult", "local_loss_rates", "propagation_horizon", "validate_position"]
+__all__ = ["HorizonResult", "LossTable", "decade_energies", "kernel_total_loss_rate", "local_environment",
+           "local_loss_rates", "loss_table", "propagation_horizon", "validate_position"]
 
 _GL_NODES = 8  # Gauss–Legendre nodes per panel
 _INF_START_FACTOR = 1.0e3  # the ∞-limit integrates up to E_cut ≥ 10³ × the highest energy asked for ...
@@ -259,3 +260,100 @@ def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None
                          lambda_par_kpc=np.sqrt(lam2[0]), lambda_perp_kpc=np.sqrt(lam2[1]), lambda_z_kpc=np.sqrt(lz2),
                          field_uG=np.asarray(B, dtype=float), direction=direction, alignment=alignment,
                          tail_fraction=tail_fraction, cut_GeV=cut, tail_slope=tail_slope, relative_error=rel_err)
+
+
+# --------------------------------------------------------------------------- tables at one point
+@dataclass(frozen=True)
+class LossTable:
+    """Energy-loss rates at one point against kinetic energy (what ``sdeprop losses`` shows).
+
+    ``rates_GeV_per_s`` holds b = −dE/dt of each process (:func:`local_loss_rates`),
+    ``total_GeV_per_s`` their sum and ``loss_time_Myr`` = E/b (inf where b = 0).
+    ``kernel_total_GeV_per_s`` is the total from the kernel's interpolation table
+    (:func:`kernel_total_loss_rate`) and ``horizon`` the local propagation horizon on the same
+    energies; each is None unless asked for.
+    """
+
+    energy_GeV: np.ndarray
+    rates_GeV_per_s: dict[str, np.ndarray]
+    total_GeV_per_s: np.ndarray
+    loss_time_Myr: np.ndarray
+    kernel_total_GeV_per_s: np.ndarray | None = None
+    horizon: HorizonResult | None = None
+
+
+def loss_table(config, position_kpc, energy_GeV, *, horizon: bool = False, source_energy_GeV=None,
+               kernel_table: bool = False, kernel_range_GeV=None) -> LossTable:
+    """The loss rates of each process at ``position_kpc`` for the kinetic energies ``energy_GeV``;
+    with ``horizon`` also :func:`propagation_horizon` from ``source_energy_GeV``, with
+    ``kernel_table`` also the kernel table's total (its energy range widened to ``kernel_range_GeV``)."""
+    from .config import load_config
+
+    cfg = load_config(config)
+    pos = validate_position(cfg, position_kpc)
+    e = np.atleast_1d(np.asarray(energy_GeV, dtype=float))
+    rates = local_loss_rates(cfg, pos, e)
+    total = sum(rates.values(), np.zeros_like(e))
+    with np.errstate(divide="ignore"):
+        loss_time = np.where(total > 0, e / np.where(total > 0, total, 1.0) / MYR_S, np.inf)
+    kernel = kernel_total_loss_rate(cfg, pos, e, kernel_range_GeV) if kernel_table else None
+    lam = propagation_horizon(cfg, pos, e, source_energy_GeV) if horizon else None
+    return LossTable(energy_GeV=e, rates_GeV_per_s=rates, total_GeV_per_s=total, loss_time_Myr=loss_time,
+                     kernel_total_GeV_per_s=kernel, horizon=lam)
+
+
+def kernel_total_loss_rate(config, position_kpc, energy_GeV, energy_range_GeV=None) -> np.ndarray:
+    """The total loss rate b [GeV s⁻¹] at one point as the kernel's interpolation table gives it
+    (:func:`sdeprop.models.losses.kernel_loss_rate`), with the table's energy range widened to
+    ``energy_range_GeV`` = (lowest, highest) [GeV] (default: that of ``energy_GeV``)."""
+    from .config import load_config
+    from .models.losses import kernel_loss_rate
+
+    cfg = load_config(config)
+    e = np.atleast_1d(np.asarray(energy_GeV, dtype=float))
+    lo, hi = (float(e.min()), float(e.max())) if energy_range_GeV is None else energy_range_GeV
+    energy = cfg.energy.model_copy(update={"max_GeV": max(cfg.energy.max_GeV, hi)})
+    table_cfg = cfg.model_copy(update={"energy": energy})
+    pos = np.tile(np.asarray(position_kpc, dtype=float), (e.size, 1))
+    return np.asarray(kernel_loss_rate(table_cfg, pos, e, energy_floor_GeV=min(lo, float(e.min()))))
+
+
+def decade_energies(min_GeV: float, max_GeV: float) -> np.ndarray:
+    """The powers of ten between ``min_GeV`` and ``max_GeV`` [GeV]; the two ends if there are fewer
+    than two."""
+    e = 10.0 ** np.arange(math.ceil(math.log10(min_GeV) - 1e-9), math.floor(math.log10(max_GeV) + 1e-9) + 1)
+    return e if e.size >= 2 else np.array([min_GeV, max_GeV], dtype=float)
+
+
+def local_environment(config, position_kpc) -> dict:
+    """Field, gas and radiation at one point, as the loss model sees them.
+
+    Keys: ``B_reg_uG`` (the regular field vector [μG]), ``B_reg_abs_uG``, ``dB_rms_uG`` (the
+    turbulent field), ``B2_sync_uG2`` (the B² synchrotron uses: losses.magnetic_field_uG² if set,
+    else |B|² + δB_rms²), ``processes`` (the active loss processes), ``n_HI``, ``n_H2`` (molecules),
+    ``n_HII``, ``n_He`` [cm⁻³], ``U_rad_components`` ([(temperature K, energy density eV cm⁻³)]) and
+    ``U_rad_eV_cm3`` (their sum).
+    """
+    cfg = load_config(config)
+    pt = np.asarray(position_kpc, dtype=float).reshape(1, 3)
+    lc = cfg.losses
+    B = evaluate_field(cfg.field, pt, grid_file=read_field_grid(cfg.field))[0][0]
+    db = float(evaluate_turbulence(cfg.turbulence, pt)[0])
+    env = {"B_reg_uG": B, "B_reg_abs_uG": float(np.linalg.norm(B)), "dB_rms_uG": db,
+           "processes": active_loss_processes(cfg)}
+    if lc.magnetic_field_uG is not None:
+        env["B2_sync_uG2"] = lc.magnetic_field_uG**2
+    else:
+        env["B2_sync_uG2"] = float(B @ B) + db * db
+    gas_model = build_gas(lc.gas.xco, xco_value=lc.gas.xco_value, scale_HI=lc.gas.scale_HI,
+                          scale_H2=lc.gas.scale_H2, scale_HII=lc.gas.scale_HII)
+    env["n_HI"], env["n_H2"], env["n_HII"] = (float(v) for v in evaluate_gas(gas_model, pt)[0])
+    env["n_He"] = lc.gas.helium_ratio * (env["n_HI"] + 2.0 * env["n_H2"])
+    ic = lc.isrf
+    isrf = build_isrf(ic.model, components=ic.components, scale_lengths_kpc=ic.scale_lengths_kpc,
+                      scale_heights_kpc=ic.scale_heights_kpc, R_sun_kpc=ic.R_sun_kpc, scale=ic.scale)
+    u = evaluate_isrf(isrf, pt)[0]
+    env["U_rad_components"] = [(float(isrf_temperature_K(isrf, i)), float(u[i]))
+                               for i in range(isrf_n_components(isrf))]
+    env["U_rad_eV_cm3"] = float(np.sum(u))
+    return env

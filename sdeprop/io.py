@@ -295,3 +295,56 @@ def read_field_grid(field_cfg) -> dict[str, np.ndarray] | None:
     parts = field_cfg.components if field_cfg.model == "sum" else [field_cfg]
     files = [c.file for c in parts if c.model == "grid"]
     return load_field_grid(files[0]) if files else None
+
+
+def write_reweighted(result: Result, path, spectrum, rate_per_Myr: float = 1.0, tally_names=None,
+                     attrs: dict | None = None) -> Path:
+    """Write the densities of ``result``'s tallies for the injection ``spectrum`` (total source
+    rate ``rate_per_Myr``) to the HDF5 file ``path``, atomically; returns the path.
+
+    ``tally_names`` picks tallies (default: all; an unknown name is a ValueError before anything
+    is written); ``attrs`` are stored as root attributes next to ``rate_per_Myr``.  Layout::
+
+        /NAME/density (attr unit), uncertainty, axes/<axis> edges
+        /NAME/burst_density, burst_uncertainty, output_times_Myr   (snapshot tallies only)
+    """
+    names = list(result.tallies) if tally_names is None else list(tally_names)
+    for name in names:
+        if name not in result.tallies:
+            raise ValueError(f"no tally named '{name}' (available: {', '.join(result.tallies)})")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_beside(path)
+    try:
+        with h5py.File(tmp, "w") as f:
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+            f.attrs["rate_per_Myr"] = rate_per_Myr
+            for name in names:
+                d = result.tallies[name].reweight(spectrum, rate_per_Myr)
+                g = f.create_group(name)
+                g.create_dataset("density", data=d.density).attrs["unit"] = d.unit
+                g.create_dataset("uncertainty", data=d.uncertainty)
+                if d.burst_density is not None:
+                    g.create_dataset("burst_density", data=d.burst_density)
+                    g.create_dataset("burst_uncertainty", data=d.burst_uncertainty)
+                    g.create_dataset("output_times_Myr", data=d.output_times_Myr)
+                for axis, edges in d.edges.items():
+                    g.create_dataset(f"axes/{axis}", data=edges)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def write_local_spectrum_csv(result: Result, path, spectrum=None, rate_per_Myr: float = 1.0) -> Path:
+    """Write the spectrum at the Sun (:meth:`Result.local_spectrum`) for the injection ``spectrum``
+    (default: the configured one) and total source rate ``rate_per_Myr`` as CSV with the columns
+    E_GeV, density_per_kpc3_per_GeV, uncertainty; returns the path."""
+    e, n, dn = result.local_spectrum(spectrum)
+    path = Path(path)
+    np.savetxt(path, np.column_stack([e, n * rate_per_Myr, dn * rate_per_Myr]), delimiter=",",
+               header="E_GeV,density_per_kpc3_per_GeV,uncertainty", comments="")
+    return path

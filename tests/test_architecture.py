@@ -53,9 +53,6 @@ ALLOWED_IMPORTS = {
 #: (importing module, imported module) -> why it is tolerated for now.  Each entry exists only for a
 #: file that another branch is moving; the merge removes it (a stale entry fails the test).
 KNOWN_EXCEPTIONS = {
-    ("sdeprop.config", "sdeprop.models.losses"):
-        "config.active_loss_processes, a thin alias kept for sdeprop/losses_cli.py, which imports it "
-        "from sdeprop.config; remove both once the command line imports it from sdeprop.models.losses",
 }
 
 _LEGACY_CLI = re.compile(r"^sdeprop\.(\w+)_cli$")

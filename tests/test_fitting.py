@@ -9,7 +9,7 @@ import pytest
 import sdeprop
 from sdeprop.cli import main
 from sdeprop.fitting import (DATA_DIR, DataSet, available_data, fit_spectrum, flux_from_density, force_field,
-                             load_data, plot_fit, predict_flux)
+                             load_data, predict_flux)
 
 M_P = 0.93827209  # proton mass [GeV] (units.PROTON_MASS_GEV)
 
@@ -171,6 +171,8 @@ def test_cli_fit_writes_png(run_result, tmp_path, capsys):
 
 
 def test_plot_fit_direct(run_result, tmp_path):
+    from sdeprop.plotting import plot_fit
+
     result, _ = run_result
     fit = fit_spectrum(result, "dampe_proton_2019", spectrum="power_law")
     assert plot_fit(fit, tmp_path / "d.png").stat().st_size > 10000

@@ -14,6 +14,7 @@ import numpy as np
 from ..config import load_config
 from ..gridsolver.axisymmetric import AxisymmetricGrid
 from ..gridsolver.cartesian import CartesianGrid, cylinder_dirichlet
+from ..io import read_field_grid
 from ..models.diffusion import SPECIES, diffusion_at
 from ..models.field import build_field, evaluate_field, sample_on_grid
 from ..models.sources import build_source
@@ -43,10 +44,11 @@ def field_is_axisymmetric(cfg, n_points: int = 64, n_phi: int = 6, rtol: float =
     R = rng.uniform(0.05, 0.98, n_points) * Rmax
     z = rng.uniform(-0.98, 0.98, n_points) * H
     phis = np.linspace(0.0, 2 * np.pi, n_phi, endpoint=False) + 0.3
+    grid_file = read_field_grid(cfg.field)
     comps = []
     for phi in phis:
         c, s = math.cos(phi), math.sin(phi)
-        B, _ = evaluate_field(cfg.field, np.column_stack([R * c, R * s, z]))
+        B, _ = evaluate_field(cfg.field, np.column_stack([R * c, R * s, z]), grid_file=grid_file)
         comps.append(np.column_stack([B[:, 0] * c + B[:, 1] * s, -B[:, 0] * s + B[:, 1] * c, B[:, 2]]))
     comps = np.array(comps)
     scale = max(float(np.abs(comps).max()), cfg.numerics.field_floor_uG)
@@ -205,7 +207,7 @@ def _vertex_field(cfg, grid):
     box = (cfg.galaxy.radius_max_kpc, cfg.galaxy.radius_max_kpc, cfg.galaxy.halo_height_kpc)
     B, _ = evaluate_field(cfg.field, np.column_stack([R.ravel(), np.zeros(R.size), z.ravel()]),
                           grid_spacing_kpc=spacing, box_kpc=box if spacing is not None else None,
-                          grid_jacobian=cfg.numerics.field_grid_jacobian)
+                          grid_jacobian=cfg.numerics.field_grid_jacobian, grid_file=read_field_grid(cfg.field))
     return B[:, 0].reshape(R.shape), B[:, 1].reshape(R.shape), B[:, 2].reshape(R.shape)
 
 
@@ -261,7 +263,7 @@ def _node_field_3d(cfg, grid):
     spacing = cfg.numerics.field_grid_spacing_kpc
     box = (cfg.galaxy.radius_max_kpc, cfg.galaxy.radius_max_kpc, cfg.galaxy.halo_height_kpc)
     kind, params, fgrid = build_field(cfg.field, spacing, box if spacing is not None else None,
-                                      cfg.numerics.field_grid_jacobian)
+                                      cfg.numerics.field_grid_jacobian, grid_file=read_field_grid(cfg.field))
     xs, ys, zs = grid.axes_kpc
     B = np.empty(grid.shape + (3,))
     step = max(1, 200_000 // (grid.ny * grid.nz))

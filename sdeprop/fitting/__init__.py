@@ -13,11 +13,10 @@ injection limits ``energy.min_GeV`` and ``energy.max_GeV``, fitted as its log10.
 Modules: :mod:`.data` (the measured tables: :func:`load_data`, :func:`available_data`,
 :class:`DataSet`), :mod:`.model` (the flux model: :func:`flux_from_density`,
 :func:`force_field`, the spectral families :data:`FAMILIES`, :func:`predict_flux`), :mod:`.fit`
-(:func:`fit_spectrum`, :class:`FitResult`).  The figure of a fit, :func:`plot_fit`, is drawn by
-:mod:`sdeprop.plotting.fitting` and re-exported here.
+(:func:`fit_spectrum`, :class:`FitResult`).  The figure of a fit is drawn by
+:func:`sdeprop.plotting.fitting.plot_fit`.
 """
 
-from ..plotting.fitting import plot_fit
 from .data import DATA_DIR, DataSet, available_data, load_data
 from .fit import FitResult, fit_spectrum
 from .model import (C_M_PER_S, COMMON, FAMILIES, FluxModel, dT_dR, flux_from_density, force_field,
@@ -25,4 +24,4 @@ from .model import (C_M_PER_S, COMMON, FAMILIES, FluxModel, dT_dR, flux_from_den
 
 __all__ = ["C_M_PER_S", "COMMON", "DATA_DIR", "FAMILIES", "DataSet", "FitResult", "FluxModel",
            "available_data", "dT_dR", "fit_spectrum", "flux_from_density", "force_field",
-           "kinetic_from_rigidity", "load_data", "make_spectrum", "plot_fit", "predict_flux"]
+           "kinetic_from_rigidity", "load_data", "make_spectrum", "predict_flux"]

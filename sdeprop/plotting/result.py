@@ -7,15 +7,13 @@ from pathlib import Path
 import numpy as np
 
 
-def plot_result(result, path, energy_GeV: float | None = None, spectrum=None, tally: str | None = None) -> Path:
+def plot_result(result, path, energy_GeV: float | None = None, spectrum=None,
+                tally: str | None = None) -> Path:
     """Write a PNG with the density map of a cylindrical/cartesian tally at one energy and the local spectrum.
 
     ``energy_GeV`` picks the energy bin of the map (default: the bin nearest 10 GeV);
     ``spectrum`` reweights (default: the configured spectrum).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
@@ -34,8 +32,10 @@ def plot_result(result, path, energy_GeV: float | None = None, spectrum=None, ta
         else:
             xe, ye, xl, yl = t.edges["R_kpc"], t.edges["z_kpc"], "R [kpc]", "z [kpc]"
         positive = dens[dens > 0]
-        norm = LogNorm(vmin=max(positive.min(), positive.max() * 1e-4), vmax=positive.max()) if positive.size else None
-        mesh = axes[0].pcolormesh(xe, ye, np.where(dens > 0, dens, np.nan).T, norm=norm, cmap="viridis", shading="flat")
+        norm = (LogNorm(vmin=max(positive.min(), positive.max() * 1e-4), vmax=positive.max())
+                if positive.size else None)
+        mesh = axes[0].pcolormesh(xe, ye, np.where(dens > 0, dens, np.nan).T, norm=norm, cmap="viridis",
+                                  shading="flat")
         fig.colorbar(mesh, ax=axes[0], label=r"n [kpc$^{-3}$ GeV$^{-1}$]")
         axes[0].set(xlabel=xl, ylabel=yl, title=f"tally '{name}' at E = {e[ie]:.3g} GeV")
     else:
