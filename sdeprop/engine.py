@@ -8,6 +8,7 @@ order, which makes the result bit-for-bit identical for any number of workers.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -24,7 +25,7 @@ from .config import Config, component_config, load_config
 from .errors import ConfigError
 from .io import read_field_grid
 from .models.diffusion import SPECIES, build_diffusion, diffusion_at
-from .models.field import PLANE_SMOOTH, build_field, plane_structure
+from .models.field import PLANE_CUSP, PLANE_SMOOTH, build_field, plane_structure
 from .models.losses import build_losses
 from .models.sources import EnergySampler, build_source
 from .tallies import N_MOMENTS, TallyLayout, build_tally_layouts, tally_tables
@@ -50,15 +51,12 @@ class Regimes:
 
 @dataclass
 class Model:
-    """Everything the kernel needs, as plain arrays, plus the Python-side samplers."""
+    """Everything the kernel needs, as its records of plain arrays, plus the Python-side samplers."""
 
     config: Config
-    sim_f: np.ndarray
-    sim_i: np.ndarray
-    field_p: np.ndarray
-    field_grid: np.ndarray
-    diff_p: np.ndarray
-    loss_p: np.ndarray
+    physics: K.Physics
+    numerics: K.Numerics
+    snapshot: bool  # burst-snapshot estimator (else residence time)
     output_times: np.ndarray
     ti: np.ndarray
     tf: np.ndarray
@@ -136,42 +134,31 @@ def build_model(config, source=None) -> Model:
     else:
         e_floor = min([lay.energy_edges_GeV[0] for lay in layouts] + [cfg.energy.min_GeV / 10])
     lkind, loss_p = build_losses(cfg, e_floor)
-    sim_f = np.zeros(K.N_SIM_PARAMS)
-    sim_f[K.SP_H] = H
-    sim_f[K.SP_RMAX] = Rmax
-    sim_f[K.SP_DT_MAX] = cfg.time.dt_max_Myr
-    sim_f[K.SP_STEP_FRAC] = cfg.time.step_fraction
-    sim_f[K.SP_LOSS_FRAC] = cfg.time.loss_fraction
-    sim_f[K.SP_FLOOR] = cfg.numerics.field_floor_uG
-    sim_f[K.SP_MASS] = mass
-    sim_f[K.SP_CHARGE] = charge
-    sim_f[K.SP_E_FLOOR] = e_floor if lkind else 0.0
-    sim_f[K.SP_L_GEO] = min(H, Rmax)
-    sim_f[K.SP_MIN_STEP] = cfg.time.min_step_kpc
-    sim_f[K.SP_MIN_STEP_MFP] = cfg.time.min_step_mean_free_paths
-    sim_f[K.SP_E_TOL] = cfg.numerics.diffusion_energy_tolerance
-    sim_i = np.zeros(K.N_SIM_SWITCHES, dtype=np.int64)
-    sim_i[K.SI_DRIFT] = int(cfg.numerics.drift)
-    sim_i[K.SI_BRIDGE] = int(cfg.numerics.brownian_bridge)
-    sim_i[K.SI_ESTIMATOR] = K.EST_SNAPSHOT if cfg.estimator.method == "snapshot" else K.EST_RESIDENCE
-    sim_i[K.SI_MAX_STEPS] = cfg.numerics.max_steps_per_particle
-    sim_i[K.SI_FIELD] = fkind
-    sim_i[K.SI_DIFF] = dkind
-    sim_i[K.SI_LOSS] = lkind
-    sim_i[K.SI_REFLECT] = int(cfg.galaxy.boundary == "reflect")
-    sim_i[K.SI_STEP_RULE] = K.STEP_DIRECTION if cfg.time.step_control == "field_direction" else K.STEP_GRADIENT
+    physics = K.Physics(mass_GeV=float(mass), charge=float(charge), field_kind=int(fkind), field_params=field_p,
+                        field_grid=grid, field_floor_uG=float(cfg.numerics.field_floor_uG), diffusion_kind=int(dkind),
+                        diffusion_params=diff_p, loss_kind=int(lkind), loss_params=loss_p)
     if not cfg.numerics.drift or cfg.numerics.plane_interface == "off":
-        sim_i[K.SI_PLANE] = PLANE_SMOOTH
+        plane_mode = PLANE_SMOOTH
     elif cfg.numerics.plane_interface == "on":
-        sim_i[K.SI_PLANE] = PLANE_CUSP
+        plane_mode = PLANE_CUSP
     else:
-        sim_i[K.SI_PLANE] = _plane_mode(fkind, field_p, grid, cfg.numerics.field_floor_uG, Rmax)
+        plane_mode = _plane_mode(fkind, field_p, grid, cfg.numerics.field_floor_uG, Rmax)
+    numerics = K.Numerics(
+        halo_height_kpc=float(H), radius_max_kpc=float(Rmax), reflect=cfg.galaxy.boundary == "reflect",
+        dt_max_Myr=float(cfg.time.dt_max_Myr), step_fraction=float(cfg.time.step_fraction),
+        step_rule=K.STEP_DIRECTION if cfg.time.step_control == "field_direction" else K.STEP_GRADIENT,
+        geometric_length_kpc=float(min(H, Rmax)), min_step_kpc=float(cfg.time.min_step_kpc),
+        min_step_mean_free_paths=float(cfg.time.min_step_mean_free_paths), loss_fraction=float(cfg.time.loss_fraction),
+        energy_floor_GeV=float(e_floor if lkind else 0.0),
+        diffusion_energy_tolerance=float(cfg.numerics.diffusion_energy_tolerance), drift=bool(cfg.numerics.drift),
+        brownian_bridge=bool(cfg.numerics.brownian_bridge), plane_mode=int(plane_mode),
+        max_steps=int(cfg.numerics.max_steps_per_particle))
     if source is None:
         source = build_source(cfg)
     elif not hasattr(source, "sample_positions"):
         raise TypeError("a custom source needs a method sample_positions(rng, n) -> (x, y, z) in kpc")
     sampler = EnergySampler(cfg.energy.min_GeV, cfg.energy.max_GeV, cfg.energy.sampling, cfg.energy.sampling_index)
-    return Model(cfg, sim_f, sim_i, field_p, grid, diff_p, loss_p,
+    return Model(cfg, physics, numerics, cfg.estimator.method == "snapshot",
                  np.asarray(cfg.estimator.output_times_Myr, dtype=float), ti, tf, size, layouts,
                  _auto_regimes(cfg), source, sampler)
 
@@ -213,60 +200,58 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     else:
         x, y, z = (np.ascontiguousarray(a, dtype=np.float64) for a in model.source.sample_positions(rng, n))
         w = np.ones(n)
-    H, Rmax = model.sim_f[K.SP_H], model.sim_f[K.SP_RMAX]
+    H, Rmax = model.numerics.halo_height_kpc, model.numerics.radius_max_kpc
     outside = (np.abs(z) >= H) | (np.hypot(x, y) >= Rmax) | ~np.isfinite(x + y + z)
     if outside.any():
         raise ValueError(f"the source placed {int(outside.sum())} particles outside the halo (|z| >= {H} kpc or R >= {Rmax} kpc)")
     e0 = model.sampler.sample(rng, n)
     t_max, snap_dt = model.regimes.lookup(e0)
-    e = e0.copy()
-    t = np.zeros(n)
-    status = np.zeros(n, dtype=np.int64)
-    knext = np.zeros(n, dtype=np.int64)
-    kout = np.zeros(n, dtype=np.int64)
-    steps = np.zeros(n, dtype=np.int64)
-    half = np.zeros(n)
+    particles = K.Particles(
+        x=x, y=y, z=z, energy=e0.copy(), source_energy=e0, weight=w, time=np.zeros(n), status=np.zeros(n, dtype=np.int64),
+        next_snapshot=np.zeros(n, dtype=np.int64), next_output=np.zeros(n, dtype=np.int64),
+        steps=np.zeros(n, dtype=np.int64), pending_residence=np.zeros(n), t_max=t_max, snapshot_dt=snap_dt)
     size = model.tally_size
-    sums = np.zeros((size, N_MOMENTS))  # kernel layout: moments of a cell side by side
-    v_tally = np.zeros(len(model.layouts))
-    e_cells = np.zeros(len(model.layouts), dtype=np.int64)
-    scratch = np.zeros(size)
     index_type = np.int32 if size < 2**31 and n < 2**31 else np.int64  # 4-byte indices keep a worker at 1.4× the moments
-    stamp = np.zeros(size, dtype=index_type)
-    touched = np.zeros(max(size, 1), dtype=index_type)
-    counters = np.zeros(K.N_COUNTERS, dtype=np.int64)
-    status_counts = np.zeros(K.N_STATUS, dtype=np.int64)
-    normals = np.empty(NORMAL_BUFFER)
-    uniforms = np.empty(UNIFORM_BUFFER)
-    rng.standard_normal(out=normals)
-    rng.random(out=uniforms)
-    args = [x, y, z, e, e0, w, t, status, knext, kout, steps, half, t_max, snap_dt,
-            0, normals, 0, uniforms, 0,
-            model.sim_f, model.sim_i, model.field_p, model.field_grid, model.diff_p, model.loss_p, model.output_times,
-            model.ti, model.tf, sums, scratch, stamp, touched, v_tally, e_cells, counters, status_counts]
+    scoring = K.Scoring(
+        snapshot=model.snapshot, output_times=model.output_times, tally_ints=model.ti, tally_floats=model.tf,
+        sums=np.zeros((size, N_MOMENTS)),  # kernel layout: moments of a cell side by side
+        scratch=np.zeros(size), stamp=np.zeros(size, dtype=index_type), touched=np.zeros(max(size, 1), dtype=index_type),
+        source_position=np.zeros(len(model.layouts)), energy_cells=np.zeros(len(model.layouts), dtype=np.int64),
+        counters=np.zeros(K.N_COUNTERS, dtype=np.int64), status_counts=np.zeros(K.N_STATUS, dtype=np.int64))
+    randoms = K.RandomBuffers(normals=np.empty(NORMAL_BUFFER), uniforms=np.empty(UNIFORM_BUFFER))
+    rng.standard_normal(out=randoms.normals)
+    rng.random(out=randoms.uniforms)
     # a call that starts past the last particle does nothing but compile (or load from the
     # cache) the kernel in this process; its time is reported apart from the transport time
     t_compile = time.process_time()
-    args[14] = n
-    K.transport(*args)
+    gc_was_on = gc.isenabled()
+    gc.disable()  # numba's inliner copies large IR graphs: cyclic collections over them slow compilation
+    try:
+        K.transport(particles, randoms, n, 0, 0, model.physics, model.numerics, scoring)
+    finally:
+        if gc_was_on:
+            gc.enable()
     compile_s = time.process_time() - t_compile
     first, n_pos, u_pos = 0, 0, 0
     while True:
-        args[14], args[16], args[18] = first, n_pos, u_pos
-        first, n_pos, u_pos = K.transport(*args)
+        first, n_pos, u_pos = K.transport(particles, randoms, first, n_pos, u_pos, model.physics, model.numerics,
+                                          scoring)
         if first >= n:
             break
-        if n_pos + 3 > NORMAL_BUFFER:
-            rng.standard_normal(out=normals)
+        if n_pos + K.NORMALS_PER_STEP > NORMAL_BUFFER:
+            rng.standard_normal(out=randoms.normals)
             n_pos = 0
         if u_pos + K.UNIFORMS_PER_STEP > UNIFORM_BUFFER:
-            rng.random(out=uniforms)
+            rng.random(out=randoms.uniforms)
             u_pos = 0
+    sums, counters, status_counts = scoring.sums, scoring.counters, scoring.status_counts
     if not np.isfinite(sums.sum()):  # a NaN or inf anywhere shows in the sum (no full-size temporary)
         raise FloatingPointError(f"batch {index}: non-finite tally values (check the field and diffusion parameters)")
     state = None
     if keep_state:
-        state = dict(x=x, y=y, z=z, energy=e, source_energy=e0, time=t, status=status, steps=steps)
+        p = particles
+        state = dict(x=p.x, y=p.y, z=p.z, energy=p.energy, source_energy=p.source_energy, time=p.time,
+                     status=p.status, steps=p.steps)
     return BatchResult(index, n, sums, status_counts, int(counters[K.C_STEPS]), int(counters[K.C_BRIDGE_ESCAPES]),
                        time.process_time() - start - compile_s, state, compile_s, socket.gethostname(), os.getpid())
 

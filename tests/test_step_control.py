@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import sdeprop
-from sdeprop import kernel as K
+from sdeprop.kernel.step import step_floor2
 from sdeprop.config import ConfigError, load_config
 from sdeprop.models.diffusion import SPECIES, diffusion_at
 from sdeprop.units import SPEED_OF_LIGHT_KPC_PER_MYR
@@ -48,9 +48,9 @@ def test_floor_in_mean_free_paths():
     dpar, _ = diffusion_at(cfg.diffusion, "proton", [e])
     beta = math.sqrt(e * (e + 2 * mass)) / (e + mass)
     lam = 3 * dpar[0] / (beta * SPEED_OF_LIGHT_KPC_PER_MYR)
-    assert K._step_floor2(0.0, 2.0, dpar[0], e, mass, charge) == pytest.approx((2 * lam) ** 2, rel=1e-12)
-    assert K._step_floor2(1.0, 2.0, dpar[0], e, mass, charge) == pytest.approx(max(1.0, (2 * lam) ** 2), rel=1e-12)
-    assert K._step_floor2(0.04, 0.0, dpar[0], e, mass, charge) == 0.04
+    assert step_floor2(0.0, 2.0, dpar[0], e, mass, charge) == pytest.approx((2 * lam) ** 2, rel=1e-12)
+    assert step_floor2(1.0, 2.0, dpar[0], e, mass, charge) == pytest.approx(max(1.0, (2 * lam) ** 2), rel=1e-12)
+    assert step_floor2(0.04, 0.0, dpar[0], e, mass, charge) == 0.04
     # the configured floor really changes the run
     assert uf23_run(min_step_mean_free_paths=5.0) < uf23_run()
 

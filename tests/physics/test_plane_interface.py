@@ -71,13 +71,13 @@ def _expected():
 
 
 def test_the_interface_rule_is_switched_on_for_two_half_spaces():
-    from sdeprop import kernel as K
 
-    assert build_model(_config()).sim_i[K.SI_PLANE] == 1
-    assert build_model(_config("off")).sim_i[K.SI_PLANE] == 0
+
+    assert build_model(_config()).numerics.plane_mode == 1
+    assert build_model(_config("off")).numerics.plane_mode == 0
     same = _config()
     same["field"] = {"model": "uniform", "direction": NORTH.tolist()}
-    assert build_model(same).sim_i[K.SI_PLANE] == 0
+    assert build_model(same).numerics.plane_mode == 0
 
 
 def test_first_moments_and_side_probability_match_the_interface_solution():
