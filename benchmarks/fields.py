@@ -5,7 +5,7 @@
 For each model, the same run (protons 1-10 TeV from a pulsar-like source, cylindrical
 tally) with the model evaluated directly at every step and from the precomputed grid
 (numerics.field_grid_spacing_kpc; the one-off sampling and the kernel compilation are
-excluded).  Targets (issue 4): UF23 base ≥ 2e6 steps/s/core directly, ≥ 5e6 from the grid.
+excluded).  Targets: UF23 base ≥ 2e6 steps/s/core directly, ≥ 5e6 from the grid.
 """
 
 from __future__ import annotations

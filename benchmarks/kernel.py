@@ -5,7 +5,7 @@
 Steps/s/core is the number of Euler–Maruyama steps divided by the CPU time of the batches
 (normal-variate generation, source sampling and tally scoring included).  The parallel
 figure is the wall-clock speed-up of 2 joblib workers over 1 on the same run (best of 3).
-Targets (issue 2): ≥ 1e7 steps/s/core in a uniform field, ≥ 4e6 in the Cerri toy field
+Targets: ≥ 1e7 steps/s/core in a uniform field, ≥ 4e6 in the Cerri toy field
 with the drift on, and ≥ 1.8× with 2 workers.
 """
 

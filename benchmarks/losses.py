@@ -8,8 +8,8 @@ steps so that every configuration does the same amount of work.  Rows: losses of
 (one multiplication); 'galactic' with all four e± processes (synchrotron from the local
 B² + δB², and the tabulated inverse Compton (Fang et al. 2021 KN), bremsstrahlung and
 Coulomb/ionisation); and a matched pair (b0 E² with b0 = 5e-17 against 'galactic' with every
-table scaled to zero) whose difference is the evaluation cost alone.  Issue 5 asks that the
-loss evaluation cost less than ~30 %.
+table scaled to zero) whose difference is the evaluation cost alone.  The target is a loss
+evaluation that costs less than ~30 %.
 """
 
 from __future__ import annotations

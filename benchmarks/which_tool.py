@@ -1,4 +1,4 @@
-"""Which tool for which job: the finite-difference grid solver against the SDE engine (issue 6).
+"""Which tool for which job: the finite-difference grid solver against the SDE engine.
 
     python benchmarks/which_tool.py [--particles 20000] [--only solves,sun2d,sun3d]
 

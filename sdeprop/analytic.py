@@ -4,8 +4,8 @@ The Syrovatskii (1959, Sov. Astron. 3, 22) solution of
 
     ∂n/∂t = D(E) ∇²n + ∂/∂E [b(E) n] + Q,     b(E) = b0 E²,   D(E) = D0 (E/E_ref)^δ
 
-as restated in PHYSICS.md §8.5 (DESIGN.md §7).  A particle injected with energy E_s at t = 0
-has E(t) = E_s/(1 + b0 E_s t) (PHYSICS.md §3.3) and, once it has cooled to E, a Gaussian
+as restated in docs/physics.md §8.5 (docs/design.md §7).  A particle injected with energy E_s at t = 0
+has E(t) = E_s/(1 + b0 E_s t) (docs/physics.md §3.3) and, once it has cooled to E, a Gaussian
 position with variance λ²/2 per coordinate, where
 
     λ²(E, E_s) = 4 ∫_E^{E_s} D(E')/b(E') dE'                       (the "propagation length")
@@ -77,7 +77,7 @@ def _integral_factor(delta: float, log_ratio):
 def syrovatskii_lambda2_kpc2(E_GeV, Es_GeV, D0_kpc2_per_Myr, E_ref_GeV, delta, b0_per_GeV_per_Myr):
     """Propagation length λ² = 4 ∫_E^{E_s} D/b dE' [kpc²] for D = D0 (E/E_ref)^δ, b = b0 E².
 
-    PHYSICS.md §8.5 (Syrovatskii 1959):
+    docs/physics.md §8.5 (Syrovatskii 1959):
     λ² = [4 D0 E_ref^{−δ}/(b0 (1 − δ))] (E^{δ−1} − E_s^{δ−1}) for δ ≠ 1 and
     λ² = [4 D0/(b0 E_ref)] ln(E_s/E) for δ = 1.  Evaluated as
     (4 D0 E_ref^{−δ}/b0) E^{δ−1} expm1((δ−1) ln(E_s/E))/(δ−1), which has no cancellation for
@@ -100,7 +100,7 @@ def syrovatskii_source_energy_GeV(E_GeV, lambda2_kpc2, D0_kpc2_per_Myr, E_ref_Ge
     """Inverse of :func:`syrovatskii_lambda2_kpc2`: the source energy E_s whose λ²(E, E_s) is ``lambda2_kpc2``.
 
     ln(E_s/E) = log1p((δ−1) λ² E^{1−δ} b0 E_ref^δ/(4 D0))/(δ−1) (λ² b0 E_ref/(4 D0) for δ = 1);
-    returns ∞ where λ² ≥ λ²(E, ∞) (δ < 1).  PHYSICS.md §8.5.
+    returns ∞ where λ² ≥ λ²(E, ∞) (δ < 1).  docs/physics.md §8.5.
     """
     E = np.asarray(E_GeV, dtype=float)
     v = np.asarray(lambda2_kpc2, dtype=float)
@@ -116,7 +116,7 @@ def syrovatskii_source_energy_GeV(E_GeV, lambda2_kpc2, D0_kpc2_per_Myr, E_ref_Ge
 
 
 def gaussian_kernel_per_kpc3(r_kpc, lambda2_kpc2):
-    """Point kernel exp(−r²/λ²)/(π λ²)^{3/2} [kpc⁻³] (PHYSICS.md §8.5); integrates to 1 over space."""
+    """Point kernel exp(−r²/λ²)/(π λ²)^{3/2} [kpc⁻³] (docs/physics.md §8.5); integrates to 1 over space."""
     r = np.asarray(r_kpc, dtype=float)
     v = np.asarray(lambda2_kpc2, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -176,7 +176,7 @@ def gaussian_kernel_sphere_average_per_kpc3(d_kpc, a_kpc, lambda2_kpc2):
 
 
 def gaussian_kernel_anisotropic_per_kpc3(x_par_kpc, x_perp_kpc, lambda_par2_kpc2, lambda_perp2_kpc2):
-    """Anisotropic kernel exp(−x∥²/λ∥² − x⊥²/λ⊥²)/(π^{3/2} λ∥ λ⊥²) [kpc⁻³] (PHYSICS.md §8.5, 6th bullet).
+    """Anisotropic kernel exp(−x∥²/λ∥² − x⊥²/λ⊥²)/(π^{3/2} λ∥ λ⊥²) [kpc⁻³] (docs/physics.md §8.5, 6th bullet).
 
     x∥ is the coordinate along the (uniform) field direction, x⊥ the distance from the field line
     through the source; λ∥² = 4∫D∥/b dE, λ⊥² = 4∫D⊥/b dE (use :func:`syrovatskii_lambda2_kpc2`
@@ -232,7 +232,7 @@ def syrovatskii_burst_region_average(kernel_average: Callable, E_GeV, t_Myr, Q: 
     """Burst density [kpc⁻³ GeV⁻¹] with the spatial kernel replaced by ``kernel_average(λ²)``.
 
     n = Q(E_s) (E_s/E)² K̄(λ²(E, E_s)), E_s = E/(1 − b0 E t), and 0 for E ≥ 1/(b0 t)
-    (PHYSICS.md §8.5; Syrovatskii 1959; Atoyan, Aharonian & Völk 1995, PRD 52, 3265).
+    (docs/physics.md §8.5; Syrovatskii 1959; Atoyan, Aharonian & Völk 1995, PRD 52, 3265).
     ``kernel_average`` maps an array of λ² [kpc²] (shape (..., 1), ... the shape of E) to the
     kernel exp(−r²/λ²)/(π λ²)^{3/2} averaged over the region of interest [kpc⁻³], e.g.
     ``lambda v: gaussian_kernel_ring_average_per_kpc3(0, 1, -0.5, 0.5, v)``.  t must be > 0.
@@ -257,7 +257,7 @@ def syrovatskii_burst_density(r_kpc, E_GeV, t_Myr, Q: Callable, D0_kpc2_per_Myr,
     """Density [kpc⁻³ GeV⁻¹] at time t after a point burst at t = 0 with source spectrum Q(E_s) [GeV⁻¹].
 
     n(r, E, t) = Q(E_s) (E_s/E)² exp(−r²/λ²)/(π λ²)^{3/2},  E_s = E/(1 − b0 E t),  λ² = λ²(E, E_s),
-    and n = 0 for E ≥ 1/(b0 t) (PHYSICS.md §8.5; Syrovatskii 1959; Atoyan, Aharonian & Völk 1995,
+    and n = 0 for E ≥ 1/(b0 t) (docs/physics.md §8.5; Syrovatskii 1959; Atoyan, Aharonian & Völk 1995,
     PRD 52, 3265).  (E_s/E)² = dE_s/dE maps the source spectrum to the cooled one, so the
     density integrates over space to Q(E_s) dE_s/dE.  Q must return 0 outside the injected range.
     With ``sphere_radius_kpc`` the kernel is averaged over a ball of that radius centred at
@@ -289,7 +289,7 @@ def syrovatskii_steady_region_average(kernel_average: Callable, length_kpc, E_Ge
                                       D0_kpc2_per_Myr, E_ref_GeV, delta, b0_per_GeV_per_Myr):
     """Steady density [kpc⁻³ GeV⁻¹] of a continuous point source, kernel averaged by ``kernel_average(λ²)``.
 
-    n = (1/b(E)) ∫_E^{E_max} Q(E_s) K̄(λ²(E, E_s)) dE_s   (PHYSICS.md §8.5, Syrovatskii 1959), with
+    n = (1/b(E)) ∫_E^{E_max} Q(E_s) K̄(λ²(E, E_s)) dE_s   (docs/physics.md §8.5, Syrovatskii 1959), with
     b = b0 E², Q [GeV⁻¹ Myr⁻¹] and K̄ the kernel exp(−r²/λ²)/(π λ²)^{3/2} averaged over the
     region of interest: ``kernel_average`` maps λ² [kpc²] of shape (..., M) (... the shape of E) to
     kpc⁻³.  ``length_kpc`` (broadcast with E) is the region's size or distance from the source,
@@ -356,7 +356,7 @@ def syrovatskii_steady_density(r_kpc, E_GeV, Q: Callable, E_max_GeV, D0_kpc2_per
                                b0_per_GeV_per_Myr, sphere_radius_kpc=None):
     """Steady density [kpc⁻³ GeV⁻¹] of a continuous point source with spectrum Q(E_s) [GeV⁻¹ Myr⁻¹].
 
-    n(r, E) = (1/b(E)) ∫_E^{E_max} Q(E_s) exp(−r²/λ²)/(π λ²)^{3/2} dE_s   (PHYSICS.md §8.5,
+    n(r, E) = (1/b(E)) ∫_E^{E_max} Q(E_s) exp(−r²/λ²)/(π λ²)^{3/2} dE_s   (docs/physics.md §8.5,
     Syrovatskii 1959), b = b0 E², λ² = λ²(E, E_s) of :func:`syrovatskii_lambda2_kpc2`; E_max is
     the top of the injected range (∞ allowed for δ < 1).  With ``sphere_radius_kpc`` = a the
     kernel is averaged over a ball of radius a centred at distance r (what a sphere tally
@@ -371,7 +371,7 @@ def syrovatskii_steady_density(r_kpc, E_GeV, Q: Callable, E_max_GeV, D0_kpc2_per
 
 
 def uniform_source_density(E_GeV, Q: Callable, E_max_GeV, b: Callable):
-    """Density n(E) = (1/b(E)) ∫_E^{E_max} Q(E_s) dE_s of a spatially uniform source (PHYSICS.md §8.5).
+    """Density n(E) = (1/b(E)) ∫_E^{E_max} Q(E_s) dE_s of a spatially uniform source (docs/physics.md §8.5).
 
     Q(E_s) [GeV⁻¹ Myr⁻¹ kpc⁻³] and b(E) = −dE/dt [GeV Myr⁻¹] are vectorised callables; the result
     is per kpc³ per GeV.  Valid for any loss law b (the energy-space continuity equation in

@@ -105,7 +105,7 @@ class GalaxySection(_Section):
     halo_height_kpc: PositiveFloat = Field(4.0, description="Half-height H of the diffusive halo: the boundary at |z| = H [kpc].")
     radius_max_kpc: PositiveFloat = Field(20.0, description="Galactocentric radius R_max of the outer boundary [kpc].")
     sun_position_kpc: Vector3 = Field([-8.3, 0.0, 0.0], description="Position of the Sun in the Galactocentric frame (Sun on the negative x axis) [kpc].")
-    boundary: Literal["escape", "reflect"] = Field("escape", description="What happens at |z| = H and R = R_max. escape: free escape (absorbing; DESIGN.md §2). reflect: mirror reflection (zero flux), a closed galaxy in which particles live until t_max; for conservation checks and closed-box studies.")
+    boundary: Literal["escape", "reflect"] = Field("escape", description="What happens at |z| = H and R = R_max. escape: free escape (absorbing; docs/design.md §2). reflect: mirror reflection (zero flux), a closed galaxy in which particles live until t_max; for conservation checks and closed-box studies.")
 
 
 # ----------------------------------------------------------------------------- field
@@ -243,10 +243,10 @@ LossProcess = Literal["synchrotron", "inverse_compton", "bremsstrahlung", "coulo
 
 
 class IsrfSection(_Section):
-    model: Literal["delahaye10", "custom"] = Field("delahaye10", description="Interstellar radiation field as grey bodies (sdeprop.models.isrf). delahaye10: CMB + dust IR + optical + 3 UV components at the Sun (Delahaye et al. 2010, PHYSICS.md §2.1). custom: the 'components' list.")
+    model: Literal["delahaye10", "custom"] = Field("delahaye10", description="Interstellar radiation field as grey bodies (sdeprop.models.isrf). delahaye10: CMB + dust IR + optical + 3 UV components at the Sun (Delahaye et al. 2010, docs/physics.md §2.1). custom: the 'components' list.")
     components: Optional[list[Annotated[list[float], Field(min_length=2, max_length=2)]]] = Field(None, description="For model 'custom': [[T_K, U_eV_per_cm3], ...]; the first component is the CMB (always uniform).")
     scale: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor applied to every non-CMB energy density.")
-    scale_lengths_kpc: Optional[Union[PositiveFloat, list[PositiveFloat]]] = Field(None, description="Radial scale lengths R_i of the non-CMB components, U_i ∝ exp[−(R − R_sun)/R_i − |z|/z_i] (PHYSICS.md §2.1 option 2): one value for all or one per component. Default: uniform (no primary source gives values).")
+    scale_lengths_kpc: Optional[Union[PositiveFloat, list[PositiveFloat]]] = Field(None, description="Radial scale lengths R_i of the non-CMB components, U_i ∝ exp[−(R − R_sun)/R_i − |z|/z_i] (docs/physics.md §2.1 option 2): one value for all or one per component. Default: uniform (no primary source gives values).")
     scale_heights_kpc: Optional[Union[PositiveFloat, list[PositiveFloat]]] = Field(None, description="Vertical scale heights z_i of the non-CMB components [kpc]; one value or one per component. Default: uniform.")
     R_sun_kpc: PositiveFloat = Field(8.5, description="Galactocentric radius where the local energy densities apply [kpc].")
 
@@ -264,13 +264,13 @@ class IsrfSection(_Section):
 
 
 class GasSection(_Section):
-    xco: Literal["SM96", "galprop_2004", "galprop_2010", "constant"] = Field("SM96", description="CO-to-H2 conversion X_CO(R) of the GALPROP analytic gas model (sdeprop.models.gas, PHYSICS.md §5.1).")
+    xco: Literal["SM96", "galprop_2004", "galprop_2010", "constant"] = Field("SM96", description="CO-to-H2 conversion X_CO(R) of the GALPROP analytic gas model (sdeprop.models.gas, docs/physics.md §5.1).")
     xco_value: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="X_CO for xco = 'constant' [10²⁰ cm⁻² (K km/s)⁻¹].")
     scale_HI: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the atomic hydrogen density.")
     scale_H2: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the molecular hydrogen density.")
     scale_HII: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the ionised hydrogen (free-electron) density (Cordes et al. 1991).")
-    helium_ratio: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="Neutral helium density as a fraction of the neutral hydrogen nuclei density n_HI + 2 n_H2 (PHYSICS.md §3).")
-    electron_temperature_K: PositiveFloat = Field(1.0e4, description="Temperature of the ionised gas, for the Coulomb loss of protons [K] (PHYSICS.md §3.2).")
+    helium_ratio: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="Neutral helium density as a fraction of the neutral hydrogen nuclei density n_HI + 2 n_H2 (docs/physics.md §3).")
+    electron_temperature_K: PositiveFloat = Field(1.0e4, description="Temperature of the ionised gas, for the Coulomb loss of protons [K] (docs/physics.md §3.2).")
 
     @model_validator(mode="after")
     def _check(self):
@@ -287,9 +287,9 @@ class LossesSection(_Section):
     b0_per_GeV_per_s: float = Field(1.0e-16, gt=0, allow_inf_nan=False, description="Coefficient b0 of b = b0 E² [GeV⁻¹ s⁻¹] (model 'quadratic').")
     energy_floor_GeV: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Particles that cool below this energy are removed and counted; default: the lowest tally energy edge (or energy.min_GeV / 10).")
     processes: Optional[list[LossProcess]] = Field(None, description="Processes of model 'galactic'. e±: synchrotron, inverse_compton, bremsstrahlung, coulomb_ionisation (ionisation of neutral gas + Coulomb in ionised gas); default all four. Protons: coulomb_ionisation, pion_production; default both when energy.min_GeV < 10, none above (they are negligible there).")
-    klein_nishina: Literal["fang21", "moderski05", "khangulyan14", "thomson"] = Field("fang21", description="Inverse-Compton cross-section treatment on each grey body: fang21 (Fang et al. 2021 fit, < 1.5 % from the exact integral), moderski05 (Moderski et al. 2005 (1 + 4γε/mc²)^−3/2), khangulyan14 (Khangulyan et al. 2014 spectrum integrated; exact reference), thomson (no suppression). PHYSICS.md §2.3.")
+    klein_nishina: Literal["fang21", "moderski05", "khangulyan14", "thomson"] = Field("fang21", description="Inverse-Compton cross-section treatment on each grey body: fang21 (Fang et al. 2021 fit, < 1.5 % from the exact integral), moderski05 (Moderski et al. 2005 (1 + 4γε/mc²)^−3/2), khangulyan14 (Khangulyan et al. 2014 spectrum integrated; exact reference), thomson (no suppression). docs/physics.md §2.3.")
     magnetic_field_uG: Optional[float] = Field(None, ge=0, le=1e4, allow_inf_nan=False, description="Total field strength for synchrotron losses [μG], the same everywhere. Default: from the coherent [field] model plus the [turbulence] δB_rms at the particle, B² = |B_reg|² + δB_rms².")
-    pion_inelasticity: float = Field(0.5, gt=0, le=1, allow_inf_nan=False, description="Inelasticity κ of the continuous pion-production loss b = κ σ_inel c n T (PHYSICS.md §3.2).")
+    pion_inelasticity: float = Field(0.5, gt=0, le=1, allow_inf_nan=False, description="Inelasticity κ of the continuous pion-production loss b = κ σ_inel c n T (docs/physics.md §3.2).")
     isrf: IsrfSection = Field(default_factory=IsrfSection)
     gas: GasSection = Field(default_factory=GasSection)
     table_points_per_decade: int = Field(32, ge=4, le=1000, description="Energy nodes per decade of the loss table (the spatially smooth processes are tabulated as Σ_k c_k(R, z) g_k(E) at set-up and interpolated; docs/losses.md gives the accuracy).")
@@ -337,7 +337,7 @@ class DiskSource(_ObserverBias):
 
 class RadialProfileSource(_ObserverBias):
     type: Literal["radial_profile"] = "radial_profile"
-    a: float = Field(1.9, ge=0, le=20, allow_inf_nan=False, description="Index a in (R/R_sun)^a exp(−b (R − R_sun)/R_sun) (Lorimer et al. 2006; PHYSICS.md §4.1).")
+    a: float = Field(1.9, ge=0, le=20, allow_inf_nan=False, description="Index a in (R/R_sun)^a exp(−b (R − R_sun)/R_sun) (Lorimer et al. 2006; docs/physics.md §4.1).")
     b: float = Field(5.0, ge=0, le=50, allow_inf_nan=False, description="Exponential index b of the radial profile.")
     R_sun_kpc: PositiveFloat = Field(8.3, description="Solar radius used in the profile [kpc].")
     z0_kpc: PositiveFloat = Field(0.2, description="Exponential scale height exp(−|z|/z0) [kpc].")
@@ -397,7 +397,7 @@ class TimeSection(_Section):
 
 class EstimatorSection(_Section):
     method: Literal["residence_time", "snapshot"] = Field(
-        "residence_time", description="Steady-state estimator (DESIGN.md §3): residence time (track length, default) or burst snapshots summed with Δt.")
+        "residence_time", description="Steady-state estimator (docs/design.md §3): residence time (track length, default) or burst snapshots summed with Δt.")
     output_times_Myr: list[PositiveFloat] = Field(default_factory=list, description="Snapshot estimator only: times after a burst at t = 0 where the time-dependent density is also stored [Myr].")
 
 

@@ -38,7 +38,7 @@ UNIFORM_BUFFER = 16384
 
 @dataclass
 class Regimes:
-    """Per-energy-range time schedule (DESIGN.md §3): upper energies, t_max and snapshot cadence."""
+    """Per-energy-range time schedule (docs/design.md §3): upper energies, t_max and snapshot cadence."""
 
     energy_max_GeV: np.ndarray
     t_max_Myr: np.ndarray

@@ -6,7 +6,7 @@ spread, in an infinite homogeneous medium, into a Gaussian of widths
 
     λ_i²(E, E_s) = 4 ∫_E^{E_s} D_i(E′)/b(E′) dE′,   i = ∥, ⊥
 
-(Syrovatskii 1959; the anisotropic form in PHYSICS.md §8.5; Borisov & Kudryashov 2025 eq. 28):
+(Syrovatskii 1959; the anisotropic form in docs/physics.md §8.5; Borisov & Kudryashov 2025 eq. 28):
 the density kernel is exp(−x∥²/λ∥² − x⊥²/λ⊥²)/(π^{3/2} λ∥ λ⊥²).  For b = b0 E² and
 D = D0 (E/E0)^δ the integral is  4 D0 E0^−δ (E^{δ−1} − E_s^{δ−1})/(b0 (1 − δ)).
 
@@ -139,7 +139,7 @@ def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None
     """Local propagation horizon λ∥, λ⊥ (and λ_z) [kpc] at ``position_kpc`` for kinetic energies
     ``energy_GeV``, from source energy ``source_energy_GeV`` down.
 
-    λ_i²(E, E_s) = 4 ∫_E^{E_s} D_i(E′)/b(E′) dE′  (PHYSICS.md §8.5; Borisov & Kudryashov 2025
+    λ_i²(E, E_s) = 4 ∫_E^{E_s} D_i(E′)/b(E′) dE′  (docs/physics.md §8.5; Borisov & Kudryashov 2025
     eq. 28) with D∥, D⊥ from the configuration's [diffusion] (rigidity-dependent, for its
     species) and b the sum of its loss processes **at this point, held fixed along the path**
     (:func:`local_loss_rates`; the field direction too): a local, infinite-medium estimate —

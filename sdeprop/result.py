@@ -2,7 +2,7 @@
 
 ``Result.tallies[name]`` is a :class:`Tally`.  Its ``density`` and ``uncertainty`` use the
 configuration's [spectrum]; ``reweight(spectrum)`` applies any other injection spectrum
-to the stored histograms without re-running a particle (DESIGN.md §4).
+to the stored histograms without re-running a particle (docs/design.md §4).
 
 Units: densities are per kpc³ per GeV of kinetic energy for a total source rate
 ``rate_per_Myr`` (particles per Myr between the injection limits); burst densities

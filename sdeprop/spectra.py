@@ -1,4 +1,4 @@
-"""Injection spectra and the reweighting of stored tallies (DESIGN.md §4).
+"""Injection spectra and the reweighting of stored tallies (docs/design.md §4).
 
 A spectrum is dQ/dx for a variable x (kinetic energy T [GeV], momentum p [GeV/c] or
 rigidity R [GV]); reweighting needs dQ/dT = dQ/dx · dx/dT with dp/dT = 1/β and
@@ -10,7 +10,7 @@ default).  A particle of source energy E0 must carry the importance weight
 
     W(E0) = rate · S(E0) / (∫_{E_min}^{E_max} S dE · N · g(E0))
 
-(DESIGN.md §4: S(E0) E0 ln(E_max/E_min)/N for log-uniform sampling).  Tallies keep E0 only
+(docs/design.md §4: S(E0) E0 ln(E_max/E_min)/N for log-uniform sampling).  Tallies keep E0 only
 binned, together with the first moment in v, the particle's position in its bin (tallies.py).
 Within bin j the weight is therefore applied as its least-squares line in v under g,
 
@@ -103,7 +103,7 @@ class PowerLawCutoff(Spectrum):
 
 @dataclass
 class SmoothBrokenPowerLaw(Spectrum):
-    """dQ/dx ∝ (x/x_br)^-α1 [1 + (x/x_br)^(1/w)]^(−(α2 − α1) w) (DESIGN.md §4, in momentum by default).
+    """dQ/dx ∝ (x/x_br)^-α1 [1 + (x/x_br)^(1/w)]^(−(α2 − α1) w) (docs/design.md §4, in momentum by default).
 
     Slope α1 well below the break, α2 well above, break width w.
     """

@@ -16,7 +16,7 @@ v ∈ [−½, ½) is the particle's position inside its source-energy bin (in un
 width in ln E0).  The v-moments let the reweighting apply a weight that varies linearly
 across each bin instead of one bin-averaged weight (whose error is second order in the bin
 width but visible at the per-cent level), and the squares give the exact per-history
-variance of any reweighted density (STYLE.md habit 5).
+variance of any reweighted density.
 """
 
 from __future__ import annotations

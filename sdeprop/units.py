@@ -1,9 +1,9 @@
 """Unit conversions: the one place where user units meet the internal system.
 
-Internal units (DESIGN.md §5): length kpc, time Myr, energy GeV, magnetic field μG.
+Internal units (docs/design.md §5): length kpc, time Myr, energy GeV, magnetic field μG.
 Users give diffusion coefficients in cm²/s, rigidities in GV, energies in GeV and
 fields in μG; these are converted once, when the configuration is turned into
-model parameters.  Constants follow PHYSICS.md (header).
+model parameters.  Constants follow docs/physics.md §0.1.
 """
 
 from __future__ import annotations

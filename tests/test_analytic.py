@@ -1,9 +1,9 @@
-"""Unit tests of the analytic Syrovatskii oracles (sdeprop.analytic, PHYSICS.md §8.5).
+"""Unit tests of the analytic Syrovatskii oracles (sdeprop.analytic, docs/physics.md §8.5).
 
 The oracles are checked against things they were not built from:
 
-* the worked number of PHYSICS.md §8.5 (λ ≈ 2.9 kpc), recomputed from the constants of the
-  PHYSICS.md header, and λ² = 4∫D/b dE' by adaptive quadrature (δ < 1, δ = 1, δ > 1);
+* the worked number of docs/physics.md §8.5 (λ ≈ 2.9 kpc), recomputed from the constants of the
+  docs/physics.md §0.1, and λ² = 4∫D/b dE' by adaptive quadrature (δ < 1, δ = 1, δ > 1);
 * normalisation: the kernels integrate to 1; the steady solution integrates over all space to
   (1/b)∫Q dE_s (= the uniform-source solution); the burst integrates to Q(E_s) dE_s/dE;
 * the closed-form ball and ring averages against brute-force numerical averages;
@@ -25,11 +25,11 @@ from scipy import integrate
 
 from sdeprop import analytic as A
 
-# PHYSICS.md header constants (independent of sdeprop.units)
+# docs/physics.md §0.1 constants (independent of sdeprop.units)
 KPC_CM = 3.0857e21
 MYR_S = 3.1558e13
 
-# the worked example of PHYSICS.md §8.5 in internal units
+# the worked example of docs/physics.md §8.5 in internal units
 D0 = 1e28 * MYR_S / KPC_CM**2      # kpc²/Myr at E_ref = 1 GeV
 B0 = 1e-16 * MYR_S                 # GeV⁻¹ Myr⁻¹
 DELTA = 0.5
@@ -208,7 +208,7 @@ def test_steady_state_normalisation():
 
 
 def test_uniform_source_power_law():
-    """Q ∝ E^-γ, E_max = ∞: n = E^{1−γ}/((γ − 1) b0 E²) ∝ E^{−(γ+1)} (PHYSICS.md §8.5, 5th bullet)."""
+    """Q ∝ E^-γ, E_max = ∞: n = E^{1−γ}/((γ − 1) b0 E²) ∝ E^{−(γ+1)} (docs/physics.md §8.5, 5th bullet)."""
     b = lambda e: B0 * np.asarray(e) ** 2
     E = np.array([1.0, 10.0, 300.0])
     for gamma in (2.0, 2.7):
@@ -237,7 +237,7 @@ def test_burst_normalisation_and_cutoff():
 
 
 def test_burst_loss_free_limit():
-    """b0 → 0: n → Q(E) exp(−r²/(4Dt))/(4πDt)^{3/2} (PHYSICS.md §8.1)."""
+    """b0 → 0: n → Q(E) exp(−r²/(4Dt))/(4πDt)^{3/2} (docs/physics.md §8.1)."""
     b0 = 1e-12
     t, E = 3.0, 50.0
     Q = power_law(2.0)

@@ -1,4 +1,4 @@
-"""SDE engine vs the finite-difference grid solver (sdeprop/crosscheck.py, issue 6 item 5).
+"""SDE engine vs the finite-difference grid solver (sdeprop/crosscheck/).
 
 Statistics of the assertions (test_cerri_toy_sde_matches_grid).  The comparison uses the
 N = 60 cells (5 R × 4 z × 3 E) of a coarse tally.  If both codes solve the same problem, each

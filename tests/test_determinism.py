@@ -1,4 +1,4 @@
-"""Reproducibility: results depend on the seed and the batch size only (DESIGN.md §5, engine.py).
+"""Reproducibility: results depend on the seed and the batch size only (docs/design.md §5, engine.py).
 
 Every batch draws its positions, energies and random variates from its own stream
 ``SeedSequence(seed).spawn(n_batches)[b]`` and the tallies are summed in batch order, so

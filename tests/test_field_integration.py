@@ -112,7 +112,7 @@ def test_run_with_precomputed_grid_agrees_with_direct(tmp_path, monkeypatch):
 def test_field_cli(tmp_path, capsys):
     assert main(["field", "cerri17", "--at", "8.3,0,0", "--set", "field.overrides.r_X=3.0"]) == 0
     out = capsys.readouterr().out
-    assert "0.18974" in out and "4.02311" in out and "0.21827" in out  # PHYSICS.md §1.5 regression values
+    assert "0.18974" in out and "4.02311" in out and "0.21827" in out  # docs/physics.md §1.5 regression values
     png = tmp_path / "m.png"
     assert main(["field", "uf23", "--variant", "expX", "--plot", "-o", str(png), "--extent", "10", "--height", "3"]) == 0
     assert png.stat().st_size > 5000

@@ -13,7 +13,7 @@ from sdeprop.fitting import (DATA_DIR, DataSet, available_data, fit_spectrum, fl
 
 M_P = 0.93827209  # proton mass [GeV] (units.PROTON_MASS_GEV)
 
-# row counts and axes as listed in /work/shared/data/README.md
+# row counts and axes as listed in sdeprop/data/README.md
 BUNDLED = [
     ("ams02_proton_physrep2021", 72, "rigidity", 1.0, 1800.0),
     ("ams02_proton_prl2015", 72, "rigidity", 1.0, 1800.0),

@@ -1,6 +1,6 @@
 """Cerri et al. 2017 2D (R, z) field: reference values, analytic Jacobian, ∇·B, switches.
 
-Reference values: tests/data/gmf_reference_pt11_cerri17.csv.  PHYSICS.md §1.5's numbers and the
+Reference values: tests/data/gmf_reference_pt11_cerri17.csv.  docs/physics.md §1.5's numbers and the
 DRAGONCELLO grid values use the authors' code's r_X = 3.0 kpc (and, for DRAGONCELLO, its
 fixed-cylinder switch, ``x_geometry=1``); the CRPropa3 JF12 X-field values use JF12's r_X = 2.9
 and its field-line switch (our defaults).
@@ -78,7 +78,7 @@ def test_reference_values(row):
 def test_physics_md_points_hold_in_both_geometries_and_azimuths():
     """§1.5's points (r, z) = (8.3, 0), (8.3, 1), (3, 0.5) lie where both X-field geometries agree;
     the field is axisymmetric, so any azimuth gives the same (B_r, B_φ, B_z)."""
-    rows = [r for r in _reference_rows() if r["source"].startswith("PHYSICS.md")]
+    rows = [r for r in _reference_rows() if r["source"].startswith("docs/physics.md")]
     assert len(rows) == 3
     for row in rows:
         r = -float(row["x_kpc"])

@@ -1,6 +1,6 @@
 """JF12 regular field, solenoidal JF12 (Kleimann et al. 2019) and the JF12 random-field amplitude.
 
-Reference values (tests/data/gmf_reference_jf12.csv, one source per row): the PHYSICS.md §1.1
+Reference values (tests/data/gmf_reference_jf12.csv, one source per row): the docs/physics.md §1.1
 regression table, CRPropa3 evaluated at full precision, CRPropa's own unit test and the
 independent gammaALPs implementation.  Then: analytic Jacobian against central differences,
 ∇·B = trace(J), the surface divergence of plain JF12, switches and scale factors, continuity of
@@ -58,7 +58,7 @@ def test_reference_table_covers_the_required_regions():
     with open(DATA, newline="") as f:
         rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
     sources = {r["source"].split(" ")[0] for r in rows}
-    assert {"PHYSICS.md", "CRPropa3", "gammaALPs"} <= sources
+    assert {"docs/physics.md", "CRPropa3", "gammaALPs"} <= sources
     pts = {(float(r["x"]), float(r["y"]), float(r["z"])) for r in rows}
     assert (-8.5, 0.0, 0.0) in pts                                  # the Sun
     assert any(math.hypot(x, y) < 5 and abs(z) < 1.1 for x, y, z in pts)   # inner Galaxy / ring
@@ -330,7 +330,7 @@ def test_random_amplitude_components():
 
 def test_sun_local_disk_field_direction():
     """At the Sun the disk field lies in sector 5 (b_5 = −2 μG): inward and along the rotation,
-    at longitude l = 90° − 11.5° (PHYSICS.md §0, §1.1)."""
+    at longitude l = 90° − 11.5° (docs/physics.md §0, §1.1)."""
     B = g.jf12_field_many(g.jf12_params(halo=0, x=0), np.array([[-8.5, 0.0, 0.0]]))[0, :3]
     # seen from the Sun +x is l = 0 and +y is l = 90°
     assert math.degrees(math.atan2(B[1], B[0])) == pytest.approx(90.0 - 11.5, abs=1e-10)

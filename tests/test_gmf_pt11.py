@@ -1,6 +1,6 @@
 """Pshirkov et al. 2011 (PT11) field: reference values, analytic Jacobian, ∇·B, switches.
 
-Reference values: tests/data/gmf_reference_pt11_cerri17.csv (PHYSICS.md §1.4 and CRPropa3's
+Reference values: tests/data/gmf_reference_pt11_cerri17.csv (docs/physics.md §1.4 and CRPropa3's
 PT11Field evaluated at the listed points; the ``source`` column says which).
 """
 
@@ -45,7 +45,7 @@ def _reference_rows():
 
 @pytest.mark.parametrize("row", _reference_rows(), ids=lambda r: f"{r['config']}@({r['x_kpc']},{r['y_kpc']},{r['z_kpc']})|{r['source'][:12]}")
 def test_reference_values(row):
-    """B at reference points = PHYSICS.md §1.4 (4 decimals) and CRPropa3 PT11Field (1e-10 μG)."""
+    """B at reference points = docs/physics.md §1.4 (4 decimals) and CRPropa3 PT11Field (1e-10 μG)."""
     assert row["quantity"] == "B_cart_uG"
     p = _params_from_config(row["config"])
     B, _ = ev(p, (row["x_kpc"], row["y_kpc"], row["z_kpc"]))
@@ -57,7 +57,7 @@ def test_reference_table_covers_both_disks_and_components():
     configs = {r["config"] for r in _reference_rows()}
     assert {"disk=ASS", "disk=BSS", "disk=ASS;halo_scale=0", "disk=BSS;disk_scale=0"} <= configs
     sources = {r["source"].split()[0] for r in _reference_rows()}
-    assert sources == {"PHYSICS.md", "CRPropa3"}
+    assert sources == {"docs/physics.md", "CRPropa3"}
 
 
 @pytest.mark.parametrize("disk, pitch", [("ASS", -5.0), ("BSS", -6.0)])

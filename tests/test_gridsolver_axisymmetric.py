@@ -5,7 +5,7 @@ the first derivatives of D by complex-step differentiation, exact to rounding), 
 must return ψ with an error that falls as h² (ratio ≈ 4 per halving).
 
 Stationary cases P1–P3. Cerri et al. 2017 (JCAP 10, 019) appendix B has cases with these names,
-but we could not read the paper (PHYSICS.md §1.5). The definitions below are OUR OWN. They
+but we could not read the paper (docs/physics.md §1.5). The definitions below are OUR OWN. They
 use the parameters the issue quotes from the paper: D0∥ = 1e28 cm²/s, ε = D⊥/D∥ = 0.05,
 B0 = 10 μG, and P3's field B_z = B_inf + B0 exp(−R²/L_B²) with B_inf = 1 nG, L_B = 2 kpc.
 All of them use the same manufactured ψ (``_psi_parts``):
@@ -18,7 +18,7 @@ All of them use the same manufactured ψ (``_psi_parts``):
   (``test_P3_gaussian_vertical_field_second_order``);
 * P3b (an extension of our own): P3 plus B_R = B0 (R z/L_B²) exp(−R²/L_B²), so D_Rz ≠ 0
   (``test_P3b_radial_component_manufactured_second_order``).
-Also tested: the Bessel mode of the PHYSICS.md §8.3 cylinder.
+Also tested: the Bessel mode of the docs/physics.md §8.3 cylinder.
 """
 
 import numpy as np
@@ -74,7 +74,7 @@ def _iso_tensor(R, z):
 
 
 def _p2_tensor(R, z):
-    """P2: uniform vertical field B = B0 ẑ (b_z = B0/sqrt(B0² + B_f²)), D⊥ = ε D∥ (PHYSICS.md §1.6)."""
+    """P2: uniform vertical field B = B0 ẑ (b_z = B0/sqrt(B0² + B_f²)), D⊥ = ε D∥ (docs/physics.md §1.6)."""
     one = np.ones(np.broadcast(R, z).shape)
     bz = B0 / np.sqrt(B0 ** 2 + FLOOR ** 2)
     dpar, dperp = D0_PAR, EPS * D0_PAR
@@ -83,7 +83,7 @@ def _p2_tensor(R, z):
 
 def _p3_tensor(R, z):
     """P3: B_z = B_inf + B0 exp(−R²/L_B²), B_R = 0 (the issue's field after Cerri et al. 2017 app. B),
-    b = B/sqrt(|B|² + B_f²), D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (PHYSICS.md §1.6)."""
+    b = B/sqrt(|B|² + B_f²), D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (docs/physics.md §1.6)."""
     Bz = B_INF + B0 * np.exp(-R * R / L_B ** 2)
     bz = Bz / np.sqrt(Bz * Bz + FLOOR ** 2)
     dpar, dperp = D0_PAR, EPS * D0_PAR
@@ -119,7 +119,7 @@ def test_P1_isotropic_manufactured_and_second_order():
 
 
 def test_isotropic_cylinder_bessel_mode():
-    """PHYSICS.md §8.3 with q(r) = J0(ν1 r/R_h) δ(z): one Bessel mode,
+    """docs/physics.md §8.3 with q(r) = J0(ν1 r/R_h) δ(z): one Bessel mode,
     n = sinh[k(H − |z|)]/[2Dk cosh(kH)] J0(kr), k = ν1/R_h (q_1 = 1).
     The δ(z) source is spread over the two cells next to z = 0 (symmetric top hat, O(h²) far field)."""
     nu1 = jn_zeros(0, 1)[0]

@@ -1,4 +1,4 @@
-"""Tests of the 3D Cartesian finite-difference solver (sdeprop.gridsolver.cartesian, issue 6).
+"""Tests of the 3D Cartesian finite-difference solver (sdeprop.gridsolver.cartesian).
 
 Manufactured solutions: the source Q = −∇·(D∇ψ) is computed from the analytic flux
 F_i = D_ij ∂_j ψ (ψ and ∇ψ analytic, D analytic) by a fourth-order central difference of F with

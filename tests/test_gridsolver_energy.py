@@ -1,7 +1,7 @@
-"""Energy marching of the grid solver (sdeprop.gridsolver.energy, issue 6 item 3).
+"""Energy marching of the grid solver (sdeprop.gridsolver.energy).
 
 Oracle: the Syrovatskii steady solution for electrons with b = b0E², D = D0(E/E_ref)^δ
-(PHYSICS.md §8.5, sdeprop.analytic).  The source is a smooth Gaussian
+(docs/physics.md §8.5, sdeprop.analytic).  The source is a smooth Gaussian
 Q(E) exp(−r²/σ²)/(πσ²)^{3/2} instead of a point, so the oracle is the point-source solution
 with the kernel's λ² replaced by λ² + σ² (a Gaussian convolved with a Gaussian), evaluated
 pointwise at the cell centres; the grid solution then converges at the scheme's order
@@ -99,7 +99,7 @@ def test_syrovatskii_space_convergence_and_agreement():
 
 
 def test_volume_integral_conservation():
-    """Σ V ψ_k against (1/b(E)) ∫_E^{E_max} Q_tot dE′ (PHYSICS.md §8.5; leakage through the walls
+    """Σ V ψ_k against (1/b(E)) ∫_E^{E_max} Q_tot dE′ (docs/physics.md §8.5; leakage through the walls
     ~e^{−21}) within the energy quadrature error, and, for upwind, exactly the discrete continuity
     b_k N_k = b_{k+1} N_{k+1} + h_k (Q_tot,k − leak_k), leak_k = −Σ V L_k ψ_k the wall outflow."""
     for scheme, tol in (("upwind", 0.08), ("bdf2", 0.01)):

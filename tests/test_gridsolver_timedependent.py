@@ -1,7 +1,7 @@
-"""Tests of the time-dependent θ-scheme solver (sdeprop.gridsolver.timedependent, issue 6).
+"""Tests of the time-dependent θ-scheme solver (sdeprop.gridsolver.timedependent).
 
 Green's-function tests G1–G3. Cerri et al. 2017 (JCAP 10, 019) appendix B defines tests with
-these names, but we could not read the paper (PHYSICS.md §1.5; searches of stored copies only
+these names, but we could not read the paper (docs/physics.md §1.5; searches of stored copies only
 returned the abstract). G1–G3 below are therefore OUR OWN cases, built with the parameters the
 issue quotes from the paper (D0∥ = 1e28 cm²/s, ε = D⊥/D∥ = 0.05, B0 = 10 μG, field floor
 1e-3 μG as sdeprop's kernel). They are not the paper's definitions:
@@ -12,7 +12,7 @@ issue quotes from the paper (D0∥ = 1e28 cm²/s, ε = D⊥/D∥ = 0.05, B0 = 10
 * G3: 2D axisymmetric (R, z), uniform vertical field: D_RR = D⊥, D_zz = D∥, D_Rz = 0.
 
 The exact solution of each is the Gaussian with covariance σ0² I + 2Dt (``gaussian_solution``;
-PHYSICS.md §8.1 convolved with the initial Gaussian). The walls (ψ = 0) are at least 3.7
+docs/physics.md §8.1 convolved with the initial Gaussian). The walls (ψ = 0) are at least 3.7
 standard deviations away at the last output time. Their effect on the peak-normalised error is
 ≈ 1e-3 or less (G1 loses 1.3e-3 of its content through them by t = 6 Myr). The error is the max |ψ_grid − ψ_exact| / max ψ_exact
 over the grid. The time step is dt ∝ h, so the O(dt²) Crank–Nicolson error also falls as h².
@@ -40,7 +40,7 @@ SIGMA0 = 0.5                                          # kpc, initial Gaussian wi
 
 
 def _unit_field(direction):
-    """b = B/sqrt(|B|² + B_f²) for a uniform field of strength B0 (PHYSICS.md §1.6, kernel floor)."""
+    """b = B/sqrt(|B|² + B_f²) for a uniform field of strength B0 (docs/physics.md §1.6, kernel floor)."""
     B = B0 * np.asarray(direction, float) / np.linalg.norm(direction)
     return B / np.sqrt(B @ B + FLOOR ** 2)
 

@@ -1,4 +1,4 @@
-"""The numba kernels against plain-Python / NumPy twins (STYLE.md habit 7)."""
+"""The numba kernels against plain-Python / NumPy twins."""
 
 import json
 import os

@@ -1,8 +1,8 @@
 """Unit tests of the e± / proton energy-loss building blocks, the grey-body ISRF and the GALPROP gas.
 
 Every test names the reference it checks.  Closed forms are recomputed here from the
-constants of the PHYSICS.md header (not imported from the module under test).  Table values
-(PHYSICS.md §2.3, §3.3, §6.1) are checked "to their stated precision": the computed value must
+constants of docs/physics.md §0.1 (not imported from the module under test).  Table values
+(docs/physics.md §2.3, §3.3, §6.1) are checked "to their stated precision": the computed value must
 round to the printed digits (|value − table| ≤ half a unit in the last printed digit).
 """
 
@@ -16,7 +16,7 @@ import pytest
 from sdeprop.models import gas, isrf
 from sdeprop.models import loss_processes as lp
 
-# PHYSICS.md header constants (independent of the module)
+# docs/physics.md §0.1 constants (independent of the module)
 C = 2.99792458e10
 SIGMA_T = 6.6524587e-25
 RE = 2.8179403e-13
@@ -43,12 +43,12 @@ def gamma_beta2(E):
 
 
 # ---------------------------------------------------------------------------------------------
-# Closed forms: synchrotron and Thomson IC, b = (4/3) σ_T c γ² β² U  (PHYSICS.md §2.2, §3.1)
+# Closed forms: synchrotron and Thomson IC, b = (4/3) σ_T c γ² β² U  (docs/physics.md §2.2, §3.1)
 
 @pytest.mark.parametrize("E", [0.01, 1.0, 1e3, 1e5])
 @pytest.mark.parametrize("B2", [9.0, 40.0])
 def test_synchrotron_closed_form(E, B2):
-    """Synchrotron, isotropic pitch angles: (4/3) σ_T c γ²β² B²/8π with B in gauss (PHYSICS.md §3.1)."""
+    """Synchrotron, isotropic pitch angles: (4/3) σ_T c γ²β² B²/8π with B in gauss (docs/physics.md §3.1)."""
     g, b2 = gamma_beta2(E)
     U_erg = (B2 * 1e-12) / (8 * math.pi)
     expected = 4 / 3 * SIGMA_T * C * g * g * b2 * U_erg * ERG_GEV
@@ -59,14 +59,14 @@ def test_synchrotron_closed_form(E, B2):
 
 
 def test_synchrotron_coefficient():
-    """PHYSICS.md §3.1: 2.529×10⁻¹⁸ (B/μG)² (E/GeV)² GeV/s (4 s.f.)."""
+    """docs/physics.md §3.1: 2.529×10⁻¹⁸ (B/μG)² (E/GeV)² GeV/s (4 s.f.)."""
     assert rounds_to(lp.synchrotron_loss(1e3, 1.0) / 1e6, "2.529e-18")
 
 
 @pytest.mark.parametrize("E", [0.01, 1.0, 1e3, 1e5])
 @pytest.mark.parametrize("U", [0.26, 1.0])
 def test_ic_thomson_closed_form(E, U):
-    """Thomson IC (4/3) σ_T c γ²β² U, U in eV/cm³ (PHYSICS.md §2.2)."""
+    """Thomson IC (4/3) σ_T c γ²β² U, U in eV/cm³ (docs/physics.md §2.2)."""
     g, b2 = gamma_beta2(E)
     expected = 4 / 3 * SIGMA_T * C * g * g * b2 * U * EV_GEV
     assert lp.ic_loss_thomson(E, U) == pytest.approx(expected, rel=1e-12)
@@ -74,7 +74,7 @@ def test_ic_thomson_closed_form(E, U):
 
 
 def test_thomson_coefficients():
-    """PHYSICS.md §2.2: 1.0184×10⁻¹⁶ U E²; CMB alone 2.65×10⁻¹⁷ E²; full ISRF 1.31×10⁻¹⁶ E²."""
+    """docs/physics.md §2.2: 1.0184×10⁻¹⁶ U E²; CMB alone 2.65×10⁻¹⁷ E²; full ISRF 1.31×10⁻¹⁶ E²."""
     E = 1e3  # β² = 1 − 2.6e-13
     assert rounds_to(lp.ic_loss_thomson(E, 1.0) / E**2, "1.0184e-16")
     p = isrf.build_isrf()
@@ -118,7 +118,7 @@ def test_kn_kak14_asymptote(x):
 
 
 def test_kn_moderski_asymptote():
-    """Moderski et al. 2005 form (1 + b)^(−3/2) → b^(−3/2) for b = 2.70 x ≫ 1 (PHYSICS.md §2.3 item 3).
+    """Moderski et al. 2005 form (1 + b)^(−3/2) → b^(−3/2) for b = 2.70 x ≫ 1 (docs/physics.md §2.3 item 3).
 
     rel 1e-6: the next term is (3/2)/b = 5.6e-8 at x = 1e7.
     """
@@ -128,12 +128,12 @@ def test_kn_moderski_asymptote():
 
 @pytest.mark.parametrize("kind", [lp.IC_KN_MODERSKI, lp.IC_KN_FANG, lp.IC_KN_KAK14])
 def test_kn_thomson_limit(kind):
-    """All KN factors → 1 for x → 0 (PHYSICS.md §2.3: KAK14 reproduces b_T to 0.1–0.3 %; 0.024 % found)."""
+    """All KN factors → 1 for x → 0 (docs/physics.md §2.3: KAK14 reproduces b_T to 0.1–0.3 %; 0.024 % found)."""
     assert lp.kn_factor(kind, 1e-8) == pytest.approx(1.0, abs=3e-3)
     assert lp.kn_factor(lp.IC_THOMSON, 5.0) == 1.0
 
 
-# PHYSICS.md §2.3 table: T [K], E [GeV], KAK14, Fang Y(x), Moderski (ε₀ = 2.70 kT)
+# docs/physics.md §2.3 table: T [K], E [GeV], KAK14, Fang Y(x), Moderski (ε₀ = 2.70 kT)
 KN_TABLE = [
     (2.725, 1e3, "0.979", "0.968", "0.986"),
     (2.725, 1e4, "0.825", "0.830", "0.870"),
@@ -142,7 +142,7 @@ KN_TABLE = [
     (33.07, 1e3, "0.796", "0.799", "0.846"),
     (33.07, 1e4, "0.290", "0.289", "0.311"),
     (313.32, 1e2, "0.805", "0.808", "0.853"),
-    (313.32, 1e3, "0.301", "0.300", "0.325"),  # Fang: PHYSICS.md prints 0.301; Y(x = 0.4136) gives 0.30049
+    (313.32, 1e3, "0.301", "0.300", "0.325"),  # Fang: docs/physics.md §2.3 prints 0.301; Y(x = 0.4136) gives 0.30049
     (3249.3, 10, "0.799", "0.802", "0.848"),
     (3249.3, 1e2, "0.293", "0.293", "0.315"),
     (3249.3, 1e3, "0.031", "0.031", "0.022"),
@@ -155,7 +155,7 @@ KN_TABLE = [
 
 @pytest.mark.parametrize("T,E,kak,fang,mod", KN_TABLE)
 def test_kn_table(T, E, kak, fang, mod):
-    """PHYSICS.md §2.3 table of f_KN = b/b_T (E = total electron energy), to the printed digits."""
+    """docs/physics.md §2.3 table of f_KN = b/b_T (E = total electron energy), to the printed digits."""
     x = lp.kn_x(E, T)
     assert x == pytest.approx(4 * (E / ME) * KB * T * EV_GEV / ME, rel=1e-12)
     assert rounds_to(lp.kn_factor_kak14(x), kak)
@@ -166,14 +166,14 @@ def test_kn_table(T, E, kak, fang, mod):
 
 
 def test_fang_vs_kak14():
-    """PHYSICS.md §2.3: Fang Y(x) agrees with the KAK14 integral to better than 1.5 % (checked on 10⁻⁵ ≤ x ≤ 10⁵)."""
+    """docs/physics.md §2.3: Fang Y(x) agrees with the KAK14 integral to better than 1.5 % (checked on 10⁻⁵ ≤ x ≤ 10⁵)."""
     xs = np.logspace(-5, 5, 201)
     rel = [abs(lp.kn_factor_fang(x) / lp.kn_factor_kak14(x) - 1) for x in xs]
     assert max(rel) < 0.015
 
 
 def test_kn_piecewise_boundaries_and_monotonicity():
-    """Fang's branches: jump 0.9 % at x = 1.5e-3 (PHYSICS.md §2.3) and 0.6 % at x = 150 (found here);
+    """Fang's branches: jump 0.9 % at x = 1.5e-3 (docs/physics.md §2.3) and 0.6 % at x = 150 (found here);
     KAK14 and Moderski are continuous and decreasing; all factors in (0, 1]."""
     for xb, bound in [(1.5e-3, 0.009), (150.0, 0.007)]:
         lo, hi = lp.kn_factor_fang(xb * (1 - 1e-12)), lp.kn_factor_fang(xb)
@@ -189,7 +189,7 @@ def test_kn_piecewise_boundaries_and_monotonicity():
 
 
 # ---------------------------------------------------------------------------------------------
-# PHYSICS.md §3.3 reference electron table: B = 3 μG, ISRF of §2.1 with Fang KN,
+# docs/physics.md §3.3 reference electron table: B = 3 μG, ISRF of §2.1 with Fang KN,
 # n_H = 1, n_He = 0.1, n_HII = n_e = 0.03 cm⁻³.
 
 E_TABLE = [  # E, sync, IC, brems neutral, brems ionised, Coulomb, ionisation, total, E/b [Myr]
@@ -213,7 +213,7 @@ E_TABLE_CORRECTED = {(0.01, 0): "2.27e-21", (0.1, 2): "9.62e-17"}
 
 @pytest.mark.parametrize("row", E_TABLE, ids=[f"E={r[0]:g}" for r in E_TABLE])
 def test_electron_reference_table(row):
-    """PHYSICS.md §3.3 electron loss table (each process, total and E/b), to the printed digits."""
+    """docs/physics.md §3.3 electron loss table (each process, total and E/b), to the printed digits."""
     E = row[0]
     p = isrf.build_isrf()
     n_H, n_He, n_e = 1.0, 0.1, 0.03
@@ -247,8 +247,8 @@ def test_electron_table_discrepancies_explained():
 
 
 def test_electron_coefficients():
-    """PHYSICS.md §3: 2π r_e² m_e c³ = 7.643e-18 GeV cm³/s, 4α r_e² c = 6.949e-17 cm³/s, Coulomb log 73.6,
-    screened brems c m_He/X_He = 2.14e-15 cm³/s; c m_H/X_H = 7.99e-16 (PHYSICS.md prints 7.98e-16, see report)."""
+    """docs/physics.md §3: 2π r_e² m_e c³ = 7.643e-18 GeV cm³/s, 4α r_e² c = 6.949e-17 cm³/s, Coulomb log 73.6,
+    screened brems c m_He/X_He = 2.14e-15 cm³/s; c m_H/X_H = 7.99e-16 (docs/physics.md §3.1 prints 7.98e-16, see report)."""
     assert rounds_to(lp.TWO_PI_RE2_MC3, "7.643e-18")
     assert rounds_to(lp.FOUR_ALPHA_RE2_C, "6.949e-17")
     assert rounds_to(lp.COULOMB_E_LOG0, "73.6")
@@ -258,7 +258,7 @@ def test_electron_coefficients():
 
 
 def test_ionization_per_H_atom():
-    """PHYSICS.md §3.1: e± ionisation ≈ 3.3×10⁻¹⁶ GeV/s per H atom at 1 GeV."""
+    """docs/physics.md §3.1: e± ionisation ≈ 3.3×10⁻¹⁶ GeV/s per H atom at 1 GeV."""
     assert rounds_to(lp.ionization_loss_electron(1.0, 1.0, 0.0), "3.3e-16")
 
 
@@ -285,7 +285,7 @@ def test_electron_losses_positive():
 
 
 # ---------------------------------------------------------------------------------------------
-# Protons (PHYSICS.md §3.2–3.3): n_H = 1, n_He = 0.1, n_e = 0.03, T_e = 1e4 K
+# Protons (docs/physics.md §3.2–3.3): n_H = 1, n_He = 0.1, n_e = 0.03, T_e = 1e4 K
 
 P_TABLE = [  # T, ionisation, Coulomb, T/(b_ion + b_C) [Myr], t_pp [Myr]
     (1e-3, "1.70e-15", "3.33e-16", "0.016", None),
@@ -299,7 +299,7 @@ P_TABLE = [  # T, ionisation, Coulomb, T/(b_ion + b_C) [Myr], t_pp [Myr]
 
 @pytest.mark.parametrize("T,ion,coul,tloss,tpp", P_TABLE)
 def test_proton_reference_table(T, ion, coul, tloss, tpp):
-    """PHYSICS.md §3.3 proton table (Bethe/GALPROP ionisation, GALPROP Coulomb, t_pp with κ = 0.5)."""
+    """docs/physics.md §3.3 proton table (Bethe/GALPROP ionisation, GALPROP Coulomb, t_pp with κ = 0.5)."""
     b_ion = lp.ionization_loss_nucleus(T, 1.0, 0.1, 1.0, 1.0)
     b_c = lp.coulomb_loss_nucleus(T, 0.03, 1.0, 1.0, 1e4)
     assert rounds_to(b_ion, ion)
@@ -314,19 +314,19 @@ def test_proton_reference_table(T, ion, coul, tloss, tpp):
 
 @pytest.mark.parametrize("T,t_pp", [(1e3, "61"), (1e4, "52")])
 def test_pp_loss_time_high_energy(T, t_pp):
-    """PHYSICS.md §3.2: t_pp = 1/(κ σ_inel c n_H) = 61, 52 Myr at 10³, 10⁴ GeV (n_H = 1, κ = 0.5)."""
+    """docs/physics.md §3.2: t_pp = 1/(κ σ_inel c n_H) = 61, 52 Myr at 10³, 10⁴ GeV (n_H = 1, κ = 0.5)."""
     assert rounds_to(T / lp.pion_loss_proton(T, 1.0, 0.5) / MYR_S, t_pp)
 
 
 @pytest.mark.parametrize("T,sigma", [(1, "22.5"), (10, "29.5"), (1e2, "31.3"), (1e3, "34.9"), (1e4, "40.4"),
                                      (1e5, "47.9"), (1e6, "57.2")])
 def test_sigma_inel(T, sigma):
-    """Kafexhiu et al. 2014 eq. 1 values listed in PHYSICS.md §6.1 [mb]."""
+    """Kafexhiu et al. 2014 eq. 1 values listed in docs/physics.md §6.1 [mb]."""
     assert rounds_to(lp.sigma_inel_pp_mb(T), sigma)
 
 
 def test_proton_misc():
-    """Coulomb x_m = 8.2e-9 and lnΛ ≈ 40 at n_e = 0.03 (PHYSICS.md §3.2); pp threshold continuity;
+    """Coulomb x_m = 8.2e-9 and lnΛ ≈ 40 at n_e = 0.03 (docs/physics.md §3.2); pp threshold continuity;
     Z² scaling; positivity; totals add up."""
     be2 = 2 * KB * 1e4 * EV_GEV / ME
     assert rounds_to(0.75 * math.sqrt(math.pi) * be2**1.5, "8.2e-9")
@@ -351,10 +351,10 @@ def test_proton_misc():
 
 
 # ---------------------------------------------------------------------------------------------
-# ISRF (PHYSICS.md §2.1)
+# ISRF (docs/physics.md §2.1)
 
 def test_isrf_local_values():
-    """Delahaye et al. 2010 via PHYSICS.md §2.1: u = κ a T⁴ (T, κ columns), rounding to the u column; total 1.287."""
+    """Delahaye et al. 2010 via docs/physics.md §2.1: u = κ a T⁴ (T, κ columns), rounding to the u column; total 1.287."""
     p = isrf.build_isrf()
     out = np.empty(6)
     total = isrf.isrf_energy_densities(p, -8.5, 0.0, 0.0, out)
@@ -384,10 +384,10 @@ def test_isrf_exponential_scaling():
 
 
 # ---------------------------------------------------------------------------------------------
-# GALPROP analytic gas (PHYSICS.md §5.1)
+# GALPROP analytic gas (docs/physics.md §5.1)
 
 def test_gas_at_sun():
-    """Hand-computed from PHYSICS.md §5.1 at R = 8.5 kpc, z = 0.
+    """Hand-computed from docs/physics.md §5.1 at R = 8.5 kpc, z = 0.
 
     HI: f_R = 0.36 + (0.32 − 0.36)(8.5 − 8.25)/0.5 = 0.34 (mid-points 8.25, 8.75);
         f_Z = f_Z1 + (f_Z2 − f_Z1)(8.5 − 8)/2 with f_Z1(0) = 0.395 + 0.107 + 0.064 = 0.566, f_Z2(0) = 0.57

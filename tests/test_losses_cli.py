@@ -68,7 +68,7 @@ def _quadratic(delta, epsilon=0.1, D0=1e28, b0=1e-16):
 @pytest.mark.parametrize("delta", [0.5, 0.33])
 @pytest.mark.parametrize("source", [2.0e4, math.inf])
 def test_horizon_is_the_syrovatskii_closed_form(delta, source):
-    """b = b0 E², D = D0 (R/1 GV)^δ: λ² = 4 D0/(b0 (1 − δ)) (E^{δ−1} − E_s^{δ−1}) (PHYSICS.md §8.5).
+    """b = b0 E², D = D0 (R/1 GV)^δ: λ² = 4 D0/(b0 (1 − δ)) (E^{δ−1} − E_s^{δ−1}) (docs/physics.md §8.5).
 
     The code's energy is the kinetic energy T and D depends on the rigidity R = sqrt(T (T + 2m)),
     so D_code/D_closed = (1 + 2m/T)^{δ/2} ∈ [1, (1 + 2m/E)^{δ/2}] on [E, E_s]: the ratio of the

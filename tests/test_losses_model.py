@@ -1,5 +1,5 @@
 """The 'galactic' loss model: configuration, species defaults, and the kernel's table against
-direct evaluation of every process (sdeprop.models.losses, PHYSICS.md §2–3).
+direct evaluation of every process (sdeprop.models.losses, docs/physics.md §2–3).
 
 The kernel interpolates Σ_k c_k(R, z) g_k(E) (gas and radiation) and a Cartesian δB_rms² table;
 these tests bound the interpolation error against the direct formulas of loss_processes.
@@ -117,7 +117,7 @@ def test_turbulence_table_is_unbiased_on_average():
 
 def test_thomson_limit_ic_through_the_kernel_table():
     """Thomson-limit IC on the uniform Delahaye et al. 2010 ISRF: b = (4/3) σ_T c γ²β² ΣU_i
-    (PHYSICS.md §2.2, ΣU = 1.287 eV cm⁻³), through the table and the GeV/Myr conversion."""
+    (docs/physics.md §2.2, ΣU = 1.287 eV cm⁻³), through the table and the GeV/Myr conversion."""
     cfg = load_config(electron_config(processes=["inverse_compton"], klein_nishina="thomson"))
     assert build_losses(cfg, 1.0)[0] == LOSS_GALACTIC
     u_total = sum(u for _, u in DELAHAYE10)

@@ -1,6 +1,6 @@
 """``sdeprop crosscheck``: the SDE engine against the finite-difference grid solver on one configuration.
 
-Both codes solve the same stationary problem (DESIGN.md §2; loss-free here, losses below):
+Both codes solve the same stationary problem (docs/design.md §2; loss-free here, losses below):
 
     ∇·(D∇ψ) + Q = 0,   ψ = 0 on |z| = H and R = R_max,   Q(x, E) = rate · p(x) · S(E)/∫S dE,
 

@@ -1,6 +1,6 @@
 """Fitting injection-spectrum parameters to a measured cosmic-ray spectrum.
 
-A stored run is reweighted (``Tally.reweight``, DESIGN.md §4) to a trial injection spectrum,
+A stored run is reweighted (``Tally.reweight``, docs/design.md §4) to a trial injection spectrum,
 turned into the intensity at the Sun, modulated by the force-field approximation and compared
 with a measured flux table; ``scipy.optimize.least_squares`` adjusts the spectral parameters,
 the source rate and, optionally, the modulation potential φ.  See docs/fitting.md.

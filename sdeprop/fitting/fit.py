@@ -378,7 +378,7 @@ def fit_spectrum(result, data, tally: str | None = None, spectrum: str = "broken
         (synthetic data made from the same run).
 
     The model at a data bin is the bin average of the force-field modulated (Gleeson & Axford
-    1968) intensity J = β c n/(4π) (PHYSICS.md §6, §8.6), with n the reweighted density at the
+    1968) intensity J = β c n/(4π) (docs/physics.md §6, §8.6), with n the reweighted density at the
     Sun interpolated log–log between the tally's energy-bin centres (end segments extrapolated,
     which is used only within Φ of the last centre); per GV for rigidity tables (dT/dR = β|Z|).
     Data errors are taken as uncorrelated between bins (the tables give no correlation of the

@@ -1,4 +1,4 @@
-"""The flux model of a fit: a stored run reweighted (``Tally.reweight``, DESIGN.md §4) to a trial
+"""The flux model of a fit: a stored run reweighted (``Tally.reweight``, docs/design.md §4) to a trial
 injection spectrum of one family, turned into the intensity at the Sun, modulated by the
 force-field approximation and averaged over the data bins, with the covariance of its Monte
 Carlo error (:class:`FluxModel`, :func:`predict_flux`).
@@ -42,7 +42,7 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(8)
 def flux_from_density(density_per_kpc3_per_GeV, kinetic_GeV, mass_GeV):
     """Intensity J = β c n / (4π) [m⁻² s⁻¹ sr⁻¹ GeV⁻¹] of an isotropic density n [kpc⁻³ GeV⁻¹].
 
-    Source: PHYSICS.md §6 (J_p = β c N_p / 4π for an isotropic distribution); β from the
+    Source: docs/physics.md §6 (J_p = β c N_p / 4π for an isotropic distribution); β from the
     kinetic energy T [GeV] and rest mass m [GeV]: β = sqrt(T(T + 2m))/(T + m).
     """
     T = np.asarray(kinetic_GeV, dtype=float)
@@ -66,7 +66,7 @@ def force_field(lis, kinetic_GeV, phi_GV, mass_GeV, charge):
     """Force-field modulated intensity at Earth [unit of ``lis``, per GeV of kinetic energy].
 
     J⊕(T) = J_LIS(T + Φ) T(T + 2m) / [(T + Φ)(T + Φ + 2m)],  Φ = |Z| e φ (A = 1 here),
-    Gleeson & Axford 1968, ApJ 154, 1011; PHYSICS.md §8.6.  ``lis`` is a callable J_LIS(T)
+    Gleeson & Axford 1968, ApJ 154, 1011; docs/physics.md §8.6.  ``lis`` is a callable J_LIS(T)
     per GeV; T [GeV], φ [GV], m [GeV].
     """
     T = np.asarray(kinetic_GeV, dtype=float)

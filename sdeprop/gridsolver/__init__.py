@@ -1,1 +1,1 @@
-"""Finite-difference grid solvers for the stationary transport equation (issue 6)."""
+"""Finite-difference grid solvers for the stationary transport equation."""

@@ -1,7 +1,7 @@
 """Stationary 2D axisymmetric (R, z) finite-volume solver for ∇·(D∇ψ) + Q = 0.
 
-Equation (DESIGN.md §2, steady state, no losses), in cylindrical coordinates for an
-axisymmetric ψ(R, z) and the (R, z) block of D = D⊥ I + (D∥ − D⊥) b̂b̂ᵀ (PHYSICS.md §1.6):
+Equation (docs/design.md §2, steady state, no losses), in cylindrical coordinates for an
+axisymmetric ψ(R, z) and the (R, z) block of D = D⊥ I + (D∥ − D⊥) b̂b̂ᵀ (docs/physics.md §1.6):
 
     (1/R) ∂_R[R (D_RR ∂_Rψ + D_Rz ∂_zψ)] + ∂_z[D_Rz ∂_Rψ + D_zz ∂_zψ] + Q = 0,
 
@@ -10,7 +10,7 @@ axisymmetric ψ(R, z) and the (R, z) block of D = D⊥ I + (D∥ − D⊥) b̂b�
 Discretisation (derived here; the conservative scheme with face-centred diagonal fluxes
 and corner-centred cross fluxes follows the structure described for DRAGON's anisotropic
 solver in Cerri et al. 2017, JCAP 10, 019, appendix A, which could not be read beyond the
-abstract — see PHYSICS.md §1.5 — and the "symmetric" corner stencil of Günter et al. 2005,
+abstract — see docs/physics.md §1.5 — and the "symmetric" corner stencil of Günter et al. 2005,
 J. Comput. Phys. 209, 354):
 
 * cell-centred grid, n_R × n_z cells of size h_R × h_z; R_i = (i + ½) h_R, z_j = −H + (j + ½) h_z;
@@ -302,7 +302,7 @@ def _source_on_cells(grid: AxisymmetricGrid, source) -> np.ndarray:
 def solve_axisymmetric(tensor: TensorInput, source, *, R_max_kpc: float, H_kpc: float,
                        n_R: int, n_z: int, method: str = "splu") -> AxisymmetricSolution:
     """Solve ∇·(D∇ψ) + Q = 0 in (R, z) with ψ = 0 on R = R_max_kpc and |z| = H_kpc,
-    regularity at R = 0 (module docstring for the scheme; DESIGN.md §2, PHYSICS.md §1.6).
+    regularity at R = 0 (module docstring for the scheme; docs/design.md §2, docs/physics.md §1.6).
 
     tensor: callable f(R_kpc, z_kpc) -> (D_RR, D_Rz, D_zz) [kpc²/Myr] (broadcasting arrays), or
             three arrays of shape (n_R + 1, n_z + 1) at the vertices.
@@ -332,7 +332,7 @@ def tensor_from_field(B_R_uG, B_phi_uG, B_z_uG, D_par_kpc2_per_Myr, D_perp_kpc2_
     """(D_RR, D_Rz, D_zz) from field components [μG] and D∥, D⊥ [kpc²/Myr] (scalars or arrays).
 
     b = B/sqrt(|B|² + B_f²) (the kernel's floor, config numerics.field_floor_uG) and
-    D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (PHYSICS.md §1.6); B_φ enters only through |B|."""
+    D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (docs/physics.md §1.6); B_φ enters only through |B|."""
     BR, Bp, Bz = (np.asarray(a, dtype=float) for a in (B_R_uG, B_phi_uG, B_z_uG))
     dpar, dperp = np.asarray(D_par_kpc2_per_Myr, float), np.asarray(D_perp_kpc2_per_Myr, float)
     if np.any(dpar <= 0) or np.any(dperp <= 0):
@@ -349,7 +349,7 @@ def tensor_from_config(cfg, species: str, kinetic_GeV: float, grid: Axisymmetric
     configuration: B from ``sdeprop.models.field.evaluate_field(cfg.field, …)`` sampled on the
     vertices at azimuth phi_rad (default y = 0, x = R), projected on R̂ and ẑ; D∥, D⊥ from
     ``sdeprop.models.diffusion.diffusion_at(cfg.diffusion, species, kinetic_GeV)``; the field
-    floor from cfg.numerics.field_floor_uG (as the SDE kernel; PHYSICS.md §1.6)."""
+    floor from cfg.numerics.field_floor_uG (as the SDE kernel; docs/physics.md §1.6)."""
     cfg = load_config(cfg)
     R, z = grid.nodes_mesh()
     c, s = np.cos(phi_rad), np.sin(phi_rad)

@@ -2,7 +2,7 @@
 varying diffusion tensor D_ij(x, y, z) and ψ = 0 on the outer faces of the box
 x ∈ [−X, X], y ∈ [−Y, Y], z ∈ [−H, H].
 
-Discretisation (issue 6, item 2; the layout of Borisov & Kudryashov 2025, section II,
+Discretisation (the layout of Borisov & Kudryashov 2025, section II,
 eqs. 2–12, as described in the issue: face-centred diagonal terms, a symmetric four-corner
 stencil for the cross terms, conservative form). The paper's text could not be read here, so the
 stencil below is the standard conservative second-order node scheme written out and checked in
@@ -128,7 +128,7 @@ class CartesianSolution:
 
 # ----------------------------------------------------------------------------- tensor helpers
 def field_aligned_tensor(b: np.ndarray, D_par_kpc2_per_Myr, D_perp_kpc2_per_Myr) -> np.ndarray:
-    """D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (DESIGN.md §2, PHYSICS.md §1.6) for b of shape (..., 3);
+    """D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (docs/design.md §2, docs/physics.md §1.6) for b of shape (..., 3);
     b need not be a unit vector (the field floor makes |b| < 1 where |B| → 0). D∥, D⊥ scalars or
     arrays broadcastable to b.shape[:-1]. Returns shape (..., 3, 3) [kpc²/Myr]."""
     b = np.asarray(b, dtype=float)
@@ -392,7 +392,7 @@ def diffusion_tensor_from_config(cfg, grid: CartesianGrid, kinetic_GeV: float,
     B from ``models.field.evaluate_field(cfg.field, ·)`` [μG], b = B/sqrt(|B|² + B_f²) with
     B_f = cfg.numerics.field_floor_uG (config.py NumericsSection), D∥, D⊥ from
     ``models.diffusion.diffusion_at(cfg.diffusion, species, E)``; D = D⊥ I + (D∥ − D⊥) b bᵀ
-    (PHYSICS.md §1.6). species defaults to cfg.species.name."""
+    (docs/physics.md §1.6). species defaults to cfg.species.name."""
     cfg = load_config(cfg)
     if not (np.isfinite(kinetic_GeV) and kinetic_GeV > 0):
         raise ValueError(f"kinetic_GeV must be finite and > 0, got {kinetic_GeV!r}")

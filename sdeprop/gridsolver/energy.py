@@ -15,8 +15,7 @@ may vary in space), D in kpc²/Myr.
   Steps h_k = E_{k+1} − E_k:
 
   - ``scheme="upwind"`` (backward Euler in −E; the upwind loss operator of Borisov &
-    Kudryashov 2025, eqs. 13–15 — the paper was not read here, the scheme is the one stated
-    in issue 6 and derived above):
+    Kudryashov 2025, eqs. 13–15 — the paper was not read here, the scheme is derived above):
         (diag(b_k)/h_k − L_k) ψ_k = Q_k + b_{k+1} ψ_{k+1}/h_k,
     first order in h.  Unconditionally stable and positive (an M-matrix when −L is one).
   - ``scheme="bdf2"`` (second order; variable-step BDF2 in −E, the first step from the top
@@ -31,7 +30,7 @@ may vary in space), D in kpc²/Myr.
 
   Both schemes conserve particles exactly: summing a row block with the cell volumes, the
   space operator only contributes the boundary leakage, so Σ_V b_k ψ_k = Σ_{j≥k} h_j Q_tot,j
-  (upwind) − leakage — the discrete form of ∫ψ dV = (1/b) ∫_E Q dE′ (PHYSICS.md §8.5).
+  (upwind) − leakage — the discrete form of ∫ψ dV = (1/b) ∫_E Q dE′ (docs/physics.md §8.5).
 
 Measured (tests/test_gridsolver_energy.py; Syrovatskii electrons, b = b0E², Gaussian source
 σ = 0.25 kpc, 100–1000 GeV): against a fine-ΔE reference the upwind error halves per halving

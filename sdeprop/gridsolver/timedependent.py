@@ -1,6 +1,6 @@
 """Time-dependent diffusion ∂ψ/∂t = ∇·(D∇ψ) + Q(t) on the grids of ``axisymmetric`` and ``cartesian``.
 
-Method of lines (issue 6, "a plus" item): space is discretised by the existing stationary
+Method of lines: space is discretised by the existing stationary
 operators, ``axisymmetric.assemble_operator`` (2D (R, z) finite volume, ψ = 0 on the outer walls,
 regular axis) or ``cartesian.assemble_operator`` (3D node grid, ψ = 0 on the box faces), giving
 the linear system of ODEs dψ/dt = Aψ + Q(t). Time is discretised by the θ-scheme
@@ -99,7 +99,7 @@ def gaussian_solution(points, t_Myr: float, D, sigma0_kpc: float, amplitude: flo
     """Exact solution of ∂ψ/∂t = ∇·(D∇ψ) in free space for a constant tensor D [kpc²/Myr] and the
     initial condition ψ(x, 0) = amplitude · exp(−|x|²/(2σ0²)).
 
-    Convolving the initial Gaussian with the Green's function of PHYSICS.md §8.1
+    Convolving the initial Gaussian with the Green's function of docs/physics.md §8.1
     (covariance 2Dt) gives a Gaussian with covariance Σ = σ0² I + 2Dt:
     ψ = amplitude · σ0^d / sqrt(det Σ) · exp(−½ xᵀ Σ⁻¹ x), d = dimension of D.
     points: array (..., d) of positions [kpc]."""

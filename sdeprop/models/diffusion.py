@@ -3,7 +3,7 @@
 D∥(R) = D0 β (R/R0)^δ∥ (power law), or the smooth broken power law of Dörner et al.
 (ICRC2025 proceedings, eq. 1): D∥ = D0 β (R/R_br)^γ1 / [1 + (R/R_br)^(γ2−γ1)].
 D⊥ = ε D∥(R0) (R/R0)^δ⊥ β when δ⊥ is given, otherwise D⊥ = ε D∥.  The tensor is
-D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (DESIGN.md §1).  Internal unit kpc²/Myr.
+D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (docs/design.md §1).  Internal unit kpc²/Myr.
 """
 
 from __future__ import annotations

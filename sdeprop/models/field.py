@@ -2,7 +2,7 @@
 
 Every model returns the field B (μG) and its Jacobian J_ij = ∂B_j/∂x_i (μG/kpc) at a
 Galactocentric Cartesian point (kpc).  The kernel derives b = B/sqrt(|B|² + B_f²) and
-the Itô drift ∇·D from these (PHYSICS.md §1.6).
+the Itô drift ∇·D from these (docs/physics.md §1.6).
 
 Tags (``FIELD_*``) select the model inside the kernel; parameters are a float64 array.
 The models read no files: the 'grid' model gets its arrays from the caller

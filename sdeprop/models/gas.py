@@ -1,7 +1,7 @@
 """GALPROP analytic interstellar gas model: n_HI, n_H2, n_HII [cm⁻³] at (R, z).
 
-Transcribed from PHYSICS.md §5.1, which follows DRAGON ``gas.cc`` (``TGas::nHI_Gal``,
-``nH2_Gal``, ``nHII_Gal``, ``X_CO``; commit listed in PHYSICS.md §10); the interpolation rules
+Transcribed from docs/physics.md §5.1, which follows DRAGON ``gas.cc`` (``TGas::nHI_Gal``,
+``nH2_Gal``, ``nHII_Gal``, ``X_CO``; commit listed in docs/physics.md §10); the interpolation rules
 below were re-checked against that file.  R and z in kpc (R = √(x² + y²), Galactocentric).
 
 * **HI** (``n_HI_galprop``): radial table of Gordon & Burton 1976 (values attributed to bin
@@ -9,14 +9,14 @@ below were re-checked against that file.  R and z in kpc (R = √(x² + y²), Ga
   0.06 exp[−(R − 15.75)/3] beyond 15.75 kpc) times the vertical profile of Dickey & Lockman
   1990 (R ≤ 8) / Cox et al. 1986 (R ≥ 10), blended linearly for 8 < R < 10; divided by the
   Gordon & Burton disc density 0.33 cm⁻³.
-* **H2** (``n_H2_galprop``), **molecules** cm⁻³ (not 2 n_H2, PHYSICS.md §5 convention): the
+* **H2** (``n_H2_galprop``), **molecules** cm⁻³ (not 2 n_H2, docs/physics.md §5 convention): the
   CO emissivity, mid-plane and HWHM of Bronfman et al. 1988 Table 3, interpolated linearly in R,
   times X_CO, divided by 1 kpc in cm; zero for R > 10.25 kpc.  X_CO options (units 10²⁰ cm⁻²
   (K km s⁻¹)⁻¹): ``SM96`` (Strong & Mattox 1996, 1.9), ``galprop_2004``, ``galprop_2010``
   (step functions in R, so n_H2 jumps at their steps) and ``constant``.
 * **HII** (``n_HII_cordes91``): Cordes et al. 1991 two-disc model (T_e = 10⁴ K).
 
-The hydrogen-nucleus density is n_HI + 2 n_H2 + n_HII (PHYSICS.md §5).
+The hydrogen-nucleus density is n_HI + 2 n_H2 + n_HII (docs/physics.md §5).
 
 Parameter layout (float64): ``[xco_mode, xco_value, scale_HI, scale_H2, scale_HII]``.
 """
@@ -40,7 +40,7 @@ N_GAS_PARAMS = 5
 
 _LN2 = math.log(2.0)
 
-# --- HI: Gordon & Burton 1976 (PHYSICS.md §5.1); Y_k belongs to the mid-point of [R_k, R_k+1]
+# --- HI: Gordon & Burton 1976 (docs/physics.md §5.1); Y_k belongs to the mid-point of [R_k, R_k+1]
 _HI_R_EDGE = np.array([0.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5,
                        9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0, 12.5, 13.0, 13.5, 14.0, 14.5, 15.0,
                        15.5, 16.0])
@@ -51,7 +51,7 @@ _HI_YMID = _HI_Y[:-1].copy()
 _HI_N_GB = 0.33  # cm^-3, Gordon & Burton 4-8 kpc disc density
 _HI_N_DL = 0.57  # cm^-3, Dickey & Lockman mid-plane density (Cox et al. 1986 profile)
 
-# --- H2: Bronfman et al. 1988 Table 3 (PHYSICS.md §5.1)
+# --- H2: Bronfman et al. 1988 Table 3 (docs/physics.md §5.1)
 _H2_R = np.array([0.00, 2.25, 2.75, 3.25, 3.75, 4.25, 4.75, 5.25, 5.75, 6.25, 6.75, 7.25, 7.75,
                   8.25, 8.75, 9.25, 9.75, 10.25])
 _H2_EPS_CO = np.array([0.0, 1.5, 3.3, 5.8, 5.5, 8.4, 9.0, 9.6, 8.6, 9.1, 7.9, 9.2, 7.7, 5.0, 3.6,
@@ -64,7 +64,7 @@ _H2_ZH = np.array([.077, .077, .080, .061, .065, .071, .072, .082, .083, .073, .
 
 @njit(cache=True, error_model="numpy")
 def hi_radial_factor(R):
-    """f_R(R) [cm⁻³] of the Gordon & Burton 1976 table (PHYSICS.md §5.1)."""
+    """f_R(R) [cm⁻³] of the Gordon & Burton 1976 table (docs/physics.md §5.1)."""
     n = _HI_MID.shape[0]
     if R > _HI_MID[n - 1]:
         return _HI_YMID[n - 1] * math.exp(-(R - _HI_MID[n - 1]) / 3.0)
@@ -98,13 +98,13 @@ def hi_vertical_factor(R, z):
 
 @njit(cache=True, error_model="numpy")
 def n_HI_galprop(R, z):
-    """Atomic hydrogen density n_HI [cm⁻³] at R, z [kpc] (GALPROP analytic, PHYSICS.md §5.1)."""
+    """Atomic hydrogen density n_HI [cm⁻³] at R, z [kpc] (GALPROP analytic, docs/physics.md §5.1)."""
     return hi_vertical_factor(R, z) * hi_radial_factor(R) / _HI_N_GB
 
 
 @njit(cache=True, error_model="numpy")
 def x_co(mode, value, R):
-    """X_CO [10²⁰ cm⁻² (K km s⁻¹)⁻¹] at R [kpc] (DRAGON ``TGas::X_CO``, PHYSICS.md §5.1)."""
+    """X_CO [10²⁰ cm⁻² (K km s⁻¹)⁻¹] at R [kpc] (DRAGON ``TGas::X_CO``, docs/physics.md §5.1)."""
     if mode == XCO_SM96:
         return 1.9
     if mode == XCO_GALPROP_2004:
@@ -138,7 +138,7 @@ def x_co(mode, value, R):
 def n_H2_galprop(R, z, xco_mode, xco_value):
     """Molecular hydrogen density n_H2 [molecules cm⁻³] at R, z [kpc] (Bronfman et al. 1988).
 
-    n_H2 = X_CO ε_CO(R) exp[−ln2 ((z − z₀(R))/z_h(R))²] / (1 kpc in cm), PHYSICS.md §5.1.
+    n_H2 = X_CO ε_CO(R) exp[−ln2 ((z − z₀(R))/z_h(R))²] / (1 kpc in cm), docs/physics.md §5.1.
     """
     n = _H2_R.shape[0]
     if R > _H2_R[n - 1] or R < 0.0:

@@ -8,7 +8,7 @@ axisymmetric, so the Sun's azimuth does not matter; its radius is R⊙ = 8.3 kpc
 ``constants.h``), used only as the disk's reference radius: put the Sun at (−8.3, 0, 0).
 B_φ > 0 points along +φ̂ (counter-clockwise seen from the NGP) in both hemispheres.
 
-Sources.  The paper's section 2 could not be read (abstract only, PHYSICS.md §9 item 5).  The
+Sources.  The paper's section 2 could not be read (abstract only, docs/physics.md §9 item 5).  The
 formulas are re-derived (not copied) from the authors' code DRAGONCELLO, github.com/sscerr/
 DRAGONCELLO ``dragoncello.cpp`` ``initBfield`` (FARRAR_SIMPLE_2D), commit
 1dfa2a9bf4d6359d5a9257c10f9adf825edd4594, and from JF12 as coded in CRPropa3
@@ -38,7 +38,7 @@ Components (ζ = |z|, σ = sgn z with σ(0) = +1, i.e. z = 0 belongs to the nort
 
 Discrepancies between the issue (paper) and the code, resolved by parameters:
 
-* r_X: the issue specifies JF12's 2.9 kpc; DRAGONCELLO uses 3.0 kpc (so do PHYSICS.md §1.5's
+* r_X: the issue specifies JF12's 2.9 kpc; DRAGONCELLO uses 3.0 kpc (so do docs/physics.md §1.5's
   regression values).  Default 2.9; ``cerri17_params(r_X=3.0)`` reproduces the code.
 * where the inner region ends: JF12 (and CRPropa) switch on the field line through r_Xc,
   i.e. inner for r < r_c(z) = r_Xc + ζ/tan Θ_X0 (``x_geometry=0``, the default, chosen because

@@ -1,7 +1,7 @@
 """Jansson & Farrar (2012) Galactic magnetic field: regular field, its solenoidal version
 (Kleimann et al. 2019) and the random-field rms amplitude, with analytic Jacobians.
 
-Conventions (PHYSICS.md §0)
+Conventions (docs/physics.md §0)
 ---------------------------
 Right-handed Galactocentric Cartesian frame in kpc, Galactic Centre at the origin, **Sun at
 (−8.5, 0, 0)** (R⊙ = 8.5 kpc, as in JF12), z towards the North Galactic Pole; φ = atan2(y, x),
@@ -48,12 +48,12 @@ Models
 
 ``jf12_solenoidal_field``  Kleimann, Schorlepp, Merten & Becker Tjus 2019 (ApJ 877, 76):
   spiral disk confined to 5 < r < 20 kpc with flux-diverting transition zones of width Δ and
-  parabolic X-field lines for |z| ≤ z_s (PHYSICS.md §1.2; CRPropa ``JF12FieldSolenoidal``).
+  parabolic X-field lines for |z| ≤ z_s (docs/physics.md §1.2; CRPropa ``JF12FieldSolenoidal``).
   The molecular ring (azimuthal, hence already solenoidal) is kept by default; CRPropa omits it
   (``ring=0`` reproduces CRPropa).  Fully analytic Jacobian; ∇·B = trace(J) vanishes to rounding.
 
 ``jf12_random_amplitude``  JF12 random-field rms |δB| (Jansson & Farrar 2012b, ApJL 761, L11;
-  PHYSICS.md §1.1 d).  Scalar; no Jacobian.
+  docs/physics.md §1.1 d).  Scalar; no Jacobian.
 
 Analytic Jacobian
 -----------------
@@ -76,7 +76,7 @@ derivatives ∂_r, (1/r)∂_φ, ∂_z; ``_cyl_to_cart`` then uses ∂_x = cos φ
   dH/dφ₁ = b, ∂φ₁/∂r = −cot p/r: ∂_r B_r = P′ b sin p f, ∂_r B_φ = (P′ b cos p − Q′ H sin p
   + Q b cos p / r) f, (1/r)∂_φ B_φ = −Q b sin p f / r.
 * solenoidal X, |z| ≤ z_s: B_r = (z/z_s) F(r, z) B_r0(r₀), B_z = F B_z0(r₀) with r₀(r, z), F(r, z)
-  from PHYSICS.md §1.2 and (B_r0, B_z0) the straight-line field at (r₀, z_s); chain rule
+  from docs/physics.md §1.2 and (B_r0, B_z0) the straight-line field at (r₀, z_s); chain rule
   through r₀ and F (formulas in ``_x_parabolic``).
 
 References checked: CRPropa3 ``src/magneticField/JF12Field.cpp`` and ``JF12FieldSolenoidal.cpp``
@@ -130,7 +130,7 @@ J_AX = 41         # a = r_Xc tan Θ_X⁰ [kpc] (focus depth of the inner X lines
 J_COT_X = 42      # cot Θ_X⁰
 J_SIN_X = 43      # sin Θ_X⁰
 J_COS_X = 44      # cos Θ_X⁰
-J_RING_N = 45     # exponent n of the ring profile b_ring (r_ref/r)^n (1: CRPropa/PHYSICS.md; 0: constant)
+J_RING_N = 45     # exponent n of the ring profile b_ring (r_ref/r)^n (1: CRPropa, docs/physics.md §1.1; 0: constant)
 N_JF12 = 46
 
 JF12_PARAM_NAMES = (
@@ -291,7 +291,7 @@ def jf12_params(variant: str = "jf12", **overrides) -> np.ndarray:
       toroidal halo and X-field);
     * disk: ``b_arms`` (b_1..b_7, or all 8) or ``b1``..``b8``; ``b8`` (default None: zero net flux,
       2.7572; 2.7 reproduces CRPropa); ``b_ring``; ``ring_exponent`` n of the ring profile
-      b_ring (r_ref/r)^n (1 as in CRPropa, hammurabiX and PHYSICS.md; 0, a constant b_ring, as in
+      b_ring (r_ref/r)^n (1 as in CRPropa, hammurabiX and docs/physics.md §1.1; 0, a constant b_ring, as in
       gammaALPs; the paper's form was not verified); ``h_disk``, ``w_disk``, ``r_ring_inner``,
       ``r_ref``, ``pitch_deg``, ``r_arms``;
     * toroidal halo: ``B_n``, ``B_s``, ``r_n``, ``r_s`` (16.7, the paper's lower limit; CRPropa 17),
@@ -485,7 +485,7 @@ def _ring_amplitude(p, r, inv_r):
 @njit(cache=True, inline="always", error_model="numpy")
 def _arm_index(p, i_tan, i_wind, i_lnr, r, phi):
     """Spiral sector 0..7 of (r, φ): ln r_{−x} = ln r + (π − φ) tan p, reduced by whole windings
-    below ln r_8; the sector is the first i with ln r_{−x} < ln r_{i+1} (PHYSICS.md §1.1 a)."""
+    below ln r_8; the sector is the first i with ln r_{−x} < ln r_{i+1} (docs/physics.md §1.1 a)."""
     u = math.log(r) + (math.pi - phi) * p[i_tan]
     lim = p[i_lnr + 7]
     wind = p[i_wind]

@@ -4,7 +4,7 @@ B(x, y, z) in μG and its Jacobian J_ij = ∂B_j/∂x_i in μG/kpc, both analyti
 ``models/field.py``: Galactocentric Cartesian kpc, z to the North Galactic Pole, **Sun at
 (−R⊙, 0, 0) = (−8.5, 0, 0) kpc**, azimuth φ = atan2(y, x) counter-clockwise seen from the NGP.
 
-Formulas (PHYSICS.md §1.4; re-derived from CRPropa3 ``src/magneticField/PT11Field.cpp``,
+Formulas (docs/physics.md §1.4; re-derived from CRPropa3 ``src/magneticField/PT11Field.cpp``,
 commit db97df14c25b86bb0a13aba0ae1d285a6747ef76, not copied).  The paper puts the Sun at
 (+8.5, 0, 0) and measures its azimuth θ clockwise, so θ = π − φ: cos θ = −x/r, sin θ = y/r.
 CRPropa's PT11Field was compiled locally and evaluated at 84 points (ASS/BSS, disk and halo
@@ -95,7 +95,7 @@ PT11_PARAM_NAMES = (
 #: below this cylindrical radius [kpc] the disk (direction undefined on the axis) is set to zero
 
 _DEFAULTS = {
-    # CRPropa3 PT11Field (PHYSICS.md §1.4); B_S and the pitch depend on the disk model
+    # CRPropa3 PT11Field (docs/physics.md §1.4); B_S and the pitch depend on the disk model
     "ASS": dict(disk_scale=1.0, halo_scale=1.0, bss=0.0, B0=2.0, pitch_deg=-5.0, d=-0.6, R_sun=8.5,
                 R_c=5.0, z0=1.0, B_N=4.0, B_S=2.0, z0_H=1.3, R0_H=8.0, z11_H=0.25, z12_H=0.4, r_in=0.0),
     "BSS": dict(disk_scale=1.0, halo_scale=1.0, bss=1.0, B0=2.0, pitch_deg=-6.0, d=-0.6, R_sun=8.5,

@@ -10,7 +10,7 @@ Sources (formulas re-derived from these; no code copied):
   fixed constants, conventions) and ``Test/testUF23Field.cxx`` (reference values).
 * CRPropa3 ``src/magneticField/UF23Field.cpp`` (commits ca66f943 and db97df14): same
   parameters and formulas; ``test/testMagneticField.cpp`` carries the same reference table.
-* PHYSICS.md §0 (frame) and §1.3 (UF23 summary and parameter table).
+* docs/physics.md §0 (frame) and §1.3 (UF23 summary and parameter table).
 
 Conventions (the authors')
 --------------------------
@@ -164,7 +164,7 @@ R_AXIS = 1e-9            # kpc: below this r counts as on the axis (1/r terms ca
 Z_FLOOR = 1e-9           # kpc: |z|^(p-2) in dB_r/dz is evaluated at |z| >= Z_FLOOR
 
 # ---------------------------------------------------------------- published parameters
-# Values of UF23Field.cc @ab3f2a7 (identical in CRPropa3 UF23Field.cpp), PHYSICS.md §1.3 table.
+# Values of UF23Field.cc @ab3f2a7 (identical in CRPropa3 UF23Field.cpp), docs/physics.md §1.3 table.
 _NAN = float("nan")
 _COMMON_NAN = {"a_c": math.inf, "xi": _NAN, "phi_C": _NAN, "L_S": _NAN, "w_S": _NAN, "tau": _NAN}
 _PUBLISHED = {

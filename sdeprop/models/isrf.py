@@ -1,17 +1,17 @@
 """Interstellar radiation field (ISRF) as a sum of grey (diluted black) bodies.
 
 Each component i has a temperature T_i [K] and an energy density U_i [eV cm⁻³]; its photon
-spectrum is a Planck spectrum diluted by κ_i = U_i/(a T_i⁴) (PHYSICS.md §2.1).  That is all
+spectrum is a Planck spectrum diluted by κ_i = U_i/(a T_i⁴) (docs/physics.md §2.1).  That is all
 the inverse-Compton loss rates of :mod:`sdeprop.models.loss_processes` need.
 
 Local values (``"delahaye10"``): Delahaye et al. 2010 (A&A 524, A51) grey-body ISRF at the
-Sun, as tabulated in PHYSICS.md §2.1 (taken there from DRAGON ``eloss.cc`` and D2MW
-``include/ISRF.h``; the paper's table itself was not read, PHYSICS.md §9 item 10).  The sources
+Sun, as tabulated in docs/physics.md §2.1 (taken there from DRAGON ``eloss.cc`` and D2MW
+``include/ISRF.h``; the paper's table itself was not read, docs/physics.md §9 item 10).  The sources
 give temperatures and dilution factors κ_i; the energy densities are U_i = κ_i a T_i⁴
 (a = 4.72214×10⁻³ eV cm⁻³ K⁻⁴):
 
 =========  ========  ==========  =====================================
-component  T [K]     κ           U⊙ = κ a T⁴ [eV cm⁻³] (PHYSICS.md)
+component  T [K]     κ           U⊙ = κ a T⁴ [eV cm⁻³] (docs/physics.md §2.1)
 =========  ========  ==========  =====================================
 CMB        2.725     1           0.26038 (0.260)
 dust IR    33.07     4.5e-5      0.25415 (0.254)
@@ -21,12 +21,12 @@ UV-2       6150.4    3.39e-14    0.22906 (0.229)
 UV-3       23209.0   8.67e-17    0.11879 (0.119)
 =========  ========  ==========  =====================================
 
-Total 1.2870 eV cm⁻³.  The unrounded κ a T⁴ values (not the 3-digit column of PHYSICS.md) are
-the ones that reproduce the IC column of PHYSICS.md §3.3 (e.g. 9.55×10⁻⁸ GeV/s at 10⁵ GeV).
+Total 1.2870 eV cm⁻³.  The unrounded κ a T⁴ values (not the 3-digit column of docs/physics.md §2.1) are
+the ones that reproduce the IC column of docs/physics.md §3.3 (e.g. 9.55×10⁻⁸ GeV/s at 10⁵ GeV).
 
-**Spatial dependence.**  PHYSICS.md §2.1 found no primary source for an analytic scaling, so the
+**Spatial dependence.**  docs/physics.md §2.1 found no primary source for an analytic scaling, so the
 **default is a uniform field** (as DRAGON's ``UniformISRF`` mode and Delahaye et al. 2010).  As
-an option the non-CMB components can follow the separable exponential disc of PHYSICS.md §2.1
+an option the non-CMB components can follow the separable exponential disc of docs/physics.md §2.1
 option 2,
 
     U_i(R, z) = U_i,⊙ exp[−(R − R⊙)/R_i − |z|/z_i],
@@ -35,7 +35,7 @@ with scale lengths R_i and heights z_i supplied by the caller (they are an engin
 placeholder to be fitted to a published 3-D ISRF, e.g. Porter et al. 2017; no default values
 are offered here because none has a source).  The CMB is always uniform.
 
-Frame: Galactocentric, kpc, Sun on the −x axis (PHYSICS.md §0); R = √(x² + y²).
+Frame: Galactocentric, kpc, Sun on the −x axis (docs/physics.md §0); R = √(x² + y²).
 
 Parameter layout (float64): ``[n, R⊙, (T_i, U_i,⊙, 1/R_i, 1/z_i) for i < n]``; a zero inverse
 scale means no variation along that direction.
@@ -55,9 +55,9 @@ COMPONENT_NAMES_DELAHAYE10 = ("CMB", "dust IR", "optical", "UV-1", "UV-2", "UV-3
 """Component names of the Delahaye et al. 2010 grey-body ISRF, in parameter order."""
 
 A_RAD_EV_CM3_K4 = 4.72214e-3
-"""Radiation constant a [eV cm⁻³ K⁻⁴] (PHYSICS.md header)."""
+"""Radiation constant a [eV cm⁻³ K⁻⁴] (docs/physics.md §0.1)."""
 
-# (T [K], dilution κ); PHYSICS.md §2.1 table (Delahaye et al. 2010 via DRAGON/D2MW)
+# (T [K], dilution κ); docs/physics.md §2.1 table (Delahaye et al. 2010 via DRAGON/D2MW)
 DELAHAYE10_T_KAPPA = (
     (2.725, 1.0),
     (33.07, 4.5e-5),

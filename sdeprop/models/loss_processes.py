@@ -1,20 +1,20 @@
 """Continuous energy-loss processes b = −dE/dt [GeV s⁻¹] for e± and protons/nuclei.
 
 Pure physics building blocks: each process is an ``@njit(cache=True)`` function of plain
-floats (no allocation, no Python objects).  Formulas and reference numbers: PHYSICS.md §2
+floats (no allocation, no Python objects).  Formulas and reference numbers: docs/physics.md §2
 (ISRF, inverse Compton, Klein–Nishina) and §3 (losses; reference table §3.3).
 
 Energy variables
 ----------------
 * **Electrons/positrons**: ``E`` is the **total** energy [GeV], γ = E/(m_e c²), β² = 1 − 1/γ²
-  (PHYSICS.md §3.1).  The rates are dE/dt (= dT/dt); energy drift on E.
+  (docs/physics.md §3.1).  The rates are dE/dt (= dT/dt); energy drift on E.
 * **Protons/nuclei**: ``T`` is the **kinetic** energy per particle [GeV], M = A m_p, charge Z,
-  γ = 1 + T/M (PHYSICS.md §3.2).
+  γ = 1 + T/M (docs/physics.md §3.2).
 * Densities in cm⁻³, magnetic fields in μG, radiation energy densities in eV cm⁻³.
   Multiply a rate by ``units.MYR_S`` to get GeV Myr⁻¹ (the engine's internal unit).
 
 Gas arguments: ``n_H`` is the density of **neutral** hydrogen nuclei, n_HI + 2 n_H2; ``n_He`` the
-neutral helium density (≈ 0.1 n_H, PHYSICS.md §3); ``n_HII`` = ``n_e`` the ionised hydrogen /
+neutral helium density (≈ 0.1 n_H, docs/physics.md §3); ``n_HII`` = ``n_e`` the ionised hydrogen /
 free-electron density (Cordes et al. 1991 gas of :mod:`sdeprop.models.gas`).
 
 Inverse Compton on a grey body (T [K], U [eV cm⁻³]) is b = b_T f_KN(x), x = 4γ k_B T/(m_e c²),
@@ -23,15 +23,15 @@ b_T = (4/3) σ_T c γ² β² U.  The suppression factor is selected by an intege
 * ``IC_THOMSON``: f = 1.
 * ``IC_KN_MODERSKI``: Moderski, Sikora, Coppi & Aharonian 2005 (MNRAS 363, 954) mono-energetic
   isotropic-photon factor f = (1 + b)^(−3/2), b = 4γε₀/(m_e c²), with the grey-body shortcut
-  ε₀ = 2.70 k_B T (PHYSICS.md §2.3 item 3; the formula is [M], the shortcut is PHYSICS.md's;
+  ε₀ = 2.70 k_B T (docs/physics.md §2.3 item 3; the formula is [M], the shortcut is docs/physics.md's;
   5–30 % off in the transition).
 * ``IC_KN_FANG``: Fang, Bi, Lin & Yuan 2021 (arXiv:2007.15601) parameterised Y(x), as
-  implemented in Evoli's ``CosmicRayLeptonBreaks`` (PHYSICS.md §2.3 item 1); agrees with the
-  KAK14 integral to < 1.5 %; PHYSICS.md's recommended option.  Its branches join with jumps of
+  implemented in Evoli's ``CosmicRayLeptonBreaks`` (docs/physics.md §2.3 item 1); agrees with the
+  KAK14 integral to < 1.5 %; the option docs/physics.md §2.3 recommends.  Its branches join with jumps of
   0.9 % (x = 1.5×10⁻³) and 0.6 % (x = 150).
 * ``IC_KN_KAK14``: the energy-loss integral b = m_e c² ∫ ε dN/(dt dε) dε of the Khangulyan,
   Aharonian & Kelner 2014 (ApJ 783, 100; arXiv:1310.7971) isotropic-Planck IC spectrum
-  (their G functions with parameters a₃, a₄; PHYSICS.md §2.3 item 2), done by a fixed
+  (their G functions with parameters a₃, a₄; docs/physics.md §2.3 item 2), done by a fixed
   97-point Simpson rule in ln of the KAK14 variable x (relative quadrature error < 10⁻⁷).
   Continuous in x; ~0.02 % above b_T in the Thomson limit, within 0.6 % of the exact
   Blumenthal & Gould (1970) asymptote for x ≥ 10³.  Slow (≈ 50 µs for the six ISRF components
@@ -48,7 +48,7 @@ from ..units import ELECTRON_MASS_GEV, PROTON_MASS_GEV
 from .isrf import A_RAD_EV_CM3_K4, isrf_energy_density, isrf_temperature_K
 
 # ---------------------------------------------------------------------------------------------
-# Constants (PHYSICS.md header, "Constants used for all numbers below", unless stated)
+# Constants (docs/physics.md §0.1, unless stated)
 C_CM_S = 2.99792458e10
 """Speed of light [cm s⁻¹]."""
 SIGMA_T_CM2 = 6.6524587e-25
@@ -69,21 +69,21 @@ ERG_PER_EV = 1.602176634e-12
 """1 eV in erg (exact, SI 2019)."""
 GEV_PER_EV = 1e-9
 U_B_EV_CM3_PER_UG2 = 1e-12 / (8.0 * math.pi) / ERG_PER_EV
-"""Magnetic energy density B²/8π per μG² [eV cm⁻³] (= 0.024834, PHYSICS.md header)."""
+"""Magnetic energy density B²/8π per μG² [eV cm⁻³] (= 0.024834, docs/physics.md §0.1)."""
 M_H_G = 1.6735575e-24
 """Hydrogen-atom mass [g] (1.00794 u; IUPAC standard atomic weight)."""
 M_HE_G = 6.6464731e-24
 """Helium-atom mass [g] (4.002602 u)."""
 X_RAD_H_G_CM2 = 62.8
-"""Radiation length of H [g cm⁻²] (Ginzburg 1979 via DRAGON ``constants.h``, PHYSICS.md §3.1)."""
+"""Radiation length of H [g cm⁻²] (Ginzburg 1979 via DRAGON ``constants.h``, docs/physics.md §3.1)."""
 X_RAD_HE_G_CM2 = 93.1
 """Radiation length of He [g cm⁻²] (same source)."""
 I_H_GEV = 13.6e-9
-"""Ionisation potential of H used for e± ionisation losses [GeV] (PHYSICS.md §3.1)."""
+"""Ionisation potential of H used for e± ionisation losses [GeV] (docs/physics.md §3.1)."""
 I_HE_GEV = 24.59e-9
 """Ionisation potential of He used for e± ionisation losses [GeV]."""
 IBAR_H_GEV = 19e-9
-"""Mean excitation energy of H for the Bethe formula [GeV] (PHYSICS.md §3.2)."""
+"""Mean excitation energy of H for the Bethe formula [GeV] (docs/physics.md §3.2)."""
 IBAR_HE_GEV = 44e-9
 """Mean excitation energy of He for the Bethe formula [GeV]."""
 Z_HE = 2.0
@@ -96,7 +96,7 @@ MB_CM2 = 1e-27
 THOMSON_COEFF = 4.0 / 3.0 * SIGMA_T_CM2 * C_CM_S * GEV_PER_EV
 """(4/3) σ_T c [GeV s⁻¹ per (eV cm⁻³)]; b_T = THOMSON_COEFF γ²β² U."""
 TWO_PI_RE2_MC3 = 2.0 * math.pi * R_E_CM * R_E_CM * M_E_GEV * C_CM_S
-"""2π r_e² m_e c³ [GeV cm³ s⁻¹] (= 7.643×10⁻¹⁸, PHYSICS.md §3)."""
+"""2π r_e² m_e c³ [GeV cm³ s⁻¹] (= 7.643×10⁻¹⁸, docs/physics.md §3)."""
 FOUR_ALPHA_RE2_C = 4.0 * ALPHA_FS * R_E_CM * R_E_CM * C_CM_S
 """4α r_e² c [cm³ s⁻¹] (= 6.949×10⁻¹⁷)."""
 BREMS_SCREENED_H = C_CM_S * M_H_G / X_RAD_H_G_CM2
@@ -106,7 +106,7 @@ BREMS_SCREENED_HE = C_CM_S * M_HE_G / X_RAD_HE_G_CM2
 BREMS_GAMMA_LOW = 100.0
 BREMS_GAMMA_HIGH = 800.0
 COULOMB_E_LOG0 = math.log(M_E_GEV * M_E_GEV / (4.0 * math.pi * R_E_CM * HBARC_GEV_CM * HBARC_GEV_CM)) - 0.75
-"""ln[(m_e c²)²/(4π r_e (ħc)²) cm³] − 3/4 (= 73.57, PHYSICS.md §3.1)."""
+"""ln[(m_e c²)²/(4π r_e (ħc)²) cm³] − 3/4 (= 73.57, docs/physics.md §3.1)."""
 
 IC_THOMSON = 0
 IC_KN_MODERSKI = 1
@@ -115,7 +115,7 @@ IC_KN_KAK14 = 3
 
 MODERSKI_EPS0_OVER_KT = 2.70
 
-# Fang et al. 2021 Y(x) (PHYSICS.md §2.3 item 1)
+# Fang et al. 2021 Y(x) (docs/physics.md §2.3 item 1)
 _FANG_C0 = -3.996e-2
 _FANG_C1 = -9.100e-1
 _FANG_C2 = -1.197e-1
@@ -127,7 +127,7 @@ _FANG_X_LO = 1.5e-3
 _FANG_X_HI = 150.0
 _PI4_15 = math.pi ** 4 / 15.0
 
-# KAK14 (PHYSICS.md §2.3 item 2): G(x; α, A, β, B, C) for the isotropic Planck field
+# KAK14 (docs/physics.md §2.3 item 2): G(x; α, A, β, B, C) for the isotropic Planck field
 _KAK_PREF_S = 2.63187e16  # 2 r_e² m_e³ c⁴/(π ħ³) [s⁻¹]
 _A3_AL, _A3_A, _A3_BE, _A3_B, _A3_C = 0.606, 0.443, 1.481, 0.540, 0.319
 _A4_AL, _A4_A, _A4_BE, _A4_B, _A4_C = 0.461, 0.726, 1.457, 0.382, 6.620
@@ -156,7 +156,7 @@ def _electron_gamma_beta2(E):
 def synchrotron_loss(E, B2_uG2):
     """Synchrotron loss of an e± with isotropic pitch angles [GeV s⁻¹].
 
-    b = (4/3) σ_T c γ² β² B²/8π (PHYSICS.md §3.1; Blumenthal & Gould 1970) with
+    b = (4/3) σ_T c γ² β² B²/8π (docs/physics.md §3.1; Blumenthal & Gould 1970) with
     B² = B_reg² + δB_rms² [μG²] the total field energy density supplied by the caller;
     = 2.529×10⁻¹⁸ (B/μG)² (E/GeV)² for β → 1.
     """
@@ -166,7 +166,7 @@ def synchrotron_loss(E, B2_uG2):
 
 @njit(cache=True, error_model="numpy")
 def ic_loss_thomson(E, U_eV_cm3):
-    """Thomson-limit inverse-Compton loss b_T = (4/3) σ_T c γ² β² U [GeV s⁻¹] (PHYSICS.md §2.2)."""
+    """Thomson-limit inverse-Compton loss b_T = (4/3) σ_T c γ² β² U [GeV s⁻¹] (docs/physics.md §2.2)."""
     g, b2 = _electron_gamma_beta2(E)
     return THOMSON_COEFF * g * g * b2 * U_eV_cm3
 
@@ -181,7 +181,7 @@ def kn_x(E, T_K):
 def kn_factor_moderski(x):
     """f_KN = (1 + b)^(−3/2), b = 4γε₀/(m_e c²), with ε₀ = 2.70 k_B T.
 
-    Moderski et al. 2005 (MNRAS 363, 954) mono-energetic approximation with PHYSICS.md §2.3
+    Moderski et al. 2005 (MNRAS 363, 954) mono-energetic approximation with docs/physics.md §2.3
     item 3's grey-body shortcut; in terms of x = 4γ k_B T/(m_e c²), b = 2.70 x.
     """
     b = MODERSKI_EPS0_OVER_KT * x
@@ -190,7 +190,7 @@ def kn_factor_moderski(x):
 
 @njit(cache=True, error_model="numpy")
 def fang_Y(x):
-    """Y(x) of Fang et al. 2021 (arXiv:2007.15601), PHYSICS.md §2.3 item 1 (b = 20 c σ_T U γ² Y/π⁴)."""
+    """Y(x) of Fang et al. 2021 (arXiv:2007.15601), docs/physics.md §2.3 item 1 (b = 20 c σ_T U γ² Y/π⁴)."""
     if x < _FANG_X_LO:
         return _PI4_15
     if x < _FANG_X_HI:
@@ -208,7 +208,7 @@ def fang_Y(x):
 
 @njit(cache=True, error_model="numpy")
 def kn_factor_fang(x):
-    """f_KN = b/b_T = (15/π⁴) Y(x) of Fang et al. 2021 (PHYSICS.md §2.3 item 1)."""
+    """f_KN = b/b_T = (15/π⁴) Y(x) of Fang et al. 2021 (docs/physics.md §2.3 item 1)."""
     return fang_Y(x) / _PI4_15
 
 
@@ -223,7 +223,7 @@ def _kak14_G(x, al, A, be, B, C):
 def kn_factor_kak14(x):
     """f_KN = b/b_T from the Khangulyan, Aharonian & Kelner 2014 isotropic-Planck IC spectrum.
 
-    b = m_e c² ∫₀^γ ε dN/(dt dε) dε with dN/(dt dε) of KAK14 (PHYSICS.md §2.3 item 2), z = ε/γ,
+    b = m_e c² ∫₀^γ ε dN/(dt dε) dε with dN/(dt dε) of KAK14 (docs/physics.md §2.3 item 2), z = ε/γ,
     written in u = z/((1 − z) x) (the KAK14 G-function variable): z = ux/(1 + ux).  Simpson rule,
     96 intervals in ln u ∈ [−14, 5] (the integrand falls as u² below and e^{−u} above).
     """
@@ -271,7 +271,7 @@ def ic_loss_greybody(E, T_K, U_eV_cm3, kind):
 def ic_loss_isrf(E, p_isrf, x, y, z, kind):
     """Inverse-Compton loss on all ISRF components at (x, y, z) [kpc] [GeV s⁻¹].
 
-    ``p_isrf`` from :func:`sdeprop.models.isrf.build_isrf`; Σ_i b_T,i f_KN(x_i) (PHYSICS.md §3.1).
+    ``p_isrf`` from :func:`sdeprop.models.isrf.build_isrf`; Σ_i b_T,i f_KN(x_i) (docs/physics.md §3.1).
     """
     n = int(p_isrf[0])
     bt = ic_loss_thomson(E, 1.0)
@@ -302,7 +302,7 @@ def bremsstrahlung_neutral_loss(E, n_H, n_He):
 
     Unscreened for γ < 100, complete screening for γ > 800, and (as DRAGON ``eloss.cc``)
     linear interpolation in γ of b between the two end-point values in between
-    (PHYSICS.md §3.1; ≤ 10 % error).  n_H = n_HI + 2 n_H2, n_He [cm⁻³].
+    (docs/physics.md §3.1; ≤ 10 % error).  n_H = n_HI + 2 n_H2, n_He [cm⁻³].
     """
     g, _ = _electron_gamma_beta2(E)
     if g < BREMS_GAMMA_LOW:
@@ -318,7 +318,7 @@ def bremsstrahlung_neutral_loss(E, n_H, n_He):
 def bremsstrahlung_ionized_loss(E, n_HII):
     """Bremsstrahlung loss on ionised hydrogen (e–p + e–e) 8α r_e² c E n_HII [ln 2γ − 1/3] [GeV s⁻¹].
 
-    Ginzburg 1979 via DRAGON (PHYSICS.md §3.1).
+    Ginzburg 1979 via DRAGON (docs/physics.md §3.1).
     """
     g, _ = _electron_gamma_beta2(E)
     return 2.0 * FOUR_ALPHA_RE2_C * E * n_HII * (math.log(2.0 * g) - 1.0 / 3.0)
@@ -329,7 +329,7 @@ def ionization_loss_electron(E, n_H, n_He):
     """Ionisation loss of an e± in neutral H + He [GeV s⁻¹] (Ginzburg 1979 via DRAGON).
 
     (2π r_e² m_e c³/β) Σ_s Z_s n_s {ln[(γ−1)(γ²−1)(m_e c²)²/(2 I_s²)] + 1/8}, I_H = 13.6 eV,
-    I_He = 24.59 eV, Z_He = 2 (PHYSICS.md §3.1).  Relativistic formula, clamped at 0 where the
+    I_He = 24.59 eV, Z_He = 2 (docs/physics.md §3.1).  Relativistic formula, clamped at 0 where the
     logarithm turns negative (kinetic energy ≲ 10 eV).
     """
     g, b2 = _electron_gamma_beta2(E)
@@ -347,7 +347,7 @@ def coulomb_loss_electron(E, n_e):
     """Coulomb loss of an e± in a cold ionised plasma of electron density n_e [cm⁻³] [GeV s⁻¹].
 
     (2π r_e² m_e c³ n_e/β){ln[γ (m_e c²)²/(4π r_e (ħc)² n_e)] − 3/4} (Ginzburg 1979 via DRAGON;
-    PHYSICS.md §3.1), i.e. bracket = ln γ − ln(n_e/cm⁻³) + 73.57.
+    docs/physics.md §3.1), i.e. bracket = ln γ − ln(n_e/cm⁻³) + 73.57.
     """
     if n_e <= 0.0:
         return 0.0
@@ -379,7 +379,7 @@ def electron_loss_rate(E, B2_uG2, p_isrf, x, y, z, n_H, n_He, n_HII, ic_kind):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _nucleus_kinematics(T, A):
-    """(M = A m_p, γ = 1 + T/M, γ² − 1, β²) of a nucleus of kinetic energy T [GeV] (PHYSICS.md §3.2)."""
+    """(M = A m_p, γ = 1 + T/M, γ² − 1, β²) of a nucleus of kinetic energy T [GeV] (docs/physics.md §3.2)."""
     M = A * M_P_GEV
     g = 1.0 + T / M
     g2m1 = g * g - 1.0
@@ -388,11 +388,11 @@ def _nucleus_kinematics(T, A):
 
 @njit(cache=True, error_model="numpy")
 def ionization_loss_nucleus(T, n_H, n_He, Z, A):
-    """Bethe ionisation loss in neutral H + He [GeV s⁻¹], GALPROP/DRAGON form (PHYSICS.md §3.2).
+    """Bethe ionisation loss in neutral H + He [GeV s⁻¹], GALPROP/DRAGON form (docs/physics.md §3.2).
 
     (2π r_e² m_e c³ Z²/β) [n_H B_H + n_He B_He], B_s = ln[2 m_e c² (γ²−1) Q_max/Ī_s²] − 2β²,
     Q_max = 2 m_e c²(γ²−1)/(1 + 2γ m_e/M), Ī_H = 19 eV, Ī_He = 44 eV.  As in DRAGON
-    ``eloss.cc`` (and the PHYSICS.md §3.3 table) the He term carries n_He, not Z_He n_He.
+    ``eloss.cc`` (and the docs/physics.md §3.3 table) the He term carries n_He, not Z_He n_He.
     Clamped at 0 where the Bethe logarithm turns negative (T ≲ 10 keV per nucleon).
     """
     M, g, g2m1, b2 = _nucleus_kinematics(T, A)
@@ -408,7 +408,7 @@ def ionization_loss_nucleus(T, n_H, n_He, Z, A):
 
 @njit(cache=True, error_model="numpy")
 def coulomb_loss_nucleus(T, n_e, Z, A, T_e_K):
-    """Coulomb loss in ionised gas [GeV s⁻¹], GALPROP/DRAGON form (PHYSICS.md §3.2).
+    """Coulomb loss in ionised gas [GeV s⁻¹], GALPROP/DRAGON form (docs/physics.md §3.2).
 
     (4π r_e² m_e c³ Z² n_e/β) lnΛ β³/(β³ + x_m), lnΛ = ½ ln[γ²β⁴(m_e c²)² M/(π r_e (ħc)² n_e
     (M + 2γ m_e))], x_m = (3√π/4) β_e³, β_e = √(2 k_B T_e/(m_e c²)).  Clamped at lnΛ ≥ 0.
@@ -434,7 +434,7 @@ def sigma_inel_pp_mb(T):
     """Inelastic pp cross section [mb] at proton kinetic energy T [GeV] (Kafexhiu et al. 2014 eq. 1).
 
     [30.7 − 0.96 L + 0.18 L²][1 − (T_th/T)^1.9]³, L = ln(T/T_th), T_th = 0.2797 GeV
-    (PHYSICS.md §6.1); 0 below threshold.
+    (docs/physics.md §6.1); 0 below threshold.
     """
     if T <= T_TH_PP_GEV:
         return 0.0
@@ -445,10 +445,10 @@ def sigma_inel_pp_mb(T):
 
 @njit(cache=True, error_model="numpy")
 def pion_loss_proton(T, n_H, inelasticity):
-    """Continuous pion-production loss b_pp = κ σ_inel(T) c n_H T [GeV s⁻¹] (PHYSICS.md §3.2).
+    """Continuous pion-production loss b_pp = κ σ_inel(T) c n_H T [GeV s⁻¹] (docs/physics.md §3.2).
 
-    κ = ``inelasticity`` (0.5 in PHYSICS.md, 0.45 also used); σ_inel of Kafexhiu et al. 2014;
-    n_H the target hydrogen density [cm⁻³].  As written in PHYSICS.md (and its t_pp table) the
+    κ = ``inelasticity`` (0.5 in docs/physics.md §3.2, 0.45 also used); σ_inel of Kafexhiu et al. 2014;
+    n_H the target hydrogen density [cm⁻³].  As written in docs/physics.md §3.2 (and its t_pp table) the
     collision rate uses c, not βc (11 % difference at T = 1 GeV, < 0.5 % above 10 GeV).
     """
     return inelasticity * sigma_inel_pp_mb(T) * MB_CM2 * C_CM_S * n_H * T

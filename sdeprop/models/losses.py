@@ -3,12 +3,12 @@
 The kernel asks for one number per step, the loss coefficient q = b/E² [GeV⁻¹ Myr⁻¹] at the
 particle (E the kinetic energy), and updates E → E/(1 + q E dt): exact over the step when
 b ∝ E² with q frozen at the step's start, never negative, and first order otherwise, with the
-step held below ``time.loss_fraction`` of the loss time E/b (DESIGN.md §2).
+step held below ``time.loss_fraction`` of the loss time E/b (docs/design.md §2).
 
 Models (integer tags, so the kernel never branches on strings):
 
 * ``LOSS_NONE``: no losses.
-* ``LOSS_QUADRATIC``: b = b0 E², uniform (the Syrovatskii form, PHYSICS.md §8.5).
+* ``LOSS_QUADRATIC``: b = b0 E², uniform (the Syrovatskii form, docs/physics.md §8.5).
 * ``LOSS_GALACTIC``: the sum of the switched-on processes of :mod:`.loss_processes`:
 
   - synchrotron, evaluated at every step from the field the kernel has just computed,

@@ -77,7 +77,7 @@ class DiskSource:
 class RadialProfileSource:
     """Pulsar-like surface density f(R) = (R/R_sun)^a exp(−b (R − R_sun)/R_sun), exp(−|z|/z0).
 
-    Lorimer et al. 2006 (MNRAS 372, 777) form with R₁ = 0 (PHYSICS.md §4.1); defaults
+    Lorimer et al. 2006 (MNRAS 372, 777) form with R₁ = 0 (docs/physics.md §4.1); defaults
     a = 1.9, b = 5, R_sun = 8.3 kpc, z0 = 0.2 kpc as in DRAGON's `Lorimer` option.  R is
     drawn from R f(R) on [0, R_cut] by inverting a tabulated CDF (4096 nodes, linear).
     """
@@ -182,7 +182,7 @@ class EnergySampler:
     """Injection kinetic energies: log-uniform (flat in ln E) or a power law E^-index.
 
     ``bin_probability(edges)`` gives the probability of each energy bin, which the
-    reweighting needs (DESIGN.md §4, generalised to any sampling density).
+    reweighting needs (docs/design.md §4, generalised to any sampling density).
     """
 
     def __init__(self, emin_GeV, emax_GeV, kind="log_uniform", index=2.0):

@@ -1,6 +1,6 @@
 """The set-up shared by the loss-only spectrum tests: electrons from a point source in a box so
 large (±1000 kpc) that none escapes, so every history cools to the energy floor and the whole
-steady state is in one 500 kpc sphere.  The oracle is then N(E) = (1/b) ∫_E Q dE0 (PHYSICS.md §8.5)."""
+steady state is in one 500 kpc sphere.  The oracle is then N(E) = (1/b) ∫_E Q dE0 (docs/physics.md §8.5)."""
 
 
 def losses_only_config(losses: dict, *, emin_GeV, emax_GeV, particles, seed, loss_fraction,

@@ -1,8 +1,8 @@
 """Time-dependent snapshot output and the source-energy (E0) axis under energy losses.
 
-* Burst from a point in an isotropic medium (PHYSICS.md §8.1): the fraction of particles
+* Burst from a point in an isotropic medium (docs/physics.md §8.1): the fraction of particles
   inside a sphere of radius a around the source at time t is the chi(3) CDF at a/sqrt(2Dt).
-* Losses only, b = b0 E² (PHYSICS.md §8.5, last bullet): the volume-integrated steady state
+* Losses only, b = b0 E² (docs/physics.md §8.5, 5th bullet): the volume-integrated steady state
   of a source Q(E0) is N(E) = (1/b(E)) ∫_E^{E_max} Q(E0) dE0, for any Q reweighted through
   the E0 axis.
 """

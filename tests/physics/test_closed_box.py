@@ -1,5 +1,5 @@
 """Conservation in a closed galaxy: a uniform density stays uniform under anisotropic
-diffusion along a realistic field (issue 4, DESIGN.md §2).
+diffusion along a realistic field (docs/design.md §2).
 
 Oracle: with zero-flux walls and no sources, ∂ψ/∂t = ∇·(D∇ψ) keeps ψ = const for any
 tensor field D(x), since D∇ψ = 0.  The Itô SDE reproduces this only with the drift ∇·D:

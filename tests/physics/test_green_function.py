@@ -1,4 +1,4 @@
-"""Homogeneous anisotropic diffusion from a point burst (PHYSICS.md §8.1 and §8.4, DESIGN.md §7).
+"""Homogeneous anisotropic diffusion from a point burst (docs/physics.md §8.1 and §8.4, docs/design.md §7).
 
 Oracle: a burst of particles released at the origin in a uniform field b̂ with a constant
 tensor D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j is, after time t, a zero-mean Gaussian with
@@ -45,14 +45,14 @@ DIFFUSION = {"D0_cm2_per_s": 3.0e28, "reference_rigidity_GV": 4.0, "delta_par": 
              "epsilon": 0.05, "beta": True}
 N_SIGMA = 4.0
 
-# independent constants (PHYSICS.md header) for the reference diffusion coefficients
+# independent constants (docs/physics.md §0.1) for the reference diffusion coefficients
 KPC_CM = 3.0857e21
 MYR_S = 3.1558e13
 PROTON_MASS_GEV = 0.93827209
 
 
 def reference_diffusion(kinetic_GeV):
-    """(D∥, D⊥) in kpc²/Myr from DESIGN.md §5 written out by hand (protons, Z = 1):
+    """(D∥, D⊥) in kpc²/Myr from docs/design.md §5 written out by hand (protons, Z = 1):
     D∥ = D0 β (R/R0)^δ∥, D⊥ = ε D0 β (R/R0)^δ⊥."""
     T = np.asarray(kinetic_GeV, dtype=float)
     p = np.sqrt(T * (T + 2 * PROTON_MASS_GEV))  # rigidity in GV for Z = 1
@@ -115,7 +115,7 @@ def test_every_particle_reaches_t_max(burst):
 
 
 def test_displacement_covariance_is_2Dt(burst):
-    """⟨x_i x_j⟩ = 2 D_ij t for all six entries, D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (PHYSICS.md §8.1)."""
+    """⟨x_i x_j⟩ = 2 D_ij t for all six entries, D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (docs/physics.md §8.1)."""
     cfg, pos, fs, _ = burst
     n = len(pos)
     expected = expected_covariance(cfg, fs["source_energy"])

@@ -1,6 +1,6 @@
 """Energy losses of general shape through the kernel, and the source-energy (E0) reweighting.
 
-1. Losses only, b(E) not ∝ E² (PHYSICS.md §8.5, last bullet, which holds for any b(E)):
+1. Losses only, b(E) not ∝ E² (docs/physics.md §8.5, 5th bullet, which holds for any b(E)):
    synchrotron in a fixed 3 μG field plus inverse Compton on the Delahaye et al. 2010 ISRF with
    Klein–Nishina suppression (Fang et al. 2021), uniform in space.  The volume-integrated
    steady state of a source Q(E0) is N(E) = (1/b(E)) ∫_E^{E_max} Q dE0, i.e. per energy bin

@@ -1,4 +1,4 @@
-"""Manufactured stationary solution with a spatially varying field direction (DESIGN.md §7).
+"""Manufactured stationary solution with a spatially varying field direction (docs/design.md §7).
 
 Set-up (after Cerri et al. 2017, appendix B, cases P2/P3: an axisymmetric (R, z) domain
 whose field direction varies with R):

@@ -1,4 +1,4 @@
-"""Reweighting of stored tallies to another injection spectrum (DESIGN.md §4).
+"""Reweighting of stored tallies to another injection spectrum (docs/design.md §4).
 
 Physics test.  A run with log-uniform injection, reweighted to dQ/dT ∝ T^-2.2, must give
 the same density as an independent run (other seed) whose energies were drawn from
@@ -7,7 +7,7 @@ pseudo-particle the same rate, rate/N (checked in ``test_power_law_sampling_give
 Geometry: uniform vertical field, H = 4 kpc, thin disk source R < 10 kpc, tally R < 10 kpc,
 |z| < 1 kpc, 10 logarithmic energy bins over 1–1000 GeV, D∥ ∝ β (R/4 GV)^0.5, so the
 residence time near the disk falls as ~1/D ∝ T^-0.5 and the reweighted spectrum is close to
-T^-2.7 (slab solution, PHYSICS.md §8.2).
+T^-2.7 (slab solution, docs/physics.md §8.2).
 
 Time step.  Both runs use the same transport (same configuration apart from the energy
 sampling and the seed), so whatever time-step bias they have is the same function of
@@ -97,7 +97,7 @@ def _bin_average_factor(edges):
 def test_log_uniform_reweighted_matches_power_law_run(log_uniform_run, power_law_run):
     """Reweighted log-uniform run = direct T^-2.2 run, bin by bin (4 combined σ) and χ²_10 (p > 1e-3).
 
-    Analytic answer checked: DESIGN.md §4, n(x, E) = Σ_k H · S(E0_k) E0_k ln(E_max/E_min)/N is
+    Analytic answer checked: docs/design.md §4, n(x, E) = Σ_k H · S(E0_k) E0_k ln(E_max/E_min)/N is
     the density a run with injection spectrum S would produce.
     """
     for res in (log_uniform_run, power_law_run):

@@ -1,4 +1,4 @@
-"""Slab halo with free escape at |z| = H and a thin-disc source (PHYSICS.md §8.2, §8.4; DESIGN.md §3, §7).
+"""Slab halo with free escape at |z| = H and a thin-disc source (docs/physics.md §8.2, §8.4; docs/design.md §3, §7).
 
 Oracles
 -------
@@ -40,7 +40,7 @@ bridge makes the killing at the walls exact too (given both ends of a step, the 
 1D bridge with D_zz whatever x and y do), so the only biases are those of the time
 quadrature of each estimator.  f(t) = P(X_t in a bin, not escaped) below.
 
-* Residence time (DESIGN.md §3: each step adds w·dt to the cell the particle occupies) runs
+* Residence time (docs/design.md §3: each step adds w·dt to the cell the particle occupies) runs
   with the *default* step control: step_fraction = 0.1 gives dt = 0.01 H²/(2 D∥)
   = t_esc/147 = 0.49 Myr, below the default dt_max = 1 Myr and the same for every step
   here.  The kernel splits each step's w·dt by the trapezoid rule: half is scored at the
@@ -51,7 +51,7 @@ quadrature of each estimator.  f(t) = P(X_t in a bin, not escaped) below.
   all vanish, because the source sits 0.36 kpc inside the central bin and f is flat at
   t = 0.  What is left is smaller than any power of dt, but not zero, because
   sqrt(2 D_zz dt) = 0.33 kpc is close to that 0.36 kpc.  Summing the eigen-series of
-  PHYSICS.md §8.2 at the step ends gives +1.6·10⁻⁴ of the central bin, −9.4·10⁻⁵ of its two
+  docs/physics.md §8.2 at the step ends gives +1.6·10⁻⁴ of the central bin, −9.4·10⁻⁵ of its two
   neighbours and < 3·10⁻⁶ elsewhere: ≤ 0.06 σ.
 * The old failure mode: scoring all of w·dt at the start of each step (a left Riemann sum)
   adds +dt/2 to every history's score in the source bin, +1.96 % of the central bin at this
@@ -155,7 +155,7 @@ T_MAX_MYR = 18.0 * T_ESC_MYR
 
 def default_time_step():
     """The residence-time step: the default step control (dt_max, step_fraction) of the config,
-    sqrt(2 D∥ dt) = step_fraction × min(H, R_max) for a uniform field (DESIGN.md §2), = t_esc/147."""
+    sqrt(2 D∥ dt) = step_fraction × min(H, R_max) for a uniform field (docs/design.md §2), = t_esc/147."""
     time = load_config({}).time
     return min(time.dt_max_Myr, time.step_fraction**2 * min(H_KPC, R_MAX_KPC) ** 2 / (2.0 * D_PAR))
 
@@ -264,7 +264,7 @@ def _table(run: SlabRun) -> str:
 
 def test_particles_escape_through_the_slab_walls(slab):
     """Every particle leaves through |z| = H before t_max = 18 t_esc, where the slab survival
-    S(t) ≈ (4/π) exp(−π² D_zz t/4H²) (PHYSICS.md §8.2) is 2.9·10⁻¹⁰: the steady state is complete."""
+    S(t) ≈ (4/π) exp(−π² D_zz t/4H²) (docs/physics.md §8.2) is 2.9·10⁻¹⁰: the steady state is complete."""
     n = slab.n_histories
     assert slab.counts["injected"] == n
     assert slab.counts["escaped_R"] == 0
@@ -307,7 +307,7 @@ def test_uncertainty_matches_replica_scatter(slab):
 
 
 def test_estimators_agree(residence, snapshot):
-    """Residence-time and snapshot steady states agree bin by bin within 4 combined σ (DESIGN.md §3)."""
+    """Residence-time and snapshot steady states agree bin by bin within 4 combined σ (docs/design.md §3)."""
     diff = residence.density - snapshot.density
     sigma = np.hypot(residence.uncertainty, snapshot.uncertainty)
     pulls = diff / sigma
@@ -318,7 +318,7 @@ def test_estimators_agree(residence, snapshot):
 
 def test_mean_escape_time(residence):
     """Mean exit time from the disc ⟨t⟩ = H²/(2 D_zz), D_zz = D⊥ + (D∥ − D⊥) cos²θ
-    (PHYSICS.md §8.2, §8.4), and ⟨t²⟩ = (5/3) (H²/2D_zz)².  Exit times are recorded at the end
+    (docs/physics.md §8.2, §8.4), and ⟨t²⟩ = (5/3) (H²/2D_zz)².  Exit times are recorded at the end
     of a step of length dt, so ⟨t⟩ = t_esc + dt/2 and ⟨t²⟩ = (5/3) t_esc² + dt t_esc + dt²/3
     exactly (module docstring, "Time steps")."""
     fs = residence.final_state
@@ -331,7 +331,7 @@ def test_mean_escape_time(residence):
     pull = (t.mean() - expected) / se
     assert abs(pull) < N_SIGMA, (f"<t> = {t.mean():.3f} ± {se:.3f} Myr, expected H²/(2 D_zz) + dt/2 "
                                  f"= {T_ESC_MYR:.3f} + {0.5 * dt:.3f} Myr (pull {pull:+.2f})")
-    # second moment: E[τ²] = 2 ∫ t S(t) dt = (5/3) t_esc² from the survival series of PHYSICS.md §8.2
+    # second moment: E[τ²] = 2 ∫ t S(t) dt = (5/3) t_esc² from the survival series of docs/physics.md §8.2
     t2 = t**2
     se2 = t2.std(ddof=1) / math.sqrt(t.size)
     expected2 = 5.0 / 3.0 * T_ESC_MYR**2 + dt * T_ESC_MYR + dt**2 / 3.0

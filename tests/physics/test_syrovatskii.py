@@ -1,4 +1,4 @@
-"""Electrons with b = b0 E² from a point source in infinite space: the Syrovatskii solution (PHYSICS.md §8.5).
+"""Electrons with b = b0 E² from a point source in infinite space: the Syrovatskii solution (docs/physics.md §8.5).
 
 Oracle (sdeprop.analytic, checked on its own in tests/test_analytic.py).  With D = D0 (E/E_ref)^δ
 and b = b0 E², a particle injected at E_s is at E after t = (1/E − 1/E_s)/b0, with a Gaussian
@@ -83,7 +83,7 @@ from sdeprop.config import load_config
 from sdeprop.models.diffusion import diffusion_at
 from sdeprop.spectra import PowerLaw
 
-# PHYSICS.md header constants (independent of sdeprop.units)
+# docs/physics.md §0.1 constants (independent of sdeprop.units)
 KPC_CM = 3.0857e21
 MYR_S = 3.1558e13
 
