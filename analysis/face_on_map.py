@@ -44,22 +44,28 @@ def main():
     xs = np.linspace(xe[0], xe[-1], 121)
     ys = np.linspace(ye[0], ye[-1], 121)
     X, Y = np.meshgrid(xs, ys, indexing="xy")
-    B, _ = evaluate_field(res.config.field, np.c_[X.ravel(), Y.ravel(), np.zeros(X.size)],
-                          grid_file=read_field_grid(res.config.field))
+    B, _ = evaluate_field(
+        res.config.field,
+        np.c_[X.ravel(), Y.ravel(), np.zeros(X.size)],
+        grid_file=read_field_grid(res.config.field),
+    )
     bx, by = B[:, 0].reshape(X.shape), B[:, 1].reshape(X.shape)
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), constrained_layout=True)
     pos = dens[dens > 0]
-    im = axes[0].pcolormesh(xe, ye, dens.T, norm=LogNorm(vmin=pos.min() if pos.size else 1e-30, vmax=dens.max()),
-                            cmap="viridis")
+    im = axes[0].pcolormesh(
+        xe, ye, dens.T, norm=LogNorm(vmin=pos.min() if pos.size else 1e-30, vmax=dens.max()), cmap="viridis"
+    )
     axes[0].streamplot(xs, ys, bx, by, color="white", linewidth=0.4, density=1.0, arrowsize=0.5)
     fig.colorbar(im, ax=axes[0], label="n [kpc⁻³ GeV⁻¹]")
     rel = np.where(dens > 0, err / np.where(dens > 0, dens, 1), np.nan)
     im2 = axes[1].pcolormesh(xe, ye, rel.T, vmin=0, vmax=0.5, cmap="magma")
     fig.colorbar(im2, ax=axes[1], label="relative 1σ error")
     sun = res.config.galaxy.sun_position_kpc
-    for ax, title in zip(axes, (f"density, {e_edges[k]:.3g}–{e_edges[k + 1]:.3g} GeV, |z| < {ze[-1]:g} kpc",
-                                "statistical error")):
+    for ax, title in zip(
+        axes,
+        (f"density, {e_edges[k]:.3g}–{e_edges[k + 1]:.3g} GeV, |z| < {ze[-1]:g} kpc", "statistical error"),
+    ):
         ax.plot(sun[0], sun[1], "r*", ms=10)
         ax.set(xlabel="x [kpc]", ylabel="y [kpc]", title=title, aspect="equal")
     fig.suptitle(f"{res.config.run.name}: field {res.config.field.model}")

@@ -43,7 +43,12 @@ def main():
 
     fig, ax = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
     ax[0].errorbar(r_c, n[:, iz0], dn[:, iz0], fmt="o", ms=3)
-    ax[0].set(xlabel="R [kpc]", ylabel=r"n [kpc$^{-3}$ GeV$^{-1}$]", yscale="log", title=f"z = {z_c[iz0]:.2f} kpc, E = {e[ie]:.3g} GeV")
+    ax[0].set(
+        xlabel="R [kpc]",
+        ylabel=r"n [kpc$^{-3}$ GeV$^{-1}$]",
+        yscale="log",
+        title=f"z = {z_c[iz0]:.2f} kpc, E = {e[ie]:.3g} GeV",
+    )
     ax[1].errorbar(z_c, n[ir], dn[ir], fmt="o", ms=3)
     ax[1].set(xlabel="z [kpc]", yscale="log", title=f"R = {r_c[ir]:.2f} kpc")
     ok = ns > 0

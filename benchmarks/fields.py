@@ -20,8 +20,10 @@ MODELS = [
     ("jf12_solenoidal", {"model": "jf12_solenoidal"}),
     ("pt11 ASS", {"model": "pt11", "variant": "ASS"}),
     ("cerri17", {"model": "cerri17"}),
-] + [(f"uf23 {v}", {"model": "uf23", "variant": v}) for v in
-     ("base", "expX", "spur", "neCL", "twistX", "nebCor", "cre10", "synCG")]
+] + [
+    (f"uf23 {v}", {"model": "uf23", "variant": v})
+    for v in ("base", "expX", "spur", "neCL", "twistX", "nebCor", "cre10", "synCG")
+]
 
 
 def config(field, particles, spacing, plane_interface="auto"):
@@ -46,10 +48,17 @@ def main():
     ap.add_argument("--particles", type=int, default=200)
     ap.add_argument("--spacing", type=float, default=0.1)
     ap.add_argument("--only", default="", help="run only models whose name contains this")
-    ap.add_argument("--plane-interface", default="auto", choices=("auto", "on", "off"),
-                    help="numerics.plane_interface (the cost of the near-plane step: compare auto with off)")
+    ap.add_argument(
+        "--plane-interface",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="numerics.plane_interface (the cost of the near-plane step: compare auto with off)",
+    )
     args = ap.parse_args()
-    print(f"{'model':18s} {'direct steps/s/core':>20s} {'grid steps/s/core':>18s}  (grid spacing {args.spacing} kpc)")
+    print(
+        f"{'model':18s} {'direct steps/s/core':>20s} {'grid steps/s/core':>18s}  (grid spacing "
+        f"{args.spacing} kpc)"
+    )
     for name, field in MODELS:
         if args.only not in name:
             continue

@@ -24,9 +24,14 @@ import numpy as np
 from sdeprop.config import load_config
 from sdeprop.models.field import evaluate_field
 
-FIELDS = {"uf23": {"model": "uf23", "variant": "base"}, "jf12": {"model": "jf12"},
-          "jf12_solenoidal": {"model": "jf12_solenoidal"}, "pt11": {"model": "pt11"},
-          "cerri17": {"model": "cerri17"}, "cerri_toy": {"model": "cerri_toy"}}
+FIELDS = {
+    "uf23": {"model": "uf23", "variant": "base"},
+    "jf12": {"model": "jf12"},
+    "jf12_solenoidal": {"model": "jf12_solenoidal"},
+    "pt11": {"model": "pt11"},
+    "cerri17": {"model": "cerri17"},
+    "cerri_toy": {"model": "cerri_toy"},
+}
 BOX = (20.0, 20.0, 4.0)
 FLOOR = 1e-3  # μG, numerics.field_floor_uG default
 
@@ -54,7 +59,10 @@ def main():
     ap.add_argument("--points", type=int, default=20000)
     args = ap.parse_args()
     pts = points(args.points, np.random.default_rng(7))
-    print("| model | spacing [kpc] | grid [GB] | abs(ΔB)/abs(B) median / 95 % | abs(Δb) median / 95 % | abs(Δv)/abs(v) median / 95 % |")
+    print(
+        "| model | spacing [kpc] | grid [GB] | abs(ΔB)/abs(B) median / 95 % | abs(Δb) median / 95 % | "
+        "abs(Δv)/abs(v) median / 95 % |"
+    )
     print("|---|---|---|---|---|---|")
     for name in args.models.split(","):
         cfg = load_config({"field": FIELDS[name]}).field

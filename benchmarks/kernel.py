@@ -19,7 +19,13 @@ import sdeprop
 
 def case(field, drift=True, particles=20000, batch_size=5000, workers=1):
     return {
-        "run": {"particles": particles, "batch_size": batch_size, "workers": workers, "seed": 1, "progress": False},
+        "run": {
+            "particles": particles,
+            "batch_size": batch_size,
+            "workers": workers,
+            "seed": 1,
+            "progress": False,
+        },
         "energy": {"min_GeV": 10.0, "max_GeV": 1.0e4},
         "galaxy": {"halo_height_kpc": 4.0, "radius_max_kpc": 20.0},
         "field": field,
@@ -47,22 +53,30 @@ def main():
         for drift in (True, False):
             r = sdeprop.run(case(field, drift, args.particles))
             t = r.timings
-            print(f"{name + (' drift on' if drift else ' drift off'):34s} {r.counts['steps']:10.3e} {t['batch_cpu_s']:7.2f} "
-                  f"{t['steps_per_s_per_core']:13.3e}")
+            print(
+                f"{name + (' drift on' if drift else ' drift off'):34s} {r.counts['steps']:10.3e} "
+                f"{t['batch_cpu_s']:7.2f} "
+                f"{t['steps_per_s_per_core']:13.3e}"
+            )
     if not args.skip_parallel:
         walls = {}
         for w in (1, 2):
             cfg = case(FIELDS["cerri_toy"], True, 2 * args.particles, batch_size=2500, workers=w)
             if w > 1:
-                sdeprop.run(dict(cfg, run=dict(cfg["run"], particles=2 * 2500)))  # start the worker pool, load caches
+                sdeprop.run(
+                    dict(cfg, run=dict(cfg["run"], particles=2 * 2500))
+                )  # start the worker pool, load caches
             best = float("inf")
             for _ in range(3):  # best of three: the machine may be busy with something else
                 t0 = time.perf_counter()
                 sdeprop.run(cfg)
                 best = min(best, time.perf_counter() - t0)
             walls[w] = best
-        print(f"cerri_toy, {2 * args.particles} particles: 1 worker {walls[1]:.2f} s, 2 workers {walls[2]:.2f} s, "
-              f"speed-up {walls[1] / walls[2]:.2f}x")
+        print(
+            f"cerri_toy, {2 * args.particles} particles: 1 worker {walls[1]:.2f} s, 2 workers "
+            f"{walls[2]:.2f} s, "
+            f"speed-up {walls[1] / walls[2]:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ def config(losses, particles, spacing):
         "losses": losses,
         "time": {"min_step_kpc": 0.02, "regimes": [{"energy_max_GeV": 1.0e4, "t_max_Myr": 1.0e4}]},
         "source": {"type": "disk", "radius_kpc": 15.0, "z_profile": "gaussian", "z_scale_kpc": 0.1},
-        "tally": [{"name": "sun", "type": "sphere", "radius_kpc": 0.1, "energy_bins": 20, "source_energy_bins": 20}],
+        "tally": [
+            {"name": "sun", "type": "sphere", "radius_kpc": 0.1, "energy_bins": 20, "source_energy_bins": 20}
+        ],
         "numerics": {"max_steps_per_particle": 20000},
     }
     if spacing:
@@ -42,14 +44,30 @@ ROWS = [
     ("off", {"model": "none"}),
     ("quadratic b0 E²", {"model": "quadratic", "b0_per_GeV_per_s": 1e-16, "energy_floor_GeV": 1.0}),
     ("galactic, 4 processes", {"model": "galactic", "energy_floor_GeV": 1.0}),
-    ("galactic, synchrotron only", {"model": "galactic", "energy_floor_GeV": 1.0, "processes": ["synchrotron"]}),
+    (
+        "galactic, synchrotron only",
+        {"model": "galactic", "energy_floor_GeV": 1.0, "processes": ["synchrotron"]},
+    ),
     # matched pair: the same cooling and trajectories, so their difference is the cost of evaluating
     # the four processes (gas, ISRF and δB² scaled to zero cost as much as the real ones)
     ("quadratic b0 = 5e-17", {"model": "quadratic", "b0_per_GeV_per_s": 5e-17, "energy_floor_GeV": 1.0}),
-    ("galactic, tables zeroed", {"model": "galactic", "energy_floor_GeV": 1.0, "isrf": {"scale": 0.0},
-                                 "gas": {"scale_HI": 0.0, "scale_H2": 0.0, "scale_HII": 0.0}}),
-    ("galactic, no synchrotron", {"model": "galactic", "energy_floor_GeV": 1.0,
-                                  "processes": ["inverse_compton", "bremsstrahlung", "coulomb_ionisation"]}),
+    (
+        "galactic, tables zeroed",
+        {
+            "model": "galactic",
+            "energy_floor_GeV": 1.0,
+            "isrf": {"scale": 0.0},
+            "gas": {"scale_HI": 0.0, "scale_H2": 0.0, "scale_HII": 0.0},
+        },
+    ),
+    (
+        "galactic, no synchrotron",
+        {
+            "model": "galactic",
+            "energy_floor_GeV": 1.0,
+            "processes": ["inverse_compton", "bremsstrahlung", "coulomb_ionisation"],
+        },
+    ),
 ]
 
 
@@ -58,7 +76,10 @@ def main():
     ap.add_argument("--particles", type=int, default=300)
     ap.add_argument("--spacing", type=float, default=0.1)
     args = ap.parse_args()
-    print(f"{'losses':28s} {'direct field':>14s} {'grid field':>12s}   steps/s/core (grid spacing {args.spacing} kpc)")
+    print(
+        f"{'losses':28s} {'direct field':>14s} {'grid field':>12s}   steps/s/core (grid spacing "
+        f"{args.spacing} kpc)"
+    )
     base = {}
     for name, losses in ROWS:
         rates = []

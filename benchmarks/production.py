@@ -49,7 +49,9 @@ def main():
     try:
         from distributed import LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
             addr = cluster.scheduler_address
             sdeprop.run(base, particles=4000, scheduler=addr)
             t = best_of(3, lambda: sdeprop.run(base, scheduler=addr))
@@ -63,8 +65,10 @@ def main():
         counter = iter(range(100))
         t_off = best_of(3, lambda: sdeprop.run(base, workers=1))
         t_on = best_of(3, lambda: sdeprop.run(base, workers=1, output=Path(tmp) / f"r{next(counter)}.h5"))
-    print(f"checkpointing: off {t_off:.2f} s, on (incl. writing the HDF5 output) {t_on:.2f} s, "
-          f"overhead {100 * (t_on - t_off) / t_off:.1f} %")
+    print(
+        f"checkpointing: off {t_off:.2f} s, on (incl. writing the HDF5 output) {t_on:.2f} s, "
+        f"overhead {100 * (t_on - t_off) / t_off:.1f} %"
+    )
 
 
 if __name__ == "__main__":

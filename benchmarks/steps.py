@@ -12,13 +12,19 @@ import argparse
 
 import sdeprop
 
-FIELDS = [("cerri_toy", {"model": "cerri_toy"}), ("jf12", {"model": "jf12"}),
-          ("pt11 ASS", {"model": "pt11"}), ("cerri17", {"model": "cerri17"}),
-          ("uf23 base", {"model": "uf23", "variant": "base"})]
-RULES = [("field_gradient", {"step_control": "field_gradient"}),
-         ("field_direction", {"step_control": "field_direction"}),
-         ("+ floor 0.02 kpc", {"min_step_kpc": 0.02}),
-         ("+ floor 1 λ∥", {"min_step_mean_free_paths": 1.0})]
+FIELDS = [
+    ("cerri_toy", {"model": "cerri_toy"}),
+    ("jf12", {"model": "jf12"}),
+    ("pt11 ASS", {"model": "pt11"}),
+    ("cerri17", {"model": "cerri17"}),
+    ("uf23 base", {"model": "uf23", "variant": "base"}),
+]
+RULES = [
+    ("field_gradient", {"step_control": "field_gradient"}),
+    ("field_direction", {"step_control": "field_direction"}),
+    ("+ floor 0.02 kpc", {"min_step_kpc": 0.02}),
+    ("+ floor 1 λ∥", {"min_step_mean_free_paths": 1.0}),
+]
 
 
 def steps_per_history(field, time, particles, energy):
@@ -26,7 +32,8 @@ def steps_per_history(field, time, particles, energy):
         "run": {"particles": particles, "batch_size": particles, "seed": 1, "progress": False},
         "energy": {"min_GeV": energy, "max_GeV": 10 * energy},
         "galaxy": {"halo_height_kpc": 4.0, "radius_max_kpc": 20.0},
-        "field": field, "diffusion": {"epsilon": 0.1},
+        "field": field,
+        "diffusion": {"epsilon": 0.1},
         "source": {"type": "radial_profile"},
         "time": time,
         "numerics": {"max_steps_per_particle": 3_000_000},

@@ -13,15 +13,27 @@ Public API::
 
 __version__ = "0.1.0"
 
-from . import _numba_cache  # noqa: E402,F401  (must come before any jitted module)
-
-from . import spectra  # noqa: E402
+from . import (
+    _numba_cache,  # noqa: E402,F401  (must come before any jitted module)
+    config_checks,  # noqa: E402,F401  (registers the checks config.py runs but cannot import)
+    spectra,  # noqa: E402
+)
 from .config import Config, load_config  # noqa: E402
-from . import config_checks  # noqa: E402,F401  (registers the checks config.py runs but cannot import)
 from .engine import run  # noqa: E402
 from .errors import ConfigError  # noqa: E402
 from .io import load_result, write_result  # noqa: E402
 from .result import Density, Result, Tally  # noqa: E402
 
-__all__ = ["Config", "ConfigError", "Density", "Result", "Tally", "load_config", "load_result", "run", "spectra",
-           "write_result", "__version__"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Density",
+    "Result",
+    "Tally",
+    "load_config",
+    "load_result",
+    "run",
+    "spectra",
+    "write_result",
+    "__version__",
+]

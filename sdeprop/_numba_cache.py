@@ -29,7 +29,8 @@ def package_hash() -> str:
 def configure() -> str | None:
     """Set numba's cache folder (before any jitted function of the package is defined)."""
     base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "sdeprop-numba")
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "sdeprop-numba"
+    )
     folder = os.path.join(base, package_hash())
     try:
         os.makedirs(folder, exist_ok=True)

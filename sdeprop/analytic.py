@@ -35,7 +35,7 @@ log energy bin as a tally does.  Used by tests/physics/test_syrovatskii.py.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.special import erf, erfc
@@ -86,7 +86,9 @@ def syrovatskii_lambda2_kpc2(E_GeV, Es_GeV, D0_kpc2_per_Myr, E_ref_GeV, delta, b
     E = np.asarray(E_GeV, dtype=float)
     Es = np.asarray(Es_GeV, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = _lambda2_from_log_ratio(E, np.log(Es / E), D0_kpc2_per_Myr, E_ref_GeV, delta, b0_per_GeV_per_Myr)
+        out = _lambda2_from_log_ratio(
+            E, np.log(Es / E), D0_kpc2_per_Myr, E_ref_GeV, delta, b0_per_GeV_per_Myr
+        )
     return np.where(Es >= E, out, np.nan)
 
 
@@ -97,7 +99,8 @@ def _lambda2_from_log_ratio(E, L, D0_kpc2_per_Myr, E_ref_GeV, delta, b0_per_GeV_
 
 
 def syrovatskii_source_energy_GeV(E_GeV, lambda2_kpc2, D0_kpc2_per_Myr, E_ref_GeV, delta, b0_per_GeV_per_Myr):
-    """Inverse of :func:`syrovatskii_lambda2_kpc2`: the source energy E_s whose λ²(E, E_s) is ``lambda2_kpc2``.
+    """Inverse of :func:`syrovatskii_lambda2_kpc2`: the source energy E_s whose λ²(E, E_s) is
+    ``lambda2_kpc2``.
 
     ln(E_s/E) = log1p((δ−1) λ² E^{1−δ} b0 E_ref^δ/(4 D0))/(δ−1) (λ² b0 E_ref/(4 D0) for δ = 1);
     returns ∞ where λ² ≥ λ²(E, ∞) (δ < 1).  docs/physics.md §8.5.
@@ -156,9 +159,11 @@ def gaussian_kernel_sphere_average_per_kpc3(d_kpc, a_kpc, lambda2_kpc2):
         # exponential bracket: e^{−(a−d)²/λ²} expm1(−4ad/λ²) λ/(2√π d), limit −(2a/(√πλ)) e^{−a²/λ²} at d = 0
         d_safe = np.where(d > 0, d, 1.0)
         x = 4.0 * a * d / (lam * lam)
-        p_exp = np.where(d > 0,
-                         np.exp(-((a - d) / lam) ** 2) * np.expm1(-x) * lam / (2.0 * _SQRT_PI * d_safe),
-                         -2.0 * a / (_SQRT_PI * lam) * np.exp(-(a / lam) ** 2))
+        p_exp = np.where(
+            d > 0,
+            np.exp(-(((a - d) / lam) ** 2)) * np.expm1(-x) * lam / (2.0 * _SQRT_PI * d_safe),
+            -2.0 * a / (_SQRT_PI * lam) * np.exp(-((a / lam) ** 2)),
+        )
         p = np.array(np.clip(p_erf + p_exp, 0.0, 1.0), dtype=float, ndmin=0)
     # small balls (a < λ/10): the two terms above cancel to ~(a/λ)³; integrate the positive radial
     # form P = (4/(√π λ³)) ∫_0^a ρ² e^{−(d−ρ)²/λ²} h(4dρ/λ²) dρ, h(x) = (1 − e^{−x})/x, instead
@@ -170,7 +175,7 @@ def gaussian_kernel_sphere_average_per_kpc3(d_kpc, a_kpc, lambda2_kpc2):
         x = 4.0 * ds * rho / (ls * ls)
         with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
             h = np.where(x > 1e-8, -np.expm1(-x) / np.where(x > 1e-8, x, 1.0), 1.0 - 0.5 * x)
-            integrand = rho * rho * np.exp(-((ds - rho) / ls) ** 2) * h
+            integrand = rho * rho * np.exp(-(((ds - rho) / ls) ** 2)) * h
         p[small] = 4.0 / (_SQRT_PI * ls[:, 0] ** 3) * 0.5 * as_[:, 0] * (integrand @ gw)
     return p / (4.0 / 3.0 * math.pi * a**3)
 
@@ -191,7 +196,8 @@ def gaussian_kernel_anisotropic_per_kpc3(x_par_kpc, x_perp_kpc, lambda_par2_kpc2
 
 
 def gaussian_kernel_ring_average_per_kpc3(R_lo_kpc, R_hi_kpc, z_lo_kpc, z_hi_kpc, lambda2_kpc2):
-    """Average of the kernel exp(−|x|²/λ²)/(π λ²)^{3/2} over the ring cell R_lo ≤ R < R_hi, z_lo ≤ z < z_hi [kpc⁻³].
+    """Average of the kernel exp(−|x|²/λ²)/(π λ²)^{3/2} over the ring cell R_lo ≤ R < R_hi, z_lo ≤ z < z_hi
+    [kpc⁻³].
 
     The source sits on the axis R = 0 at z = 0 (a cell of a cylindrical tally centred on the
     source).  The kernel factorises into exp(−R²/λ²)/(π λ²) × exp(−z²/λ²)/(√π λ), so the cell's
@@ -213,9 +219,13 @@ def gaussian_kernel_ring_average_per_kpc3(R_lo_kpc, R_hi_kpc, z_lo_kpc, z_hi_kpc
         # vertical mass: erfc differences on the side away from z = 0
         both_pos = z1 >= 0
         both_neg = z2 <= 0
-        vertical = np.where(both_pos, 0.5 * (erfc(z1 / lam) - erfc(z2 / lam)),
-                            np.where(both_neg, 0.5 * (erfc(-z2 / lam) - erfc(-z1 / lam)),
-                                     0.5 * (erf(z2 / lam) - erf(z1 / lam))))
+        vertical = np.where(
+            both_pos,
+            0.5 * (erfc(z1 / lam) - erfc(z2 / lam)),
+            np.where(
+                both_neg, 0.5 * (erfc(-z2 / lam) - erfc(-z1 / lam)), 0.5 * (erf(z2 / lam) - erf(z1 / lam))
+            ),
+        )
     return radial * vertical / (math.pi * (R2 * R2 - R1 * R1) * (z2 - z1))
 
 
@@ -227,8 +237,9 @@ def _point_or_sphere(r_kpc, sphere_radius_kpc):
     return lambda v: gaussian_kernel_sphere_average_per_kpc3(r[..., None], sphere_radius_kpc, v)
 
 
-def syrovatskii_burst_region_average(kernel_average: Callable, E_GeV, t_Myr, Q: Callable, D0_kpc2_per_Myr, E_ref_GeV,
-                                     delta, b0_per_GeV_per_Myr):
+def syrovatskii_burst_region_average(
+    kernel_average: Callable, E_GeV, t_Myr, Q: Callable, D0_kpc2_per_Myr, E_ref_GeV, delta, b0_per_GeV_per_Myr
+):
     """Burst density [kpc⁻³ GeV⁻¹] with the spatial kernel replaced by ``kernel_average(λ²)``.
 
     n = Q(E_s) (E_s/E)² K̄(λ²(E, E_s)), E_s = E/(1 − b0 E t), and 0 for E ≥ 1/(b0 t)
@@ -244,7 +255,9 @@ def syrovatskii_burst_region_average(kernel_average: Callable, E_GeV, t_Myr, Q: 
     x = b0_per_GeV_per_Myr * E * t
     ok = x < 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        L = np.where(ok, -np.log1p(-np.where(ok, x, 0.5)), math.log(2.0))  # ln(E_s/E), no rounding for small b0 E t
+        L = np.where(
+            ok, -np.log1p(-np.where(ok, x, 0.5)), math.log(2.0)
+        )  # ln(E_s/E), no rounding for small b0 E t
         Es = E * np.exp(L)
         lam2 = _lambda2_from_log_ratio(E, L, D0_kpc2_per_Myr, E_ref_GeV, delta, b0_per_GeV_per_Myr)
         kern = np.asarray(kernel_average(lam2[..., None]), dtype=float)[..., 0]
@@ -252,8 +265,17 @@ def syrovatskii_burst_region_average(kernel_average: Callable, E_GeV, t_Myr, Q: 
     return np.where(ok, out, 0.0)
 
 
-def syrovatskii_burst_density(r_kpc, E_GeV, t_Myr, Q: Callable, D0_kpc2_per_Myr, E_ref_GeV, delta,
-                              b0_per_GeV_per_Myr, sphere_radius_kpc=None):
+def syrovatskii_burst_density(
+    r_kpc,
+    E_GeV,
+    t_Myr,
+    Q: Callable,
+    D0_kpc2_per_Myr,
+    E_ref_GeV,
+    delta,
+    b0_per_GeV_per_Myr,
+    sphere_radius_kpc=None,
+):
     """Density [kpc⁻³ GeV⁻¹] at time t after a point burst at t = 0 with source spectrum Q(E_s) [GeV⁻¹].
 
     n(r, E, t) = Q(E_s) (E_s/E)² exp(−r²/λ²)/(π λ²)^{3/2},  E_s = E/(1 − b0 E t),  λ² = λ²(E, E_s),
@@ -264,8 +286,16 @@ def syrovatskii_burst_density(r_kpc, E_GeV, t_Myr, Q: Callable, D0_kpc2_per_Myr,
     distance r (:func:`gaussian_kernel_sphere_average_per_kpc3`).  t must be > 0.
     """
     r, E = np.broadcast_arrays(np.asarray(r_kpc, dtype=float), np.asarray(E_GeV, dtype=float))
-    return syrovatskii_burst_region_average(_point_or_sphere(r, sphere_radius_kpc), E, t_Myr, Q, D0_kpc2_per_Myr,
-                                            E_ref_GeV, delta, b0_per_GeV_per_Myr)
+    return syrovatskii_burst_region_average(
+        _point_or_sphere(r, sphere_radius_kpc),
+        E,
+        t_Myr,
+        Q,
+        D0_kpc2_per_Myr,
+        E_ref_GeV,
+        delta,
+        b0_per_GeV_per_Myr,
+    )
 
 
 # steady-state quadrature: piece A in y = ln λ² (64 panels), piece B in ln E_s (24 panels), 12 nodes each
@@ -285,8 +315,17 @@ def _panel_nodes(panels: int, nodes: int):
     return u, (half * gw[None, :]).ravel()
 
 
-def syrovatskii_steady_region_average(kernel_average: Callable, length_kpc, E_GeV, Q: Callable, E_max_GeV,
-                                      D0_kpc2_per_Myr, E_ref_GeV, delta, b0_per_GeV_per_Myr):
+def syrovatskii_steady_region_average(
+    kernel_average: Callable,
+    length_kpc,
+    E_GeV,
+    Q: Callable,
+    E_max_GeV,
+    D0_kpc2_per_Myr,
+    E_ref_GeV,
+    delta,
+    b0_per_GeV_per_Myr,
+):
     """Steady density [kpc⁻³ GeV⁻¹] of a continuous point source, kernel averaged by ``kernel_average(λ²)``.
 
     n = (1/b(E)) ∫_E^{E_max} Q(E_s) K̄(λ²(E, E_s)) dE_s   (docs/physics.md §8.5, Syrovatskii 1959), with
@@ -352,8 +391,17 @@ def syrovatskii_steady_region_average(kernel_average: Callable, length_kpc, E_Ge
     return np.where(live, (piece_a + piece_b) / (b0 * E * E), 0.0)
 
 
-def syrovatskii_steady_density(r_kpc, E_GeV, Q: Callable, E_max_GeV, D0_kpc2_per_Myr, E_ref_GeV, delta,
-                               b0_per_GeV_per_Myr, sphere_radius_kpc=None):
+def syrovatskii_steady_density(
+    r_kpc,
+    E_GeV,
+    Q: Callable,
+    E_max_GeV,
+    D0_kpc2_per_Myr,
+    E_ref_GeV,
+    delta,
+    b0_per_GeV_per_Myr,
+    sphere_radius_kpc=None,
+):
     """Steady density [kpc⁻³ GeV⁻¹] of a continuous point source with spectrum Q(E_s) [GeV⁻¹ Myr⁻¹].
 
     n(r, E) = (1/b(E)) ∫_E^{E_max} Q(E_s) exp(−r²/λ²)/(π λ²)^{3/2} dE_s   (docs/physics.md §8.5,
@@ -366,8 +414,17 @@ def syrovatskii_steady_density(r_kpc, E_GeV, Q: Callable, E_max_GeV, D0_kpc2_per
     """
     r, E = np.broadcast_arrays(np.asarray(r_kpc, dtype=float), np.asarray(E_GeV, dtype=float))
     length = r if sphere_radius_kpc is None else np.maximum(r, sphere_radius_kpc)
-    return syrovatskii_steady_region_average(_point_or_sphere(r, sphere_radius_kpc), length, E, Q, E_max_GeV,
-                                             D0_kpc2_per_Myr, E_ref_GeV, delta, b0_per_GeV_per_Myr)
+    return syrovatskii_steady_region_average(
+        _point_or_sphere(r, sphere_radius_kpc),
+        length,
+        E,
+        Q,
+        E_max_GeV,
+        D0_kpc2_per_Myr,
+        E_ref_GeV,
+        delta,
+        b0_per_GeV_per_Myr,
+    )
 
 
 def uniform_source_density(E_GeV, Q: Callable, E_max_GeV, b: Callable):

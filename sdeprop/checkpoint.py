@@ -94,7 +94,9 @@ class BatchAccumulator:
                 raise ConfigError(
                     f"a partial run with a different configuration exists in '{self.folder}' "
                     f"({_describe_difference(old.get('fingerprint', {}), fingerprint)}); "
-                    "run with the configuration it was started with, or delete that folder (or use --restart) to start afresh")
+                    "run with the configuration it was started with, or delete that folder (or use "
+                    "--restart) to start afresh"
+                )
             self._load()
         else:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -148,15 +150,28 @@ class BatchAccumulator:
             self.status_counts += res.status_counts
             for k in _SCALARS:
                 self.scalars[k] += float(getattr(res, k))
-            self.batch_log.append({"index": int(b), "particles": int(res.n_particles), "steps": int(res.steps),
-                                   "cpu_s": float(res.cpu_s), "compile_s": float(res.compile_s),
-                                   "host": getattr(res, "host", ""), "pid": int(getattr(res, "pid", 0))})
+            self.batch_log.append(
+                {
+                    "index": int(b),
+                    "particles": int(res.n_particles),
+                    "steps": int(res.steps),
+                    "cpu_s": float(res.cpu_s),
+                    "compile_s": float(res.compile_s),
+                    "host": getattr(res, "host", ""),
+                    "pid": int(getattr(res, "pid", 0)),
+                }
+            )
             self.n_prefix += 1
             folded.append(b)
         if folded and self.folder is not None:
-            _atomic_savez(self.folder / "prefix.npz", sums=self.sums, status_counts=self.status_counts,
-                          n_prefix=np.int64(self.n_prefix), batch_log=json.dumps(self.batch_log),
-                          **{k: np.float64(v) for k, v in self.scalars.items()})
+            _atomic_savez(
+                self.folder / "prefix.npz",
+                sums=self.sums,
+                status_counts=self.status_counts,
+                n_prefix=np.int64(self.n_prefix),
+                batch_log=json.dumps(self.batch_log),
+                **{k: np.float64(v) for k, v in self.scalars.items()},
+            )
             for b in folded:
                 p = self.folder / f"batch_{b:06d}.npz"
                 if p.exists():
@@ -169,8 +184,13 @@ class BatchAccumulator:
 
 
 def _batch_arrays(res) -> dict:
-    out = {"index": np.int64(res.index), "sums": res.sums, "status_counts": res.status_counts,
-           "host": np.str_(getattr(res, "host", "")), "pid": np.int64(getattr(res, "pid", 0))}
+    out = {
+        "index": np.int64(res.index),
+        "sums": res.sums,
+        "status_counts": res.status_counts,
+        "host": np.str_(getattr(res, "host", "")),
+        "pid": np.int64(getattr(res, "pid", 0)),
+    }
     out.update({k: np.float64(getattr(res, k)) for k in _SCALARS})
     return out
 

@@ -4,7 +4,7 @@ Every key carries a description, a unit (in its name or description), a default 
 an allowed range.  Unknown keys are errors.  Validation errors are turned into
 :class:`ConfigError` messages that name the key, the bad value and what is allowed.
 ``sdeprop config`` prints the annotated defaults; docs/configuration.md is generated
-from this module (``python -m sdeprop.config > docs/configuration.md``).
+by ``sdeprop config --markdown > docs/configuration.md``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError  # defined in errors.py; `from sdeprop.config import ConfigError` still works
-
 
 # ----------------------------------------------------------------------------- checks handed in
 #: Names of the checks that only the code using a key can make: a Galactic field model's variant and
@@ -45,8 +45,10 @@ def _check(name: str, *args) -> Any:
     try:
         check = _checks[name]
     except KeyError:
-        raise RuntimeError(f"the configuration check {name!r} is not registered: sdeprop/__init__.py imports "
-                           "sdeprop.config_checks, which registers it") from None
+        raise RuntimeError(
+            f"the configuration check {name!r} is not registered: sdeprop/__init__.py imports "
+            "sdeprop.config_checks, which registers it"
+        ) from None
     return check(*args)
 
 
@@ -61,17 +63,38 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 # ----------------------------------------------------------------------------- run
 class RunSection(_Section):
     name: str = Field("sdeprop_run", description="Run name; used in the default output file name.")
-    seed: int = Field(12345, ge=0, description="Master random seed. Batch streams are spawned from it (numpy SeedSequence).")
+    seed: int = Field(
+        12345, ge=0, description="Master random seed. Batch streams are spawned from it (numpy SeedSequence)."
+    )
     particles: int = Field(10000, ge=1, le=10**10, description="Number of pseudo-particles injected.")
-    batch_size: int = Field(2000, ge=1, le=10**8, description="Pseudo-particles per batch (one independent random stream each). Results depend on it, not on the number of workers.")
+    batch_size: int = Field(
+        2000,
+        ge=1,
+        le=10**8,
+        description="Pseudo-particles per batch (one independent random stream each). Results depend on "
+        "it, not on the number of workers.",
+    )
     workers: int = Field(1, ge=1, le=4096, description="Parallel worker processes (joblib).")
-    output: str = Field("outputs/{name}.h5", description="HDF5 output path; '{name}' is replaced by run.name. Relative paths are relative to the working directory.")
+    output: str = Field(
+        "outputs/{name}.h5",
+        description="HDF5 output path; '{name}' is replaced by run.name. Relative paths are relative to "
+        "the working directory.",
+    )
     progress: bool = Field(True, description="Show a progress bar while running.")
-    memory_budget_GiB: PositiveFloat = Field(4.0, description="Largest memory one process (the main one or a worker) may need for the tallies [GiB]; larger configurations are refused before running.")
+    memory_budget_GiB: PositiveFloat = Field(
+        4.0,
+        description="Largest memory one process (the main one or a worker) may need for the tallies "
+        "[GiB]; larger configurations are refused before running.",
+    )
 
 
 class ParallelSection(_Section):
-    scheduler: str = Field("", description="Address of a Dask distributed scheduler (e.g. 'tcp://10.0.0.1:8786'); batches then run on that cluster through joblib's dask backend. Empty: local worker processes (run.workers).")
+    scheduler: str = Field(
+        "",
+        description="Address of a Dask distributed scheduler (e.g. 'tcp://10.0.0.1:8786'); batches then "
+        "run on that cluster through joblib's dask backend. Empty: local worker processes "
+        "(run.workers).",
+    )
 
     @field_validator("scheduler")
     @classmethod
@@ -83,15 +106,26 @@ class ParallelSection(_Section):
 
 # ----------------------------------------------------------------------------- species / energy
 class SpeciesSection(_Section):
-    name: Literal["proton", "electron", "positron"] = Field("proton", description="Cosmic-ray species. Energies are kinetic energies per particle.")
+    name: Literal["proton", "electron", "positron"] = Field(
+        "proton", description="Cosmic-ray species. Energies are kinetic energies per particle."
+    )
 
 
 class EnergySection(_Section):
     min_GeV: PositiveFloat = Field(1.0, description="Lowest injected kinetic energy [GeV].")
     max_GeV: PositiveFloat = Field(1.0e4, description="Highest injected kinetic energy [GeV].")
     sampling: Literal["log_uniform", "power_law"] = Field(
-        "log_uniform", description="Distribution of injected energies: flat in ln E (default; reweight afterwards) or a power law E^-sampling_index.")
-    sampling_index: float = Field(2.0, ge=-10, le=10, allow_inf_nan=False, description="Index of the power-law sampling distribution (only with sampling = 'power_law').")
+        "log_uniform",
+        description="Distribution of injected energies: flat in ln E (default; reweight afterwards) or a "
+        "power law E^-sampling_index.",
+    )
+    sampling_index: float = Field(
+        2.0,
+        ge=-10,
+        le=10,
+        allow_inf_nan=False,
+        description="Index of the power-law sampling distribution (only with sampling = 'power_law').",
+    )
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -102,23 +136,50 @@ class EnergySection(_Section):
 
 # ----------------------------------------------------------------------------- galaxy
 class GalaxySection(_Section):
-    halo_height_kpc: PositiveFloat = Field(4.0, description="Half-height H of the diffusive halo: the boundary at |z| = H [kpc].")
-    radius_max_kpc: PositiveFloat = Field(20.0, description="Galactocentric radius R_max of the outer boundary [kpc].")
-    sun_position_kpc: Vector3 = Field([-8.3, 0.0, 0.0], description="Position of the Sun in the Galactocentric frame (Sun on the negative x axis) [kpc].")
-    boundary: Literal["escape", "reflect"] = Field("escape", description="What happens at |z| = H and R = R_max. escape: free escape (absorbing; docs/design.md §2). reflect: mirror reflection (zero flux), a closed galaxy in which particles live until t_max; for conservation checks and closed-box studies.")
+    halo_height_kpc: PositiveFloat = Field(
+        4.0, description="Half-height H of the diffusive halo: the boundary at |z| = H [kpc]."
+    )
+    radius_max_kpc: PositiveFloat = Field(
+        20.0, description="Galactocentric radius R_max of the outer boundary [kpc]."
+    )
+    sun_position_kpc: Vector3 = Field(
+        [-8.3, 0.0, 0.0],
+        description="Position of the Sun in the Galactocentric frame (Sun on the negative x axis) [kpc].",
+    )
+    boundary: Literal["escape", "reflect"] = Field(
+        "escape",
+        description="What happens at |z| = H and R = R_max. escape: free escape (absorbing; "
+        "docs/design.md §2). reflect: mirror reflection (zero flux), a closed galaxy in which "
+        "particles live until t_max; for conservation checks and closed-box studies.",
+    )
 
 
 # ----------------------------------------------------------------------------- field
 class _FieldModel(_Section):
-    scale: float = Field(1.0, ge=-1e3, le=1e3, allow_inf_nan=False, description="Factor applied to this field (or component of a sum).")
+    scale: float = Field(
+        1.0,
+        ge=-1e3,
+        le=1e3,
+        allow_inf_nan=False,
+        description="Factor applied to this field (or component of a sum).",
+    )
 
 
 class UniformField(_FieldModel):
     model: Literal["uniform"] = "uniform"
-    direction: Vector3 = Field([0.0, 0.0, 1.0], description="Direction of the field (normalised internally; must be non-zero).")
+    direction: Vector3 = Field(
+        [0.0, 0.0, 1.0], description="Direction of the field (normalised internally; must be non-zero)."
+    )
     strength_uG: PositiveFloat = Field(1.0, description="Field strength [μG].")
-    south_direction: Optional[Vector3] = Field(None, description="Direction of the field for z < 0 (default: the same as north). Two half-spaces with different fields are the simplest case of a tensor that jumps across the plane (numerics.plane_interface); for validation.")
-    south_strength_uG: Optional[PositiveFloat] = Field(None, description="Field strength for z < 0 [μG] (default: strength_uG).")
+    south_direction: Vector3 | None = Field(
+        None,
+        description="Direction of the field for z < 0 (default: the same as north). Two half-spaces with "
+        "different fields are the simplest case of a tensor that jumps across the plane "
+        "(numerics.plane_interface); for validation.",
+    )
+    south_strength_uG: PositiveFloat | None = Field(
+        None, description="Field strength for z < 0 [μG] (default: strength_uG)."
+    )
 
     @field_validator("direction", "south_direction")
     @classmethod
@@ -130,14 +191,27 @@ class UniformField(_FieldModel):
 
 class CerriToyField(_FieldModel):
     model: Literal["cerri_toy"] = "cerri_toy"
-    B0_phi_uG: PositiveFloat = Field(3.0, description="Azimuthal amplitude B0φ in B_φ = B0φ (1 − exp(−R/R0)) [μG] (Cerri et al. 2017 eq. 3.1).")
+    B0_phi_uG: PositiveFloat = Field(
+        3.0,
+        description="Azimuthal amplitude B0φ in B_φ = B0φ (1 − exp(−R/R0)) [μG] (Cerri et al. 2017 eq. 3.1).",
+    )
     R0_kpc: PositiveFloat = Field(3.0, description="Radial scale R0 of the toy field [kpc].")
-    epsilon_B: float = Field(0.5, ge=0, le=1e3, allow_inf_nan=False, description="Vertical-to-azimuthal ratio ε_B in B_z = ε_B B0φ exp(−R/R0).")
+    epsilon_B: float = Field(
+        0.5,
+        ge=0,
+        le=1e3,
+        allow_inf_nan=False,
+        description="Vertical-to-azimuthal ratio ε_B in B_z = ε_B B0φ exp(−R/R0).",
+    )
 
 
 class GridField(_FieldModel):
     model: Literal["grid"] = "grid"
-    file: str = Field(..., description="HDF5 (.h5/.hdf5) or NumPy (.npz) file with datasets Bx, By, Bz [μG] of shape (nx, ny, nz) and 1D x, y, z node coordinates [kpc], uniformly spaced.")
+    file: str = Field(
+        ...,
+        description="HDF5 (.h5/.hdf5) or NumPy (.npz) file with datasets Bx, By, Bz [μG] of shape (nx, "
+        "ny, nz) and 1D x, y, z node coordinates [kpc], uniformly spaced.",
+    )
 
     @field_validator("file")
     @classmethod
@@ -147,9 +221,12 @@ class GridField(_FieldModel):
 
 
 class _GalacticField(_FieldModel):
-    variant: Optional[str] = None
-    overrides: dict[str, Union[float, str, bool]] = Field(
-        default_factory=dict, description="Model parameters to change, by the names of the model's parameter table (see its module docstring); also component switches and scales.")
+    variant: str | None = None
+    overrides: dict[str, float | str | bool] = Field(
+        default_factory=dict,
+        description="Model parameters to change, by the names of the model's parameter table (see its "
+        "module docstring); also component switches and scales.",
+    )
 
     @model_validator(mode="after")
     def _check_parameters(self):
@@ -162,7 +239,10 @@ class _GalacticField(_FieldModel):
 
 class Jf12Field(_GalacticField):
     model: Literal["jf12"] = "jf12"
-    variant: Optional[str] = Field(None, description="Parameter set of sdeprop.models.gmf_jf12.jf12_params (default: Jansson & Farrar 2012a).")
+    variant: str | None = Field(
+        None,
+        description="Parameter set of sdeprop.models.gmf_jf12.jf12_params (default: Jansson & Farrar 2012a).",
+    )
 
 
 class Jf12SolenoidalField(_GalacticField):
@@ -171,25 +251,41 @@ class Jf12SolenoidalField(_GalacticField):
 
 class Uf23Field(_GalacticField):
     model: Literal["uf23"] = "uf23"
-    variant: Optional[str] = Field("base", description="Unger & Farrar 2024 model: base, expX, spur, neCL, twistX, nebCor, cre10 or synCG.")
+    variant: str | None = Field(
+        "base",
+        description="Unger & Farrar 2024 model: base, expX, spur, neCL, twistX, nebCor, cre10 or synCG.",
+    )
 
 
 class Pt11Field(_GalacticField):
     model: Literal["pt11"] = "pt11"
-    variant: Optional[str] = Field("ASS", description="Pshirkov et al. 2011 disc: ASS or BSS.")
+    variant: str | None = Field("ASS", description="Pshirkov et al. 2011 disc: ASS or BSS.")
 
 
 class Cerri17Field(_GalacticField):
     model: Literal["cerri17"] = "cerri17"
 
 
-ComponentField = Annotated[Union[UniformField, CerriToyField, GridField, Jf12Field, Jf12SolenoidalField, Uf23Field, Pt11Field, Cerri17Field],
-                           Field(discriminator="model")]
+ComponentField = Annotated[
+    UniformField
+    | CerriToyField
+    | GridField
+    | Jf12Field
+    | Jf12SolenoidalField
+    | Uf23Field
+    | Pt11Field
+    | Cerri17Field,
+    Field(discriminator="model"),
+]
 
 
 class SumField(_FieldModel):
     model: Literal["sum"] = "sum"
-    components: list[ComponentField] = Field(..., min_length=1, description="Fields added together, each with its own scale ([[field.components]] tables).")
+    components: list[ComponentField] = Field(
+        ...,
+        min_length=1,
+        description="Fields added together, each with its own scale ([[field.components]] tables).",
+    )
 
     @model_validator(mode="after")
     def _one_grid(self):
@@ -198,18 +294,40 @@ class SumField(_FieldModel):
         return self
 
 
-FieldSection = Annotated[Union[UniformField, CerriToyField, GridField, Jf12Field, Jf12SolenoidalField, Uf23Field, Pt11Field,
-                               Cerri17Field, SumField], Field(discriminator="model")]
+FieldSection = Annotated[
+    UniformField
+    | CerriToyField
+    | GridField
+    | Jf12Field
+    | Jf12SolenoidalField
+    | Uf23Field
+    | Pt11Field
+    | Cerri17Field
+    | SumField,
+    Field(discriminator="model"),
+]
 
 
 # ----------------------------------------------------------------------------- turbulence
 class TurbulenceSection(_Section):
     model: Literal["none", "constant", "jf12_random"] = Field(
-        "none", description="Strength of the turbulent field δB_rms(x) (sdeprop.models.turbulence): 'none', 'constant' (rms_uG everywhere) or 'jf12_random' (Jansson & Farrar 2012b random-field amplitude). Enters the synchrotron losses with the coherent field.")
+        "none",
+        description="Strength of the turbulent field δB_rms(x) (sdeprop.models.turbulence): 'none', "
+        "'constant' (rms_uG everywhere) or 'jf12_random' (Jansson & Farrar 2012b random-field "
+        "amplitude). Enters the synchrotron losses with the coherent field.",
+    )
     rms_uG: float = Field(0.0, ge=0, allow_inf_nan=False, description="δB_rms of the 'constant' model [μG].")
-    variant: Optional[Literal["jf12", "planck"]] = Field(None, description="'jf12_random' parameter set: 'jf12' (default) or 'planck' (Planck Collaboration Int. XLII 2016).")
+    variant: Literal["jf12", "planck"] | None = Field(
+        None,
+        description="'jf12_random' parameter set: 'jf12' (default) or 'planck' (Planck Collaboration Int. "
+        "XLII 2016).",
+    )
     scale: float = Field(1.0, ge=0, le=1e3, allow_inf_nan=False, description="Factor applied to δB_rms.")
-    overrides: dict[str, Union[float, bool, list[float]]] = Field(default_factory=dict, description="'jf12_random' parameters to change (names of sdeprop.models.gmf_jf12.JF12_RANDOM_DEFAULTS).")
+    overrides: dict[str, float | bool | list[float]] = Field(
+        default_factory=dict,
+        description="'jf12_random' parameters to change (names of "
+        "sdeprop.models.gmf_jf12.JF12_RANDOM_DEFAULTS).",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -226,29 +344,80 @@ class TurbulenceSection(_Section):
 # ----------------------------------------------------------------------------- diffusion
 class DiffusionSection(_Section):
     form: Literal["power_law", "broken_power_law"] = Field(
-        "power_law", description="'power_law': D∥ = D0 β (R/R0)^delta_par. 'broken_power_law': D∥ = D0 β (R/R_br)^gamma1 / [1 + (R/R_br)^(gamma2 − gamma1)] (Dörner et al. ICRC2025 eq. 1).")
-    D0_cm2_per_s: PositiveFloat = Field(3.0e28, description="Normalisation D0 of the parallel diffusion coefficient [cm²/s].")
-    reference_rigidity_GV: PositiveFloat = Field(4.0, description="Reference rigidity R0 of the power law, and where D⊥ = ε D∥ [GV].")
-    delta_par: float = Field(0.5, ge=-1, le=3, allow_inf_nan=False, description="Rigidity index of D∥ (power_law form).")
-    epsilon: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="Anisotropy ε = D⊥/D∥ at the reference rigidity.")
-    delta_perp: Optional[float] = Field(None, ge=-1, le=3, allow_inf_nan=False, description="Rigidity index of D⊥; default: D⊥ follows D∥ (D⊥ = ε D∥ at all rigidities).")
+        "power_law",
+        description="'power_law': D∥ = D0 β (R/R0)^delta_par. 'broken_power_law': D∥ = D0 β "
+        "(R/R_br)^gamma1 / [1 + (R/R_br)^(gamma2 − gamma1)] (Dörner et al. ICRC2025 eq. 1).",
+    )
+    D0_cm2_per_s: PositiveFloat = Field(
+        3.0e28, description="Normalisation D0 of the parallel diffusion coefficient [cm²/s]."
+    )
+    reference_rigidity_GV: PositiveFloat = Field(
+        4.0, description="Reference rigidity R0 of the power law, and where D⊥ = ε D∥ [GV]."
+    )
+    delta_par: float = Field(
+        0.5, ge=-1, le=3, allow_inf_nan=False, description="Rigidity index of D∥ (power_law form)."
+    )
+    epsilon: float = Field(
+        0.1, ge=0, le=1, allow_inf_nan=False, description="Anisotropy ε = D⊥/D∥ at the reference rigidity."
+    )
+    delta_perp: float | None = Field(
+        None,
+        ge=-1,
+        le=3,
+        allow_inf_nan=False,
+        description="Rigidity index of D⊥; default: D⊥ follows D∥ (D⊥ = ε D∥ at all rigidities).",
+    )
     beta: bool = Field(True, description="Multiply D by the particle speed β = v/c.")
-    break_rigidity_GV: PositiveFloat = Field(64.38, description="Break rigidity R_br of the broken power law [GV] (Dörner et al. ICRC2025).")
-    gamma1: float = Field(0.335, ge=-3, le=3, allow_inf_nan=False, description="High-rigidity index γ1 of the broken power law.")
-    gamma2: float = Field(-0.321, ge=-3, le=3, allow_inf_nan=False, description="γ2 of the broken power law (low-rigidity slope is 2γ1 − γ2).")
+    break_rigidity_GV: PositiveFloat = Field(
+        64.38, description="Break rigidity R_br of the broken power law [GV] (Dörner et al. ICRC2025)."
+    )
+    gamma1: float = Field(
+        0.335, ge=-3, le=3, allow_inf_nan=False, description="High-rigidity index γ1 of the broken power law."
+    )
+    gamma2: float = Field(
+        -0.321,
+        ge=-3,
+        le=3,
+        allow_inf_nan=False,
+        description="γ2 of the broken power law (low-rigidity slope is 2γ1 − γ2).",
+    )
 
 
 # ----------------------------------------------------------------------------- losses
-LossProcess = Literal["synchrotron", "inverse_compton", "bremsstrahlung", "coulomb_ionisation", "pion_production"]
+LossProcess = Literal[
+    "synchrotron", "inverse_compton", "bremsstrahlung", "coulomb_ionisation", "pion_production"
+]
 
 
 class IsrfSection(_Section):
-    model: Literal["delahaye10", "custom"] = Field("delahaye10", description="Interstellar radiation field as grey bodies (sdeprop.models.isrf). delahaye10: CMB + dust IR + optical + 3 UV components at the Sun (Delahaye et al. 2010, docs/physics.md §2.1). custom: the 'components' list.")
-    components: Optional[list[Annotated[list[float], Field(min_length=2, max_length=2)]]] = Field(None, description="For model 'custom': [[T_K, U_eV_per_cm3], ...]; the first component is the CMB (always uniform).")
-    scale: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor applied to every non-CMB energy density.")
-    scale_lengths_kpc: Optional[Union[PositiveFloat, list[PositiveFloat]]] = Field(None, description="Radial scale lengths R_i of the non-CMB components, U_i ∝ exp[−(R − R_sun)/R_i − |z|/z_i] (docs/physics.md §2.1 option 2): one value for all or one per component. Default: uniform (no primary source gives values).")
-    scale_heights_kpc: Optional[Union[PositiveFloat, list[PositiveFloat]]] = Field(None, description="Vertical scale heights z_i of the non-CMB components [kpc]; one value or one per component. Default: uniform.")
-    R_sun_kpc: PositiveFloat = Field(8.5, description="Galactocentric radius where the local energy densities apply [kpc].")
+    model: Literal["delahaye10", "custom"] = Field(
+        "delahaye10",
+        description="Interstellar radiation field as grey bodies (sdeprop.models.isrf). delahaye10: CMB + "
+        "dust IR + optical + 3 UV components at the Sun (Delahaye et al. 2010, "
+        "docs/physics.md §2.1). custom: the 'components' list.",
+    )
+    components: list[Annotated[list[float], Field(min_length=2, max_length=2)]] | None = Field(
+        None,
+        description="For model 'custom': [[T_K, U_eV_per_cm3], ...]; the first component is the CMB "
+        "(always uniform).",
+    )
+    scale: float = Field(
+        1.0, ge=0, le=100, allow_inf_nan=False, description="Factor applied to every non-CMB energy density."
+    )
+    scale_lengths_kpc: PositiveFloat | list[PositiveFloat] | None = Field(
+        None,
+        description="Radial scale lengths R_i of the non-CMB components, U_i ∝ exp[−(R − R_sun)/R_i − "
+        "|z|/z_i] (docs/physics.md §2.1 option 2): one value for all or one per component. "
+        "Default: uniform (no primary source gives values).",
+    )
+    scale_heights_kpc: PositiveFloat | list[PositiveFloat] | None = Field(
+        None,
+        description="Vertical scale heights z_i of the non-CMB components [kpc]; one value or one per "
+        "component. Default: uniform.",
+    )
+    R_sun_kpc: PositiveFloat = Field(
+        8.5, description="Galactocentric radius where the local energy densities apply [kpc]."
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -264,13 +433,40 @@ class IsrfSection(_Section):
 
 
 class GasSection(_Section):
-    xco: Literal["SM96", "galprop_2004", "galprop_2010", "constant"] = Field("SM96", description="CO-to-H2 conversion X_CO(R) of the GALPROP analytic gas model (sdeprop.models.gas, docs/physics.md §5.1).")
-    xco_value: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="X_CO for xco = 'constant' [10²⁰ cm⁻² (K km/s)⁻¹].")
-    scale_HI: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the atomic hydrogen density.")
-    scale_H2: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the molecular hydrogen density.")
-    scale_HII: float = Field(1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the ionised hydrogen (free-electron) density (Cordes et al. 1991).")
-    helium_ratio: float = Field(0.1, ge=0, le=1, allow_inf_nan=False, description="Neutral helium density as a fraction of the neutral hydrogen nuclei density n_HI + 2 n_H2 (docs/physics.md §3).")
-    electron_temperature_K: PositiveFloat = Field(1.0e4, description="Temperature of the ionised gas, for the Coulomb loss of protons [K] (docs/physics.md §3.2).")
+    xco: Literal["SM96", "galprop_2004", "galprop_2010", "constant"] = Field(
+        "SM96",
+        description="CO-to-H2 conversion X_CO(R) of the GALPROP analytic gas model (sdeprop.models.gas, "
+        "docs/physics.md §5.1).",
+    )
+    xco_value: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="X_CO for xco = 'constant' [10²⁰ cm⁻² (K km/s)⁻¹]."
+    )
+    scale_HI: float = Field(
+        1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the atomic hydrogen density."
+    )
+    scale_H2: float = Field(
+        1.0, ge=0, le=100, allow_inf_nan=False, description="Factor on the molecular hydrogen density."
+    )
+    scale_HII: float = Field(
+        1.0,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Factor on the ionised hydrogen (free-electron) density (Cordes et al. 1991).",
+    )
+    helium_ratio: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Neutral helium density as a fraction of the neutral hydrogen nuclei density n_HI + 2 "
+        "n_H2 (docs/physics.md §3).",
+    )
+    electron_temperature_K: PositiveFloat = Field(
+        1.0e4,
+        description="Temperature of the ionised gas, for the Coulomb loss of protons [K] (docs/physics.md "
+        "§3.2).",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -283,22 +479,93 @@ class GasSection(_Section):
 
 class LossesSection(_Section):
     model: Literal["none", "quadratic", "galactic"] = Field(
-        "none", description="Continuous energy losses, a drift dE = −b dt. 'none'. 'quadratic': b(E) = b0 E² (the Thomson-limit synchrotron/IC form; Syrovatskii 1959), uniform in space. 'galactic': the sum of the switched-on processes in the Galaxy's field, radiation and gas (docs/losses.md).")
-    b0_per_GeV_per_s: float = Field(1.0e-16, gt=0, allow_inf_nan=False, description="Coefficient b0 of b = b0 E² [GeV⁻¹ s⁻¹] (model 'quadratic').")
-    energy_floor_GeV: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Particles that cool below this energy are removed and counted; default: the lowest tally energy edge (or energy.min_GeV / 10).")
-    processes: Optional[list[LossProcess]] = Field(None, description="Processes of model 'galactic'. e±: synchrotron, inverse_compton, bremsstrahlung, coulomb_ionisation (ionisation of neutral gas + Coulomb in ionised gas); default all four. Protons: coulomb_ionisation, pion_production; default both when energy.min_GeV < 10, none above (they are negligible there).")
-    klein_nishina: Literal["fang21", "moderski05", "khangulyan14", "thomson"] = Field("fang21", description="Inverse-Compton cross-section treatment on each grey body: fang21 (Fang et al. 2021 fit, < 1.5 % from the exact integral), moderski05 (Moderski et al. 2005 (1 + 4γε/mc²)^−3/2), khangulyan14 (Khangulyan et al. 2014 spectrum integrated; exact reference), thomson (no suppression). docs/physics.md §2.3.")
-    magnetic_field_uG: Optional[float] = Field(None, ge=0, le=1e4, allow_inf_nan=False, description="Total field strength for synchrotron losses [μG], the same everywhere. Default: from the coherent [field] model plus the [turbulence] δB_rms at the particle, B² = |B_reg|² + δB_rms².")
-    pion_inelasticity: float = Field(0.5, gt=0, le=1, allow_inf_nan=False, description="Inelasticity κ of the continuous pion-production loss b = κ σ_inel c n T (docs/physics.md §3.2).")
+        "none",
+        description="Continuous energy losses, a drift dE = −b dt. 'none'. 'quadratic': b(E) = b0 E² (the "
+        "Thomson-limit synchrotron/IC form; Syrovatskii 1959), uniform in space. 'galactic': "
+        "the sum of the switched-on processes in the Galaxy's field, radiation and gas "
+        "(docs/losses.md).",
+    )
+    b0_per_GeV_per_s: float = Field(
+        1.0e-16,
+        gt=0,
+        allow_inf_nan=False,
+        description="Coefficient b0 of b = b0 E² [GeV⁻¹ s⁻¹] (model 'quadratic').",
+    )
+    energy_floor_GeV: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Particles that cool below this energy are removed and counted; default: the lowest "
+        "tally energy edge (or energy.min_GeV / 10).",
+    )
+    processes: list[LossProcess] | None = Field(
+        None,
+        description="Processes of model 'galactic'. e±: synchrotron, inverse_compton, bremsstrahlung, "
+        "coulomb_ionisation (ionisation of neutral gas + Coulomb in ionised gas); default all "
+        "four. Protons: coulomb_ionisation, pion_production; default both when energy.min_GeV "
+        "< 10, none above (they are negligible there).",
+    )
+    klein_nishina: Literal["fang21", "moderski05", "khangulyan14", "thomson"] = Field(
+        "fang21",
+        description="Inverse-Compton cross-section treatment on each grey body: fang21 (Fang et al. 2021 "
+        "fit, < 1.5 % from the exact integral), moderski05 (Moderski et al. 2005 (1 + "
+        "4γε/mc²)^−3/2), khangulyan14 (Khangulyan et al. 2014 spectrum integrated; exact "
+        "reference), thomson (no suppression). docs/physics.md §2.3.",
+    )
+    magnetic_field_uG: float | None = Field(
+        None,
+        ge=0,
+        le=1e4,
+        allow_inf_nan=False,
+        description="Total field strength for synchrotron losses [μG], the same everywhere. Default: from "
+        "the coherent [field] model plus the [turbulence] δB_rms at the particle, B² = "
+        "|B_reg|² + δB_rms².",
+    )
+    pion_inelasticity: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Inelasticity κ of the continuous pion-production loss b = κ σ_inel c n T "
+        "(docs/physics.md §3.2).",
+    )
     isrf: IsrfSection = Field(default_factory=IsrfSection)
     gas: GasSection = Field(default_factory=GasSection)
-    table_points_per_decade: int = Field(32, ge=4, le=1000, description="Energy nodes per decade of the loss table (the spatially smooth processes are tabulated as Σ_k c_k(R, z) g_k(E) at set-up and interpolated; docs/losses.md gives the accuracy).")
-    table_R_spacing_kpc: float = Field(0.05, gt=0.001, le=1.0, allow_inf_nan=False, description="Radial spacing of the loss table's gas and radiation densities [kpc].")
-    table_z_resolution_kpc: float = Field(0.0025, gt=0.0001, le=0.5, allow_inf_nan=False, description="Vertical spacing of the loss table at z = 0 [kpc]; the nodes are uniform in z/(|z| + 0.25 kpc), so the spacing grows ∝ (|z| + 0.25 kpc)² away from the plane.")
-    table_turbulence_spacing_kpc: float = Field(0.2, ge=0.02, le=2.0, allow_inf_nan=False, description="Spacing of the Cartesian table of δB_rms² used by synchrotron with a position-dependent [turbulence] model [kpc] (trilinear; docs/losses.md gives the accuracy).")
+    table_points_per_decade: int = Field(
+        32,
+        ge=4,
+        le=1000,
+        description="Energy nodes per decade of the loss table (the spatially smooth processes are "
+        "tabulated as Σ_k c_k(R, z) g_k(E) at set-up and interpolated; docs/losses.md gives "
+        "the accuracy).",
+    )
+    table_R_spacing_kpc: float = Field(
+        0.05,
+        gt=0.001,
+        le=1.0,
+        allow_inf_nan=False,
+        description="Radial spacing of the loss table's gas and radiation densities [kpc].",
+    )
+    table_z_resolution_kpc: float = Field(
+        0.0025,
+        gt=0.0001,
+        le=0.5,
+        allow_inf_nan=False,
+        description="Vertical spacing of the loss table at z = 0 [kpc]; the nodes are uniform in z/(|z| + "
+        "0.25 kpc), so the spacing grows ∝ (|z| + 0.25 kpc)² away from the plane.",
+    )
+    table_turbulence_spacing_kpc: float = Field(
+        0.2,
+        ge=0.02,
+        le=2.0,
+        allow_inf_nan=False,
+        description="Spacing of the Cartesian table of δB_rms² used by synchrotron with a "
+        "position-dependent [turbulence] model [kpc] (trilinear; docs/losses.md gives the "
+        "accuracy).",
+    )
 
 
-def component_config(cfg: "Config", component: "ComponentSection") -> "Config":
+def component_config(cfg: Config, component: ComponentSection) -> Config:
     """The configuration that transports one [[components]] entry: the run's galaxy, field,
     diffusion, losses, time and tallies with the component's species, source, spectrum and
     particles, and its own random seed (derived from run.seed and the component's position)."""
@@ -323,120 +590,340 @@ class PointSource(_Section):
 
 
 class _ObserverBias(_Section):
-    observer_fraction: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False, description="Importance sampling toward an observer: this fraction of the particles starts within observer_radius_kpc of it (uniform in direction and distance), all carrying weights that keep every tally unbiased (docs/losses.md). For local spectra of e±, which reach the Sun only from within their loss horizon. 0: off.")
-    observer_radius_kpc: PositiveFloat = Field(1.0, description="Radius of the biased region around the observer [kpc].")
-    observer_center_kpc: Optional[Vector3] = Field(None, description="The observer [kpc]; default galaxy.sun_position_kpc.")
+    observer_fraction: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="Importance sampling toward an observer: this fraction of the particles starts within "
+        "observer_radius_kpc of it (uniform in direction and distance), all carrying weights "
+        "that keep every tally unbiased (docs/losses.md). For local spectra of e±, which "
+        "reach the Sun only from within their loss horizon. 0: off.",
+    )
+    observer_radius_kpc: PositiveFloat = Field(
+        1.0, description="Radius of the biased region around the observer [kpc]."
+    )
+    observer_center_kpc: Vector3 | None = Field(
+        None, description="The observer [kpc]; default galaxy.sun_position_kpc."
+    )
 
 
 class DiskSource(_ObserverBias):
     type: Literal["disk"] = "disk"
     radius_kpc: PositiveFloat = Field(15.0, description="Radius R_d of the uniform disk [kpc].")
-    z_profile: Literal["gaussian", "exponential", "thin"] = Field("gaussian", description="Vertical profile: Gaussian (σ = z_scale_kpc), exponential exp(−|z|/z_scale_kpc), or thin (z = 0).")
-    z_scale_kpc: PositiveFloat = Field(0.1, description="Vertical scale of the disk [kpc]; must be below the halo height.")
+    z_profile: Literal["gaussian", "exponential", "thin"] = Field(
+        "gaussian",
+        description="Vertical profile: Gaussian (σ = z_scale_kpc), exponential exp(−|z|/z_scale_kpc), or "
+        "thin (z = 0).",
+    )
+    z_scale_kpc: PositiveFloat = Field(
+        0.1, description="Vertical scale of the disk [kpc]; must be below the halo height."
+    )
 
 
 class RadialProfileSource(_ObserverBias):
     type: Literal["radial_profile"] = "radial_profile"
-    a: float = Field(1.9, ge=0, le=20, allow_inf_nan=False, description="Index a in (R/R_sun)^a exp(−b (R − R_sun)/R_sun) (Lorimer et al. 2006; docs/physics.md §4.1).")
-    b: float = Field(5.0, ge=0, le=50, allow_inf_nan=False, description="Exponential index b of the radial profile.")
+    a: float = Field(
+        1.9,
+        ge=0,
+        le=20,
+        allow_inf_nan=False,
+        description="Index a in (R/R_sun)^a exp(−b (R − R_sun)/R_sun) (Lorimer et al. 2006; "
+        "docs/physics.md §4.1).",
+    )
+    b: float = Field(
+        5.0, ge=0, le=50, allow_inf_nan=False, description="Exponential index b of the radial profile."
+    )
     R_sun_kpc: PositiveFloat = Field(8.3, description="Solar radius used in the profile [kpc].")
     z0_kpc: PositiveFloat = Field(0.2, description="Exponential scale height exp(−|z|/z0) [kpc].")
-    R_cut_kpc: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Sources are drawn at R < R_cut [kpc]; default: galaxy.radius_max_kpc.")
+    R_cut_kpc: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Sources are drawn at R < R_cut [kpc]; default: galaxy.radius_max_kpc.",
+    )
 
 
-SourceSection = Annotated[Union[PointSource, DiskSource, RadialProfileSource], Field(discriminator="type")]
+SourceSection = Annotated[PointSource | DiskSource | RadialProfileSource, Field(discriminator="type")]
 
 
 # ----------------------------------------------------------------------------- spectrum
 class SpectrumSection(_Section):
     type: Literal["power_law", "power_law_cutoff", "broken_power_law", "log_uniform"] = Field(
-        "power_law", description="Injection spectrum applied to the stored tallies for the default densities (any other can be applied later with reweighting). 'log_uniform' keeps the raw sampling (dQ/dE ∝ 1/E).")
-    index: float = Field(2.2, ge=-10, le=10, allow_inf_nan=False, description="Spectral index α of dQ/dx ∝ x^-α (power_law, power_law_cutoff).")
-    cutoff: PositiveFloat = Field(1.0e6, description="Cutoff x_c in exp(−x/x_c), in units of `variable` (power_law_cutoff).")
-    index_low: float = Field(2.0, ge=-10, le=10, allow_inf_nan=False, description="Index below the break (broken_power_law; dQ/dp ∝ p^-index_low).")
-    index_high: float = Field(2.4, ge=-10, le=10, allow_inf_nan=False, description="Index above the break (broken_power_law).")
-    break_value: PositiveFloat = Field(100.0, description="Break position in units of `variable` (broken_power_law).")
+        "power_law",
+        description="Injection spectrum applied to the stored tallies for the default densities (any "
+        "other can be applied later with reweighting). 'log_uniform' keeps the raw sampling "
+        "(dQ/dE ∝ 1/E).",
+    )
+    index: float = Field(
+        2.2,
+        ge=-10,
+        le=10,
+        allow_inf_nan=False,
+        description="Spectral index α of dQ/dx ∝ x^-α (power_law, power_law_cutoff).",
+    )
+    cutoff: PositiveFloat = Field(
+        1.0e6, description="Cutoff x_c in exp(−x/x_c), in units of `variable` (power_law_cutoff)."
+    )
+    index_low: float = Field(
+        2.0,
+        ge=-10,
+        le=10,
+        allow_inf_nan=False,
+        description="Index below the break (broken_power_law; dQ/dp ∝ p^-index_low).",
+    )
+    index_high: float = Field(
+        2.4, ge=-10, le=10, allow_inf_nan=False, description="Index above the break (broken_power_law)."
+    )
+    break_value: PositiveFloat = Field(
+        100.0, description="Break position in units of `variable` (broken_power_law)."
+    )
     smoothness: PositiveFloat = Field(0.1, description="Break width w of the smooth broken power law.")
     variable: Literal["kinetic_energy", "momentum", "rigidity"] = Field(
-        "rigidity", description="Variable x of the spectral shape: kinetic energy [GeV], momentum [GeV/c] or rigidity [GV].")
-    rate_per_Myr: PositiveFloat = Field(1.0, description="Total source rate between energy.min_GeV and energy.max_GeV [particles/Myr]; densities scale linearly with it.")
+        "rigidity",
+        description="Variable x of the spectral shape: kinetic energy [GeV], momentum [GeV/c] or rigidity "
+        "[GV].",
+    )
+    rate_per_Myr: PositiveFloat = Field(
+        1.0,
+        description="Total source rate between energy.min_GeV and energy.max_GeV [particles/Myr]; "
+        "densities scale linearly with it.",
+    )
 
 
 class ComponentSection(_Section):
-    name: str = Field(..., pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="Component name (letters, digits, _); its result is stored under components/<name>.")
-    species: list[Literal["proton", "electron", "positron"]] = Field(["electron", "positron"], min_length=1, description="Species this source injects; the rate is shared equally (['electron', 'positron']: a pair source, e.g. pulsar wind nebulae). All must share mass and |charge|, since they are transported once.")
-    source: SourceSection = Field(default_factory=RadialProfileSource, description="Spatial distribution of this component ([components.source], same keys as [source]).")
-    spectrum: SpectrumSection = Field(default_factory=SpectrumSection, description="Injection spectrum and total rate of this component ([components.spectrum], same keys as [spectrum]).")
-    particles: Optional[int] = Field(None, ge=1, le=10**10, description="Pseudo-particles for this component; default run.particles.")
+    name: str = Field(
+        ...,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="Component name (letters, digits, _); its result is stored under components/<name>.",
+    )
+    species: list[Literal["proton", "electron", "positron"]] = Field(
+        ["electron", "positron"],
+        min_length=1,
+        description="Species this source injects; the rate is shared equally (['electron', 'positron']: a "
+        "pair source, e.g. pulsar wind nebulae). All must share mass and |charge|, since they "
+        "are transported once.",
+    )
+    source: SourceSection = Field(
+        default_factory=RadialProfileSource,
+        description="Spatial distribution of this component ([components.source], same keys as [source]).",
+    )
+    spectrum: SpectrumSection = Field(
+        default_factory=SpectrumSection,
+        description="Injection spectrum and total rate of this component ([components.spectrum], same "
+        "keys as [spectrum]).",
+    )
+    particles: int | None = Field(
+        None, ge=1, le=10**10, description="Pseudo-particles for this component; default run.particles."
+    )
 
     @model_validator(mode="after")
     def _same_transport(self):
         if len(set(self.species)) != len(self.species):
             raise ValueError(f"species {self.species} lists a species twice")
         if "proton" in self.species and len(self.species) > 1:
-            raise ValueError(f"species {self.species}: protons and leptons are transported differently; use one component each")
+            raise ValueError(
+                f"species {self.species}: protons and leptons are transported differently; use one "
+                "component each"
+            )
         return self
 
 
 # ----------------------------------------------------------------------------- time / estimator / numerics
 class Regime(_Section):
-    energy_max_GeV: PositiveFloat = Field(..., description="Upper kinetic energy of this regime [GeV]; regimes are listed in increasing order, the last must reach energy.max_GeV.")
-    t_max_Myr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Time after which particles of this regime are no longer followed [Myr]; default: 5 H²/(2 D_min) at the regime's lowest energy, D_min = max(D⊥, 0.01 D∥).")
-    snapshot_dt_Myr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Snapshot cadence Δt for the snapshot estimator [Myr]; default: t_max/400.")
+    energy_max_GeV: PositiveFloat = Field(
+        ...,
+        description="Upper kinetic energy of this regime [GeV]; regimes are listed in increasing order, "
+        "the last must reach energy.max_GeV.",
+    )
+    t_max_Myr: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Time after which particles of this regime are no longer followed [Myr]; default: 5 "
+        "H²/(2 D_min) at the regime's lowest energy, D_min = max(D⊥, 0.01 D∥).",
+    )
+    snapshot_dt_Myr: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Snapshot cadence Δt for the snapshot estimator [Myr]; default: t_max/400.",
+    )
 
 
 class TimeSection(_Section):
     dt_max_Myr: PositiveFloat = Field(1.0, description="Largest time step [Myr].")
-    step_fraction: float = Field(0.1, gt=0, le=1, allow_inf_nan=False, description="Accuracy of a step: sqrt(2 D∥ dt) ≤ step_fraction × min(H, R_max), and the field rule of step_control with the same fraction.")
-    step_control: Literal["field_direction", "field_gradient"] = Field("field_direction", description="How the field limits a step. field_direction: the expected change of the field direction over a step, sqrt(2 dt tr(Gᵀ D G)) with G = ∇b, stays below step_fraction (only what changes the tensor counts, each direction weighted by its own D). field_gradient: sqrt(2 D∥ dt) ≤ step_fraction × |B|/‖∇B‖ (stricter; kept for comparison).")
-    min_step_kpc: float = Field(0.0, ge=0, allow_inf_nan=False, description="The field rule never makes sqrt(2 D∥ dt) shorter than this [kpc]. 0: no floor. Bounds the steps taken where a coherent model's field reverses over a few pc; see docs/numerics.md for the bias measured.")
-    min_step_mean_free_paths: float = Field(0.0, ge=0, allow_inf_nan=False, description="The same floor in units of the parallel scattering mean free path λ∥ = 3 D∥/v at the particle's energy (diffusion does not describe transport below λ∥). The larger of the two floors applies. 0: none.")
-    loss_fraction: float = Field(0.02, gt=0, le=0.5, allow_inf_nan=False, description="A step lasts at most this fraction of the loss time E/b.")
-    regimes: list[Regime] = Field(default_factory=list, description="Per-energy-range time schedule (t_max, snapshot cadence). Empty: one regime over the whole energy range with automatic values.")
+    step_fraction: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Accuracy of a step: sqrt(2 D∥ dt) ≤ step_fraction × min(H, R_max), and the field "
+        "rule of step_control with the same fraction.",
+    )
+    step_control: Literal["field_direction", "field_gradient"] = Field(
+        "field_direction",
+        description="How the field limits a step. field_direction: the expected change of the field "
+        "direction over a step, sqrt(2 dt tr(Gᵀ D G)) with G = ∇b, stays below step_fraction "
+        "(only what changes the tensor counts, each direction weighted by its own D). "
+        "field_gradient: sqrt(2 D∥ dt) ≤ step_fraction × |B|/‖∇B‖ (stricter; kept for "
+        "comparison).",
+    )
+    min_step_kpc: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="The field rule never makes sqrt(2 D∥ dt) shorter than this [kpc]. 0: no floor. "
+        "Bounds the steps taken where a coherent model's field reverses over a few pc; see "
+        "docs/numerics.md for the bias measured.",
+    )
+    min_step_mean_free_paths: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="The same floor in units of the parallel scattering mean free path λ∥ = 3 D∥/v at the "
+        "particle's energy (diffusion does not describe transport below λ∥). The larger of "
+        "the two floors applies. 0: none.",
+    )
+    loss_fraction: float = Field(
+        0.02,
+        gt=0,
+        le=0.5,
+        allow_inf_nan=False,
+        description="A step lasts at most this fraction of the loss time E/b.",
+    )
+    regimes: list[Regime] = Field(
+        default_factory=list,
+        description="Per-energy-range time schedule (t_max, snapshot cadence). Empty: one regime over the "
+        "whole energy range with automatic values.",
+    )
 
 
 class EstimatorSection(_Section):
     method: Literal["residence_time", "snapshot"] = Field(
-        "residence_time", description="Steady-state estimator (docs/design.md §3): residence time (track length, default) or burst snapshots summed with Δt.")
-    output_times_Myr: list[PositiveFloat] = Field(default_factory=list, description="Snapshot estimator only: times after a burst at t = 0 where the time-dependent density is also stored [Myr].")
+        "residence_time",
+        description="Steady-state estimator (docs/design.md §3): residence time (track length, default) "
+        "or burst snapshots summed with Δt.",
+    )
+    output_times_Myr: list[PositiveFloat] = Field(
+        default_factory=list,
+        description="Snapshot estimator only: times after a burst at t = 0 where the time-dependent "
+        "density is also stored [Myr].",
+    )
 
 
 class NumericsSection(_Section):
-    drift: bool = Field(True, description="Include the Itô drift ∇·D. Only switched off in tests that show what goes wrong without it.")
-    brownian_bridge: bool = Field(True, description="Brownian-bridge correction for boundary crossings within a step.")
-    field_floor_uG: float = Field(1.0e-3, gt=0, allow_inf_nan=False, description="Regularisation B_f: b = B/sqrt(|B|² + B_f²), so D tends smoothly to D⊥ I where |B| → 0 [μG].")
-    field_grid_spacing_kpc: Optional[float] = Field(None, gt=0.005, le=5, allow_inf_nan=False, description="Precompute the field (B and its Jacobian) on a grid of this spacing over the halo and interpolate it trilinearly; cached on disk. Default: evaluate the model at every step.")
-    plane_interface: Literal["auto", "on", "off"] = Field("auto", description="Where the tensor jumps across z = 0 (X-fields with B_R odd in z, toroidal haloes with different northern and southern amplitudes), end the steps that touch the plane by the interface rule (continuity of ψ and of the flux; skew diffusion, docs/numerics.md). auto: on when the field has such a jump (checked at set-up on a 0.1 kpc grid in the plane). on: always (for fields whose cusp at z = 0 the check misses). off: plain Euler steps (biased near such planes; kept for comparison).")
-    field_grid_jacobian: Literal["analytic", "finite_difference"] = Field("analytic", description="Jacobian stored on the precomputed grid. analytic: the model's own. finite_difference: central differences of the sampled B, which spreads a jump or kink of the field direction (JF12's X-field at z = 0) over one spacing so that the drift accounts for it; see docs/numerics.md.")
-    diffusion_energy_tolerance: float = Field(1e-3, ge=0, le=0.05, allow_inf_nan=False, description="Under energy losses, D(E) and the step quantities that follow from it are re-evaluated each time ln E has fallen by this much since the last evaluation, at the middle of the coming interval, so D is off by at most ±δ × tolerance/2 and not biased to first order. 0: every step.")
-    max_steps_per_particle: int = Field(10**7, ge=1, description="Safety limit of steps per particle; particles reaching it are counted as alive at t_max.")
+    drift: bool = Field(
+        True,
+        description="Include the Itô drift ∇·D. Only switched off in tests that show what goes wrong "
+        "without it.",
+    )
+    brownian_bridge: bool = Field(
+        True, description="Brownian-bridge correction for boundary crossings within a step."
+    )
+    field_floor_uG: float = Field(
+        1.0e-3,
+        gt=0,
+        allow_inf_nan=False,
+        description="Regularisation B_f: b = B/sqrt(|B|² + B_f²), so D tends smoothly to D⊥ I where |B| → "
+        "0 [μG].",
+    )
+    field_grid_spacing_kpc: float | None = Field(
+        None,
+        gt=0.005,
+        le=5,
+        allow_inf_nan=False,
+        description="Precompute the field (B and its Jacobian) on a grid of this spacing over the halo "
+        "and interpolate it trilinearly; cached on disk. Default: evaluate the model at every "
+        "step.",
+    )
+    plane_interface: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Where the tensor jumps across z = 0 (X-fields with B_R odd in z, toroidal haloes "
+        "with different northern and southern amplitudes), end the steps that touch the plane "
+        "by the interface rule (continuity of ψ and of the flux; skew diffusion, "
+        "docs/numerics.md). auto: on when the field has such a jump (checked at set-up on a "
+        "0.1 kpc grid in the plane). on: always (for fields whose cusp at z = 0 the check "
+        "misses). off: plain Euler steps (biased near such planes; kept for comparison).",
+    )
+    field_grid_jacobian: Literal["analytic", "finite_difference"] = Field(
+        "analytic",
+        description="Jacobian stored on the precomputed grid. analytic: the model's own. "
+        "finite_difference: central differences of the sampled B, which spreads a jump or "
+        "kink of the field direction (JF12's X-field at z = 0) over one spacing so that the "
+        "drift accounts for it; see docs/numerics.md.",
+    )
+    diffusion_energy_tolerance: float = Field(
+        1e-3,
+        ge=0,
+        le=0.05,
+        allow_inf_nan=False,
+        description="Under energy losses, D(E) and the step quantities that follow from it are "
+        "re-evaluated each time ln E has fallen by this much since the last evaluation, at "
+        "the middle of the coming interval, so D is off by at most ±δ × tolerance/2 and not "
+        "biased to first order. 0: every step.",
+    )
+    max_steps_per_particle: int = Field(
+        10**7,
+        ge=1,
+        description="Safety limit of steps per particle; particles reaching it are counted as alive at "
+        "t_max.",
+    )
 
 
 # ----------------------------------------------------------------------------- tallies
 class _TallyBase(_Section):
     name: str = Field(..., min_length=1, description="Tally name (key in the output file).")
-    energy_bins: int = Field(20, ge=1, le=10000, description="Number of logarithmic bins of the current kinetic energy E.")
-    energy_min_GeV: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Lower edge of the energy axis [GeV]; default energy.min_GeV.")
-    energy_max_GeV: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Upper edge of the energy axis [GeV]; default energy.max_GeV.")
-    source_energy_bins: Optional[int] = Field(None, ge=1, le=10000, description="Bins of the source-energy (E0) axis, kept when losses act; default: energy_bins over the injection range.")
+    energy_bins: int = Field(
+        20, ge=1, le=10000, description="Number of logarithmic bins of the current kinetic energy E."
+    )
+    energy_min_GeV: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Lower edge of the energy axis [GeV]; default energy.min_GeV.",
+    )
+    energy_max_GeV: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Upper edge of the energy axis [GeV]; default energy.max_GeV.",
+    )
+    source_energy_bins: int | None = Field(
+        None,
+        ge=1,
+        le=10000,
+        description="Bins of the source-energy (E0) axis, kept when losses act; default: energy_bins over "
+        "the injection range.",
+    )
 
 
 class CylindricalTally(_TallyBase):
     type: Literal["cylindrical"] = "cylindrical"
     R_min_kpc: float = Field(0.0, ge=0, allow_inf_nan=False, description="Inner radius [kpc].")
-    R_max_kpc: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Outer radius [kpc]; default galaxy.radius_max_kpc.")
+    R_max_kpc: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Outer radius [kpc]; default galaxy.radius_max_kpc."
+    )
     R_bins: int = Field(40, ge=1, le=100000, description="Number of radial bins.")
-    z_min_kpc: Optional[float] = Field(None, allow_inf_nan=False, description="Lower z edge [kpc]; default −H.")
-    z_max_kpc: Optional[float] = Field(None, allow_inf_nan=False, description="Upper z edge [kpc]; default +H.")
+    z_min_kpc: float | None = Field(None, allow_inf_nan=False, description="Lower z edge [kpc]; default −H.")
+    z_max_kpc: float | None = Field(None, allow_inf_nan=False, description="Upper z edge [kpc]; default +H.")
     z_bins: int = Field(40, ge=1, le=100000, description="Number of z bins.")
 
 
 class CartesianTally(_TallyBase):
     type: Literal["cartesian"] = "cartesian"
-    x_range_kpc: Annotated[list[float], Field(min_length=2, max_length=2)] = Field([-20.0, 20.0], description="[x_min, x_max] [kpc].")
-    y_range_kpc: Annotated[list[float], Field(min_length=2, max_length=2)] = Field([-20.0, 20.0], description="[y_min, y_max] [kpc].")
-    z_range_kpc: Annotated[list[float], Field(min_length=2, max_length=2)] = Field([-4.0, 4.0], description="[z_min, z_max] [kpc].")
-    bins: Annotated[list[int], Field(min_length=3, max_length=3)] = Field([40, 40, 8], description="Number of bins along x, y, z.")
+    x_range_kpc: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
+        [-20.0, 20.0], description="[x_min, x_max] [kpc]."
+    )
+    y_range_kpc: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
+        [-20.0, 20.0], description="[y_min, y_max] [kpc]."
+    )
+    z_range_kpc: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
+        [-4.0, 4.0], description="[z_min, z_max] [kpc]."
+    )
+    bins: Annotated[list[int], Field(min_length=3, max_length=3)] = Field(
+        [40, 40, 8], description="Number of bins along x, y, z."
+    )
 
     @model_validator(mode="after")
     def _ranges(self):
@@ -451,11 +938,13 @@ class CartesianTally(_TallyBase):
 
 class SphereTally(_TallyBase):
     type: Literal["sphere"] = "sphere"
-    center_kpc: Optional[Vector3] = Field(None, description="Centre of the observer sphere [kpc]; default galaxy.sun_position_kpc.")
+    center_kpc: Vector3 | None = Field(
+        None, description="Centre of the observer sphere [kpc]; default galaxy.sun_position_kpc."
+    )
     radius_kpc: PositiveFloat = Field(0.1, description="Radius of the observer sphere [kpc].")
 
 
-TallySection = Annotated[Union[CylindricalTally, CartesianTally, SphereTally], Field(discriminator="type")]
+TallySection = Annotated[CylindricalTally | CartesianTally | SphereTally, Field(discriminator="type")]
 
 
 def _default_tallies():
@@ -480,8 +969,16 @@ class Config(_Section):
     time: TimeSection = Field(default_factory=TimeSection)
     estimator: EstimatorSection = Field(default_factory=EstimatorSection)
     numerics: NumericsSection = Field(default_factory=NumericsSection)
-    tally: list[TallySection] = Field(default_factory=_default_tallies, description="Tallies ([[tally]] tables).")
-    components: list[ComponentSection] = Field(default_factory=list, description="Further sources ([[components]] tables), each with its own species, spatial distribution and spectrum, transported with the same galaxy, field, diffusion and losses; e.g. a pulsar-wind-nebula e± pair component next to primary electrons. Secondary e± from protons on gas are a planned component kind.")
+    tally: list[TallySection] = Field(
+        default_factory=_default_tallies, description="Tallies ([[tally]] tables)."
+    )
+    components: list[ComponentSection] = Field(
+        default_factory=list,
+        description="Further sources ([[components]] tables), each with its own species, spatial "
+        "distribution and spectrum, transported with the same galaxy, field, diffusion and "
+        "losses; e.g. a pulsar-wind-nebula e± pair component next to primary electrons. "
+        "Secondary e± from protons on gas are a planned component kind.",
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self):
@@ -492,21 +989,38 @@ class Config(_Section):
             x, y, z = src.position_kpc
             if not (abs(z) < H and math.hypot(x, y) < Rmax):
                 raise ValueError(
-                    f"source.position_kpc = {src.position_kpc} lies outside the halo (needs |z| < galaxy.halo_height_kpc = {H} and R < galaxy.radius_max_kpc = {Rmax})")
+                    f"source.position_kpc = {src.position_kpc} lies outside the halo (needs |z| < "
+                    f"galaxy.halo_height_kpc = {H} and R < galaxy.radius_max_kpc = {Rmax})"
+                )
         elif isinstance(src, DiskSource):
             if src.radius_kpc > Rmax:
-                raise ValueError(f"source.radius_kpc = {src.radius_kpc} exceeds galaxy.radius_max_kpc = {Rmax}; the source must lie inside the halo")
+                raise ValueError(
+                    f"source.radius_kpc = {src.radius_kpc} exceeds galaxy.radius_max_kpc = {Rmax}; the "
+                    "source must lie inside the halo"
+                )
             if src.z_scale_kpc >= H:
-                raise ValueError(f"source.z_scale_kpc = {src.z_scale_kpc} must be below galaxy.halo_height_kpc = {H}")
+                raise ValueError(
+                    f"source.z_scale_kpc = {src.z_scale_kpc} must be below galaxy.halo_height_kpc = {H}"
+                )
         elif isinstance(src, RadialProfileSource):
             if src.R_cut_kpc is not None and src.R_cut_kpc > Rmax:
-                raise ValueError(f"source.R_cut_kpc = {src.R_cut_kpc} exceeds galaxy.radius_max_kpc = {Rmax}; the source must lie inside the halo")
+                raise ValueError(
+                    f"source.R_cut_kpc = {src.R_cut_kpc} exceeds galaxy.radius_max_kpc = {Rmax}; the source "
+                    "must lie inside the halo"
+                )
             if src.z0_kpc >= H:
                 raise ValueError(f"source.z0_kpc = {src.z0_kpc} must be below galaxy.halo_height_kpc = {H}")
         if getattr(src, "observer_fraction", 0.0) > 0.0:
             if isinstance(src, DiskSource) and src.z_profile == "thin":
-                raise ValueError("source.observer_fraction needs a source with a volume density; not with z_profile = 'thin'")
-            c = src.observer_center_kpc if src.observer_center_kpc is not None else self.galaxy.sun_position_kpc
+                raise ValueError(
+                    "source.observer_fraction needs a source with a volume density; not with z_profile = "
+                    "'thin'"
+                )
+            c = (
+                src.observer_center_kpc
+                if src.observer_center_kpc is not None
+                else self.galaxy.sun_position_kpc
+            )
             if not (abs(c[2]) < H and math.hypot(c[0], c[1]) < Rmax):
                 raise ValueError(f"the observer {c} of source.observer_fraction lies outside the halo")
         names = [t.name for t in self.tally]
@@ -518,29 +1032,40 @@ class Config(_Section):
             lo = t.energy_min_GeV if t.energy_min_GeV is not None else self.energy.min_GeV
             hi = t.energy_max_GeV if t.energy_max_GeV is not None else self.energy.max_GeV
             if lo >= hi:
-                raise ValueError(f"tally '{t.name}': energy_min_GeV = {lo} must be below energy_max_GeV = {hi}")
+                raise ValueError(
+                    f"tally '{t.name}': energy_min_GeV = {lo} must be below energy_max_GeV = {hi}"
+                )
             if isinstance(t, CylindricalTally):
                 rmax = t.R_max_kpc if t.R_max_kpc is not None else Rmax
                 zlo = t.z_min_kpc if t.z_min_kpc is not None else -H
                 zhi = t.z_max_kpc if t.z_max_kpc is not None else H
                 if t.R_min_kpc >= rmax:
-                    raise ValueError(f"tally '{t.name}': R_min_kpc = {t.R_min_kpc} must be below R_max_kpc = {rmax}")
+                    raise ValueError(
+                        f"tally '{t.name}': R_min_kpc = {t.R_min_kpc} must be below R_max_kpc = {rmax}"
+                    )
                 if zlo >= zhi:
                     raise ValueError(f"tally '{t.name}': z_min_kpc = {zlo} must be below z_max_kpc = {zhi}")
         prev = 0.0
         for i, reg in enumerate(self.time.regimes):
             if reg.energy_max_GeV <= prev:
-                raise ValueError(f"time.regimes[{i}].energy_max_GeV = {reg.energy_max_GeV} must increase from regime to regime")
+                raise ValueError(
+                    f"time.regimes[{i}].energy_max_GeV = {reg.energy_max_GeV} must increase from regime to "
+                    "regime"
+                )
             prev = reg.energy_max_GeV
         if self.time.regimes and prev < self.energy.max_GeV:
-            raise ValueError(f"time.regimes[-1].energy_max_GeV = {prev} must reach energy.max_GeV = {self.energy.max_GeV}")
+            raise ValueError(
+                f"time.regimes[-1].energy_max_GeV = {prev} must reach energy.max_GeV = {self.energy.max_GeV}"
+            )
         if self.losses.processes is not None:
             try:
                 _check("loss_processes", self.species.name, self.losses.processes)
             except ValueError as exc:
                 raise ValueError(f"losses.processes: {exc}") from None
             if self.losses.model != "galactic":
-                raise ValueError(f"losses.processes applies to model 'galactic' only, not '{self.losses.model}'")
+                raise ValueError(
+                    f"losses.processes applies to model 'galactic' only, not '{self.losses.model}'"
+                )
         names = [c.name for c in self.components]
         if len(set(names)) != len(names) or "primary" in names:
             raise ValueError(f"component names {names} must be unique and not 'primary'")
@@ -578,8 +1103,23 @@ class Config(_Section):
         return dump_toml(data)
 
 
-_TAGS = ("uniform", "cerri_toy", "grid", "jf12", "jf12_solenoidal", "uf23", "pt11", "cerri17", "sum", "point", "disk",
-         "radial_profile", "cylindrical", "cartesian", "sphere")
+_TAGS = (
+    "uniform",
+    "cerri_toy",
+    "grid",
+    "jf12",
+    "jf12_solenoidal",
+    "uf23",
+    "pt11",
+    "cerri17",
+    "sum",
+    "point",
+    "disk",
+    "radial_profile",
+    "cylindrical",
+    "cartesian",
+    "sphere",
+)
 
 
 def _format_validation_error(exc: ValidationError) -> str:
@@ -590,7 +1130,10 @@ def _format_validation_error(exc: ValidationError) -> str:
         value = err.get("input")
         if err["type"] == "extra_forbidden":
             parent = loc.rsplit(".", 1)[0] if "." in loc else "top level"
-            lines.append(f"unknown key '{loc}' (not allowed in {parent}; see docs/configuration.md for the allowed keys)")
+            lines.append(
+                f"unknown key '{loc}' (not allowed in {parent}; see docs/configuration.md for the allowed "
+                "keys)"
+            )
         elif err["type"] == "missing":
             lines.append(f"missing required key '{loc}'")
         elif loc:
@@ -612,7 +1155,7 @@ def read_toml(path) -> dict:
         raise ConfigError(f"configuration file '{path}' is not valid TOML: {exc}") from None
 
 
-def load_config(source: Union[str, os.PathLike, dict, Config]) -> Config:
+def load_config(source: str | os.PathLike | dict | Config) -> Config:
     """Load and validate a run configuration from a TOML file path, a dict, or a Config.
 
     Raises
@@ -653,12 +1196,20 @@ def _toml_value(v: Any) -> str:
 def dump_toml(data: dict) -> str:
     """Write a nested dict of plain values (as produced by the schema) as TOML text."""
     out = []
-    scalars = {k: v for k, v in data.items() if not isinstance(v, (dict, list)) or (isinstance(v, list) and not (v and isinstance(v[0], dict)))}
+    scalars = {
+        k: v
+        for k, v in data.items()
+        if not isinstance(v, (dict, list)) or (isinstance(v, list) and not (v and isinstance(v[0], dict)))
+    }
     for k, v in scalars.items():
         out.append(f"{k} = {_toml_value(v)}")
     for k, v in data.items():
         if isinstance(v, dict):
-            sub = {kk: vv for kk, vv in v.items() if not (isinstance(vv, list) and vv and isinstance(vv[0], dict))}
+            sub = {
+                kk: vv
+                for kk, vv in v.items()
+                if not (isinstance(vv, list) and vv and isinstance(vv[0], dict))
+            }
             out.append(f"\n[{k}]")
             out.extend(f"{kk} = {_toml_value(vv)}" for kk, vv in sub.items())
             for kk, vv in v.items():
@@ -675,16 +1226,36 @@ def dump_toml(data: dict) -> str:
 
 # ----------------------------------------------------------------------------- documentation
 _SECTIONS = [
-    ("run", RunSection), ("parallel", ParallelSection), ("species", SpeciesSection), ("energy", EnergySection), ("galaxy", GalaxySection),
-    ("field (model = 'uniform')", UniformField), ("field (model = 'cerri_toy')", CerriToyField), ("field (model = 'grid')", GridField),
-    ("field (model = 'jf12')", Jf12Field), ("field (model = 'jf12_solenoidal')", Jf12SolenoidalField), ("field (model = 'uf23')", Uf23Field),
-    ("field (model = 'pt11')", Pt11Field), ("field (model = 'cerri17')", Cerri17Field), ("field (model = 'sum')", SumField),
-    ("turbulence", TurbulenceSection), ("diffusion", DiffusionSection), ("losses", LossesSection),
-    ("losses.isrf", IsrfSection), ("losses.gas", GasSection),
-    ("source (type = 'point')", PointSource), ("source (type = 'disk')", DiskSource), ("source (type = 'radial_profile')", RadialProfileSource),
-    ("spectrum", SpectrumSection), ("time", TimeSection), ("time.regimes (list of tables)", Regime), ("estimator", EstimatorSection),
+    ("run", RunSection),
+    ("parallel", ParallelSection),
+    ("species", SpeciesSection),
+    ("energy", EnergySection),
+    ("galaxy", GalaxySection),
+    ("field (model = 'uniform')", UniformField),
+    ("field (model = 'cerri_toy')", CerriToyField),
+    ("field (model = 'grid')", GridField),
+    ("field (model = 'jf12')", Jf12Field),
+    ("field (model = 'jf12_solenoidal')", Jf12SolenoidalField),
+    ("field (model = 'uf23')", Uf23Field),
+    ("field (model = 'pt11')", Pt11Field),
+    ("field (model = 'cerri17')", Cerri17Field),
+    ("field (model = 'sum')", SumField),
+    ("turbulence", TurbulenceSection),
+    ("diffusion", DiffusionSection),
+    ("losses", LossesSection),
+    ("losses.isrf", IsrfSection),
+    ("losses.gas", GasSection),
+    ("source (type = 'point')", PointSource),
+    ("source (type = 'disk')", DiskSource),
+    ("source (type = 'radial_profile')", RadialProfileSource),
+    ("spectrum", SpectrumSection),
+    ("time", TimeSection),
+    ("time.regimes (list of tables)", Regime),
+    ("estimator", EstimatorSection),
     ("numerics", NumericsSection),
-    ("tally (type = 'cylindrical')", CylindricalTally), ("tally (type = 'cartesian')", CartesianTally), ("tally (type = 'sphere')", SphereTally),
+    ("tally (type = 'cylindrical')", CylindricalTally),
+    ("tally (type = 'cartesian')", CartesianTally),
+    ("tally (type = 'sphere')", SphereTally),
     ("components (list of tables)", ComponentSection),
 ]
 
@@ -703,22 +1274,49 @@ def _constraints(info) -> str:
     return ", ".join(parts)
 
 
+#: keys whose value selects which table of keys applies (a model, a source type, an estimator ...)
+DISCRIMINATOR_KEYS = ("model", "type", "method", "form")
+
+
+def discriminator_choices() -> dict[tuple[str, str], list[str]]:
+    """{(section, key): allowed values} for every discriminator key of the schema, in schema order."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for title, model in _SECTIONS:
+        section = title.split(" (")[0]
+        for key, info in model.model_fields.items():
+            if key not in DISCRIMINATOR_KEYS or getattr(info.annotation, "__origin__", None) is not Literal:
+                continue
+            values = out.setdefault((section, key), [])
+            values += [v for v in info.annotation.__args__ if v not in values]
+    return out
+
+
 def describe_schema_markdown() -> str:
-    """Markdown table of every key: default, allowed range and description (docs/configuration.md)."""
+    """Markdown table of every key: default, allowed range and description (docs/configuration.md),
+    after a table of the discriminators (``model``, ``type``, ``method``, ``form``) and their choices."""
     lines = [
         "# Configuration reference",
         "",
-        "Generated by `python -m sdeprop.config` from the schema in `sdeprop/config.py`; do not edit by hand.",
+        "Generated by `sdeprop config --markdown > docs/configuration.md` from the schema in "
+        "`sdeprop/config.py`; do not edit by hand (tests/test_reference_docs.py checks it).",
         "Run configurations are TOML files; every key below is optional unless its default is *required*.",
-        "Unknown keys are errors. Units are in the key names (`_kpc`, `_Myr`, `_GeV`, `_GV`, `_uG`, `_cm2_per_s`).",
+        "Unknown keys are errors. Units are in the key names (`_kpc`, `_Myr`, `_GeV`, `_GV`, `_uG`, "
+        "`_cm2_per_s`).",
         "`sdeprop config` prints a complete configuration with all defaults filled in.",
         "",
+        "## Choices",
+        "",
+        "These keys select a model, a type or a method; the tables below list the keys each choice takes.",
+        "",
+        "| key | choices |",
+        "|---|---|",
     ]
+    for (section, key), values in discriminator_choices().items():
+        lines.append(f"| `{section}.{key}` | {', '.join(f'`{v}`' for v in values)} |")
+    lines.append("")
     for title, model in _SECTIONS:
         lines += [f"## [{title}]", "", "| key | default | allowed | description |", "|---|---|---|---|"]
         for key, info in model.model_fields.items():
-            if key in ("model", "type"):
-                continue
             if info.is_required():
                 default = "*required*"
             elif info.default_factory is not None:
@@ -733,4 +1331,4 @@ def describe_schema_markdown() -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print(describe_schema_markdown())
+    print(describe_schema_markdown(), end="")

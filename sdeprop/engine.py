@@ -1,7 +1,8 @@
 """Orchestration: configuration → model arrays → batches through the kernel → summed tallies.
 
 Batches are independent: batch b draws its source positions, energies and all random
-variates from a SFC64 generator seeded with ``SeedSequence(seed).spawn(...)[b]``, so results depend on the seed and the
+variates from a SFC64 generator seeded with ``SeedSequence(seed).spawn(...)[b]``, so results depend on the
+seed and the
 batch size, never on how batches are spread over workers.  Tallies are summed in batch
 order, which makes the result bit-for-bit identical for any number of workers.
 """
@@ -45,7 +46,9 @@ class Regimes:
     snapshot_dt_Myr: np.ndarray
 
     def lookup(self, e0_GeV):
-        idx = np.minimum(np.searchsorted(self.energy_max_GeV, e0_GeV, side="left"), len(self.energy_max_GeV) - 1)
+        idx = np.minimum(
+            np.searchsorted(self.energy_max_GeV, e0_GeV, side="left"), len(self.energy_max_GeV) - 1
+        )
         return self.t_max_Myr[idx], self.snapshot_dt_Myr[idx]
 
 
@@ -117,13 +120,19 @@ def build_model(config, source=None) -> Model:
     box = (cfg.galaxy.radius_max_kpc, cfg.galaxy.radius_max_kpc, cfg.galaxy.halo_height_kpc)
     spacing = cfg.numerics.field_grid_spacing_kpc
     if spacing is not None:
-        grid_bytes = 96 * math.prod(int(math.ceil(2 * m / spacing)) + 1 for m in box)  # B and J, 12 float64 per node
+        grid_bytes = 96 * math.prod(
+            int(math.ceil(2 * m / spacing)) + 1 for m in box
+        )  # B and J, 12 float64 per node
         if grid_bytes > cfg.run.memory_budget_GiB * 2**30:
             raise ConfigError(
-                f"numerics.field_grid_spacing_kpc = {spacing} gives a {grid_bytes / 2**30:.3g} GiB field grid over the halo, "
-                f"above run.memory_budget_GiB = {cfg.run.memory_budget_GiB}; use a coarser spacing (or raise the budget)")
-    fkind, field_p, grid = build_field(cfg.field, spacing, box, cfg.numerics.field_grid_jacobian,
-                                      grid_file=read_field_grid(cfg.field))
+                f"numerics.field_grid_spacing_kpc = {spacing} gives a {grid_bytes / 2**30:.3g} GiB field "
+                "grid over the halo, "
+                f"above run.memory_budget_GiB = {cfg.run.memory_budget_GiB}; use a coarser spacing (or "
+                "raise the budget)"
+            )
+    fkind, field_p, grid = build_field(
+        cfg.field, spacing, box, cfg.numerics.field_grid_jacobian, grid_file=read_field_grid(cfg.field)
+    )
     dkind, diff_p = build_diffusion(cfg.diffusion)
     layouts = build_tally_layouts(cfg)
     ti, tf, size = tally_tables(layouts)
@@ -134,9 +143,18 @@ def build_model(config, source=None) -> Model:
     else:
         e_floor = min([lay.energy_edges_GeV[0] for lay in layouts] + [cfg.energy.min_GeV / 10])
     lkind, loss_p = build_losses(cfg, e_floor)
-    physics = K.Physics(mass_GeV=float(mass), charge=float(charge), field_kind=int(fkind), field_params=field_p,
-                        field_grid=grid, field_floor_uG=float(cfg.numerics.field_floor_uG), diffusion_kind=int(dkind),
-                        diffusion_params=diff_p, loss_kind=int(lkind), loss_params=loss_p)
+    physics = K.Physics(
+        mass_GeV=float(mass),
+        charge=float(charge),
+        field_kind=int(fkind),
+        field_params=field_p,
+        field_grid=grid,
+        field_floor_uG=float(cfg.numerics.field_floor_uG),
+        diffusion_kind=int(dkind),
+        diffusion_params=diff_p,
+        loss_kind=int(lkind),
+        loss_params=loss_p,
+    )
     if not cfg.numerics.drift or cfg.numerics.plane_interface == "off":
         plane_mode = PLANE_SMOOTH
     elif cfg.numerics.plane_interface == "on":
@@ -144,23 +162,44 @@ def build_model(config, source=None) -> Model:
     else:
         plane_mode = _plane_mode(fkind, field_p, grid, cfg.numerics.field_floor_uG, Rmax)
     numerics = K.Numerics(
-        halo_height_kpc=float(H), radius_max_kpc=float(Rmax), reflect=cfg.galaxy.boundary == "reflect",
-        dt_max_Myr=float(cfg.time.dt_max_Myr), step_fraction=float(cfg.time.step_fraction),
+        halo_height_kpc=float(H),
+        radius_max_kpc=float(Rmax),
+        reflect=cfg.galaxy.boundary == "reflect",
+        dt_max_Myr=float(cfg.time.dt_max_Myr),
+        step_fraction=float(cfg.time.step_fraction),
         step_rule=K.STEP_DIRECTION if cfg.time.step_control == "field_direction" else K.STEP_GRADIENT,
-        geometric_length_kpc=float(min(H, Rmax)), min_step_kpc=float(cfg.time.min_step_kpc),
-        min_step_mean_free_paths=float(cfg.time.min_step_mean_free_paths), loss_fraction=float(cfg.time.loss_fraction),
+        geometric_length_kpc=float(min(H, Rmax)),
+        min_step_kpc=float(cfg.time.min_step_kpc),
+        min_step_mean_free_paths=float(cfg.time.min_step_mean_free_paths),
+        loss_fraction=float(cfg.time.loss_fraction),
         energy_floor_GeV=float(e_floor if lkind else 0.0),
-        diffusion_energy_tolerance=float(cfg.numerics.diffusion_energy_tolerance), drift=bool(cfg.numerics.drift),
-        brownian_bridge=bool(cfg.numerics.brownian_bridge), plane_mode=int(plane_mode),
-        max_steps=int(cfg.numerics.max_steps_per_particle))
+        diffusion_energy_tolerance=float(cfg.numerics.diffusion_energy_tolerance),
+        drift=bool(cfg.numerics.drift),
+        brownian_bridge=bool(cfg.numerics.brownian_bridge),
+        plane_mode=int(plane_mode),
+        max_steps=int(cfg.numerics.max_steps_per_particle),
+    )
     if source is None:
         source = build_source(cfg)
     elif not hasattr(source, "sample_positions"):
         raise TypeError("a custom source needs a method sample_positions(rng, n) -> (x, y, z) in kpc")
-    sampler = EnergySampler(cfg.energy.min_GeV, cfg.energy.max_GeV, cfg.energy.sampling, cfg.energy.sampling_index)
-    return Model(cfg, physics, numerics, cfg.estimator.method == "snapshot",
-                 np.asarray(cfg.estimator.output_times_Myr, dtype=float), ti, tf, size, layouts,
-                 _auto_regimes(cfg), source, sampler)
+    sampler = EnergySampler(
+        cfg.energy.min_GeV, cfg.energy.max_GeV, cfg.energy.sampling, cfg.energy.sampling_index
+    )
+    return Model(
+        cfg,
+        physics,
+        numerics,
+        cfg.estimator.method == "snapshot",
+        np.asarray(cfg.estimator.output_times_Myr, dtype=float),
+        ti,
+        tf,
+        size,
+        layouts,
+        _auto_regimes(cfg),
+        source,
+        sampler,
+    )
 
 
 @dataclass
@@ -191,7 +230,9 @@ class BatchResult:
         return self.sums[:, 2]
 
 
-def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence, keep_state: bool = False) -> BatchResult:
+def run_batch(
+    model: Model, index: int, n: int, seed_seq: np.random.SeedSequence, keep_state: bool = False
+) -> BatchResult:
     """Inject ``n`` pseudo-particles with the stream ``seed_seq`` and transport them to the end."""
     start = time.process_time()
     rng = np.random.Generator(np.random.SFC64(seed_seq))
@@ -203,21 +244,46 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     H, Rmax = model.numerics.halo_height_kpc, model.numerics.radius_max_kpc
     outside = (np.abs(z) >= H) | (np.hypot(x, y) >= Rmax) | ~np.isfinite(x + y + z)
     if outside.any():
-        raise ValueError(f"the source placed {int(outside.sum())} particles outside the halo (|z| >= {H} kpc or R >= {Rmax} kpc)")
+        raise ValueError(
+            f"the source placed {int(outside.sum())} particles outside the halo (|z| >= {H} kpc or R >= "
+            f"{Rmax} kpc)"
+        )
     e0 = model.sampler.sample(rng, n)
     t_max, snap_dt = model.regimes.lookup(e0)
     particles = K.Particles(
-        x=x, y=y, z=z, energy=e0.copy(), source_energy=e0, weight=w, time=np.zeros(n), status=np.zeros(n, dtype=np.int64),
-        next_snapshot=np.zeros(n, dtype=np.int64), next_output=np.zeros(n, dtype=np.int64),
-        steps=np.zeros(n, dtype=np.int64), pending_residence=np.zeros(n), t_max=t_max, snapshot_dt=snap_dt)
+        x=x,
+        y=y,
+        z=z,
+        energy=e0.copy(),
+        source_energy=e0,
+        weight=w,
+        time=np.zeros(n),
+        status=np.zeros(n, dtype=np.int64),
+        next_snapshot=np.zeros(n, dtype=np.int64),
+        next_output=np.zeros(n, dtype=np.int64),
+        steps=np.zeros(n, dtype=np.int64),
+        pending_residence=np.zeros(n),
+        t_max=t_max,
+        snapshot_dt=snap_dt,
+    )
     size = model.tally_size
-    index_type = np.int32 if size < 2**31 and n < 2**31 else np.int64  # 4-byte indices keep a worker at 1.4× the moments
+    index_type = (
+        np.int32 if size < 2**31 and n < 2**31 else np.int64
+    )  # 4-byte indices keep a worker at 1.4× the moments
     scoring = K.Scoring(
-        snapshot=model.snapshot, output_times=model.output_times, tally_ints=model.ti, tally_floats=model.tf,
+        snapshot=model.snapshot,
+        output_times=model.output_times,
+        tally_ints=model.ti,
+        tally_floats=model.tf,
         sums=np.zeros((size, N_MOMENTS)),  # kernel layout: moments of a cell side by side
-        scratch=np.zeros(size), stamp=np.zeros(size, dtype=index_type), touched=np.zeros(max(size, 1), dtype=index_type),
-        source_position=np.zeros(len(model.layouts)), energy_cells=np.zeros(len(model.layouts), dtype=np.int64),
-        counters=np.zeros(K.N_COUNTERS, dtype=np.int64), status_counts=np.zeros(K.N_STATUS, dtype=np.int64))
+        scratch=np.zeros(size),
+        stamp=np.zeros(size, dtype=index_type),
+        touched=np.zeros(max(size, 1), dtype=index_type),
+        source_position=np.zeros(len(model.layouts)),
+        energy_cells=np.zeros(len(model.layouts), dtype=np.int64),
+        counters=np.zeros(K.N_COUNTERS, dtype=np.int64),
+        status_counts=np.zeros(K.N_STATUS, dtype=np.int64),
+    )
     randoms = K.RandomBuffers(normals=np.empty(NORMAL_BUFFER), uniforms=np.empty(UNIFORM_BUFFER))
     rng.standard_normal(out=randoms.normals)
     rng.random(out=randoms.uniforms)
@@ -234,8 +300,9 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
     compile_s = time.process_time() - t_compile
     first, n_pos, u_pos = 0, 0, 0
     while True:
-        first, n_pos, u_pos = K.transport(particles, randoms, first, n_pos, u_pos, model.physics, model.numerics,
-                                          scoring)
+        first, n_pos, u_pos = K.transport(
+            particles, randoms, first, n_pos, u_pos, model.physics, model.numerics, scoring
+        )
         if first >= n:
             break
         if n_pos + K.NORMALS_PER_STEP > NORMAL_BUFFER:
@@ -246,14 +313,35 @@ def run_batch(model: Model, index: int, n: int, seed_seq: np.random.SeedSequence
             u_pos = 0
     sums, counters, status_counts = scoring.sums, scoring.counters, scoring.status_counts
     if not np.isfinite(sums.sum()):  # a NaN or inf anywhere shows in the sum (no full-size temporary)
-        raise FloatingPointError(f"batch {index}: non-finite tally values (check the field and diffusion parameters)")
+        raise FloatingPointError(
+            f"batch {index}: non-finite tally values (check the field and diffusion parameters)"
+        )
     state = None
     if keep_state:
         p = particles
-        state = dict(x=p.x, y=p.y, z=p.z, energy=p.energy, source_energy=p.source_energy, time=p.time,
-                     status=p.status, steps=p.steps)
-    return BatchResult(index, n, sums, status_counts, int(counters[K.C_STEPS]), int(counters[K.C_BRIDGE_ESCAPES]),
-                       time.process_time() - start - compile_s, state, compile_s, socket.gethostname(), os.getpid())
+        state = dict(
+            x=p.x,
+            y=p.y,
+            z=p.z,
+            energy=p.energy,
+            source_energy=p.source_energy,
+            time=p.time,
+            status=p.status,
+            steps=p.steps,
+        )
+    return BatchResult(
+        index,
+        n,
+        sums,
+        status_counts,
+        int(counters[K.C_STEPS]),
+        int(counters[K.C_BRIDGE_ESCAPES]),
+        time.process_time() - start - compile_s,
+        state,
+        compile_s,
+        socket.gethostname(),
+        os.getpid(),
+    )
 
 
 def batch_plan(n_particles: int, batch_size: int) -> list[int]:
@@ -275,7 +363,8 @@ def _execute(model: Model, indices, sizes, seeds, workers=1, scheduler=None, kee
 
         with Client(scheduler) as client, parallel_config(backend="dask", client=client):
             yield from Parallel(return_as="generator_unordered")(
-                delayed(run_batch)(model, b, n, s, keep_state) for b, n, s in jobs)
+                delayed(run_batch)(model, b, n, s, keep_state) for b, n, s in jobs
+            )
     elif workers <= 1:
         for b, n, s in jobs:
             yield run_batch(model, b, n, s, keep_state)
@@ -283,11 +372,20 @@ def _execute(model: Model, indices, sizes, seeds, workers=1, scheduler=None, kee
         from joblib import Parallel, delayed
 
         yield from Parallel(n_jobs=workers, return_as="generator_unordered")(
-            delayed(run_batch)(model, b, n, s, keep_state) for b, n, s in jobs)
+            delayed(run_batch)(model, b, n, s, keep_state) for b, n, s in jobs
+        )
 
 
-def run_batches(model: Model, n_particles: int, batch_size: int, seed: int, workers: int = 1, progress: bool = False,
-                keep_state: bool = False, scheduler: str | None = None):
+def run_batches(
+    model: Model,
+    n_particles: int,
+    batch_size: int,
+    seed: int,
+    workers: int = 1,
+    progress: bool = False,
+    keep_state: bool = False,
+    scheduler: str | None = None,
+):
     """Run all batches of a plan and yield their results as they finish (any order)."""
     sizes = batch_plan(n_particles, batch_size)
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
@@ -330,13 +428,26 @@ def _select_batches(spec, n_batches: int) -> list[int]:
         spec = range(*spec.indices(n_batches))
     out = sorted(set(int(b) for b in spec))
     if not out or out[0] < 0 or out[-1] >= n_batches:
-        raise ValueError(f"batches must select indices in [0, {n_batches}) (the plan has {n_batches} batches)")
+        raise ValueError(
+            f"batches must select indices in [0, {n_batches}) (the plan has {n_batches} batches)"
+        )
     return out
 
 
-def run(config, source=None, *, particles: int | None = None, workers: int | None = None, progress: bool | None = None,
-        output=None, write: bool = False, keep_state: bool = False, batches=None, scheduler: str | None = None,
-        restart: bool = False):
+def run(
+    config,
+    source=None,
+    *,
+    particles: int | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+    output=None,
+    write: bool = False,
+    keep_state: bool = False,
+    batches=None,
+    scheduler: str | None = None,
+    restart: bool = False,
+):
     """Run a simulation and return a :class:`sdeprop.result.Result`.
 
     Parameters
@@ -378,12 +489,24 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
     if over:
         cfg = _with_run(cfg, **over)
     if not cfg.components:
-        return _run_single(cfg, source, output=output, write=write, keep_state=keep_state, batches=batches,
-                           scheduler=scheduler, restart=restart)
+        return _run_single(
+            cfg,
+            source,
+            output=output,
+            write=write,
+            keep_state=keep_state,
+            batches=batches,
+            scheduler=scheduler,
+            restart=restart,
+        )
     # [[components]]: the primary source and each component are independent runs of the same transport
     if source is not None or keep_state or batches is not None:
-        raise ConfigError("a configuration with [[components]] runs whole: no custom source, keep_state or batches")
-    primary_cfg = load_config({k: v for k, v in cfg.model_dump(mode="json", exclude_none=True).items() if k != "components"})
+        raise ConfigError(
+            "a configuration with [[components]] runs whole: no custom source, keep_state or batches"
+        )
+    primary_cfg = load_config(
+        {k: v for k, v in cfg.model_dump(mode="json", exclude_none=True).items() if k != "components"}
+    )
     result = _run_single(primary_cfg, None, scheduler=scheduler)
     for comp in cfg.components:
         comp_cfg = component_config(cfg, comp)
@@ -403,10 +526,14 @@ def run(config, source=None, *, particles: int | None = None, workers: int | Non
 
 def _with_run(cfg, **run_keys):
     """``cfg`` with some [run] keys replaced (validated again)."""
-    return load_config({**cfg.model_dump(mode="json", exclude_none=True), "run": {**cfg.run.model_dump(), **run_keys}})
+    return load_config(
+        {**cfg.model_dump(mode="json", exclude_none=True), "run": {**cfg.run.model_dump(), **run_keys}}
+    )
 
 
-def _run_single(cfg, source, *, output=None, write=False, keep_state=False, batches=None, scheduler=None, restart=False):
+def _run_single(
+    cfg, source, *, output=None, write=False, keep_state=False, batches=None, scheduler=None, restart=False
+):
     """One run of one source (the body of :func:`run`)."""
     from .result import Result
 
@@ -420,8 +547,10 @@ def _run_single(cfg, source, *, output=None, write=False, keep_state=False, batc
     if max(memory["worker"], memory["main"]) > budget:
         raise ConfigError(
             f"the tallies need {memory['moments'] / 2**30:.3g} GiB ({model.tally_size} cells × 5 moments), "
-            f"{max(memory['worker'], memory['main']) / 2**30:.3g} GiB per process, above run.memory_budget_GiB = "
-            f"{cfg.run.memory_budget_GiB}; use fewer or coarser tally bins (or raise the budget)")
+            f"{max(memory['worker'], memory['main']) / 2**30:.3g} GiB per process, above "
+            "run.memory_budget_GiB = "
+            f"{cfg.run.memory_budget_GiB}; use fewer or coarser tally bins (or raise the budget)"
+        )
     path = Path(output) if output is not None else (cfg.output_path if write else None)
     folder = None
     if path is not None and not keep_state:
@@ -430,8 +559,11 @@ def _run_single(cfg, source, *, output=None, write=False, keep_state=False, batc
             import shutil
 
             shutil.rmtree(folder)
-    fingerprint = {"config": cfg.fingerprint_toml(), "batches": plan,
-                   "source": "config" if source is None else f"{type(source).__module__}.{type(source).__qualname__}"}
+    fingerprint = {
+        "config": cfg.fingerprint_toml(),
+        "batches": plan,
+        "source": "config" if source is None else f"{type(source).__module__}.{type(source).__qualname__}",
+    }
     acc = BatchAccumulator(plan, model.tally_size, K.N_STATUS, folder, fingerprint)
     todo = [b for b in plan if b not in acc.done]
     seeds = np.random.SeedSequence(cfg.run.seed).spawn(len(sizes))
@@ -454,7 +586,9 @@ def _run_single(cfg, source, *, output=None, write=False, keep_state=False, batc
                 states[res.index] = res.final_state
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix_str(f"{n_new / max(time.perf_counter() - t0, 1e-9):.3g} particles/s", refresh=False)
+                bar.set_postfix_str(
+                    f"{n_new / max(time.perf_counter() - t0, 1e-9):.3g} particles/s", refresh=False
+                )
     except KeyboardInterrupt:
         done = len(acc.done)
         where = f"; they are saved in '{folder}': run the same command again to resume" if folder else ""
@@ -477,16 +611,34 @@ def _run_single(cfg, source, *, output=None, write=False, keep_state=False, batc
     }
     lost = counts["alive_at_t_max"] + counts["max_steps_reached"]
     if lost > 0.01 * n_particles and model.config.galaxy.boundary == "escape":
-        log.warning("%d of %d particles (%.1f%%) were still alive at t_max: the steady state misses their later "
-                    "contribution; raise time.regimes t_max_Myr", lost, n_particles, 100 * lost / n_particles)
+        log.warning(
+            "%d of %d particles (%.1f%%) were still alive at t_max: the steady state misses their later "
+            "contribution; raise time.regimes t_max_Myr",
+            lost,
+            n_particles,
+            100 * lost / n_particles,
+        )
     cpu = acc.scalars["cpu_s"]
-    timings = {"wall_s": wall, "batch_cpu_s": cpu, "compile_s": acc.scalars["compile_s"],
-               "steps_per_s_per_core": counts["steps"] / cpu if cpu > 0 else 0.0, "workers": int(n_workers)}
+    timings = {
+        "wall_s": wall,
+        "batch_cpu_s": cpu,
+        "compile_s": acc.scalars["compile_s"],
+        "steps_per_s_per_core": counts["steps"] / cpu if cpu > 0 else 0.0,
+        "workers": int(n_workers),
+    }
     final_state = None
     if keep_state:
         final_state = {k: np.concatenate([states[b][k] for b in plan]) for k in states[plan[0]]}
-    result = Result.from_run(model, acc.sums, counts, timings, final_state, batches=plan, batch_log=acc.batch_log,
-                             scheduler=scheduler or "")
+    result = Result.from_run(
+        model,
+        acc.sums,
+        counts,
+        timings,
+        final_state,
+        batches=plan,
+        batch_log=acc.batch_log,
+        scheduler=scheduler or "",
+    )
     if path is not None:
         from .io import write_result
 

@@ -30,11 +30,23 @@ from .config import load_config
 from .io import read_field_grid
 from .models.diffusion import diffusion_at
 from .models.field import evaluate_field
-from .models.losses import LossModel
+from .models.gas import build_gas, evaluate_gas
+from .models.isrf import build_isrf, evaluate_isrf, isrf_n_components, isrf_temperature_K
+from .models.losses import LossModel, active_loss_processes
+from .models.turbulence import evaluate_turbulence
 from .units import MYR_S
 
-__all__ = ["HorizonResult", "LossTable", "decade_energies", "kernel_total_loss_rate", "local_environment",
-           "local_loss_rates", "loss_table", "propagation_horizon", "validate_position"]
+__all__ = [
+    "HorizonResult",
+    "LossTable",
+    "decade_energies",
+    "kernel_total_loss_rate",
+    "local_environment",
+    "local_loss_rates",
+    "loss_table",
+    "propagation_horizon",
+    "validate_position",
+]
 
 _GL_NODES = 8  # Gauss–Legendre nodes per panel
 _INF_START_FACTOR = 1.0e3  # the ∞-limit integrates up to E_cut ≥ 10³ × the highest energy asked for ...
@@ -103,8 +115,11 @@ def validate_position(cfg, position_kpc) -> np.ndarray:
     Rmax = cfg.galaxy.radius_max_kpc
     R = math.hypot(p[0], p[1])
     if not (abs(p[2]) < H and R < Rmax):
-        raise ValueError(f"position ({p[0]:g}, {p[1]:g}, {p[2]:g}) kpc lies outside the halo: R = {R:.4g} kpc, z = {p[2]:g} kpc "
-                         f"(needs |z| < galaxy.halo_height_kpc = {H:g} and R < galaxy.radius_max_kpc = {Rmax:g})")
+        raise ValueError(
+            f"position ({p[0]:g}, {p[1]:g}, {p[2]:g}) kpc lies outside the halo: R = {R:.4g} kpc, z = "
+            f"{p[2]:g} kpc "
+            f"(needs |z| < galaxy.halo_height_kpc = {H:g} and R < galaxy.radius_max_kpc = {Rmax:g})"
+        )
     return p
 
 
@@ -126,7 +141,10 @@ def local_loss_rates(cfg, position_kpc, kinetic_GeV) -> dict[str, np.ndarray]:
     model = LossModel.from_config(cfg, field_grid=read_field_grid(cfg.field))
     if not model.processes:
         return {}
-    return {k: np.asarray(v, dtype=float) for k, v in model.rates(np.asarray(position_kpc, dtype=float), e).items()}
+    return {
+        k: np.asarray(v, dtype=float)
+        for k, v in model.rates(np.asarray(position_kpc, dtype=float), e).items()
+    }
 
 
 def _gauss_legendre(n):
@@ -134,8 +152,9 @@ def _gauss_legendre(n):
     return 0.5 * (x + 1.0), 0.5 * w  # on [0, 1]
 
 
-def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None, *,
-                        panels_per_decade: int = 16) -> HorizonResult:
+def propagation_horizon(
+    config, position_kpc, energy_GeV, source_energy_GeV=None, *, panels_per_decade: int = 16
+) -> HorizonResult:
     """Local propagation horizon λ∥, λ⊥ (and λ_z) [kpc] at ``position_kpc`` for kinetic energies
     ``energy_GeV``, from source energy ``source_energy_GeV`` down.
 
@@ -176,12 +195,14 @@ def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None
         raise ValueError("panels_per_decade must be ≥ 1")
     species = cfg.species.name
     if not local_loss_rates(cfg, pos, np.array([min(float(e.min()), 1.0)])):
-        raise ValueError(f"the configuration has no energy losses for {species} (losses.model = '{cfg.losses.model}'"
-                         f"{'' if cfg.losses.model == 'none' else ', no active process'}): the horizon is unbounded")
+        raise ValueError(
+            f"the configuration has no energy losses for {species} (losses.model = '{cfg.losses.model}'"
+            f"{'' if cfg.losses.model == 'none' else ', no active process'}): the horizon is unbounded"
+        )
 
     B = evaluate_field(cfg.field, pos.reshape(1, 3), grid_file=read_field_grid(cfg.field))[0][0]
     bb = float(B @ B)
-    bf2 = cfg.numerics.field_floor_uG ** 2
+    bf2 = cfg.numerics.field_floor_uG**2
     alignment = bb / (bb + bf2)
     direction = B / math.sqrt(bb) if bb > 0.0 else np.full(3, np.nan)
 
@@ -191,8 +212,10 @@ def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None
         b = sum(local_loss_rates(cfg, pos, E).values()) * MYR_S  # GeV/Myr
         if np.any(~np.isfinite(b)) or np.any(b <= 0.0):
             bad = E[~(np.isfinite(b) & (b > 0.0))][0]
-            raise ValueError(f"the loss rate of {species} at this point is zero or not finite at E = {bad:.4g} GeV: "
-                             "λ² = 4∫D/b dE diverges there")
+            raise ValueError(
+                f"the loss rate of {species} at this point is zero or not finite at E = {bad:.4g} GeV: "
+                "λ² = 4∫D/b dE diverges there"
+            )
         dpar, dperp = diffusion_at(cfg.diffusion, species, E)
         along = dperp + (dpar - dperp) * alignment
         return 4.0 * along * E / b, 4.0 * dperp * E / b
@@ -214,13 +237,18 @@ def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None
         nodes = (edges[:-1, None] + width[:, None] * xg).ravel()
         g = np.array(integrand(nodes)).reshape(2, -1, _GL_NODES)
         panels = (g * wg).sum(axis=2) * width  # (2, panels)
-        cum = np.concatenate([np.cumsum(panels[:, ::-1], axis=1)[:, ::-1], np.zeros((2, 1))], axis=1)  # edge -> top
-        out[:, inside] = cum[:, np.searchsorted(edges, u_req[inside])]  # requested energies are edges, exactly
+        cum = np.concatenate(
+            [np.cumsum(panels[:, ::-1], axis=1)[:, ::-1], np.zeros((2, 1))], axis=1
+        )  # edge -> top
+        out[:, inside] = cum[
+            :, np.searchsorted(edges, u_req[inside])
+        ]  # requested energies are edges, exactly
         return out
 
     def integrate(u_top):
-        """The quadrature on panels h0/2, and its relative difference from panels h0 as the error estimate
-        (the rates have small steps — e.g. where a Klein–Nishina fit changes form — that make the error ∝ h)."""
+        """The quadrature on panels h0/2, and its relative difference from panels h0 as the error
+        estimate (the rates have small steps — e.g. where a Klein–Nishina fit changes form — that make
+        the error ∝ h)."""
         fine, coarse = quadrature(u_top, 0.5 * h0), quadrature(u_top, h0)
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = np.abs(fine - coarse) / fine
@@ -244,9 +272,12 @@ def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None
                     break
             elif cut * 100.0 > _INF_MAX_CUT_GEV:
                 raise ValueError(
-                    f"λ(E, E_s → ∞) does not converge for {species} at this point: 4 D∥ E/b falls as E^−s with s = {s:.3g} "
-                    f"near E = {cut:.3g} GeV (it must fall, s > {_INF_MIN_SLOPE}: the losses must grow faster than D); "
-                    "give a finite source energy")
+                    f"λ(E, E_s → ∞) does not converge for {species} at this point: 4 D∥ E/b falls as E^−s "
+                    f"with s = {s:.3g} "
+                    f"near E = {cut:.3g} GeV (it must fall, s > {_INF_MIN_SLOPE}: the losses must grow "
+                    "faster than D); "
+                    "give a finite source energy"
+                )
             cut *= 100.0
         lam2 = lam2 + tails[:, None]
         tail_slope = s
@@ -256,10 +287,22 @@ def propagation_horizon(config, position_kpc, energy_GeV, source_energy_GeV=None
         lam2[:, e == es] = 0.0
     # Λ = λ⊥² I + (λ∥² − λ⊥²) b̂ b̂ᵀ (λ∥ already carries |b|²), so Λ_zz = λ⊥² + (λ∥² − λ⊥²) b̂_z²
     lz2 = lam2[1] + (lam2[0] - lam2[1]) * (float(direction[2]) ** 2 if bb > 0.0 else 0.0)
-    return HorizonResult(energy_GeV=e, source_energy_GeV=es, position_kpc=pos, species=species,
-                         lambda_par_kpc=np.sqrt(lam2[0]), lambda_perp_kpc=np.sqrt(lam2[1]), lambda_z_kpc=np.sqrt(lz2),
-                         field_uG=np.asarray(B, dtype=float), direction=direction, alignment=alignment,
-                         tail_fraction=tail_fraction, cut_GeV=cut, tail_slope=tail_slope, relative_error=rel_err)
+    return HorizonResult(
+        energy_GeV=e,
+        source_energy_GeV=es,
+        position_kpc=pos,
+        species=species,
+        lambda_par_kpc=np.sqrt(lam2[0]),
+        lambda_perp_kpc=np.sqrt(lam2[1]),
+        lambda_z_kpc=np.sqrt(lz2),
+        field_uG=np.asarray(B, dtype=float),
+        direction=direction,
+        alignment=alignment,
+        tail_fraction=tail_fraction,
+        cut_GeV=cut,
+        tail_slope=tail_slope,
+        relative_error=rel_err,
+    )
 
 
 # --------------------------------------------------------------------------- tables at one point
@@ -282,8 +325,16 @@ class LossTable:
     horizon: HorizonResult | None = None
 
 
-def loss_table(config, position_kpc, energy_GeV, *, horizon: bool = False, source_energy_GeV=None,
-               kernel_table: bool = False, kernel_range_GeV=None) -> LossTable:
+def loss_table(
+    config,
+    position_kpc,
+    energy_GeV,
+    *,
+    horizon: bool = False,
+    source_energy_GeV=None,
+    kernel_table: bool = False,
+    kernel_range_GeV=None,
+) -> LossTable:
     """The loss rates of each process at ``position_kpc`` for the kinetic energies ``energy_GeV``;
     with ``horizon`` also :func:`propagation_horizon` from ``source_energy_GeV``, with
     ``kernel_table`` also the kernel table's total (its energy range widened to ``kernel_range_GeV``)."""
@@ -298,8 +349,14 @@ def loss_table(config, position_kpc, energy_GeV, *, horizon: bool = False, sourc
         loss_time = np.where(total > 0, e / np.where(total > 0, total, 1.0) / MYR_S, np.inf)
     kernel = kernel_total_loss_rate(cfg, pos, e, kernel_range_GeV) if kernel_table else None
     lam = propagation_horizon(cfg, pos, e, source_energy_GeV) if horizon else None
-    return LossTable(energy_GeV=e, rates_GeV_per_s=rates, total_GeV_per_s=total, loss_time_Myr=loss_time,
-                     kernel_total_GeV_per_s=kernel, horizon=lam)
+    return LossTable(
+        energy_GeV=e,
+        rates_GeV_per_s=rates,
+        total_GeV_per_s=total,
+        loss_time_Myr=loss_time,
+        kernel_total_GeV_per_s=kernel,
+        horizon=lam,
+    )
 
 
 def kernel_total_loss_rate(config, position_kpc, energy_GeV, energy_range_GeV=None) -> np.ndarray:
@@ -339,21 +396,37 @@ def local_environment(config, position_kpc) -> dict:
     lc = cfg.losses
     B = evaluate_field(cfg.field, pt, grid_file=read_field_grid(cfg.field))[0][0]
     db = float(evaluate_turbulence(cfg.turbulence, pt)[0])
-    env = {"B_reg_uG": B, "B_reg_abs_uG": float(np.linalg.norm(B)), "dB_rms_uG": db,
-           "processes": active_loss_processes(cfg)}
+    env = {
+        "B_reg_uG": B,
+        "B_reg_abs_uG": float(np.linalg.norm(B)),
+        "dB_rms_uG": db,
+        "processes": active_loss_processes(cfg),
+    }
     if lc.magnetic_field_uG is not None:
         env["B2_sync_uG2"] = lc.magnetic_field_uG**2
     else:
         env["B2_sync_uG2"] = float(B @ B) + db * db
-    gas_model = build_gas(lc.gas.xco, xco_value=lc.gas.xco_value, scale_HI=lc.gas.scale_HI,
-                          scale_H2=lc.gas.scale_H2, scale_HII=lc.gas.scale_HII)
+    gas_model = build_gas(
+        lc.gas.xco,
+        xco_value=lc.gas.xco_value,
+        scale_HI=lc.gas.scale_HI,
+        scale_H2=lc.gas.scale_H2,
+        scale_HII=lc.gas.scale_HII,
+    )
     env["n_HI"], env["n_H2"], env["n_HII"] = (float(v) for v in evaluate_gas(gas_model, pt)[0])
     env["n_He"] = lc.gas.helium_ratio * (env["n_HI"] + 2.0 * env["n_H2"])
     ic = lc.isrf
-    isrf = build_isrf(ic.model, components=ic.components, scale_lengths_kpc=ic.scale_lengths_kpc,
-                      scale_heights_kpc=ic.scale_heights_kpc, R_sun_kpc=ic.R_sun_kpc, scale=ic.scale)
+    isrf = build_isrf(
+        ic.model,
+        components=ic.components,
+        scale_lengths_kpc=ic.scale_lengths_kpc,
+        scale_heights_kpc=ic.scale_heights_kpc,
+        R_sun_kpc=ic.R_sun_kpc,
+        scale=ic.scale,
+    )
     u = evaluate_isrf(isrf, pt)[0]
-    env["U_rad_components"] = [(float(isrf_temperature_K(isrf, i)), float(u[i]))
-                               for i in range(isrf_n_components(isrf))]
+    env["U_rad_components"] = [
+        (float(isrf_temperature_K(isrf, i)), float(u[i])) for i in range(isrf_n_components(isrf))
+    ]
     env["U_rad_eV_cm3"] = float(np.sum(u))
     return env

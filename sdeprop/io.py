@@ -122,15 +122,21 @@ def _read_from(f, path) -> Result:
     toml_text = f["config"][()].decode() if isinstance(f["config"][()], bytes) else str(f["config"][()])
     cfg = load_config(tomllib.loads(toml_text))
     counts = {k: int(v) for k, v in f["counts"].attrs.items()}
-    meta_extra = {"dependencies": {k: str(v) for k, v in f["dependencies"].attrs.items()} if "dependencies" in f else {},
-                  "batch_log": _read_batch_table(f)}
+    meta_extra = {
+        "dependencies": {k: str(v) for k, v in f["dependencies"].attrs.items()}
+        if "dependencies" in f
+        else {},
+        "batch_log": _read_batch_table(f),
+    }
     timings = {k: float(v) for k, v in f["timings"].attrs.items()}
     meta = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items() if k != "format"}
     for k in ("energy_max_GeV", "t_max_Myr", "snapshot_dt_Myr"):
         meta[f"regime_{k}"] = f["regimes"][k][()]
     meta.update(meta_extra)
     meta["batches"] = np.array([row["index"] for row in meta["batch_log"]], dtype=np.int64)
-    sampler = EnergySampler(cfg.energy.min_GeV, cfg.energy.max_GeV, cfg.energy.sampling, cfg.energy.sampling_index)
+    sampler = EnergySampler(
+        cfg.energy.min_GeV, cfg.energy.max_GeV, cfg.energy.sampling, cfg.energy.sampling_index
+    )
     spec = spectrum_from_config(cfg.spectrum)
     tallies = {}
     for name, g in f["tallies"].items():
@@ -138,21 +144,44 @@ def _read_from(f, path) -> Result:
         e = axes.pop("E_GeV")
         e0 = axes.pop("E0_GeV", None)
         kind = g.attrs["kind"]
-        order = {"cylindrical": ("R_kpc", "z_kpc"), "cartesian": ("x_kpc", "y_kpc", "z_kpc"), "sphere": ()}[kind]
-        lay = TallyLayout(name=name, kind=kind, spatial_axes={k: axes[k] for k in order}, energy_edges_GeV=e,
-                          source_energy_edges_GeV=e0, output_times_Myr=g["output_times_Myr"][()])
+        order = {"cylindrical": ("R_kpc", "z_kpc"), "cartesian": ("x_kpc", "y_kpc", "z_kpc"), "sphere": ()}[
+            kind
+        ]
+        lay = TallyLayout(
+            name=name,
+            kind=kind,
+            spatial_axes={k: axes[k] for k in order},
+            energy_edges_GeV=e,
+            source_energy_edges_GeV=e0,
+            output_times_Myr=g["output_times_Myr"][()],
+        )
         if kind == "sphere":
             lay.sphere_center_kpc = np.asarray(g.attrs["center_kpc"])
             lay.sphere_radius_kpc = float(g.attrs["radius_kpc"])
-        tallies[name] = Tally(lay, g["sums"][()], int(g.attrs["n_injected"]), sampler,
-                              cfg.species.name, spec, cfg.spectrum.rate_per_Myr)
+        tallies[name] = Tally(
+            lay,
+            g["sums"][()],
+            int(g.attrs["n_injected"]),
+            sampler,
+            cfg.species.name,
+            spec,
+            cfg.spectrum.rate_per_Myr,
+        )
     return Result(toml_text, tallies, counts, timings, meta, None, str(path))
 
 
 def _write_batch_table(f, batch_log, seed):
     rows = [dict(row, seed=row.get("seed", seed)) for row in batch_log]
-    dtype = [("index", "i8"), ("seed", "i8"), ("particles", "i8"), ("steps", "i8"), ("cpu_s", "f8"),
-             ("compile_s", "f8"), ("host", h5py.string_dtype()), ("pid", "i8")]
+    dtype = [
+        ("index", "i8"),
+        ("seed", "i8"),
+        ("particles", "i8"),
+        ("steps", "i8"),
+        ("cpu_s", "f8"),
+        ("compile_s", "f8"),
+        ("host", h5py.string_dtype()),
+        ("pid", "i8"),
+    ]
     table = np.zeros(len(rows), dtype=dtype)
     for i, row in enumerate(rows):
         for k in _BATCH_FIELDS:
@@ -195,8 +224,10 @@ def merge_results(paths, output=None) -> Result:
     results = [load_result(p) for p in paths]
     for p, r in zip(paths, results):
         if r.components:
-            raise ConfigError(f"'{p}' holds source components ({', '.join(r.components)}); merging them is not supported: "
-                              "run more particles instead")
+            raise ConfigError(
+                f"'{p}' holds source components ({', '.join(r.components)}); merging them is not supported: "
+                "run more particles instead"
+            )
     key0 = _merge_key(results[0])
     seen: dict[tuple[int, int], str] = {}
     sizes: dict[int, tuple[int, str]] = {}
@@ -206,12 +237,17 @@ def merge_results(paths, output=None) -> Result:
             raise ConfigError(f"cannot merge '{p}' with '{paths[0]}': their configurations differ ({diff})")
         seed, bsize = int(r.metadata["seed"]), int(r.metadata["batch_size"])
         if seed in sizes and sizes[seed][0] != bsize:
-            raise ConfigError(f"'{p}' and '{sizes[seed][1]}' use seed {seed} with different batch sizes: their random streams overlap")
+            raise ConfigError(
+                f"'{p}' and '{sizes[seed][1]}' use seed {seed} with different batch sizes: their random "
+                "streams overlap"
+            )
         sizes[seed] = (bsize, str(p))
         for row in r.metadata["batch_log"]:
             k = (seed, int(row["index"]))
             if k in seen:
-                raise ConfigError(f"batch {k[1]} of seed {seed} is in both '{seen[k]}' and '{p}': it would be counted twice")
+                raise ConfigError(
+                    f"batch {k[1]} of seed {seed} is in both '{seen[k]}' and '{p}': it would be counted twice"
+                )
             seen[k] = str(p)
     first = results[0]
     n_total = sum(r.counts["injected"] for r in results)
@@ -220,13 +256,21 @@ def merge_results(paths, output=None) -> Result:
         sums = sum(r.tallies[name].sums for r in results)
         tallies[name] = Tally(t.layout, sums, n_total, t.sampler, t.species, t.spectrum, t.rate_per_Myr)
     counts = {k: int(sum(r.counts[k] for r in results)) for k in first.counts}
-    timings = {k: float(sum(r.timings.get(k, 0.0) for r in results)) for k in ("wall_s", "batch_cpu_s", "compile_s")}
-    timings["steps_per_s_per_core"] = counts["steps"] / timings["batch_cpu_s"] if timings["batch_cpu_s"] > 0 else 0.0
+    timings = {
+        k: float(sum(r.timings.get(k, 0.0) for r in results)) for k in ("wall_s", "batch_cpu_s", "compile_s")
+    }
+    timings["steps_per_s_per_core"] = (
+        counts["steps"] / timings["batch_cpu_s"] if timings["batch_cpu_s"] > 0 else 0.0
+    )
     timings["workers"] = max(int(r.timings.get("workers", 1)) for r in results)
     meta = dict(first.metadata)
     meta.update(environment())
     meta["merged_from"] = ";".join(str(p) for p in paths)
-    meta["batch_log"] = [dict(row, seed=row.get("seed", r.metadata["seed"])) for r in results for row in r.metadata["batch_log"]]
+    meta["batch_log"] = [
+        dict(row, seed=row.get("seed", r.metadata["seed"]))
+        for r in results
+        for row in r.metadata["batch_log"]
+    ]
     data = tomllib.loads(first.config_toml)
     data["run"]["particles"] = n_total
     merged = Result(dump_toml(data), tallies, counts, timings, meta)
@@ -255,8 +299,9 @@ def _load_field_grid_cached(path: str, mtime: float):
     except Exception as exc:  # unreadable / corrupt file
         raise ValueError(f"cannot read field grid '{path}': {exc}") from None
     if data is None:
-        raise ValueError(f"field grid '{path}': unsupported extension '{p.suffix}' "
-                         "(allowed: .npz, .h5, .hdf5)")
+        raise ValueError(
+            f"field grid '{path}': unsupported extension '{p.suffix}' (allowed: .npz, .h5, .hdf5)"
+        )
     missing = [k for k in _FIELD_GRID_DATASETS if k not in data]
     if missing:
         raise ValueError(f"field grid '{path}' lacks datasets {missing} (needs x, y, z, Bx, By, Bz)")
@@ -270,13 +315,16 @@ def _load_field_grid_cached(path: str, mtime: float):
             raise ValueError(f"field grid '{path}': axis {k} must be finite, increasing and uniformly spaced")
     for k in ("Bx", "By", "Bz"):
         if data[k].shape != shape:
-            raise ValueError(f"field grid '{path}': {k} has shape {data[k].shape}, "
-                             f"expected {shape} from the axes")
+            raise ValueError(
+                f"field grid '{path}': {k} has shape {data[k].shape}, expected {shape} from the axes"
+            )
         bad = ~np.isfinite(data[k])
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"field grid '{path}': {k} contains {int(bad.sum())} NaN/inf values "
-                             f"(first at index {idx}); all values must be finite")
+            raise ValueError(
+                f"field grid '{path}': {k} contains {int(bad.sum())} NaN/inf values "
+                f"(first at index {idx}); all values must be finite"
+            )
     return data
 
 
@@ -297,8 +345,9 @@ def read_field_grid(field_cfg) -> dict[str, np.ndarray] | None:
     return load_field_grid(files[0]) if files else None
 
 
-def write_reweighted(result: Result, path, spectrum, rate_per_Myr: float = 1.0, tally_names=None,
-                     attrs: dict | None = None) -> Path:
+def write_reweighted(
+    result: Result, path, spectrum, rate_per_Myr: float = 1.0, tally_names=None, attrs: dict | None = None
+) -> Path:
     """Write the densities of ``result``'s tallies for the injection ``spectrum`` (total source
     rate ``rate_per_Myr``) to the HDF5 file ``path``, atomically; returns the path.
 
@@ -345,6 +394,11 @@ def write_local_spectrum_csv(result: Result, path, spectrum=None, rate_per_Myr: 
     E_GeV, density_per_kpc3_per_GeV, uncertainty; returns the path."""
     e, n, dn = result.local_spectrum(spectrum)
     path = Path(path)
-    np.savetxt(path, np.column_stack([e, n * rate_per_Myr, dn * rate_per_Myr]), delimiter=",",
-               header="E_GeV,density_per_kpc3_per_GeV,uncertainty", comments="")
+    np.savetxt(
+        path,
+        np.column_stack([e, n * rate_per_Myr, dn * rate_per_Myr]),
+        delimiter=",",
+        header="E_GeV,density_per_kpc3_per_GeV,uncertainty",
+        comments="",
+    )
     return path

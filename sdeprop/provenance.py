@@ -9,18 +9,37 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-DEPENDENCIES = ("numpy", "numba", "llvmlite", "scipy", "h5py", "joblib", "pydantic", "matplotlib", "tqdm", "dask", "distributed")
+DEPENDENCIES = (
+    "numpy",
+    "numba",
+    "llvmlite",
+    "scipy",
+    "h5py",
+    "joblib",
+    "pydantic",
+    "matplotlib",
+    "tqdm",
+    "dask",
+    "distributed",
+)
 
 
 def git_commit() -> str:
     """Commit of the package's git checkout, or 'unknown' (e.g. for an installed wheel)."""
     try:
         here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
         if out.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return out.stdout.strip() + ("+modified" if dirty else "")
     except Exception:
         return "unknown"
@@ -47,6 +66,6 @@ def environment() -> dict:
         "git_commit": git_commit(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(),
         "dependencies": dependency_versions(),
     }

@@ -45,8 +45,16 @@ class Tally:
     ``sums`` has shape (*layout.shape, 5): Σc, Σcv, Σc², Σc²v, Σc²v² per cell (tallies.py).
     """
 
-    def __init__(self, layout: TallyLayout, sums: np.ndarray, n_injected: int,
-                 sampler: EnergySampler, species: str, spectrum: Spectrum, rate_per_Myr: float):
+    def __init__(
+        self,
+        layout: TallyLayout,
+        sums: np.ndarray,
+        n_injected: int,
+        sampler: EnergySampler,
+        species: str,
+        spectrum: Spectrum,
+        rate_per_Myr: float,
+    ):
         self.layout = layout
         self.name = layout.name
         self.kind = layout.kind
@@ -95,11 +103,13 @@ class Tally:
         return edges, self.sampler, self.n_injected, mass, charge
 
     def weights(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-        """Per source-energy bin coefficients (a_j, b_j) [1/Myr] of the weight a_j + b_j v (spectra.bin_weights)."""
+        """Per source-energy bin coefficients (a_j, b_j) [1/Myr] of the weight a_j + b_j v
+        (spectra.bin_weights)."""
         return bin_weights(spectrum, *self._weight_args(), rate_per_Myr)
 
     def rates(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> np.ndarray:
-        """Bin-averaged rate [1/Myr] one pseudo-particle of each source-energy bin represents (spectra.bin_rates)."""
+        """Bin-averaged rate [1/Myr] one pseudo-particle of each source-energy bin represents
+        (spectra.bin_rates)."""
         return bin_rates(spectrum, *self._weight_args(), rate_per_Myr)
 
     def reweight(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> Density:
@@ -122,7 +132,9 @@ class Tally:
         err = np.sqrt(var) / norm
         times = self.layout.output_times_Myr
         return Density(
-            density=dens[0], uncertainty=err[0], edges=self.edges,
+            density=dens[0],
+            uncertainty=err[0],
+            edges=self.edges,
             burst_density=dens[1:] if len(times) else None,
             burst_uncertainty=err[1:] if len(times) else None,
             output_times_Myr=times if len(times) else None,
@@ -158,7 +170,7 @@ class Result:
     metadata: dict = field(default_factory=dict)
     final_state: dict | None = None
     path: str | None = None
-    components: dict[str, "Result"] = field(default_factory=dict)
+    components: dict[str, Result] = field(default_factory=dict)
     """Results of the configuration's [[components]] (own sources and spectra), by name."""
 
     @property
@@ -166,14 +178,23 @@ class Result:
         return load_config(tomllib.loads(self.config_toml))
 
     @classmethod
-    def from_run(cls, model, sums, counts, timings, final_state=None, batches=None, batch_log=None, scheduler=""):
+    def from_run(
+        cls, model, sums, counts, timings, final_state=None, batches=None, batch_log=None, scheduler=""
+    ):
         cfg = model.config
         spec = spectrum_from_config(cfg.spectrum)
         tallies = {}
         for lay in model.layouts:
             sl = slice(lay.offset, lay.offset + lay.size)
-            tallies[lay.name] = Tally(lay, sums[sl], counts["injected"], model.sampler,
-                                      cfg.species.name, spec, cfg.spectrum.rate_per_Myr)
+            tallies[lay.name] = Tally(
+                lay,
+                sums[sl],
+                counts["injected"],
+                model.sampler,
+                cfg.species.name,
+                spec,
+                cfg.spectrum.rate_per_Myr,
+            )
         meta = {
             "seed": cfg.run.seed,
             "batch_size": cfg.run.batch_size,
@@ -205,7 +226,14 @@ class Result:
             if species in comp.species:
                 if comp.name not in self.components:
                     raise KeyError(f"component '{comp.name}' is in the configuration but not in this result")
-                parts.append((comp.name, self.components[comp.name], 1.0 / len(comp.species), comp.spectrum.rate_per_Myr))
+                parts.append(
+                    (
+                        comp.name,
+                        self.components[comp.name],
+                        1.0 / len(comp.species),
+                        comp.spectrum.rate_per_Myr,
+                    )
+                )
         if not parts:
             raise ValueError(f"no source of this run injects '{species}'")
         total = err2 = None
@@ -225,7 +253,10 @@ class Result:
         tally that contains the Sun.
         """
         cfg = self.config
-        by_kind = {kind: [n for n, t in self.tallies.items() if t.kind == kind] for kind in ("sphere", "cylindrical", "cartesian")}
+        by_kind = {
+            kind: [n for n, t in self.tallies.items() if t.kind == kind]
+            for kind in ("sphere", "cylindrical", "cartesian")
+        }
         names = [tally] if tally else by_kind["sphere"] or by_kind["cylindrical"] or by_kind["cartesian"]
         t = self.tallies[names[0]]
         d = t.reweight(spectrum, 1.0) if spectrum is not None else t._default_density()
@@ -239,7 +270,10 @@ class Result:
             j = np.searchsorted(t.edges["z_kpc"], sun[2], side="right") - 1
             idx = (i, j)
         else:
-            idx = tuple(np.searchsorted(t.edges[a], c, side="right") - 1 for a, c in zip(("x_kpc", "y_kpc", "z_kpc"), sun))
+            idx = tuple(
+                np.searchsorted(t.edges[a], c, side="right") - 1
+                for a, c in zip(("x_kpc", "y_kpc", "z_kpc"), sun)
+            )
         shape = t.layout.spatial_shape
         if any(k < 0 or k >= n for k, n in zip(idx, shape)):
             raise ValueError(f"the Sun lies outside tally '{t.name}'")

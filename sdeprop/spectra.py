@@ -24,8 +24,8 @@ the next order.  The variance is Σ_j (a_j² Σc² + 2 a_j b_j Σc²v + b_j² Σ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -65,7 +65,9 @@ class Spectrum:
 
     def integral(self, lo_GeV, hi_GeV, mass_GeV, charge):
         """∫ dQ/dT dT over [lo, hi] for arrays of limits (Gauss–Legendre, 32 nodes in ln T)."""
-        lo, hi = np.broadcast_arrays(np.atleast_1d(np.asarray(lo_GeV, dtype=float)), np.atleast_1d(np.asarray(hi_GeV, dtype=float)))
+        lo, hi = np.broadcast_arrays(
+            np.atleast_1d(np.asarray(lo_GeV, dtype=float)), np.atleast_1d(np.asarray(hi_GeV, dtype=float))
+        )
         out = np.zeros(lo.shape)
         ok = hi > lo
         if ok.any():
@@ -117,7 +119,9 @@ class SmoothBrokenPowerLaw(Spectrum):
     def dq_dx(self, x):
         u = np.asarray(x) / self.break_value
         # written in logs to stay finite for small w
-        lg = -self.index_low * np.log(u) - (self.index_high - self.index_low) * self.smoothness * np.logaddexp(0.0, np.log(u) / self.smoothness)
+        lg = -self.index_low * np.log(u) - (
+            self.index_high - self.index_low
+        ) * self.smoothness * np.logaddexp(0.0, np.log(u) / self.smoothness)
         return np.exp(lg)
 
 
@@ -138,7 +142,9 @@ class Tabulated(Spectrum):
         x = np.asarray(x, dtype=float)
         y = np.asarray(dq_dx, dtype=float)
         if x.ndim != 1 or x.size < 2 or np.any(np.diff(x) <= 0) or np.any(x <= 0):
-            raise ValueError("tabulated spectrum: x must be positive and strictly increasing (at least 2 nodes)")
+            raise ValueError(
+                "tabulated spectrum: x must be positive and strictly increasing (at least 2 nodes)"
+            )
         if y.shape != x.shape or np.any(~np.isfinite(y)) or np.any(y < 0):
             raise ValueError("tabulated spectrum: values must be finite, non-negative and match x")
         self.x, self.y, self.variable = x, y, variable
@@ -168,7 +174,9 @@ def spectrum_from_config(section) -> Spectrum:
     if t == "power_law_cutoff":
         return PowerLawCutoff(section.index, section.cutoff, section.variable)
     if t == "broken_power_law":
-        return SmoothBrokenPowerLaw(section.index_low, section.index_high, section.break_value, section.smoothness, section.variable)
+        return SmoothBrokenPowerLaw(
+            section.index_low, section.index_high, section.break_value, section.smoothness, section.variable
+        )
     if t == "log_uniform":
         return LogUniform()
     raise ValueError(f"unknown spectrum type {t!r}")
@@ -221,8 +229,8 @@ def _bin_moments(spectrum, edges_GeV, sampler, n_injected, mass_GeV, charge, rat
         E = np.exp(x)
         w = half[:, None] * _GL_W[None, :]
         v = (x - 0.5 * (ln_lo[ok] + ln_hi[ok])[:, None]) / (ln_hi[ok] - ln_lo[ok])[:, None]
-        g = sampler.pdf(E) * E                                      # sampling density per unit ln E
-        s = spectrum.dq_dT(E, mass_GeV, charge) * E / total         # normalised source per unit ln E
+        g = sampler.pdf(E) * E  # sampling density per unit ln E
+        s = spectrum.dq_dT(E, mass_GeV, charge) * E / total  # normalised source per unit ln E
         P = np.sum(w * g, axis=1)
         scale = rate_per_Myr / (n_injected * P)
         out[0][ok] = scale * np.sum(w * s, axis=1)
@@ -233,12 +241,14 @@ def _bin_moments(spectrum, edges_GeV, sampler, n_injected, mass_GeV, charge, rat
 
 
 def bin_rates(spectrum: Spectrum, edges_GeV, sampler, n_injected, mass_GeV, charge, rate_per_Myr=1.0):
-    """Bin-averaged rate r_j = E_g[W | bin j] [1/Myr] that one pseudo-particle of source-energy bin j represents."""
+    """Bin-averaged rate r_j = E_g[W | bin j] [1/Myr] that one pseudo-particle of source-energy bin j
+    represents."""
     return _bin_moments(spectrum, edges_GeV, sampler, n_injected, mass_GeV, charge, rate_per_Myr)[0]
 
 
 def bin_weights(spectrum: Spectrum, edges_GeV, sampler, n_injected, mass_GeV, charge, rate_per_Myr=1.0):
-    """Coefficients (a_j, b_j) [1/Myr] of the weight a_j + b_j v within each source-energy bin (module doc)."""
+    """Coefficients (a_j, b_j) [1/Myr] of the weight a_j + b_j v within each source-energy bin (module
+    doc)."""
     ew, ewv, ev, evv = _bin_moments(spectrum, edges_GeV, sampler, n_injected, mass_GeV, charge, rate_per_Myr)
     var = evv - ev * ev
     safe = var > 1e-12

@@ -39,7 +39,22 @@ N_TI = 9
 M_C, M_CV, M_C2, M_C2V, M_C2VV = range(5)
 N_MOMENTS = 5
 # columns of the float table: (lo, 1/width) for three spatial axes, ln E, ln E0; sphere centre, r²
-TF_LO0, TF_INV0, TF_LO1, TF_INV1, TF_LO2, TF_INV2, TF_LNE, TF_INVE, TF_LNE0, TF_INVE0, TF_CX, TF_CY, TF_CZ, TF_R2 = range(14)
+(
+    TF_LO0,
+    TF_INV0,
+    TF_LO1,
+    TF_INV1,
+    TF_LO2,
+    TF_INV2,
+    TF_LNE,
+    TF_INVE,
+    TF_LNE0,
+    TF_INVE0,
+    TF_CX,
+    TF_CY,
+    TF_CZ,
+    TF_R2,
+) = range(14)
 N_TF = 14
 
 
@@ -85,10 +100,14 @@ class TallyLayout:
         ti = np.zeros(N_TI, dtype=np.int64)
         tf = np.zeros(N_TF)
         shape = self.shape
-        ti[TI_KIND] = {"cylindrical": TALLY_CYLINDRICAL, "cartesian": TALLY_CARTESIAN, "sphere": TALLY_SPHERE}[self.kind]
+        ti[TI_KIND] = {
+            "cylindrical": TALLY_CYLINDRICAL,
+            "cartesian": TALLY_CARTESIAN,
+            "sphere": TALLY_SPHERE,
+        }[self.kind]
         ti[TI_OFFSET] = self.offset
         sp = list(self.spatial_shape) + [1] * (3 - len(self.spatial_shape))
-        ti[TI_N0:TI_N2 + 1] = sp
+        ti[TI_N0 : TI_N2 + 1] = sp
         ti[TI_NE], ti[TI_NE0], ti[TI_NT] = shape[-2], shape[-1], shape[0]
         ti[TI_END] = self.offset + self.size
         for a, edges in enumerate(self.spatial_axes.values()):
@@ -100,7 +119,7 @@ class TallyLayout:
             e0 = self.source_energy_edges_GeV
             tf[TF_LNE0], tf[TF_INVE0] = math.log(e0[0]), (len(e0) - 1) / math.log(e0[-1] / e0[0])
         if self.kind == "sphere":
-            tf[TF_CX:TF_CZ + 1] = self.sphere_center_kpc
+            tf[TF_CX : TF_CZ + 1] = self.sphere_center_kpc
             tf[TF_R2] = self.sphere_radius_kpc**2
         return ti, tf
 
@@ -119,18 +138,32 @@ def build_tally_layouts(cfg) -> list[TallyLayout]:
         if with_e0:
             n0 = t.source_energy_bins if t.source_energy_bins is not None else t.energy_bins
             e0_edges = np.geomspace(cfg.energy.min_GeV, cfg.energy.max_GeV, n0 + 1)
-        kw = dict(name=t.name, kind=t.type, energy_edges_GeV=e_edges, source_energy_edges_GeV=e0_edges, output_times_Myr=times)
+        kw = dict(
+            name=t.name,
+            kind=t.type,
+            energy_edges_GeV=e_edges,
+            source_energy_edges_GeV=e0_edges,
+            output_times_Myr=times,
+        )
         if t.type == "cylindrical":
             rmax = t.R_max_kpc if t.R_max_kpc is not None else Rmax
             zlo = t.z_min_kpc if t.z_min_kpc is not None else -H
             zhi = t.z_max_kpc if t.z_max_kpc is not None else H
-            axes = {"R_kpc": np.linspace(t.R_min_kpc, rmax, t.R_bins + 1), "z_kpc": np.linspace(zlo, zhi, t.z_bins + 1)}
+            axes = {
+                "R_kpc": np.linspace(t.R_min_kpc, rmax, t.R_bins + 1),
+                "z_kpc": np.linspace(zlo, zhi, t.z_bins + 1),
+            }
             lay = TallyLayout(spatial_axes=axes, **kw)
         elif t.type == "cartesian":
-            axes = {f"{a}_kpc": np.linspace(*rng, n + 1) for a, rng, n in zip("xyz", (t.x_range_kpc, t.y_range_kpc, t.z_range_kpc), t.bins)}
+            axes = {
+                f"{a}_kpc": np.linspace(*rng, n + 1)
+                for a, rng, n in zip("xyz", (t.x_range_kpc, t.y_range_kpc, t.z_range_kpc), t.bins)
+            }
             lay = TallyLayout(spatial_axes=axes, **kw)
         else:
-            center = np.asarray(t.center_kpc if t.center_kpc is not None else cfg.galaxy.sun_position_kpc, dtype=float)
+            center = np.asarray(
+                t.center_kpc if t.center_kpc is not None else cfg.galaxy.sun_position_kpc, dtype=float
+            )
             lay = TallyLayout(spatial_axes={}, sphere_center_kpc=center, sphere_radius_kpc=t.radius_kpc, **kw)
         lay.offset = offset
         offset += lay.size

@@ -45,10 +45,21 @@ class UniformCylinder:
         return r * np.cos(phi), r * np.sin(phi), rng.uniform(-self.H, self.H, n)
 
 
-def closed_box_config(field: dict, particles: int, *, drift: bool = True, seed: int = 1,
-                      halo_height_kpc: float = 2.0, radius_max_kpc: float = 20.0, D_par_kpc2_per_Myr: float = 1.0,
-                      spread_kpc2: float = 2.0, epsilon: float = 0.1, bins=(7, 7, 4), time: dict | None = None,
-                      numerics: dict | None = None) -> dict:
+def closed_box_config(
+    field: dict,
+    particles: int,
+    *,
+    drift: bool = True,
+    seed: int = 1,
+    halo_height_kpc: float = 2.0,
+    radius_max_kpc: float = 20.0,
+    D_par_kpc2_per_Myr: float = 1.0,
+    spread_kpc2: float = 2.0,
+    epsilon: float = 0.1,
+    bins=(7, 7, 4),
+    time: dict | None = None,
+    numerics: dict | None = None,
+) -> dict:
     """Configuration of the check: particles uniform at t = 0, recorded at T with D∥ T = ``spread_kpc2``;
     the tally covers the largest square |x|, |y| < R_max/√2 over the full height."""
     T = spread_kpc2 / D_par_kpc2_per_Myr
@@ -56,15 +67,35 @@ def closed_box_config(field: dict, particles: int, *, drift: bool = True, seed: 
     return {
         "run": {"particles": particles, "batch_size": min(particles, 20000), "seed": seed, "progress": False},
         "energy": {"min_GeV": 100.0, "max_GeV": 100.01},
-        "galaxy": {"halo_height_kpc": halo_height_kpc, "radius_max_kpc": radius_max_kpc, "boundary": "reflect"},
+        "galaxy": {
+            "halo_height_kpc": halo_height_kpc,
+            "radius_max_kpc": radius_max_kpc,
+            "boundary": "reflect",
+        },
         "field": field,
-        "diffusion": {"D0_cm2_per_s": D_par_kpc2_per_Myr * KPC2_PER_MYR_IN_CM2_PER_S, "delta_par": 0.0,
-                      "epsilon": epsilon, "beta": False},
+        "diffusion": {
+            "D0_cm2_per_s": D_par_kpc2_per_Myr * KPC2_PER_MYR_IN_CM2_PER_S,
+            "delta_par": 0.0,
+            "epsilon": epsilon,
+            "beta": False,
+        },
         "estimator": {"method": "snapshot", "output_times_Myr": [T]},
-        "time": {**(time or {}), "regimes": [{"energy_max_GeV": 100.01, "t_max_Myr": T, "snapshot_dt_Myr": T}]},
+        "time": {
+            **(time or {}),
+            "regimes": [{"energy_max_GeV": 100.01, "t_max_Myr": T, "snapshot_dt_Myr": T}],
+        },
         "numerics": {**(numerics or {}), "drift": drift},
-        "tally": [{"name": "box", "type": "cartesian", "x_range_kpc": [-half, half], "y_range_kpc": [-half, half],
-                   "z_range_kpc": [-halo_height_kpc, halo_height_kpc], "bins": list(bins), "energy_bins": 1}],
+        "tally": [
+            {
+                "name": "box",
+                "type": "cartesian",
+                "x_range_kpc": [-half, half],
+                "y_range_kpc": [-half, half],
+                "z_range_kpc": [-halo_height_kpc, halo_height_kpc],
+                "bins": list(bins),
+                "energy_bins": 1,
+            }
+        ],
     }
 
 
@@ -88,7 +119,10 @@ def closed_box_check(field: dict, particles: int, **options) -> ClosedBoxCheck:
     expected = particles * v_cell / v_cyl
     outside = particles - counts.sum()
     expected_outside = particles - expected * counts.size
-    chi2 = float(((counts - expected) ** 2).sum() / expected + (outside - expected_outside) ** 2 / expected_outside)
+    chi2 = float(
+        ((counts - expected) ** 2).sum() / expected + (outside - expected_outside) ** 2 / expected_outside
+    )
     ndf = int(counts.size)
-    return ClosedBoxCheck(chi2, ndf, float(stats.chi2.sf(chi2, ndf)), counts / expected,
-                          res.counts["steps"] / particles, res)
+    return ClosedBoxCheck(
+        chi2, ndf, float(stats.chi2.sf(chi2, ndf)), counts / expected, res.counts["steps"] / particles, res
+    )

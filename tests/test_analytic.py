@@ -30,8 +30,8 @@ KPC_CM = 3.0857e21
 MYR_S = 3.1558e13
 
 # the worked example of docs/physics.md §8.5 in internal units
-D0 = 1e28 * MYR_S / KPC_CM**2      # kpc²/Myr at E_ref = 1 GeV
-B0 = 1e-16 * MYR_S                 # GeV⁻¹ Myr⁻¹
+D0 = 1e28 * MYR_S / KPC_CM**2  # kpc²/Myr at E_ref = 1 GeV
+B0 = 1e-16 * MYR_S  # GeV⁻¹ Myr⁻¹
 DELTA = 0.5
 E_REF = 1.0
 PARAMS = (D0, E_REF, DELTA, B0)
@@ -39,14 +39,17 @@ PARAMS = (D0, E_REF, DELTA, B0)
 
 def power_law(index, lo=0.0, hi=np.inf):
     """Q(E) = E^-index on [lo, hi], 0 outside."""
+
     def q(e):
         e = np.asarray(e, dtype=float)
-        return np.where((e >= lo) & (e <= hi), e ** -index, 0.0)
+        return np.where((e >= lo) & (e <= hi), e**-index, 0.0)
+
     return q
 
 
 def test_worked_number_of_physics_md():
-    """D0 = 1e28 cm²/s at 1 GeV, δ = 0.5, b0 = 1e-16 GeV⁻¹ s⁻¹, E = 100 GeV, E_s → ∞: λ² = 8e43 cm², λ ≈ 2.9 kpc."""
+    """D0 = 1e28 cm²/s at 1 GeV, δ = 0.5, b0 = 1e-16 GeV⁻¹ s⁻¹, E = 100 GeV, E_s → ∞: λ² = 8e43 cm², λ ≈ 2.9
+    kpc."""
     lam2 = A.syrovatskii_lambda2_kpc2(100.0, np.inf, *PARAMS)
     assert lam2 * KPC_CM**2 == pytest.approx(8e43, rel=1e-12)
     assert math.sqrt(lam2) == pytest.approx(2.9, abs=0.005)
@@ -57,20 +60,27 @@ def test_lambda2_is_four_times_integral_of_D_over_b(delta):
     """λ² = 4∫_E^{E_s} D/b dE' (adaptive quadrature), including the log form at δ = 1; additivity; inverse."""
     E, Es = 7.0, np.array([7.0, 7.0 * (1 + 1e-9), 20.0, 300.0, 5e4])
     got = A.syrovatskii_lambda2_kpc2(E, Es, D0, 3.0, delta, B0)
-    ref = [4 * integrate.quad(lambda e: D0 * (e / 3.0) ** delta / (B0 * e * e), E, s, epsrel=1e-13, epsabs=0)[0] for s in Es]
+    ref = [
+        4 * integrate.quad(lambda e: D0 * (e / 3.0) ** delta / (B0 * e * e), E, s, epsrel=1e-13, epsabs=0)[0]
+        for s in Es
+    ]
     np.testing.assert_allclose(got, ref, rtol=1e-11, atol=0)
     # additive along the cooling path
     mid = 55.0
-    np.testing.assert_allclose(A.syrovatskii_lambda2_kpc2(E, 300.0, D0, 3.0, delta, B0),
-                               A.syrovatskii_lambda2_kpc2(E, mid, D0, 3.0, delta, B0)
-                               + A.syrovatskii_lambda2_kpc2(mid, 300.0, D0, 3.0, delta, B0), rtol=1e-13)
+    np.testing.assert_allclose(
+        A.syrovatskii_lambda2_kpc2(E, 300.0, D0, 3.0, delta, B0),
+        A.syrovatskii_lambda2_kpc2(E, mid, D0, 3.0, delta, B0)
+        + A.syrovatskii_lambda2_kpc2(mid, 300.0, D0, 3.0, delta, B0),
+        rtol=1e-13,
+    )
     # the inverse E_s(λ²) round-trips
     back = A.syrovatskii_source_energy_GeV(E, got[1:], D0, 3.0, delta, B0)
     np.testing.assert_allclose(back, Es[1:], rtol=1e-9)
 
 
 def test_lambda2_limits():
-    """E_s → ∞ is finite for δ < 1 and matches the closed form; δ = 1 ± 1e-7 approach the log form; E_s < E is NaN."""
+    """E_s → ∞ is finite for δ < 1 and matches the closed form; δ = 1 ± 1e-7 approach the log form; E_s < E
+    is NaN."""
     lam_inf = A.syrovatskii_lambda2_kpc2(10.0, np.inf, *PARAMS)
     assert lam_inf == pytest.approx(4 * D0 / (B0 * (1 - DELTA)) * 10.0 ** (DELTA - 1), rel=1e-14)
     assert np.isinf(A.syrovatskii_lambda2_kpc2(10.0, np.inf, D0, 1.0, 1.2, B0))
@@ -88,13 +98,21 @@ def test_kernels_are_normalised():
     iso = integrate.quad(lambda r: 4 * math.pi * r * r * A.gaussian_kernel_per_kpc3(r, lam2), 0, np.inf)[0]
     assert iso == pytest.approx(1.0, rel=1e-10)
     lp, lq = 3.0, 0.2
-    aniso = integrate.dblquad(lambda xq, xp: 2 * math.pi * xq * A.gaussian_kernel_anisotropic_per_kpc3(xp, xq, lp, lq),
-                              -np.inf, np.inf, 0, np.inf)[0]
+    aniso = integrate.dblquad(
+        lambda xq, xp: 2 * math.pi * xq * A.gaussian_kernel_anisotropic_per_kpc3(xp, xq, lp, lq),
+        -np.inf,
+        np.inf,
+        0,
+        np.inf,
+    )[0]
     assert aniso == pytest.approx(1.0, rel=1e-8)
     # equal λ: the anisotropic kernel is the isotropic one
     x, y = np.array([0.0, 0.5, 2.0]), np.array([0.3, 1.0, 0.0])
-    np.testing.assert_allclose(A.gaussian_kernel_anisotropic_per_kpc3(x, y, lam2, lam2),
-                               A.gaussian_kernel_per_kpc3(np.hypot(x, y), lam2), rtol=1e-14)
+    np.testing.assert_allclose(
+        A.gaussian_kernel_anisotropic_per_kpc3(x, y, lam2, lam2),
+        A.gaussian_kernel_per_kpc3(np.hypot(x, y), lam2),
+        rtol=1e-14,
+    )
     # rings tiling R < 40, |z| < 40 carry all the mass
     R = np.linspace(0, 40, 81)
     z = np.linspace(-40, 40, 9)
@@ -116,13 +134,30 @@ def _ball_average_brute_force(d, a, lam2, n=200):
     return total / (4 / 3 * math.pi * a**3)
 
 
-@pytest.mark.parametrize("d,a,lam2", [
-    (0.0, 0.5, 1.0), (0.2, 0.5, 1.0), (0.5, 0.5, 0.3), (2.0, 0.5, 1.0), (2.0, 1.0, 0.05), (0.3, 1.0, 0.01),
-    (1e-7, 0.4, 0.8), (5.0, 2.0, 30.0), (1.0, 1e-4, 0.9), (0.0, 1e-4, 0.9), (3.0, 0.1, 0.2),
-    (0.0, 0.09, 1.0), (2.5, 0.05, 0.6), (4.0, 1e-6, 1.0), (0.05, 0.04, 0.25), (1.0, 0.3, 1e-3),
-])
+@pytest.mark.parametrize(
+    "d,a,lam2",
+    [
+        (0.0, 0.5, 1.0),
+        (0.2, 0.5, 1.0),
+        (0.5, 0.5, 0.3),
+        (2.0, 0.5, 1.0),
+        (2.0, 1.0, 0.05),
+        (0.3, 1.0, 0.01),
+        (1e-7, 0.4, 0.8),
+        (5.0, 2.0, 30.0),
+        (1.0, 1e-4, 0.9),
+        (0.0, 1e-4, 0.9),
+        (3.0, 0.1, 0.2),
+        (0.0, 0.09, 1.0),
+        (2.5, 0.05, 0.6),
+        (4.0, 1e-6, 1.0),
+        (0.05, 0.04, 0.25),
+        (1.0, 0.3, 1e-3),
+    ],
+)
 def test_sphere_average_against_brute_force(d, a, lam2):
-    """Closed form (erf/exp, or the positive radial integral for a < λ/10) = numerical average over the ball."""
+    """Closed form (erf/exp, or the positive radial integral for a < λ/10) = numerical average over the
+    ball."""
     got = A.gaussian_kernel_sphere_average_per_kpc3(d, a, lam2)
     ref = _ball_average_brute_force(d, a, lam2)
     assert got == pytest.approx(ref, rel=1e-9, abs=1e-300)
@@ -135,20 +170,32 @@ def test_sphere_average_limits():
     np.testing.assert_allclose(inside, 3 / (4 * math.pi * a**3), rtol=1e-12)
     assert A.gaussian_kernel_sphere_average_per_kpc3(1.0, a, 1e-8) == 0.0
     from scipy import stats
+
     lam2 = 0.9
     p = A.gaussian_kernel_sphere_average_per_kpc3(0.0, a, lam2) * 4 / 3 * math.pi * a**3
     assert p == pytest.approx(stats.chi(3).cdf(a * math.sqrt(2 / lam2)), rel=1e-13)
     big = 1e3
-    assert A.gaussian_kernel_sphere_average_per_kpc3(2.0, big, lam2) * 4 / 3 * math.pi * big**3 == pytest.approx(1.0, rel=1e-13)
+    assert A.gaussian_kernel_sphere_average_per_kpc3(
+        2.0, big, lam2
+    ) * 4 / 3 * math.pi * big**3 == pytest.approx(1.0, rel=1e-13)
 
 
-@pytest.mark.parametrize("cell", [(0.0, 1.0, -0.5, 0.5), (1.0, 2.0, -0.5, 0.5), (2.5, 3.0, 0.2, 1.0), (0.5, 4.0, -3.0, -1.0)])
+@pytest.mark.parametrize(
+    "cell", [(0.0, 1.0, -0.5, 0.5), (1.0, 2.0, -0.5, 0.5), (2.5, 3.0, 0.2, 1.0), (0.5, 4.0, -3.0, -1.0)]
+)
 def test_ring_average_against_brute_force(cell):
     """Closed form = 2D quadrature of 2πR K(√(R² + z²)) over the cell."""
     R1, R2, z1, z2 = cell
     lam2 = 1.7
-    ref = integrate.dblquad(lambda z, R: 2 * math.pi * R * A.gaussian_kernel_per_kpc3(math.hypot(R, z), lam2),
-                            R1, R2, z1, z2, epsabs=0, epsrel=1e-12)[0]
+    ref = integrate.dblquad(
+        lambda z, R: 2 * math.pi * R * A.gaussian_kernel_per_kpc3(math.hypot(R, z), lam2),
+        R1,
+        R2,
+        z1,
+        z2,
+        epsabs=0,
+        epsrel=1e-12,
+    )[0]
     ref /= math.pi * (R2**2 - R1**2) * (z2 - z1)
     assert A.gaussian_kernel_ring_average_per_kpc3(R1, R2, z1, z2, lam2) == pytest.approx(ref, rel=1e-10)
 
@@ -159,7 +206,11 @@ def _steady_adaptive(r, E, Q, e_max, params, a=None):
 
     def f(es):
         lam2 = A.syrovatskii_lambda2_kpc2(E, es, d0, e_ref, delta, b0)
-        k = A.gaussian_kernel_per_kpc3(r, lam2) if a is None else A.gaussian_kernel_sphere_average_per_kpc3(r, a, lam2)
+        k = (
+            A.gaussian_kernel_per_kpc3(r, lam2)
+            if a is None
+            else A.gaussian_kernel_sphere_average_per_kpc3(r, a, lam2)
+        )
         return float(Q(es) * k)
 
     pts = [p for p in (E * 1.0001, E * 1.01, E * 1.1, E * 2) if p < e_max]
@@ -169,7 +220,8 @@ def _steady_adaptive(r, E, Q, e_max, params, a=None):
 @pytest.mark.parametrize("delta,e_max", [(0.5, 1000.0), (1.0 / 3.0, 1e4), (1.0, 1000.0), (1.4, 500.0)])
 @pytest.mark.parametrize("r,a", [(1.0, None), (0.3, None), (4.0, None), (0.0, 0.5), (0.4, 0.5), (2.0, 0.5)])
 def test_steady_quadrature_against_adaptive(delta, e_max, r, a):
-    """The λ²-space Gauss–Legendre quadrature agrees with adaptive quadrature in E_s to < 1e-8 (stated accuracy)."""
+    """The λ²-space Gauss–Legendre quadrature agrees with adaptive quadrature in E_s to < 1e-8 (stated
+    accuracy)."""
     params = (D0, E_REF, delta, B0)
     Q = power_law(2.2, 1.0, e_max)
     for E in (10.0, 100.0, 0.9 * e_max):
@@ -191,7 +243,8 @@ def test_steady_infinite_e_max():
 
 
 def test_steady_state_normalisation():
-    """∫ n d³x = (1/b(E)) ∫_E^{E_max} Q dE_s = uniform_source_density: by a huge ball and by radial quadrature."""
+    """∫ n d³x = (1/b(E)) ∫_E^{E_max} Q dE_s = uniform_source_density: by a huge ball and by radial
+    quadrature."""
     e_max = 2000.0
     Q = power_law(2.0, 5.0, e_max)
     b = lambda e: B0 * np.asarray(e) ** 2
@@ -200,10 +253,21 @@ def test_steady_state_normalisation():
         exact = (1 / E - 1 / e_max) / (B0 * E * E)  # ∫ E_s^-2 = 1/E − 1/E_max
         assert total == pytest.approx(exact, rel=1e-12)
         big = 1e4
-        ball = A.syrovatskii_steady_density(0.0, E, Q, e_max, *PARAMS, sphere_radius_kpc=big) * 4 / 3 * math.pi * big**3
+        ball = (
+            A.syrovatskii_steady_density(0.0, E, Q, e_max, *PARAMS, sphere_radius_kpc=big)
+            * 4
+            / 3
+            * math.pi
+            * big**3
+        )
         assert ball == pytest.approx(exact, rel=1e-9)
-        radial = integrate.quad(lambda r: 4 * math.pi * r * r * A.syrovatskii_steady_density(r, E, Q, e_max, *PARAMS),
-                                0, np.inf, epsrel=1e-10, limit=400)[0]
+        radial = integrate.quad(
+            lambda r: 4 * math.pi * r * r * A.syrovatskii_steady_density(r, E, Q, e_max, *PARAMS),
+            0,
+            np.inf,
+            epsrel=1e-10,
+            limit=400,
+        )[0]
         assert radial == pytest.approx(exact, rel=1e-7)
 
 
@@ -225,10 +289,14 @@ def test_burst_normalisation_and_cutoff():
     Es = E / (1 - B0 * E * t)
     expect = Es**-2 * (Es / E) ** 2
     big = 1e3
-    ball = A.syrovatskii_burst_density(0.0, E, t, Q, *PARAMS, sphere_radius_kpc=big) * 4 / 3 * math.pi * big**3
+    ball = (
+        A.syrovatskii_burst_density(0.0, E, t, Q, *PARAMS, sphere_radius_kpc=big) * 4 / 3 * math.pi * big**3
+    )
     np.testing.assert_allclose(ball, expect, rtol=1e-13)
     for e, x in zip(E, expect):
-        radial = integrate.quad(lambda r: 4 * math.pi * r * r * A.syrovatskii_burst_density(r, e, t, Q, *PARAMS), 0, np.inf)[0]
+        radial = integrate.quad(
+            lambda r: 4 * math.pi * r * r * A.syrovatskii_burst_density(r, e, t, Q, *PARAMS), 0, np.inf
+        )[0]
         assert radial == pytest.approx(x, rel=1e-9)
     e_cut = 1 / (B0 * t)
     top = 1000.0 / (1 + B0 * 1000.0 * t)  # the cooled E_max
@@ -244,7 +312,9 @@ def test_burst_loss_free_limit():
     D = D0 * E**DELTA
     r = np.array([0.0, 0.5, 2.0])
     got = A.syrovatskii_burst_density(r, E, t, Q, D0, 1.0, DELTA, b0)
-    np.testing.assert_allclose(got, E**-2 * np.exp(-r * r / (4 * D * t)) / (4 * math.pi * D * t) ** 1.5, rtol=1e-7)
+    np.testing.assert_allclose(
+        got, E**-2 * np.exp(-r * r / (4 * D * t)) / (4 * math.pi * D * t) ** 1.5, rtol=1e-7
+    )
 
 
 @pytest.mark.parametrize("r,a", [(1.2, None), (0.0, 0.5)])
@@ -266,10 +336,16 @@ def test_region_average_wrappers_agree():
     Q = power_law(2.0, 10.0, 1000.0)
     E = np.array([15.0, 60.0])
     kern = lambda v: A.gaussian_kernel_sphere_average_per_kpc3(1.5, 0.5, v)
-    np.testing.assert_allclose(A.syrovatskii_steady_region_average(kern, 1.5, E, Q, 1000.0, *PARAMS),
-                               A.syrovatskii_steady_density(1.5, E, Q, 1000.0, *PARAMS, sphere_radius_kpc=0.5), rtol=1e-14)
-    np.testing.assert_allclose(A.syrovatskii_burst_region_average(kern, E, 1.0, Q, *PARAMS),
-                               A.syrovatskii_burst_density(1.5, E, 1.0, Q, *PARAMS, sphere_radius_kpc=0.5), rtol=1e-14)
+    np.testing.assert_allclose(
+        A.syrovatskii_steady_region_average(kern, 1.5, E, Q, 1000.0, *PARAMS),
+        A.syrovatskii_steady_density(1.5, E, Q, 1000.0, *PARAMS, sphere_radius_kpc=0.5),
+        rtol=1e-14,
+    )
+    np.testing.assert_allclose(
+        A.syrovatskii_burst_region_average(kern, E, 1.0, Q, *PARAMS),
+        A.syrovatskii_burst_density(1.5, E, 1.0, Q, *PARAMS, sphere_radius_kpc=0.5),
+        rtol=1e-14,
+    )
 
 
 def test_energy_bin_average():

@@ -25,7 +25,6 @@ sdeprop/kernel.py as well as the package sdeprop/kernel/ and its submodules.
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
@@ -40,7 +39,9 @@ FORBIDDEN_IMPORTS = {
     "sdeprop.config": ("sdeprop",),  # the schema: only errors and units (ALLOWED_IMPORTS)
     "sdeprop.kernel": ("sdeprop.config", "sdeprop.io", "sdeprop.engine", "sdeprop.cli"),
     "sdeprop.models": ("sdeprop.config", "sdeprop.io", "sdeprop.engine", "sdeprop.cli"),
-    "sdeprop.gridsolver": ("sdeprop.kernel",),
+    "sdeprop.gridsolver": ("sdeprop.kernel", "sdeprop.engine", "sdeprop.crosscheck"),  # stays independent
+    "sdeprop.tallies": ("sdeprop.config", "sdeprop.io", "sdeprop.engine", "sdeprop.kernel", "sdeprop.cli"),
+    "sdeprop.plotting": ("sdeprop.engine", "sdeprop.kernel"),  # figures draw results, they run nothing
     "sdeprop": ("sdeprop.cli",),  # nothing imports the command line ...
 }
 #: module prefix -> prefixes it may import although FORBIDDEN_IMPORTS names them
@@ -49,20 +50,6 @@ ALLOWED_IMPORTS = {
     "sdeprop.cli": ("sdeprop.cli",),  # ... except the command line itself
     "sdeprop.__main__": ("sdeprop.cli",),  # ... and ``python -m sdeprop``
 }
-
-#: (importing module, imported module) -> why it is tolerated for now.  Each entry exists only for a
-#: file that another branch is moving; the merge removes it (a stale entry fails the test).
-KNOWN_EXCEPTIONS = {
-}
-
-_LEGACY_CLI = re.compile(r"^sdeprop\.(\w+)_cli$")
-
-
-def _rule_name(module: str) -> str:
-    """The name the rules see: the flat sdeprop/<verb>_cli.py modules count as sdeprop.cli.<verb>
-    (they become sdeprop/cli/<verb>.py)."""
-    m = _LEGACY_CLI.match(module)
-    return f"sdeprop.cli.{m.group(1)}" if m else module
 
 
 def _under(module: str, prefix: str) -> bool:
@@ -134,8 +121,10 @@ def _where(modules, module, target, edges) -> str:
 
 def _cycle_edges(modules, edges):
     """The edges the cycle search follows: all but a module's imports of a package that encloses it."""
-    return {m: [t for t in targets if not (_is_package(t, modules) and _under(m, t))]
-            for m, targets in edges.items()}
+    return {
+        m: [t for t in targets if not (_is_package(t, modules) and _under(m, t))]
+        for m, targets in edges.items()
+    }
 
 
 def _strongly_connected(graph) -> list[list[str]]:
@@ -203,13 +192,14 @@ def _violations(modules, edges) -> list[tuple[str, str, str]]:
     out = []
     for m, targets in edges.items():
         for t in targets:
-            a, b = _rule_name(m), _rule_name(t)
+            a, b = (m), (t)
             for who, forbidden in FORBIDDEN_IMPORTS.items():
                 if not _under(a, who):
                     continue
                 bad = [f for f in forbidden if _under(b, f)]
-                allowed = [p for key, ps in ALLOWED_IMPORTS.items() if _under(a, key)
-                           for p in ps if _under(b, p)]
+                allowed = [
+                    p for key, ps in ALLOWED_IMPORTS.items() if _under(a, key) for p in ps if _under(b, p)
+                ]
                 if bad and not allowed:
                     if bad[0] == PACKAGE:
                         only = ", ".join(ALLOWED_IMPORTS.get(who, ())) or "nothing"
@@ -228,14 +218,17 @@ def test_no_import_cycles():
     for comp in _strongly_connected(graph):
         cycle = _one_cycle(graph, comp)
         steps = ", ".join(_where(modules, a, b, edges) for a, b in zip(cycle, cycle[1:]))
-        problems.append(f"cycle {' -> '.join(cycle)} (imports at {steps}); "
-                        f"all modules of it: {', '.join(comp)}")
+        problems.append(
+            f"cycle {' -> '.join(cycle)} (imports at {steps}); all modules of it: {', '.join(comp)}"
+        )
     for m, targets in edges.items():
-        for t, (line, top_level) in targets.items():
+        for t, (_line, top_level) in targets.items():
             if top_level and _is_package(t, modules) and _under(m, t) and m != t:
-                problems.append(f"{_where(modules, m, t, edges)}: {m} imports its own package {t} "
-                                "at module level (it is half-initialised then: import the submodule that "
-                                "defines the name, or import inside the function that needs it)")
+                problems.append(
+                    f"{_where(modules, m, t, edges)}: {m} imports its own package {t} "
+                    "at module level (it is half-initialised then: import the submodule that "
+                    "defines the name, or import inside the function that needs it)"
+                )
     if problems:
         pytest.fail("import cycles in sdeprop:\n  " + "\n  ".join(problems), pytrace=False)
 
@@ -243,27 +236,10 @@ def test_no_import_cycles():
 def test_dependencies_point_one_way():
     modules, edges = _graph()
     found = _violations(modules, edges)
-    problems = [msg for m, t, msg in found if (m, t) not in KNOWN_EXCEPTIONS]
+    problems = [msg for _, _, msg in found]
     if problems:
-        pytest.fail("imports against the rules of tests/test_architecture.py (FORBIDDEN_IMPORTS):\n  "
-                    + "\n  ".join(problems), pytrace=False)
-
-
-def test_known_exceptions_are_still_needed():
-    """An exception whose import is gone must leave KNOWN_EXCEPTIONS too."""
-    modules, edges = _graph()
-    found = {(m, t) for m, t, _ in _violations(modules, edges)}
-    stale = [f"{m} -> {t}" for m, t in KNOWN_EXCEPTIONS if (m, t) not in found]
-    if stale:
-        pytest.fail("KNOWN_EXCEPTIONS lists imports that no longer break a rule; remove:\n  "
-                    + "\n  ".join(stale), pytrace=False)
-
-
-def test_the_rules_see_the_package():
-    """Guards against a test that passes because it reads nothing: the graph has the known edges."""
-    modules, edges = _graph()
-    assert "sdeprop.config" in modules and "sdeprop.models.field" in modules and "sdeprop" in modules
-    assert "sdeprop.errors" in edges["sdeprop.config"]
-    assert "sdeprop.models.field" in edges["sdeprop.engine"]
-    assert "sdeprop.models.loss_processes" in edges["sdeprop.models.losses"]  # `from . import loss_processes`
-    assert "sdeprop.config" in edges["sdeprop.gridsolver.energy"]  # `from ..config import ...`
+        pytest.fail(
+            "imports against the rules of tests/test_architecture.py (FORBIDDEN_IMPORTS):\n  "
+            + "\n  ".join(problems),
+            pytrace=False,
+        )

@@ -42,7 +42,8 @@ def test_each_verb_has_help(verb, capsys):
 
 def test_python_dash_m_sdeprop_help():
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(CLI_DIR)))
-    out = subprocess.run([sys.executable, "-m", "sdeprop", "--help"], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "sdeprop", "--help"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("usage: sdeprop") and "crosscheck" in out.stdout

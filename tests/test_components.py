@@ -22,10 +22,23 @@ def config():
         "losses": {"model": "quadratic"},
         "source": {"type": "disk", "radius_kpc": 15.0},
         "spectrum": {"type": "power_law", "index": 2.5, "variable": "kinetic_energy", "rate_per_Myr": 100.0},
-        "tally": [{"name": "sun", "type": "sphere", "radius_kpc": 2.0, "energy_bins": 4, "source_energy_bins": 6}],
-        "components": [{"name": "pwn", "species": ["electron", "positron"], "particles": 400,
-                        "source": {"type": "radial_profile"},
-                        "spectrum": {"type": "power_law", "index": 1.8, "variable": "kinetic_energy", "rate_per_Myr": 10.0}}],
+        "tally": [
+            {"name": "sun", "type": "sphere", "radius_kpc": 2.0, "energy_bins": 4, "source_energy_bins": 6}
+        ],
+        "components": [
+            {
+                "name": "pwn",
+                "species": ["electron", "positron"],
+                "particles": 400,
+                "source": {"type": "radial_profile"},
+                "spectrum": {
+                    "type": "power_law",
+                    "index": 1.8,
+                    "variable": "kinetic_energy",
+                    "rate_per_Myr": 10.0,
+                },
+            }
+        ],
     }
 
 
@@ -60,7 +73,9 @@ def test_pair_component_shares_its_rate_and_is_stored(tmp_path):
     np.testing.assert_allclose(e_plus.uncertainty, 0.5 * pwn.uncertainty)
     # another spectrum for the component, by reweighting
     other = res.species_density("sun", "positron", spectra={"pwn": PowerLaw(2.0, "kinetic_energy")})
-    np.testing.assert_allclose(other.density, 0.5 * pwn.reweight(PowerLaw(2.0, "kinetic_energy"), 10.0).density)
+    np.testing.assert_allclose(
+        other.density, 0.5 * pwn.reweight(PowerLaw(2.0, "kinetic_energy"), 10.0).density
+    )
     with pytest.raises(ValueError, match="no source of this run injects 'proton'"):
         res.species_density("sun", "proton")
     back = load_result(tmp_path / "r.h5")

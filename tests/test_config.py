@@ -33,7 +33,10 @@ def test_quickstart_loads():
         ({"galaxy": {"halo_height_kpc": 0.0}}, ["galaxy.halo_height_kpc", "greater than 0"]),
         ({"galaxy": {"halo_height_kpc": -4.0}}, ["galaxy.halo_height_kpc"]),
         ({"energy": {"min_GeV": -1.0}}, ["energy.min_GeV", "greater than 0"]),
-        ({"energy": {"min_GeV": 100.0, "max_GeV": 10.0}}, ["energy.min_GeV = 100.0 must be below energy.max_GeV = 10.0"]),
+        (
+            {"energy": {"min_GeV": 100.0, "max_GeV": 10.0}},
+            ["energy.min_GeV = 100.0 must be below energy.max_GeV = 10.0"],
+        ),
         ({"energy": {"min_GeV": 10.0, "max_GeV": 10.0}}, ["must be below"]),
         ({"galaxy": {"halo_heigth_kpc": 4.0}}, ["unknown key 'galaxy.halo_heigth_kpc'"]),
         ({"foo": 1}, ["unknown key 'foo'"]),
@@ -42,17 +45,41 @@ def test_quickstart_loads():
         ({"diffusion": {"D0_cm2_per_s": float("nan")}}, ["diffusion.D0_cm2_per_s", "finite"]),
         ({"field": {"model": "jf99"}}, ["field", "'jf99'", "uniform", "cerri_toy", "grid"]),
         ({"field": {"model": "uniform", "direction": [0.0, 0.0, 0.0]}}, ["field.direction", "non-zero"]),
-        ({"field": {"model": "uniform", "south_direction": [0.0, 0.0, 0.0]}}, ["field.south_direction", "non-zero"]),
+        (
+            {"field": {"model": "uniform", "south_direction": [0.0, 0.0, 0.0]}},
+            ["field.south_direction", "non-zero"],
+        ),
         ({"field": {"model": "uniform", "south_strength_uG": -1.0}}, ["field.south_strength_uG"]),
         ({"numerics": {"plane_interface": "sometimes"}}, ["numerics.plane_interface", "auto"]),
-        ({"source": {"type": "point", "position_kpc": [0.0, 0.0, 5.0]}}, ["source.position_kpc", "outside the halo", "halo_height_kpc"]),
-        ({"source": {"type": "point", "position_kpc": [25.0, 0.0, 0.0]}}, ["outside the halo", "radius_max_kpc"]),
-        ({"source": {"type": "disk", "radius_kpc": 30.0}}, ["source.radius_kpc = 30.0 exceeds galaxy.radius_max_kpc"]),
-        ({"source": {"type": "radial_profile", "z0_kpc": 5.0}}, ["source.z0_kpc", "below galaxy.halo_height_kpc"]),
-        ({"tally": [{"name": "a", "type": "sphere"}, {"name": "a", "type": "sphere"}]}, ["tally names", "unique"]),
+        (
+            {"source": {"type": "point", "position_kpc": [0.0, 0.0, 5.0]}},
+            ["source.position_kpc", "outside the halo", "halo_height_kpc"],
+        ),
+        (
+            {"source": {"type": "point", "position_kpc": [25.0, 0.0, 0.0]}},
+            ["outside the halo", "radius_max_kpc"],
+        ),
+        (
+            {"source": {"type": "disk", "radius_kpc": 30.0}},
+            ["source.radius_kpc = 30.0 exceeds galaxy.radius_max_kpc"],
+        ),
+        (
+            {"source": {"type": "radial_profile", "z0_kpc": 5.0}},
+            ["source.z0_kpc", "below galaxy.halo_height_kpc"],
+        ),
+        (
+            {"tally": [{"name": "a", "type": "sphere"}, {"name": "a", "type": "sphere"}]},
+            ["tally names", "unique"],
+        ),
         ({"tally": [{"name": "a", "type": "cube"}]}, ["tally", "'cube'", "cylindrical"]),
-        ({"time": {"regimes": [{"energy_max_GeV": 10.0}]}}, ["time.regimes[-1].energy_max_GeV = 10.0 must reach energy.max_GeV"]),
-        ({"estimator": {"method": "residence_time", "output_times_Myr": [1.0]}}, ["output_times_Myr", "snapshot"]),
+        (
+            {"time": {"regimes": [{"energy_max_GeV": 10.0}]}},
+            ["time.regimes[-1].energy_max_GeV = 10.0 must reach energy.max_GeV"],
+        ),
+        (
+            {"estimator": {"method": "residence_time", "output_times_Myr": [1.0]}},
+            ["output_times_Myr", "snapshot"],
+        ),
     ],
 )
 def test_bad_input_names_key_and_range(patch, words):
@@ -91,8 +118,10 @@ def test_schema_doc_lists_every_key():
 
 
 def test_configuration_reference_is_current():
-    """docs/configuration.md is generated from the schema; regenerate with python -m sdeprop.config."""
+    """docs/configuration.md is generated from the schema; regenerate with
+    `sdeprop config --markdown > docs/configuration.md`."""
     from conftest import ROOT
+
     from sdeprop.config import describe_schema_markdown
 
     with open(f"{ROOT}/docs/configuration.md") as f:

@@ -48,11 +48,11 @@ def toy_report(tmp_path_factory):
 def test_cerri_toy_sde_matches_grid(toy_report):
     """Loss-free protons in the Cerri toy field: all pulls within 4σ, χ² p > 1e-3 (module doc)."""
     r = toy_report
-    assert r.dof == 60                                  # every cell well measured
+    assert r.dof == 60  # every cell well measured
     assert r.max_abs_pull < 4.0, r.markdown()
     assert r.p_value > 1e-3, r.markdown()
     assert r.residuals["fine"] < 1e-10
-    assert r.counts["alive_at_t_max"] <= 1e-3 * r.counts["injected"]   # t_max truncation negligible
+    assert r.counts["alive_at_t_max"] <= 1e-3 * r.counts["injected"]  # t_max truncation negligible
     # the grid is converged far below the MC error here: σ_grid ≪ σ_MC
     assert np.all(r.grid_err[r.used] < 0.1 * r.mc_err[r.used])
 
@@ -65,7 +65,13 @@ def assert_grid_with_scaled_D0_is_rejected(report, config, grid_density_fn, reso
     from sdeprop.config import load_config
 
     cfg = load_config(config)
-    bad = cfg.model_copy(update={"diffusion": cfg.diffusion.model_copy(update={"D0_cm2_per_s": factor * cfg.diffusion.D0_cm2_per_s})})
+    bad = cfg.model_copy(
+        update={
+            "diffusion": cfg.diffusion.model_copy(
+                update={"D0_cm2_per_s": factor * cfg.diffusion.D0_cm2_per_s}
+            )
+        }
+    )
     g, *_ = grid_density_fn(bad, report.edges, resolution_kpc)
     pull = ((g - report.mc) / np.sqrt(report.mc_err**2 + report.grid_err**2))[report.used]
     assert chi2.sf(np.sum(pull**2), pull.size) < 1e-3
@@ -87,7 +93,9 @@ def test_report_files(toy_report):
 
 
 def test_refusals():
-    with pytest.raises(ValueError, match="not axisymmetric"):      # auto would take the 3D path (test_crosscheck_3d.py)
+    with pytest.raises(
+        ValueError, match="not axisymmetric"
+    ):  # auto would take the 3D path (test_crosscheck_3d.py)
         crosscheck(_toy(field={"model": "uniform", "direction": [0.0, 0.3, 1.0]}), write=False, solver="2d")
     with pytest.raises(ValueError, match="point source"):
         crosscheck({**TOY, "source": {"type": "point"}}, write=False)
@@ -98,9 +106,12 @@ def test_axisymmetry_check():
 
     assert field_is_axisymmetric(load_config(_toy()))[0]
     assert field_is_axisymmetric(load_config(_toy(field={"model": "cerri17"})))[0]
-    assert field_is_axisymmetric(load_config(_toy(field={"model": "uniform", "direction": [0.0, 0.0, 1.0]})))[0]
-    assert not field_is_axisymmetric(load_config(_toy(field={"model": "uniform", "direction": [1.0, 0.0, 1.0]})))[0]
-
+    assert field_is_axisymmetric(load_config(_toy(field={"model": "uniform", "direction": [0.0, 0.0, 1.0]})))[
+        0
+    ]
+    assert not field_is_axisymmetric(
+        load_config(_toy(field={"model": "uniform", "direction": [1.0, 0.0, 1.0]}))
+    )[0]
 
 
 def test_cli_writes_report(tmp_path, capsys):
@@ -137,13 +148,17 @@ def test_cerri17_x_field_sde_matches_grid(tmp_path):
     r = crosscheck(CERRI17_X, output_dir=tmp_path, resolutions=(0.2, 0.1))
     assert r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()
 
+
 # Electrons with quadratic losses b = b0 E² (b0 = 1e-16 GeV⁻¹ s⁻¹): the cooling time from any E to
 # the 10 GeV floor is < 1/(b0 · 10 GeV) = 31.7 Myr, so t_max = 40 Myr ends every history (nothing
 # alive at t_max) and the MC steady state is complete.  Same statistics argument as the module doc
 # (60 cells, energy bins now share histories too, which makes the χ² bound more conservative still).
-LOSSY = _toy(species={"name": "electron"}, run={"name": "cc_loss", "particles": 10000},
-             losses={"model": "quadratic", "b0_per_GeV_per_s": 1e-16, "energy_floor_GeV": 10.0},
-             time={"regimes": [{"energy_max_GeV": 1000.0, "t_max_Myr": 40.0}]})
+LOSSY = _toy(
+    species={"name": "electron"},
+    run={"name": "cc_loss", "particles": 10000},
+    losses={"model": "quadratic", "b0_per_GeV_per_s": 1e-16, "energy_floor_GeV": 10.0},
+    time={"regimes": [{"energy_max_GeV": 1000.0, "t_max_Myr": 40.0}]},
+)
 
 
 def test_electrons_with_quadratic_losses_sde_matches_grid():
@@ -168,7 +183,11 @@ def test_grid_with_losses_converges_in_energy():
     E = fine_energies([10.0, 100.0, 1000.0, 5000.0], 1000.0, 8)
     assert E[0] == 10.0 and E[-1] == 1000.0 and np.any(np.isclose(E, 100.0)) and E.size == 17
     cfg = load_config(LOSSY)
-    edges = {"R_kpc": np.linspace(0, 10, 6), "z_kpc": np.linspace(-2, 2, 5), "E_GeV": np.geomspace(10, 1000, 4)}
+    edges = {
+        "R_kpc": np.linspace(0, 10, 6),
+        "z_kpc": np.linspace(-2, 2, 5),
+        "E_GeV": np.geomspace(10, 1000, 4),
+    }
     g = {n: grid_density_losses(cfg, edges, 0.4, n)[0] for n in (24, 48, 96)}
     d1 = np.max(np.abs(g[48] - g[24]) / g[96])
     d2 = np.max(np.abs(g[96] - g[48]) / g[96])
@@ -179,9 +198,12 @@ def test_electrons_with_galactic_losses_sde_matches_grid():
     """losses.model = 'galactic' (all four e± processes, Cerri toy field for synchrotron): the grid
     evaluates LossModel.total_rate at each cell centre, the SDE its loss table; coarser grids
     (0.4, 0.2 kpc) keep the direct loss-rate evaluation short.  t_max = 100 Myr ends every history."""
-    cfg = _toy(species={"name": "electron"}, run={"name": "cc_gal", "particles": 10000},
-               losses={"model": "galactic", "energy_floor_GeV": 10.0},
-               time={"regimes": [{"energy_max_GeV": 1000.0, "t_max_Myr": 100.0}]})
+    cfg = _toy(
+        species={"name": "electron"},
+        run={"name": "cc_gal", "particles": 10000},
+        losses={"model": "galactic", "energy_floor_GeV": 10.0},
+        time={"regimes": [{"energy_max_GeV": 1000.0, "t_max_Myr": 100.0}]},
+    )
     r = crosscheck(cfg, write=False, resolutions=(0.4, 0.2))
     assert r.counts["alive_at_t_max"] == 0
     assert r.dof >= 50 and r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()

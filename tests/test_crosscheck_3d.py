@@ -10,18 +10,24 @@ import copy
 
 import numpy as np
 import pytest
+from test_crosscheck import TOY, assert_grid_with_scaled_D0_is_rejected
 
 from sdeprop.cli import main
 from sdeprop.config import load_config
 from sdeprop.crosscheck import choose_solver, crosscheck, grid_answer, grid_density_3d
 
-from test_crosscheck import TOY, assert_grid_with_scaled_D0_is_rejected
-
 # UF23 (Unger & Farrar 2024) spiral disc + toroidal halo: non-axisymmetric, with the toroidal
 # halo's north/south jump at z = 0.  The poloidal (X) part is switched off: see
 # test_uf23_base_sde_matches_3d_grid for why.
 UF23 = {
-    "run": {"particles": 20000, "batch_size": 1000, "seed": 7, "progress": False, "name": "cc_uf23", "workers": 2},
+    "run": {
+        "particles": 20000,
+        "batch_size": 1000,
+        "seed": 7,
+        "progress": False,
+        "name": "cc_uf23",
+        "workers": 2,
+    },
     "energy": {"min_GeV": 10.0, "max_GeV": 1000.0},
     "galaxy": {"halo_height_kpc": 4.0, "radius_max_kpc": 12.0},
     "field": {"model": "uf23", "variant": "base", "overrides": {"poloidal_scale": 0.0}},
@@ -37,7 +43,11 @@ def test_3d_path_matches_2d_path_on_cerri_toy():
     against the 2D axisymmetric one (0.2/0.1 kpc) in the toy tally's cells, within their
     combined σ_grid."""
     cfg = load_config(TOY)
-    edges = {"R_kpc": np.linspace(0, 10, 6), "z_kpc": np.linspace(-2, 2, 5), "E_GeV": np.geomspace(10, 1000, 4)}
+    edges = {
+        "R_kpc": np.linspace(0, 10, 6),
+        "z_kpc": np.linspace(-2, 2, 5),
+        "E_GeV": np.geomspace(10, 1000, 4),
+    }
     g2 = grid_answer(cfg, edges, (0.2, 0.1), solver="2d")
     g3 = grid_answer(cfg, edges, (0.8, 0.4, 0.2), solver="3d")
     pull = (g3["fine"] - g2["fine"]) / np.hypot(g3["err"], g2["err"])
@@ -72,7 +82,11 @@ def test_uf23_detects_a_20_percent_D0_error(uf23_report):
 
 
 UF23_POLOIDAL = copy.deepcopy(UF23)
-UF23_POLOIDAL["field"] = {"model": "uf23", "variant": "base", "overrides": {"disk_scale": 0.0, "toroidal_scale": 0.0}}
+UF23_POLOIDAL["field"] = {
+    "model": "uf23",
+    "variant": "base",
+    "overrides": {"disk_scale": 0.0, "toroidal_scale": 0.0},
+}
 
 
 def test_uf23_poloidal_halo_sde_matches_2d_grid():

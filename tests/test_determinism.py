@@ -30,7 +30,13 @@ CONFIGS = {
         "time": {"step_fraction": 0.3, "dt_max_Myr": 100.0},
         "tally": [
             {"type": "cylindrical", "name": "map", "R_bins": 5, "z_bins": 4, "energy_bins": 4},
-            {"type": "sphere", "name": "local", "center_kpc": [-5.0, 0.0, 0.0], "radius_kpc": 1.0, "energy_bins": 4},
+            {
+                "type": "sphere",
+                "name": "local",
+                "center_kpc": [-5.0, 0.0, 0.0],
+                "radius_kpc": 1.0,
+                "energy_bins": 4,
+            },
         ],
     },
     # electrons with losses (E0 axis kept), snapshot estimator with burst output times, oblique field
@@ -45,8 +51,16 @@ CONFIGS = {
         "source": {"type": "point", "position_kpc": [-5.0, 0.0, 0.0]},
         "estimator": {"method": "snapshot", "output_times_Myr": [0.5, 2.0]},
         "tally": [
-            {"type": "cartesian", "name": "box", "x_range_kpc": [-8.0, -2.0], "y_range_kpc": [-3.0, 3.0],
-             "z_range_kpc": [-2.0, 2.0], "bins": [3, 3, 2], "energy_bins": 3, "source_energy_bins": 3},
+            {
+                "type": "cartesian",
+                "name": "box",
+                "x_range_kpc": [-8.0, -2.0],
+                "y_range_kpc": [-3.0, 3.0],
+                "z_range_kpc": [-2.0, 2.0],
+                "bins": [3, 3, 2],
+                "energy_bins": 3,
+                "source_energy_bins": 3,
+            },
         ],
     },
 }

@@ -41,7 +41,14 @@ def test_sum_and_scale():
     pts = np.array([[-8.5, 0.0, 0.1], [3.0, -4.0, 1.5], [0.5, 0.2, -2.0]])
     a = load_config({"field": {"model": "pt11"}}).field
     b = load_config({"field": {"model": "cerri17"}}).field
-    s = load_config({"field": {"model": "sum", "components": [{"model": "pt11", "scale": 0.5}, {"model": "cerri17", "scale": 2.0}]}}).field
+    s = load_config(
+        {
+            "field": {
+                "model": "sum",
+                "components": [{"model": "pt11", "scale": 0.5}, {"model": "cerri17", "scale": 2.0}],
+            }
+        }
+    ).field
     Ba, Ja = evaluate_field(a, pts)
     Bb, Jb = evaluate_field(b, pts)
     Bs, Js = evaluate_field(s, pts)
@@ -55,7 +62,9 @@ def test_sum_and_scale():
 
 def test_field_grid_over_budget_is_refused(tmp_path):
     """A 0.01 kpc grid over a 20 kpc halo would need ~1e4 GiB: refused before anything is computed."""
-    with pytest.raises(ConfigError, match=r"numerics.field_grid_spacing_kpc = 0.01 gives a .* GiB field grid"):
+    with pytest.raises(
+        ConfigError, match=r"numerics.field_grid_spacing_kpc = 0.01 gives a .* GiB field grid"
+    ):
         sdeprop.run({"numerics": {"field_grid_spacing_kpc": 0.01}}, output=tmp_path / "x.h5")
     assert list(tmp_path.iterdir()) == []
 
@@ -104,7 +113,9 @@ def test_run_with_precomputed_grid_agrees_with_direct(tmp_path, monkeypatch):
         "tally": [{"name": "map", "type": "cylindrical", "R_bins": 4, "z_bins": 4, "energy_bins": 1}],
     }
     direct = sdeprop.run(base).tallies["map"]
-    grid = sdeprop.run({**base, "run": {**base["run"], "seed": 9}, "numerics": {"field_grid_spacing_kpc": 0.1}}).tallies["map"]
+    grid = sdeprop.run(
+        {**base, "run": {**base["run"], "seed": 9}, "numerics": {"field_grid_spacing_kpc": 0.1}}
+    ).tallies["map"]
     pull = (grid.density - direct.density) / np.hypot(grid.uncertainty, direct.uncertainty)
     assert np.all(np.abs(pull) < 4.0), pull  # 16 cells at 4σ: false-alarm rate 1e-3
 
@@ -112,9 +123,28 @@ def test_run_with_precomputed_grid_agrees_with_direct(tmp_path, monkeypatch):
 def test_field_cli(tmp_path, capsys):
     assert main(["field", "cerri17", "--at", "8.3,0,0", "--set", "field.overrides.r_X=3.0"]) == 0
     out = capsys.readouterr().out
-    assert "0.18974" in out and "4.02311" in out and "0.21827" in out  # docs/physics.md §1.5 regression values
+    assert (
+        "0.18974" in out and "4.02311" in out and "0.21827" in out
+    )  # docs/physics.md §1.5 regression values
     png = tmp_path / "m.png"
-    assert main(["field", "uf23", "--variant", "expX", "--plot", "-o", str(png), "--extent", "10", "--height", "3"]) == 0
+    assert (
+        main(
+            [
+                "field",
+                "uf23",
+                "--variant",
+                "expX",
+                "--plot",
+                "-o",
+                str(png),
+                "--extent",
+                "10",
+                "--height",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert png.stat().st_size > 5000
     assert main(["field", "uf23", "--variant", "nope", "--at", "1,1,1"]) == 2
 
@@ -148,12 +178,16 @@ def test_finite_difference_grid_jacobian():
     pts = np.array([[-6.3, 1.1, 0.37], [2.2, -3.4, -1.1], [0.7, 0.4, 2.3]])
     toy = load_config({"field": {"model": "cerri_toy"}}).field
     _, J0 = evaluate_field(toy, pts)
-    _, J1 = evaluate_field(toy, pts, grid_spacing_kpc=0.05, box_kpc=(7.0, 7.0, 2.5), grid_jacobian="finite_difference")
+    _, J1 = evaluate_field(
+        toy, pts, grid_spacing_kpc=0.05, box_kpc=(7.0, 7.0, 2.5), grid_jacobian="finite_difference"
+    )
     np.testing.assert_allclose(J1, J0, atol=2e-3 * np.abs(J0).max())
     jf12 = load_config({"field": {"model": "jf12"}}).field
     p = np.array([[-3.0, 0.0, 0.0]])  # inner X-field region, on the mid-plane node
     B, Ja = evaluate_field(jf12, p)
-    _, Jfd = evaluate_field(jf12, p, grid_spacing_kpc=0.1, box_kpc=(4.0, 4.0, 1.0), grid_jacobian="finite_difference")
+    _, Jfd = evaluate_field(
+        jf12, p, grid_spacing_kpc=0.1, box_kpc=(4.0, 4.0, 1.0), grid_jacobian="finite_difference"
+    )
     Bp, _ = evaluate_field(jf12, p + [0, 0, 0.1])
     Bm, _ = evaluate_field(jf12, p - [0, 0, 0.1])
     # central difference of B_x across the kink, one node on each side

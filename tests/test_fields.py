@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from fieldcheck import central_difference_jacobian
+
 from sdeprop.config import CerriToyField, ConfigError, GridField, UniformField, load_config
 from sdeprop.io import read_field_grid
 from sdeprop.models.field import evaluate_field
@@ -46,12 +46,16 @@ def _write_grid(path, func, n=(9, 8, 7)):
 
 def test_grid_field_reproduces_linear_field(tmp_path):
     """Trilinear interpolation is exact for a linear field, and so is the central-difference Jacobian."""
-    f = _write_grid(tmp_path / "lin.npz", lambda X, Y, Z: (1 + 0.2 * X - 0.1 * Z, 0.5 + 0.3 * Y, 2.0 + 0.05 * X + 0.4 * Z))
+    f = _write_grid(
+        tmp_path / "lin.npz", lambda X, Y, Z: (1 + 0.2 * X - 0.1 * Z, 0.5 + 0.3 * Y, 2.0 + 0.05 * X + 0.4 * Z)
+    )
     cfg = GridField(file=str(f))
     pts = np.array([[0.3, -1.2, 0.4], [-3.9, 2.9, -0.95], [1.1, 0.0, 0.0]])
     B, J = evaluate_field(cfg, pts, grid_file=read_field_grid(cfg))
     x, y, z = pts.T
-    np.testing.assert_allclose(B, np.column_stack([1 + 0.2 * x - 0.1 * z, 0.5 + 0.3 * y, 2 + 0.05 * x + 0.4 * z]), rtol=1e-12)
+    np.testing.assert_allclose(
+        B, np.column_stack([1 + 0.2 * x - 0.1 * z, 0.5 + 0.3 * y, 2 + 0.05 * x + 0.4 * z]), rtol=1e-12
+    )
     expectJ = np.array([[0.2, 0.0, 0.05], [0.0, 0.3, 0.0], [-0.1, 0.0, 0.4]])
     for j in J:
         np.testing.assert_allclose(j, expectJ, atol=1e-12)
@@ -75,9 +79,13 @@ def test_grid_field_errors(tmp_path):
         return bx, np.zeros_like(X), np.zeros_like(X)
 
     f = _write_grid(tmp_path / "nan.npz", nan_field)
-    with pytest.raises(ConfigError, match=r"field.file.*Bx contains 1 NaN/inf values \(first at index \(2, 3, 4\)\)"):
+    with pytest.raises(
+        ConfigError, match=r"field.file.*Bx contains 1 NaN/inf values \(first at index \(2, 3, 4\)\)"
+    ):
         load_config({"field": {"model": "grid", "file": str(f)}})
-    np.savez(tmp_path / "short.npz", x=np.arange(3.0), y=np.arange(3.0), z=np.arange(3.0), Bx=np.zeros((3, 3, 3)))
+    np.savez(
+        tmp_path / "short.npz", x=np.arange(3.0), y=np.arange(3.0), z=np.arange(3.0), Bx=np.zeros((3, 3, 3))
+    )
     with pytest.raises(ConfigError, match="lacks datasets"):
         load_config({"field": {"model": "grid", "file": str(tmp_path / "short.npz")}})
 

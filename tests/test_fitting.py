@@ -8,8 +8,16 @@ import pytest
 
 import sdeprop
 from sdeprop.cli import main
-from sdeprop.fitting import (DATA_DIR, DataSet, available_data, fit_spectrum, flux_from_density, force_field,
-                             load_data, predict_flux)
+from sdeprop.fitting import (
+    DATA_DIR,
+    DataSet,
+    available_data,
+    fit_spectrum,
+    flux_from_density,
+    force_field,
+    load_data,
+    predict_flux,
+)
 
 M_P = 0.93827209  # proton mass [GeV] (units.PROTON_MASS_GEV)
 
@@ -31,8 +39,8 @@ def test_bundled_tables_load(name, rows, variable, lo, hi):
     # range to 0.1 %: the CRDB float32 exports write 39.79999923706055 for 39.8
     assert ds.x_lo.min() == pytest.approx(lo, rel=1e-3) and ds.x_hi.max() == pytest.approx(hi, rel=1e-3)
     assert np.all(ds.value > 0) and np.all(ds.error > 0)
-    assert "Publication:" in ds.header and "commit" in ds.header      # provenance kept
-    assert load_data(DATA_DIR / f"{name}.csv").value.tolist() == ds.value.tolist()   # by path, too
+    assert "Publication:" in ds.header and "commit" in ds.header  # provenance kept
+    assert load_data(DATA_DIR / f"{name}.csv").value.tolist() == ds.value.tolist()  # by path, too
 
 
 def test_bundled_tables_are_unchanged_copies():
@@ -45,9 +53,9 @@ def test_bundled_tables_are_unchanged_copies():
 
 
 def test_error_combination():
-    ds = load_data("ams02_proton_physrep2021")   # first row: 824.7 ± 0.4 (stat) ± 12.5 (sys)
+    ds = load_data("ams02_proton_physrep2021")  # first row: 824.7 ± 0.4 (stat) ± 12.5 (sys)
     assert ds.value[0] == 824.7 and ds.error[0] == pytest.approx(math.sqrt(0.4**2 + 12.5**2), rel=1e-12)
-    ds = load_data("calet_proton_2019")          # first row: sys_lo 0.013312400318682, sys_hi 0.013764499686658
+    ds = load_data("calet_proton_2019")  # first row: sys_lo 0.013312400318682, sys_hi 0.013764499686658
     assert ds.sys[0] == pytest.approx(0.5 * (0.013312400318682 + 0.013764499686658), rel=1e-12)
     assert ds.stat[0] == pytest.approx(0.0012000000569969, rel=1e-12)
 
@@ -61,7 +69,9 @@ def test_force_field_hand_value():
     # phi = 0 changes nothing; electrons (|Z| = 1, m_e): T = 2, phi = 0.5, J_LIS = T^-3
     assert force_field(lambda T: T**-2.7, 3.0, 0.0, M_P, 1.0) == pytest.approx(3.0**-2.7, rel=1e-14)
     me = 0.51099895e-3
-    assert force_field(lambda T: T**-3, 2.0, 0.5, me, -1.0) == pytest.approx(2.5**-3 * 2 * (2 + 2 * me) / (2.5 * (2.5 + 2 * me)), rel=1e-12)
+    assert force_field(lambda T: T**-3, 2.0, 0.5, me, -1.0) == pytest.approx(
+        2.5**-3 * 2 * (2 + 2 * me) / (2.5 * (2.5 + 2 * me)), rel=1e-12
+    )
 
 
 def test_flux_unit_conversion_hand_value():
@@ -88,8 +98,10 @@ def run_result(tmp_path_factory):
     return sdeprop.run(cfg, output=out), out
 
 
-TRUTH = dict(index_low=2.4, index_high=2.1, break_value=200.0, smoothness=0.1, log10_rate_per_Myr=50.0, phi_GV=0.6)
-NOISE = 0.03   # Gaussian relative noise of the synthetic data, also their quoted 1σ error
+TRUTH = dict(
+    index_low=2.4, index_high=2.1, break_value=200.0, smoothness=0.1, log10_rate_per_Myr=50.0, phi_GV=0.6
+)
+NOISE = 0.03  # Gaussian relative noise of the synthetic data, also their quoted 1σ error
 
 
 def _synthetic(result, seed=5):
@@ -97,7 +109,9 @@ def _synthetic(result, seed=5):
     ams = load_data("ams02_proton_physrep2021")
     m, _ = predict_flux(result, TRUTH, ams.x_lo, ams.x_hi, "rigidity")
     val = m * (1.0 + NOISE * np.random.default_rng(seed).standard_normal(m.size))
-    return DataSet("synthetic", Path("synthetic.csv"), "rigidity", ams.x_lo, ams.x_hi, val, NOISE * m, np.zeros_like(m))
+    return DataSet(
+        "synthetic", Path("synthetic.csv"), "rigidity", ams.x_lo, ams.x_hi, val, NOISE * m, np.zeros_like(m)
+    )
 
 
 def test_recovery_of_known_parameters(run_result):
@@ -112,7 +126,9 @@ def test_recovery_of_known_parameters(run_result):
     phi = 0.6) are away from the truth.
     """
     result, _ = run_result
-    fit = fit_spectrum(result, _synthetic(result), spectrum="broken_power_law", fit_phi=True, model_error=False)
+    fit = fit_spectrum(
+        result, _synthetic(result), spectrum="broken_power_law", fit_phi=True, model_error=False
+    )
     assert fit.success
     assert fit.free == ["index_low", "index_high", "break_value", "log10_rate_per_Myr", "phi_GV"]
     for k in fit.free:
@@ -120,7 +136,9 @@ def test_recovery_of_known_parameters(run_result):
     assert fit.parameters["smoothness"] == TRUTH["smoothness"] and math.isnan(fit.errors["smoothness"])
     assert fit.ndf == len(fit.x) - 5
     assert 1e-3 < fit.p_value < 1 - 1e-3
-    assert fit.covariance.shape == (5, 5) and np.allclose(np.sqrt(np.diag(fit.covariance)), [fit.errors[k] for k in fit.free])
+    assert fit.covariance.shape == (5, 5) and np.allclose(
+        np.sqrt(np.diag(fit.covariance)), [fit.errors[k] for k in fit.free]
+    )
     # the fitted spectrum and rate reproduce the fitted model through the public reweighting path
     d = result.tallies["sun"].reweight(fit.spectrum_object(), fit.rate_per_Myr)
     e = result.tallies["sun"].centers("E_GeV")
@@ -144,8 +162,15 @@ def test_model_error_enlarges_the_errors(run_result):
 def test_fixing_and_range(run_result):
     result, _ = run_result
     ds = _synthetic(result)
-    fit = fit_spectrum(result, ds, spectrum="broken_power_law", fix={"index_low": 2.4, "break_value": 200.0},
-                       phi=0.6, energy_range=(10.0, 1000.0), model_error=False)
+    fit = fit_spectrum(
+        result,
+        ds,
+        spectrum="broken_power_law",
+        fix={"index_low": 2.4, "break_value": 200.0},
+        phi=0.6,
+        energy_range=(10.0, 1000.0),
+        model_error=False,
+    )
     assert fit.free == ["index_high", "log10_rate_per_Myr"]
     assert fit.x.min() >= 10.0 and fit.x.max() <= 1000.0
     assert abs(fit.parameters["index_high"] - 2.1) < 4 * fit.errors["index_high"]
@@ -156,17 +181,54 @@ def test_cli_fit_writes_png(run_result, tmp_path, capsys):
     ds = _synthetic(result)
     csv = tmp_path / "synthetic.csv"
     rows = np.column_stack([ds.x_lo, ds.x_hi, ds.value, ds.stat, ds.stat, ds.sys, ds.sys])
-    np.savetxt(csv, rows, delimiter=",", header="# synthetic test data\nR_lo_GV,R_hi_GV,value,stat_lo,stat_hi,sys_lo,sys_hi",
-               comments="")
+    np.savetxt(
+        csv,
+        rows,
+        delimiter=",",
+        header="# synthetic test data\nR_lo_GV,R_hi_GV,value,stat_lo,stat_hi,sys_lo,sys_hi",
+        comments="",
+    )
     png = tmp_path / "fit.png"
-    assert main(["fit", str(h5), "--data", str(csv), "--spectrum", "broken_power_law", "--fit-phi", "-o", str(png)]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(h5),
+                "--data",
+                str(csv),
+                "--spectrum",
+                "broken_power_law",
+                "--fit-phi",
+                "-o",
+                str(png),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "chi2/ndf" in out and "index_high" in out and "phi_GV" in out
     assert png.stat().st_size > 10000
     # a bundled table by short name, fixed phi, a range and a fixed parameter
     png2 = tmp_path / "ams.png"
-    assert main(["fit", str(h5), "--data", "ams02_proton_physrep2021", "--phi", "0.6", "--range", "5,1000",
-                 "--fix", "smoothness=0.2", "-o", str(png2)]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(h5),
+                "--data",
+                "ams02_proton_physrep2021",
+                "--phi",
+                "0.6",
+                "--range",
+                "5,1000",
+                "--fix",
+                "smoothness=0.2",
+                "-o",
+                str(png2),
+            ]
+        )
+        == 0
+    )
     assert png2.exists()
 
 
@@ -178,14 +240,17 @@ def test_plot_fit_direct(run_result, tmp_path):
     assert plot_fit(fit, tmp_path / "d.png").stat().st_size > 10000
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--data", "no_such_table"], "no data table 'no_such_table'"),
-    (["--data", "ams02_proton_physrep2021", "--fix", "gamma=2"], "unknown parameter 'gamma' in fix"),
-    (["--data", "ams02_proton_physrep2021", "--fix", "index_low"], "must be KEY=VALUE"),
-    (["--data", "ams02_electron_flux_physrep2021"], "are electron data but the run is for proton"),
-    (["--data", "ams02_proton_physrep2021", "--range", "1e5,1e6"], "no data point"),
-    (["--data", "ams02_proton_physrep2021", "--tally", "nope"], "no tally named 'nope'"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--data", "no_such_table"], "no data table 'no_such_table'"),
+        (["--data", "ams02_proton_physrep2021", "--fix", "gamma=2"], "unknown parameter 'gamma' in fix"),
+        (["--data", "ams02_proton_physrep2021", "--fix", "index_low"], "must be KEY=VALUE"),
+        (["--data", "ams02_electron_flux_physrep2021"], "are electron data but the run is for proton"),
+        (["--data", "ams02_proton_physrep2021", "--range", "1e5,1e6"], "no data point"),
+        (["--data", "ams02_proton_physrep2021", "--tally", "nope"], "no tally named 'nope'"),
+    ],
+)
 def test_cli_fit_bad_input(run_result, argv, words, capsys):
     _, h5 = run_result
     assert main(["fit", str(h5)] + argv) == 2
@@ -193,12 +258,15 @@ def test_cli_fit_bad_input(run_result, argv, words, capsys):
     assert words in err and "Traceback" not in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("text, words", [
-    ("E_lo_GeV,E_hi_GeV,value,stat_lo,stat_hi\n1,2,3,0.1,0.1\n", "missing column(s) sys_lo"),
-    ("x,y,value,stat_lo,stat_hi,sys_lo,sys_hi\n1,2,3,0.1,0.1,0,0\n", "must be bin edges"),
-    ("R_lo_GV,R_hi_GV,value,stat_lo,stat_hi,sys_lo,sys_hi\n2,1,3,0.1,0.1,0,0\n", "row 1 is invalid"),
-    ("R_lo_GV,R_hi_GV,value,stat_lo,stat_hi,sys_lo,sys_hi\n1,2,abc,0.1,0.1,0,0\n", "non-numeric"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("E_lo_GeV,E_hi_GeV,value,stat_lo,stat_hi\n1,2,3,0.1,0.1\n", "missing column(s) sys_lo"),
+        ("x,y,value,stat_lo,stat_hi,sys_lo,sys_hi\n1,2,3,0.1,0.1,0,0\n", "must be bin edges"),
+        ("R_lo_GV,R_hi_GV,value,stat_lo,stat_hi,sys_lo,sys_hi\n2,1,3,0.1,0.1,0,0\n", "row 1 is invalid"),
+        ("R_lo_GV,R_hi_GV,value,stat_lo,stat_hi,sys_lo,sys_hi\n1,2,abc,0.1,0.1,0,0\n", "non-numeric"),
+    ],
+)
 def test_loader_rejects_bad_tables(tmp_path, text, words):
     p = tmp_path / "bad.csv"
     p.write_text("# a header\n" + text)

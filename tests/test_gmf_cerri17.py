@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 import pytest
-
 from fieldcheck import central_difference_jacobian, check_jacobian_against_fd, model_at
+
 from sdeprop.models.gmf_cerri17 import (
     C17_PARAM_NAMES,
     CERRI17_DEFAULTS,
@@ -69,7 +69,9 @@ def _check_row(row, p):
     return got, expect
 
 
-@pytest.mark.parametrize("row", _reference_rows(), ids=lambda r: f"{r['config']}@({r['x_kpc']},{r['z_kpc']})|{r['source'][:12]}")
+@pytest.mark.parametrize(
+    "row", _reference_rows(), ids=lambda r: f"{r['config']}@({r['x_kpc']},{r['z_kpc']})|{r['source'][:12]}"
+)
 def test_reference_values(row):
     got, expect = _check_row(row, _params_from_config(row["config"]))
     np.testing.assert_allclose(got, expect, rtol=0, atol=float(row["atol"]))
@@ -123,20 +125,36 @@ def _near_discontinuity(p, pt, margin):
     az = abs(pt[2])
     tanx = math.tan(math.radians(p[14]))
     rb = p[15] if p[17] else p[15] + az / tanx
-    return (az < margin or abs(r - p[6]) < margin or abs(r - rb) < margin or abs(r - p[18]) < margin
-            or abs(r - az / tanx) < margin or r < margin or abs(az - p[10]) < 1e-2)  # halo C¹ at |z| = Z0_H
+    return (
+        az < margin
+        or abs(r - p[6]) < margin
+        or abs(r - rb) < margin
+        or abs(r - p[18]) < margin
+        or abs(r - az / tanx) < margin
+        or r < margin
+        or abs(az - p[10]) < 1e-2
+    )  # halo C¹ at |z| = Z0_H
 
 
-@pytest.mark.parametrize("overrides", [{}, {"x_geometry": 1, "r_X": 3.0}, {"disk_scale": 0, "halo_scale": 0},
-                                       {"x_scale": 0, "r_in": 1.0}, {"theta_X0_deg": 30.0, "r_Xc": 3.0, "R_cD": 4.0}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"x_geometry": 1, "r_X": 3.0},
+        {"disk_scale": 0, "halo_scale": 0},
+        {"x_scale": 0, "r_in": 1.0},
+        {"theta_X0_deg": 30.0, "r_Xc": 3.0, "R_cD": 4.0},
+    ],
+)
 def test_jacobian_against_finite_differences(overrides):
     """Analytic J vs central differences (h = 1e-5 kpc) at random points away from z = 0, the
     disk's r = R_cD, the X-field boundary, r_p = 0, |z| = Z0_H and r_in."""
     p = cerri17_params(**overrides)
     rng = np.random.default_rng(21)
     h = 1e-5
-    n_checked = check_jacobian_against_fd(cerri17_field, p, _random_points(rng, 300),
-                                          lambda p, pt: _near_discontinuity(p, pt, 4 * h), h)
+    n_checked = check_jacobian_against_fd(
+        cerri17_field, p, _random_points(rng, 300), lambda p, pt: _near_discontinuity(p, pt, 4 * h), h
+    )
     assert n_checked > 250
 
 
@@ -216,7 +234,9 @@ def test_axis(geom):
         assert np.all(np.isfinite(J))
         np.testing.assert_array_equal(B, Bn)
         np.testing.assert_array_equal(ev(p, (0.3 * R_AXIS, 0.0, z))[0], ev(pnod, (0.3 * R_AXIS, 0.0, z))[0])
-        if z != 0.0:  # at z = 0 the z-difference would straddle the B_r sign flip (B_r = 0 on the axis anyway)
+        if (
+            z != 0.0
+        ):  # at z = 0 the z-difference would straddle the B_r sign flip (B_r = 0 on the axis anyway)
             h = 1e-5
             Jr = 2 * fd_jacobian(pnod, (0.0, 0.0, z), h) - fd_jacobian(pnod, (0.0, 0.0, z), 2 * h)
             np.testing.assert_allclose(Jn, Jr, atol=1e-8)
@@ -234,8 +254,11 @@ def test_switches_and_scales():
     rng = np.random.default_rng(4)
     pts = _random_points(rng, 40)
     full = cerri17_params()
-    parts = [cerri17_params(halo_scale=0, x_scale=0), cerri17_params(disk_scale=0, x_scale=0),
-             cerri17_params(disk_scale=0, halo_scale=0)]
+    parts = [
+        cerri17_params(halo_scale=0, x_scale=0),
+        cerri17_params(disk_scale=0, x_scale=0),
+        cerri17_params(disk_scale=0, halo_scale=0),
+    ]
     scaled = cerri17_params(disk_scale=0.5, halo_scale=2.0, x_scale=-1.0)
     off = cerri17_params(disk_scale=0, halo_scale=0, x_scale=0)
     for pt in pts:
@@ -243,7 +266,9 @@ def test_switches_and_scales():
         f = np.array(cerri17_field(full, *pt, r))
         fp = [np.array(cerri17_field(q, *pt, r)) for q in parts]
         np.testing.assert_allclose(f, fp[0] + fp[1] + fp[2], atol=1e-12)
-        np.testing.assert_allclose(np.array(cerri17_field(scaled, *pt, r)), 0.5 * fp[0] + 2.0 * fp[1] - fp[2], atol=1e-12)
+        np.testing.assert_allclose(
+            np.array(cerri17_field(scaled, *pt, r)), 0.5 * fp[0] + 2.0 * fp[1] - fp[2], atol=1e-12
+        )
         assert np.all(np.array(cerri17_field(off, *pt, r)) == 0.0)
         # disk and halo are azimuthal, the X-field poloidal
         assert abs(cyl(fp[0][:3], pt)[0]) < 1e-14 and fp[0][2] == 0.0
@@ -256,7 +281,11 @@ def test_parameters_and_defaults():
     assert p[C17_PARAM_NAMES.index("r_X")] == 2.9  # the issue's value (DRAGONCELLO: 3.0)
     assert p[C17_PARAM_NAMES.index("x_geometry")] == 0.0
     assert CERRI17_DEFAULTS["B_X0"] == 4.6 and CERRI17_DEFAULTS["theta_X0_deg"] == 49.0
-    assert CERRI17_DEFAULTS["r_Xc"] == 4.8 and CERRI17_DEFAULTS["B_D0"] == 4.0 and CERRI17_DEFAULTS["B_H0"] == 1.0
+    assert (
+        CERRI17_DEFAULTS["r_Xc"] == 4.8
+        and CERRI17_DEFAULTS["B_D0"] == 4.0
+        and CERRI17_DEFAULTS["B_H0"] == 1.0
+    )
     assert p[22] == pytest.approx(4.8 * TAN49)
     # r_X matters: 2.9 vs 3.0 at the Sun
     b29 = ev(cerri17_params(), (-8.3, 0, 0))[0]

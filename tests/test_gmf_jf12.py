@@ -18,8 +18,10 @@ from sdeprop.models import gmf_jf12 as g
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "gmf_reference_jf12.csv")
 
-FIELD = {"jf12": (g.jf12_params, g.jf12_field_many),
-         "jf12_solenoidal": (g.jf12_solenoidal_params, g.jf12_solenoidal_field_many)}
+FIELD = {
+    "jf12": (g.jf12_params, g.jf12_field_many),
+    "jf12_solenoidal": (g.jf12_solenoidal_params, g.jf12_solenoidal_field_many),
+}
 
 
 def _parse_params(text):
@@ -48,8 +50,9 @@ def test_reference_values(row):
     make, many = FIELD[row["model"]]
     b = many(make(**kw), pt)[0, :3]
     if row["Bx"] != "":
-        np.testing.assert_allclose(b, [float(row["Bx"]), float(row["By"]), float(row["Bz"])], rtol=0, atol=tol,
-                                   err_msg=row["source"])
+        np.testing.assert_allclose(
+            b, [float(row["Bx"]), float(row["By"]), float(row["Bz"])], rtol=0, atol=tol, err_msg=row["source"]
+        )
     else:
         assert abs(np.linalg.norm(b) - float(row["B_abs"])) <= tol, row["source"]
 
@@ -60,9 +63,9 @@ def test_reference_table_covers_the_required_regions():
     sources = {r["source"].split(" ")[0] for r in rows}
     assert {"docs/physics.md", "CRPropa3", "gammaALPs"} <= sources
     pts = {(float(r["x"]), float(r["y"]), float(r["z"])) for r in rows}
-    assert (-8.5, 0.0, 0.0) in pts                                  # the Sun
-    assert any(math.hypot(x, y) < 5 and abs(z) < 1.1 for x, y, z in pts)   # inner Galaxy / ring
-    assert any(abs(z) > 2 for x, y, z in pts)                        # halo
+    assert (-8.5, 0.0, 0.0) in pts  # the Sun
+    assert any(math.hypot(x, y) < 5 and abs(z) < 1.1 for x, y, z in pts)  # inner Galaxy / ring
+    assert any(abs(z) > 2 for x, y, z in pts)  # halo
     assert any(math.hypot(x, y) < 2 and 0.5 < z < 3 for x, y, z in pts)  # X-field region
 
 
@@ -83,7 +86,7 @@ def test_b8_from_flux_conservation():
     assert p[g.J_B + 7] == b8
     ps = g.jf12_solenoidal_params()
     assert ps[g.S_BD + 8] == pytest.approx(b8, rel=1e-13)
-    assert np.dot(w, p[g.J_B:g.J_B + 8]) == pytest.approx(0.0, abs=1e-13)
+    assert np.dot(w, p[g.J_B : g.J_B + 8]) == pytest.approx(0.0, abs=1e-13)
     assert g.jf12_params(b8=2.7)[g.J_B + 7] == 2.7
 
 
@@ -113,11 +116,12 @@ def test_parameter_layouts_and_api():
 
 # --- Jacobian against finite differences ---------------------------------------------------
 
+
 def _points(rng, n):
     """Random points over the field region, half of them near the plane and some near the axis."""
     pts = np.column_stack([rng.uniform(-20, 20, n), rng.uniform(-20, 20, n), rng.uniform(-5, 5, n)])
     pts[: n // 2, 2] = rng.uniform(-0.8, 0.8, n // 2)
-    pts[n // 2: n // 2 + n // 8, :2] = rng.uniform(-1.5, 1.5, (n // 8, 2))
+    pts[n // 2 : n // 2 + n // 8, :2] = rng.uniform(-1.5, 1.5, (n // 8, 2))
     return pts
 
 
@@ -132,13 +136,16 @@ def _fd_jacobian(many, p, pts, h):
 
 CASES = {
     "jf12": (g.jf12_field_many, lambda: g.jf12_params()),
-    "jf12_ring_n0_planck": (g.jf12_field_many,
-                            lambda: g.jf12_params(variant="planck", ring_exponent=0.0, r_max=math.inf)),
+    "jf12_ring_n0_planck": (
+        g.jf12_field_many,
+        lambda: g.jf12_params(variant="planck", ring_exponent=0.0, r_max=math.inf),
+    ),
     "jf12_ring_n0.5": (g.jf12_field_many, lambda: g.jf12_params(ring_exponent=0.5, b8=2.7)),
     "solenoidal": (g.jf12_solenoidal_field_many, lambda: g.jf12_solenoidal_params()),
-    "solenoidal_variant": (g.jf12_solenoidal_field_many,
-                           lambda: g.jf12_solenoidal_params(delta=2.0, z_s=0.8, phi0=1.0, outer_transition=False,
-                                                            ring=0.0)),
+    "solenoidal_variant": (
+        g.jf12_solenoidal_field_many,
+        lambda: g.jf12_solenoidal_params(delta=2.0, z_s=0.8, phi0=1.0, outer_transition=False, ring=0.0),
+    ),
 }
 
 
@@ -172,8 +179,19 @@ def test_jacobian_matches_central_differences(case):
     assert np.all(err[ok] <= 1e-6 * scale[ok]), np.max(err[ok] / scale[ok])
 
 
-@pytest.mark.parametrize("point", [(-8.5, 0.0, 0.0), (-8.5, 0.0, 0.3), (4.0, 0.0, 0.05), (0.5, 1.2, 0.8),
-                                   (3.0, 1.0, -0.3), (6.5, -2.0, 0.1), (-17.5, 4.0, 0.3), (0.01, 0.005, 2.0)])
+@pytest.mark.parametrize(
+    "point",
+    [
+        (-8.5, 0.0, 0.0),
+        (-8.5, 0.0, 0.3),
+        (4.0, 0.0, 0.05),
+        (0.5, 1.2, 0.8),
+        (3.0, 1.0, -0.3),
+        (6.5, -2.0, 0.1),
+        (-17.5, 4.0, 0.3),
+        (0.01, 0.005, 2.0),
+    ],
+)
 @pytest.mark.parametrize("model", ["jf12", "jf12_solenoidal"])
 def test_jacobian_at_named_points(model, point):
     """The Sun (z = 0: one-sided z-derivative of the northern branch, so use z ≥ 0 stencils
@@ -188,8 +206,10 @@ def test_jacobian_at_named_points(model, point):
     for i in range(3):
         d = np.zeros(3)
         d[i] = h
-        if i == 2 and point[2] == 0.0:   # one-sided second-order difference for z at z = 0
-            fd[i] = (-3 * many(p, pt)[0, :3] + 4 * many(p, pt + d)[0, :3] - many(p, pt + 2 * d)[0, :3]) / (2 * h)
+        if i == 2 and point[2] == 0.0:  # one-sided second-order difference for z at z = 0
+            fd[i] = (-3 * many(p, pt)[0, :3] + 4 * many(p, pt + d)[0, :3] - many(p, pt + 2 * d)[0, :3]) / (
+                2 * h
+            )
         else:
             fd[i] = (many(p, pt + d)[0, :3] - many(p, pt - d)[0, :3]) / (2 * h)
     np.testing.assert_allclose(J, fd, rtol=0, atol=1e-6 * (np.abs(J).max() + 1.0))
@@ -276,7 +296,10 @@ def test_plain_jf12_surface_divergence_and_its_solenoidal_cure(where):
     if where.startswith("disk"):
         pt = np.array([[5.0, 0.0, 0.2]])
         div = {}
-        for name, many, p in (("plain", g.jf12_field_many, p_plain), ("sol", g.jf12_solenoidal_field_many, p_sol)):
+        for name, many, p in (
+            ("plain", g.jf12_field_many, p_plain),
+            ("sol", g.jf12_solenoidal_field_many, p_sol),
+        ):
             div[name] = [np.trace(_fd_jacobian(many, p, pt, h)[0]) for h in (1e-3, 1e-4)]
         assert div["plain"][1] / div["plain"][0] == pytest.approx(10.0, rel=1e-3)
         assert abs(div["plain"][1]) > 1e3 * b_ref
@@ -316,9 +339,12 @@ def test_random_amplitude_components():
     full = g.jf12_random_amplitude_many(g.jf12_random_params(), pts)
     d = g.jf12_random_amplitude_many(g.jf12_random_params(halo=0), pts)
     h = g.jf12_random_amplitude_many(g.jf12_random_params(disk=False), pts)
-    np.testing.assert_allclose(full ** 2, d ** 2 + h ** 2, rtol=1e-12)
-    np.testing.assert_allclose(g.jf12_random_amplitude_many(g.jf12_random_params(disk=2.0, halo=0.5), pts) ** 2,
-                               4 * d ** 2 + 0.25 * h ** 2, rtol=1e-12)
+    np.testing.assert_allclose(full**2, d**2 + h**2, rtol=1e-12)
+    np.testing.assert_allclose(
+        g.jf12_random_amplitude_many(g.jf12_random_params(disk=2.0, halo=0.5), pts) ** 2,
+        4 * d**2 + 0.25 * h**2,
+        rtol=1e-12,
+    )
     # formula check at the Sun: sector 5 (b_5 = 1.96 μG) and the halo term
     b_sun = g.jf12_random_amplitude_many(g.jf12_random_params(), np.array([[-8.5, 0.0, 0.0]]))[0]
     assert b_sun == pytest.approx(math.hypot(1.96 * 5 / 8.5, 4.68 * math.exp(-8.5 / 10.97)), rel=1e-14)
@@ -334,7 +360,9 @@ def test_sun_local_disk_field_direction():
     B = g.jf12_field_many(g.jf12_params(halo=0, x=0), np.array([[-8.5, 0.0, 0.0]]))[0, :3]
     # seen from the Sun +x is l = 0 and +y is l = 90°
     assert math.degrees(math.atan2(B[1], B[0])) == pytest.approx(90.0 - 11.5, abs=1e-10)
-    assert np.linalg.norm(B) == pytest.approx(2.0 * 5 / 8.5 * (1 - 1 / (1 + math.exp(2 * 0.4 / 0.27))), rel=1e-13)
+    assert np.linalg.norm(B) == pytest.approx(
+        2.0 * 5 / 8.5 * (1 - 1 / (1 + math.exp(2 * 0.4 / 0.27))), rel=1e-13
+    )
 
 
 def test_x_field_at_the_plane_is_the_limit_from_above():
@@ -369,15 +397,17 @@ def test_solenoidal_field_is_continuous():
     eps = 1e-9
     for phi in (0.3, 2.0, -1.2):
         c, s = math.cos(phi), math.sin(phi)
-        for r in (8.0, 17.0):      # r₁ + Δ and r₂ − Δ
-            a, b = many(p, np.array([[(r - eps) * c, (r - eps) * s, 0.2], [(r + eps) * c, (r + eps) * s, 0.2]]))[:, :3]
+        for r in (8.0, 17.0):  # r₁ + Δ and r₂ − Δ
+            a, b = many(
+                p, np.array([[(r - eps) * c, (r - eps) * s, 0.2], [(r + eps) * c, (r + eps) * s, 0.2]])
+            )[:, :3]
             assert np.linalg.norm(a - b) < 1e-7
         # at r₁, r₂: B_r → 0 (flux closure); B_φ = −q(r_a) H(φ₁) sin p f(z) jumps to 0 (tangential)
         for r in (5.0, 20.0):
             for dr in (eps, -eps):
                 b = many(p, np.array([[(r + dr) * c, (r + dr) * s, 0.1]]))[0, :3]
                 assert abs(b[0] * c + b[1] * s) < 1e-7
-        for r in (2.0, 6.0):       # |z| = z_s, inner and outer X regions
+        for r in (2.0, 6.0):  # |z| = z_s, inner and outer X regions
             a, b = many(px, np.array([[r * c, r * s, 0.5 - eps], [r * c, r * s, 0.5 + eps]]))[:, :3]
             assert np.linalg.norm(a - b) < 1e-7
     # the X inner/outer edge inside |z| < z_s, the field line r = r₀c u(z), u = 1 − A (z_s − z²/z_s):
@@ -395,12 +425,14 @@ def test_solenoidal_field_is_continuous():
     r = 6.0
     phi_edge = psi4 + math.log(r / 5.0) / math.tan(math.radians(11.5))
     pd = g.jf12_solenoidal_params(halo=0, x=0, ring=0)
-    pts = np.array([[r * math.cos(phi_edge + sg * eps), r * math.sin(phi_edge + sg * eps), 0.1] for sg in (-1, 1)])
+    pts = np.array(
+        [[r * math.cos(phi_edge + sg * eps), r * math.sin(phi_edge + sg * eps), 0.1] for sg in (-1, 1)]
+    )
     Bs = many(pd, pts)[:, :3]
     sp, cp = math.sin(math.radians(11.5)), math.cos(math.radians(11.5))
     rhat = np.array([math.cos(phi_edge), math.sin(phi_edge), 0])
     phat = np.array([-math.sin(phi_edge), math.cos(phi_edge), 0])
-    normal = cp * rhat - sp * phat   # normal to the spiral direction sin p r̂ + cos p φ̂
+    normal = cp * rhat - sp * phat  # normal to the spiral direction sin p r̂ + cos p φ̂
     assert abs(np.dot(Bs[0] - Bs[1], normal)) < 1e-7
     assert np.linalg.norm(Bs[0] - Bs[1]) > 0.1
 
@@ -414,5 +446,9 @@ def test_solenoidal_equals_plain_where_unmodified():
     z = rng.choice([-1, 1], n) * rng.uniform(0.51, 3.0, n)
     pts = np.column_stack([r * np.cos(phi), r * np.sin(phi), z])
     pts = pts[np.linalg.norm(pts, axis=1) < 19.9]
-    np.testing.assert_allclose(g.jf12_solenoidal_field_many(g.jf12_solenoidal_params(), pts),
-                               g.jf12_field_many(g.jf12_params(), pts), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        g.jf12_solenoidal_field_many(g.jf12_solenoidal_params(), pts),
+        g.jf12_field_many(g.jf12_params(), pts),
+        rtol=1e-12,
+        atol=1e-14,
+    )

@@ -10,9 +10,9 @@ import os
 
 import numpy as np
 import pytest
+from fieldcheck import central_difference_jacobian, check_jacobian_against_fd, model_at
 from numba import njit
 
-from fieldcheck import central_difference_jacobian, check_jacobian_against_fd, model_at
 from sdeprop.models.gmf_pt11 import PT11_PARAM_NAMES, PT11_PHI, R_AXIS, pt11_field, pt11_params
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "gmf_reference_pt11_cerri17.csv")
@@ -43,7 +43,11 @@ def _reference_rows():
         return [row for row in csv.DictReader(f) if row["model"] == "pt11"]
 
 
-@pytest.mark.parametrize("row", _reference_rows(), ids=lambda r: f"{r['config']}@({r['x_kpc']},{r['y_kpc']},{r['z_kpc']})|{r['source'][:12]}")
+@pytest.mark.parametrize(
+    "row",
+    _reference_rows(),
+    ids=lambda r: f"{r['config']}@({r['x_kpc']},{r['y_kpc']},{r['z_kpc']})|{r['source'][:12]}",
+)
 def test_reference_values(row):
     """B at reference points = docs/physics.md §1.4 (4 decimals) and CRPropa3 PT11Field (1e-10 μG)."""
     assert row["quantity"] == "B_cart_uG"
@@ -92,17 +96,26 @@ def _near_discontinuity(p, pt, h):
     return False
 
 
-@pytest.mark.parametrize("disk, overrides", [("ASS", {}), ("BSS", {}), ("ASS", {"halo_scale": 0}),
-                                             ("BSS", {"disk_scale": 0}), ("BSS", {"r_in": 2.0, "z11_H": 0.2}),
-                                             ("ASS", {"pitch_deg": -20.0, "d": 0.4, "R_c": 3.0})])
+@pytest.mark.parametrize(
+    "disk, overrides",
+    [
+        ("ASS", {}),
+        ("BSS", {}),
+        ("ASS", {"halo_scale": 0}),
+        ("BSS", {"disk_scale": 0}),
+        ("BSS", {"r_in": 2.0, "z11_H": 0.2}),
+        ("ASS", {"pitch_deg": -20.0, "d": 0.4, "R_c": 3.0}),
+    ],
+)
 def test_jacobian_against_finite_differences(disk, overrides):
     """Analytic J vs central differences (h = 1e-5 kpc) at random points away from z = 0,
     r = R_c, r = r_in, |z| = z₀ᴴ and (ASS) the zeros of cos ψ."""
     p = pt11_params(disk, **overrides)
     rng = np.random.default_rng(11)
     h = 1e-5
-    n_checked = check_jacobian_against_fd(pt11_field, p, _random_points(rng, 300),
-                                          lambda p, pt: _near_discontinuity(p, pt, 2 * h), h)
+    n_checked = check_jacobian_against_fd(
+        pt11_field, p, _random_points(rng, 300), lambda p, pt: _near_discontinuity(p, pt, 2 * h), h
+    )
     assert n_checked > 200
 
 
@@ -230,7 +243,9 @@ def test_parameter_layout_and_errors():
     assert p.dtype == np.float64 and p.shape == (21,)
     assert p[PT11_PARAM_NAMES.index("B0")] == 3.0 and p[PT11_PARAM_NAMES.index("bss")] == 1.0
     assert p[PT11_PARAM_NAMES.index("B_S")] == 4.0 and pt11_params("ASS")[10] == 2.0
-    assert p[16] == pytest.approx(math.sin(math.radians(-6))) and p[18] == pytest.approx(1 / math.tan(math.radians(-6)))
+    assert p[16] == pytest.approx(math.sin(math.radians(-6))) and p[18] == pytest.approx(
+        1 / math.tan(math.radians(-6))
+    )
     assert p[PT11_PHI] == pytest.approx(p[18] * math.log(1 - 0.6 / 8.5) - math.pi / 2)
     with pytest.raises(ValueError, match="ASS"):
         pt11_params("XSS")

@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 import pytest
-
 from fieldcheck import central_difference_jacobian
+
 from sdeprop.models.gmf_uf23 import (
     N_UF23_PARAMS,
     R_AXIS,
@@ -104,24 +104,26 @@ def test_expX_table_made_with_old_zp():
 
 
 # ---------------------------------------------------------------- Jacobian
-FD_POINTS = np.array([
-    [-8.2, 0.0, 0.05],     # Sun, just above the plane
-    [-8.2, 0.3, 1.0],      # above the Sun (toroidal halo)
-    [-3.0, 2.0, 0.1],      # inner Galaxy
-    [2.5, -4.0, -0.3],
-    [-7.5, 3.2, 0.05],     # local spur
-    [4.9, 1.0, -0.4],      # inner edge of the spiral disk
-    [19.0, 6.0, 0.2],      # outer edge
-    [-6.0, 4.0, 3.0],      # halo
-    [5.0, 5.0, -5.0],
-    [-1.0, 0.5, 6.0],      # X field
-    [0.5, -0.2, -3.0],
-    [0.3, 0.2, 0.02],      # centre, near the plane
-    [0.01, 0.02, 2.0],     # near the axis
-    [15.0, -12.0, 1.5],
-    [-20.0, -12.0, 4.0],
-    [1.0, -2.0, 1e-3],     # X-field cusp region (|z|^(p-2))
-])
+FD_POINTS = np.array(
+    [
+        [-8.2, 0.0, 0.05],  # Sun, just above the plane
+        [-8.2, 0.3, 1.0],  # above the Sun (toroidal halo)
+        [-3.0, 2.0, 0.1],  # inner Galaxy
+        [2.5, -4.0, -0.3],
+        [-7.5, 3.2, 0.05],  # local spur
+        [4.9, 1.0, -0.4],  # inner edge of the spiral disk
+        [19.0, 6.0, 0.2],  # outer edge
+        [-6.0, 4.0, 3.0],  # halo
+        [5.0, 5.0, -5.0],
+        [-1.0, 0.5, 6.0],  # X field
+        [0.5, -0.2, -3.0],
+        [0.3, 0.2, 0.02],  # centre, near the plane
+        [0.01, 0.02, 2.0],  # near the axis
+        [15.0, -12.0, 1.5],
+        [-20.0, -12.0, 4.0],
+        [1.0, -2.0, 1e-3],  # X-field cusp region (|z|^(p-2))
+    ]
+)
 
 
 def _fd(p, pt, h):
@@ -154,16 +156,16 @@ def test_trace_vanishes_for_halo_and_equals_disk_divergence(variant):
     rng = np.random.default_rng(11)
     n = 3000
     pts = np.column_stack([rng.uniform(-26, 26, n), rng.uniform(-26, 26, n), rng.uniform(-8, 8, n)])
-    pts[:40, 2] = rng.uniform(-0.01, 0.01, 40)          # near the plane
-    pts[40:60, :2] *= 1e-3                              # near the axis
-    pts[60] = (0.0, 0.0, 1.0)                           # on the axis
+    pts[:40, 2] = rng.uniform(-0.01, 0.01, 40)  # near the plane
+    pts[40:60, :2] *= 1e-3  # near the axis
+    pts[60] = (0.0, 0.0, 1.0)  # on the axis
     pts[61] = (-8.2, 0.0, 0.0)
     pts[62] = (3.0, 4.0, 0.0)
-    pts = pts[(pts ** 2).sum(axis=1) < 30.0 ** 2]
+    pts = pts[(pts**2).sum(axis=1) < 30.0**2]
     r = np.maximum(np.hypot(pts[:, 0], pts[:, 1]), R_AXIS)
 
     def scale(B, J):
-        return np.sqrt((J ** 2).sum(axis=(1, 2))) + np.linalg.norm(B, axis=1) / r + 1e-300
+        return np.sqrt((J**2).sum(axis=(1, 2))) + np.linalg.norm(B, axis=1) / r + 1e-300
 
     halo = uf23_params(variant, disk_scale=0.0)
     B, J = evaluate_uf23(halo, pts)
@@ -176,13 +178,24 @@ def test_trace_vanishes_for_halo_and_equals_disk_divergence(variant):
     div = uf23_divergence_residual(full, pts)
     assert np.max(np.abs(tr - div) / scale(B, J)) < 1e-12
     # ... and that residual is real, not rounding: the model's disk is not divergence-free
-    jn = np.sqrt((J ** 2).sum(axis=(1, 2)))
+    jn = np.sqrt((J**2).sum(axis=(1, 2)))
     assert np.max(np.abs(div) / (jn + 1e-300)) > 0.05
 
 
 def test_jacobian_finite_on_axis_and_plane():
-    pts = np.array([[0, 0, 0], [0, 0, 1.0], [0, 0, -2.0], [3, 4, 0.0], [3, 4, -0.0], [1e-300, 0, 2.0],
-                    [-8.2, 0, 0], [5, 0, 1e-12], [18, -24, 0.0]])
+    pts = np.array(
+        [
+            [0, 0, 0],
+            [0, 0, 1.0],
+            [0, 0, -2.0],
+            [3, 4, 0.0],
+            [3, 4, -0.0],
+            [1e-300, 0, 2.0],
+            [-8.2, 0, 0],
+            [5, 0, 1e-12],
+            [18, -24, 0.0],
+        ]
+    )
     for v in UF23_VARIANTS:
         for kw in ({}, {"a_c": 20.0} if v != "expX" else {"a_c": math.inf, "z_p": 2.0}):
             B, J = evaluate_uf23(uf23_params(v, **kw), pts)
@@ -194,8 +207,10 @@ def test_jacobian_finite_on_axis_and_plane():
 def test_components_add_up_and_scale(variant):
     rng = np.random.default_rng(3)
     pts = np.column_stack([rng.uniform(-20, 20, 200), rng.uniform(-20, 20, 200), rng.uniform(-5, 5, 200)])
-    parts = [evaluate_uf23(uf23_params(variant, **kw), pts)
-             for kw in (COMPONENT["disk"], COMPONENT["toroidal"], COMPONENT["poloidal"])]
+    parts = [
+        evaluate_uf23(uf23_params(variant, **kw), pts)
+        for kw in (COMPONENT["disk"], COMPONENT["toroidal"], COMPONENT["poloidal"])
+    ]
     B, J = evaluate_uf23(uf23_params(variant), pts)
     np.testing.assert_allclose(B, sum(b for b, _ in parts), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(J, sum(j for _, j in parts), rtol=1e-13, atol=1e-13)
@@ -217,7 +232,9 @@ def test_twisted_halo_is_independent_of_poloidal_scale():
     assert np.abs(tw).max() > 0.05
     np.testing.assert_allclose(tw2, 2 * tw, rtol=1e-14)
     # purely azimuthal
-    phi_hat = np.column_stack([-pts[:, 1], pts[:, 0], 0 * pts[:, 0]]) / np.hypot(pts[:, 0], pts[:, 1])[:, None]
+    phi_hat = (
+        np.column_stack([-pts[:, 1], pts[:, 0], 0 * pts[:, 0]]) / np.hypot(pts[:, 0], pts[:, 1])[:, None]
+    )
     np.testing.assert_allclose(np.cross(tw, phi_hat), 0, atol=1e-15)
     # twisted = halo − poloidal of the authors' code (rows of the reference table)
     h_pts, h_ref, _ = _row_arrays([r for r in halo if r["component"] == "halo"])
@@ -246,17 +263,17 @@ def test_parameter_overrides_and_forms():
     B, _ = evaluate_uf23(uf23_params("base", halo_form=1, tau=54.733549), pts)
     assert np.all(np.isfinite(B))
     with pytest.raises(ValueError):
-        uf23_params("base", disk_form=1)          # no spur parameters
+        uf23_params("base", disk_form=1)  # no spur parameters
     with pytest.raises(ValueError):
-        uf23_params("twistX", halo_form=0)        # no toroidal-halo parameters
+        uf23_params("twistX", halo_form=0)  # no toroidal-halo parameters
     with pytest.raises(ValueError):
-        uf23_params("spur", disk_form=0)          # no B2, B3, phi2, phi3
+        uf23_params("spur", disk_form=0)  # no B2, B3, phi2, phi3
     with pytest.raises(ValueError):
         uf23_params("nope")
     with pytest.raises(ValueError):
         uf23_params("base", B4=1.0)
     with pytest.raises(ValueError):
-        uf23_params("expX", a_c=math.inf)         # z_p = a_c tan(xi) undefined
+        uf23_params("expX", a_c=math.inf)  # z_p = a_c tan(xi) undefined
 
 
 def test_parameter_array_layout():
@@ -295,10 +312,10 @@ def test_frame_conventions():
     for v in ("base", "neCL", "synCG"):
         p = uf23_params(v, **COMPONENT["disk"])
         B, _ = evaluate_uf23(p, [[-8.2, 0.0, 0.0]])
-        b_r, b_phi = -B[0, 0], -B[0, 1]          # r̂ = (−1, 0, 0), φ̂ = (0, −1, 0) at the Sun
+        b_r, b_phi = -B[0, 0], -B[0, 1]  # r̂ = (−1, 0, 0), φ̂ = (0, −1, 0) at the Sun
         assert b_r / b_phi == pytest.approx(math.tan(math.radians(uf23_param_dict(p)["alpha"])), rel=1e-12)
     B, _ = evaluate_uf23(uf23_params("base", **COMPONENT["toroidal"]), [[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]])
-    assert B[0, 0] == 0 and B[0, 1] > 0 and B[1, 1] < 0      # B_N > 0, B_S < 0 along φ̂ = +y
+    assert B[0, 0] == 0 and B[0, 1] > 0 and B[1, 1] < 0  # B_N > 0, B_S < 0 along φ̂ = +y
     tor = uf23_params("base", **COMPONENT["toroidal"])
     b0, _ = evaluate_uf23(tor, [[3.0, 4.0, 0.0]])
     bn, _ = evaluate_uf23(tor, [[3.0, 4.0, 1e-300]])

@@ -35,10 +35,10 @@ from sdeprop.gridsolver.axisymmetric import (
 from sdeprop.units import diffusion_cm2_per_s_to_kpc2_per_myr
 
 R_MAX, H = 10.0, 4.0
-D0_PAR = diffusion_cm2_per_s_to_kpc2_per_myr(1e28)   # 0.03314 kpc²/Myr
+D0_PAR = diffusion_cm2_per_s_to_kpc2_per_myr(1e28)  # 0.03314 kpc²/Myr
 EPS = 0.05
-B0, B_INF, L_B = 10.0, 1e-3, 2.0                     # μG, μG, kpc
-FLOOR = 1e-3                                         # μG
+B0, B_INF, L_B = 10.0, 1e-3, 2.0  # μG, μG, kpc
+FLOOR = 1e-3  # μG
 
 
 def _psi_parts(R, z, c=0.3):
@@ -48,13 +48,17 @@ def _psi_parts(R, z, c=0.3):
     s = 1 + c * np.sin(2 * b * z)
     g = np.cos(b * z) * s
     gp = -b * np.sin(b * z) * s + np.cos(b * z) * 2 * b * c * np.cos(2 * b * z)
-    gpp = (-b * b * np.cos(b * z) * s - 2 * b * np.sin(b * z) * 2 * b * c * np.cos(2 * b * z)
-           - np.cos(b * z) * 4 * b * b * c * np.sin(2 * b * z))
+    gpp = (
+        -b * b * np.cos(b * z) * s
+        - 2 * b * np.sin(b * z) * 2 * b * c * np.cos(2 * b * z)
+        - np.cos(b * z) * 4 * b * b * c * np.sin(2 * b * z)
+    )
     return f * g, fp * g, f * gp, fpp * g, fp * gp, f * gpp
 
 
 def _manufactured_source(tensor):
     """Q = −[(1/R)∂_R(R F_R) + ∂_z F_z], F = D∇ψ, with ∂D by complex step (exact for analytic D)."""
+
     def q(R, z):
         psi, pR, pz, pRR, pRz, pzz = _psi_parts(R, z)
         DRR, DRz, Dzz = (np.asarray(a, float) for a in tensor(R, z))
@@ -62,9 +66,11 @@ def _manufactured_source(tensor):
         dR = [np.imag(a) / h for a in tensor(R + 1j * h, z + 0j)]
         dz = [np.imag(a) / h for a in tensor(R + 0j, z + 1j * h)]
         FR = DRR * pR + DRz * pz
-        div = (FR / R + dR[0] * pR + DRR * pRR + dR[1] * pz + 2 * DRz * pRz
-               + dz[1] * pR + dz[2] * pz + Dzz * pzz)
+        div = (
+            FR / R + dR[0] * pR + DRR * pRR + dR[1] * pz + 2 * DRz * pRz + dz[1] * pR + dz[2] * pz + Dzz * pzz
+        )
         return -div
+
     return q
 
 
@@ -76,7 +82,7 @@ def _iso_tensor(R, z):
 def _p2_tensor(R, z):
     """P2: uniform vertical field B = B0 ẑ (b_z = B0/sqrt(B0² + B_f²)), D⊥ = ε D∥ (docs/physics.md §1.6)."""
     one = np.ones(np.broadcast(R, z).shape)
-    bz = B0 / np.sqrt(B0 ** 2 + FLOOR ** 2)
+    bz = B0 / np.sqrt(B0**2 + FLOOR**2)
     dpar, dperp = D0_PAR, EPS * D0_PAR
     return dperp * one, 0.0 * one, (dperp + (dpar - dperp) * bz * bz) * one
 
@@ -84,27 +90,27 @@ def _p2_tensor(R, z):
 def _p3_tensor(R, z):
     """P3: B_z = B_inf + B0 exp(−R²/L_B²), B_R = 0 (the issue's field after Cerri et al. 2017 app. B),
     b = B/sqrt(|B|² + B_f²), D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (docs/physics.md §1.6)."""
-    Bz = B_INF + B0 * np.exp(-R * R / L_B ** 2)
-    bz = Bz / np.sqrt(Bz * Bz + FLOOR ** 2)
+    Bz = B_INF + B0 * np.exp(-R * R / L_B**2)
+    bz = Bz / np.sqrt(Bz * Bz + FLOOR**2)
     dpar, dperp = D0_PAR, EPS * D0_PAR
     return dperp + 0.0 * R, 0.0 * R, dperp + (dpar - dperp) * bz * bz
 
 
 def _aniso_tensor(R, z):
-    """P3b (our extension of P3): the P3-type field B_z = B_inf + B0 exp(−R²/L_B²) plus B_R = B0 (R z/L_B²) exp(−R²/L_B²) (ours),
+    """P3b (our extension of P3): the P3-type field B_z = B_inf + B0 exp(−R²/L_B²) plus B_R = B0 (R z/L_B²)
+    exp(−R²/L_B²) (ours),
     b = B/sqrt(|B|² + B_f²), D⊥ = ε D∥, D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j."""
-    e = np.exp(-R * R / L_B ** 2)
+    e = np.exp(-R * R / L_B**2)
     Bz = B_INF + B0 * e
-    BR = B0 * (R * z / L_B ** 2) * e
-    norm = np.sqrt(BR * BR + Bz * Bz + FLOOR ** 2)
+    BR = B0 * (R * z / L_B**2) * e
+    norm = np.sqrt(BR * BR + Bz * Bz + FLOOR**2)
     bR, bz = BR / norm, Bz / norm
     dpar, dperp = D0_PAR, EPS * D0_PAR
     return dperp + (dpar - dperp) * bR * bR, (dpar - dperp) * bR * bz, dperp + (dpar - dperp) * bz * bz
 
 
 def _error(tensor, n_R, n_z):
-    sol = solve_axisymmetric(tensor, _manufactured_source(tensor), R_max_kpc=R_MAX, H_kpc=H,
-                             n_R=n_R, n_z=n_z)
+    sol = solve_axisymmetric(tensor, _manufactured_source(tensor), R_max_kpc=R_MAX, H_kpc=H, n_R=n_R, n_z=n_z)
     R, z = sol.grid.centres_mesh()
     exact = _psi_parts(R, z)[0]
     assert sol.residual < 1e-10
@@ -130,7 +136,7 @@ def test_isotropic_cylinder_bessel_mode():
         R, z = grid.centres_mesh()
         q = np.zeros_like(R)
         mid = n_z // 2
-        q[:, mid - 1:mid + 1] = (j0(k * R[:, mid - 1:mid + 1]) / (2 * grid.dz_kpc))
+        q[:, mid - 1 : mid + 1] = j0(k * R[:, mid - 1 : mid + 1]) / (2 * grid.dz_kpc)
         sol = solve_axisymmetric(_iso_tensor, q, R_max_kpc=R_MAX, H_kpc=H, n_R=n_R, n_z=n_z)
         exact = np.sinh(k * (H - np.abs(z))) / (2 * D0_PAR * k * np.cosh(k * H)) * j0(k * R)
         assert sol.residual < 1e-10
@@ -158,8 +164,9 @@ def test_P3_gaussian_vertical_field_second_order():
     assert errs[0] / errs[1] > 3.0 and errs[1] / errs[2] > 3.0
     # the R-dependence of D_zz matters: solving with the constant P2 tensor against P3's source
     # misses ψ by 0.17 (measured, 80 × 40), ≫ the 9.6e-4 discretisation error
-    sol = solve_axisymmetric(_p2_tensor, _manufactured_source(_p3_tensor), R_max_kpc=R_MAX,
-                             H_kpc=H, n_R=80, n_z=40)
+    sol = solve_axisymmetric(
+        _p2_tensor, _manufactured_source(_p3_tensor), R_max_kpc=R_MAX, H_kpc=H, n_R=80, n_z=40
+    )
     exact = _psi_parts(*sol.grid.centres_mesh())[0]
     assert np.max(np.abs(sol.psi - exact)) > 0.05 * np.max(np.abs(exact))
 
@@ -176,8 +183,9 @@ def test_P3b_radial_component_manufactured_second_order():
     assert errs[0] / errs[1] > 3.0 and errs[1] / errs[2] > 3.0
     # the cross terms matter: dropping D_Rz gives an O(1) error (measured 0.71) at any h
     nocross = lambda R, z: (_aniso_tensor(R, z)[0], 0.0 * R, _aniso_tensor(R, z)[2])
-    sol = solve_axisymmetric(nocross, _manufactured_source(_aniso_tensor), R_max_kpc=R_MAX,
-                             H_kpc=H, n_R=80, n_z=40)
+    sol = solve_axisymmetric(
+        nocross, _manufactured_source(_aniso_tensor), R_max_kpc=R_MAX, H_kpc=H, n_R=80, n_z=40
+    )
     exact = _psi_parts(*sol.grid.centres_mesh())[0]
     assert np.max(np.abs(sol.psi - exact)) > 0.3 * np.max(np.abs(exact))
 
@@ -197,7 +205,7 @@ def test_operator_conservative_and_constant_free():
     grid = AxisymmetricGrid(R_MAX, H, 40, 16)
     L = assemble_operator(grid, _aniso_tensor)
     R, z = grid.centres_mesh()
-    psi = np.exp(-((R - 4) ** 2 + z ** 2) / 0.5)
+    psi = np.exp(-((R - 4) ** 2 + z**2) / 0.5)
     vol = R.ravel()
     total = vol @ (L @ psi.ravel())
     scale = vol @ np.abs(L @ psi.ravel())
@@ -213,11 +221,23 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="n_R"):
         solve_axisymmetric(_iso_tensor, src, R_max_kpc=R_MAX, H_kpc=H, n_R=1, n_z=10)
     with pytest.raises(ValueError, match="> 0"):
-        solve_axisymmetric(lambda R, z: (-_iso_tensor(R, z)[0], 0 * R, _iso_tensor(R, z)[2]),
-                           src, R_max_kpc=R_MAX, H_kpc=H, n_R=10, n_z=10)
+        solve_axisymmetric(
+            lambda R, z: (-_iso_tensor(R, z)[0], 0 * R, _iso_tensor(R, z)[2]),
+            src,
+            R_max_kpc=R_MAX,
+            H_kpc=H,
+            n_R=10,
+            n_z=10,
+        )
     with pytest.raises(ValueError, match="semi-definite"):
-        solve_axisymmetric(lambda R, z: (D0_PAR + 0 * R, 2 * D0_PAR + 0 * R, D0_PAR + 0 * R),
-                           src, R_max_kpc=R_MAX, H_kpc=H, n_R=10, n_z=10)
+        solve_axisymmetric(
+            lambda R, z: (D0_PAR + 0 * R, 2 * D0_PAR + 0 * R, D0_PAR + 0 * R),
+            src,
+            R_max_kpc=R_MAX,
+            H_kpc=H,
+            n_R=10,
+            n_z=10,
+        )
     with pytest.raises(ValueError, match="shape"):
         solve_axisymmetric((np.ones((10, 10)),) * 3, src, R_max_kpc=R_MAX, H_kpc=H, n_R=10, n_z=10)
     with pytest.raises(ValueError, match="shape"):
@@ -228,14 +248,17 @@ def test_bad_input_raises():
 
 def test_tensor_from_config_uniform_field():
     """The convenience builder reproduces the analytic tensor of a uniform tilted field."""
-    cfg = {"energy": {"min_GeV": 10.0, "max_GeV": 1000.0},
-           "field": {"model": "uniform", "direction": [0.6, 0.0, 0.8]},
-           "source": {"type": "point", "position_kpc": [-8.3, 0.0, 0.0]}}
+    cfg = {
+        "energy": {"min_GeV": 10.0, "max_GeV": 1000.0},
+        "field": {"model": "uniform", "direction": [0.6, 0.0, 0.8]},
+        "source": {"type": "point", "position_kpc": [-8.3, 0.0, 0.0]},
+    }
     grid = AxisymmetricGrid(R_MAX, H, 6, 4)
     DRR, DRz, Dzz = tensor_from_config(cfg, "proton", 10.0, grid)
     assert DRR.shape == (7, 5)
     from sdeprop.config import load_config
     from sdeprop.models.diffusion import diffusion_at
+
     c = load_config(cfg)
     dpar, dperp = (float(a[0]) for a in diffusion_at(c.diffusion, "proton", 10.0))
     # at y = 0, R̂ = x̂: b_R = 0.6 b, b_z = 0.8 b (|B| ≫ floor for the default strength)

@@ -5,12 +5,16 @@ F_i = D_ij ∂_j ψ (ψ and ∇ψ analytic, D analytic) by a fourth-order centra
 step 1e-3 kpc (truncation ~1e-12, far below the discretisation errors tested); sympy is not
 installed in the dev venv.
 """
+
 import numpy as np
 import pytest
-import scipy.sparse.linalg as spla
 
-from sdeprop.gridsolver.cartesian import (CartesianGrid, assemble_operator, field_aligned_tensor,
-                                          solve_stationary)
+from sdeprop.gridsolver.cartesian import (
+    CartesianGrid,
+    assemble_operator,
+    field_aligned_tensor,
+    solve_stationary,
+)
 
 X, Y, H = 2.0, 1.5, 1.0
 
@@ -37,6 +41,7 @@ def d_aniso(x, y, z):
 
 def source_for(Dfun, d=1e-3, conservative=True):
     """Q = −∂_i(D_ij ∂_j ψ) (or −D_ij ∂_i∂_j ψ when conservative=False, for the sensitivity check)."""
+
     def flux(x, y, z, D=None):
         return np.einsum("...ij,...j->...i", Dfun(x, y, z) if D is None else D, grad_psi(x, y, z))
 
@@ -44,12 +49,15 @@ def source_for(Dfun, d=1e-3, conservative=True):
         D0 = Dfun(x, y, z)
         div = 0.0
         for a in range(3):
+
             def F(s):
                 p = [x, y, z]
                 p[a] = p[a] + s * d
                 return flux(*p, D=None if conservative else D0)[..., a]
+
             div = div + (8 * (F(1) - F(-1)) - (F(2) - F(-2))) / (12 * d)
         return -div
+
     return Q
 
 
@@ -156,7 +164,7 @@ def test_from_config_uniform_field():
     assert np.allclose(D[..., 0, 0], dperp[0] + (dpar[0] - dperp[0]) * b2)
     assert np.allclose(D[..., 2, 2], dperp[0]) and np.allclose(D[..., 0, 1], 0.0)
     assert np.all(D[..., 0, 0] > 5 * D[..., 2, 2])
-    sol = solve_from_config(cfg, g, 10.0, lambda x, y, z: np.exp(-(z / 0.2) ** 2))
+    sol = solve_from_config(cfg, g, 10.0, lambda x, y, z: np.exp(-((z / 0.2) ** 2)))
     inner = sol.psi[1:-1, 1:-1, 1:-1]
     assert sol.relative_residual < 1e-9 and np.all(inner > 0)
     assert np.allclose(sol.psi, sol.psi[:, :, ::-1], rtol=1e-7, atol=1e-9 * inner.max())

@@ -16,15 +16,24 @@ import pytest
 import scipy.sparse as sp
 
 from sdeprop import analytic as an
-from sdeprop.gridsolver.axisymmetric import (AxisymmetricGrid, assemble_operator, solve_axisymmetric,
-                                             tensor_from_config)
-from sdeprop.gridsolver.energy import (axisymmetric_cell_volumes_kpc3, axisymmetric_loss_rate_from_config,
-                                       axisymmetric_operator_from_config, direct_solver, krylov_solver,
-                                       march_energies)
+from sdeprop.gridsolver.axisymmetric import (
+    AxisymmetricGrid,
+    assemble_operator,
+    solve_axisymmetric,
+    tensor_from_config,
+)
+from sdeprop.gridsolver.energy import (
+    axisymmetric_cell_volumes_kpc3,
+    axisymmetric_loss_rate_from_config,
+    axisymmetric_operator_from_config,
+    direct_solver,
+    krylov_solver,
+    march_energies,
+)
 
-D0, E_REF, DELTA, B0 = 0.1, 100.0, 0.5, 1e-2   # kpc²/Myr, GeV, -, GeV⁻¹ Myr⁻¹
-E_MIN, E_MAX, SIGMA = 100.0, 1000.0, 0.25      # GeV, GeV, kpc
-BOX = 3.6                                       # kpc (R_max and H)
+D0, E_REF, DELTA, B0 = 0.1, 100.0, 0.5, 1e-2  # kpc²/Myr, GeV, -, GeV⁻¹ Myr⁻¹
+E_MIN, E_MAX, SIGMA = 100.0, 1000.0, 0.25  # GeV, GeV, kpc
+BOX = 3.6  # kpc (R_max and H)
 
 
 def q_spec(E):
@@ -42,8 +51,14 @@ def setup(h, K):
 
 def run(h, K, scheme, **kw):
     g, shape, L1, E = setup(h, K)
-    sol = march_energies(lambda e: D0 * (e / E_REF) ** DELTA * L1, E, lambda e: q_spec(e) * shape,
-                         lambda e: B0 * e * e, scheme=scheme, **kw)
+    sol = march_energies(
+        lambda e: D0 * (e / E_REF) ** DELTA * L1,
+        E,
+        lambda e: q_spec(e) * shape,
+        lambda e: B0 * e * e,
+        scheme=scheme,
+        **kw,
+    )
     return g, shape, sol
 
 
@@ -51,8 +66,16 @@ def oracle(g, E):
     R, z = g.centres_mesh()
     r = np.hypot(R, z).ravel()
     return an.syrovatskii_steady_region_average(
-        lambda v: an.gaussian_kernel_per_kpc3(r[:, None], v + SIGMA**2), np.full(r.size, SIGMA),
-        np.full(r.size, E), q_spec, E_MAX, D0, E_REF, DELTA, B0)
+        lambda v: an.gaussian_kernel_per_kpc3(r[:, None], v + SIGMA**2),
+        np.full(r.size, SIGMA),
+        np.full(r.size, E),
+        q_spec,
+        E_MAX,
+        D0,
+        E_REF,
+        DELTA,
+        B0,
+    )
 
 
 def rel_err(a, b):
@@ -124,9 +147,11 @@ def test_loss_free_equals_independent_solves():
     R, z = g.centres_mesh()
     Q2d = np.exp(-((R - 1.0) ** 2 + z**2))
     E = np.array([1.0, 10.0, 100.0])
-    cfg = {"energy": {"min_GeV": 1.0, "max_GeV": 100.0},
-           "field": {"model": "uniform", "direction": [0.6, 0.0, 0.8]},
-           "source": {"type": "point", "position_kpc": [-8.3, 0.0, 0.0]}}
+    cfg = {
+        "energy": {"min_GeV": 1.0, "max_GeV": 100.0},
+        "field": {"model": "uniform", "direction": [0.6, 0.0, 0.8]},
+        "source": {"type": "point", "position_kpc": [-8.3, 0.0, 0.0]},
+    }
     op = axisymmetric_operator_from_config(cfg, g, "proton")
     sol = march_energies(op, E, lambda e: Q2d.ravel() * e**-2.0)
     assert sol.scheme == "independent"
@@ -135,8 +160,12 @@ def test_loss_free_equals_independent_solves():
         ref = solve_axisymmetric(tens, Q2d * e**-2.0, R_max_kpc=4.0, H_kpc=2.0, n_R=16, n_z=12)
         np.testing.assert_allclose(sol.psi[k].reshape(16, 12), ref.psi, rtol=1e-10, atol=0)
     # array input for the source and a Krylov solver give the same answer
-    sol2 = march_energies(op, E, np.array([Q2d.ravel() * e**-2.0 for e in E]),
-                          solve=krylov_solver(rtol=1e-12, method="bicgstab"))
+    sol2 = march_energies(
+        op,
+        E,
+        np.array([Q2d.ravel() * e**-2.0 for e in E]),
+        solve=krylov_solver(rtol=1e-12, method="bicgstab"),
+    )
     np.testing.assert_allclose(sol2.psi, sol.psi, rtol=1e-8, atol=1e-10 * np.abs(sol.psi).max())
 
 
@@ -145,14 +174,20 @@ def test_loss_rate_from_config():
     E = np.array([10.0, 100.0])
     assert axisymmetric_loss_rate_from_config({"species": {"name": "electron"}}, g, E) is None
     from sdeprop.units import MYR_S
-    b = axisymmetric_loss_rate_from_config({"species": {"name": "electron"},
-                                            "losses": {"model": "quadratic", "b0_per_GeV_per_s": 2e-16}}, g, E)
+
+    b = axisymmetric_loss_rate_from_config(
+        {"species": {"name": "electron"}, "losses": {"model": "quadratic", "b0_per_GeV_per_s": 2e-16}}, g, E
+    )
     np.testing.assert_allclose(b, np.repeat((2e-16 * MYR_S * E**2)[:, None], 12, axis=1), rtol=1e-14)
-    cfg = {"species": {"name": "electron"}, "energy": {"min_GeV": 10.0, "max_GeV": 1000.0},
-           "losses": {"model": "galactic", "magnetic_field_uG": 5.0}}
+    cfg = {
+        "species": {"name": "electron"},
+        "energy": {"min_GeV": 10.0, "max_GeV": 1000.0},
+        "losses": {"model": "galactic", "magnetic_field_uG": 5.0},
+    }
     b = axisymmetric_loss_rate_from_config(cfg, g, E)
     from sdeprop.config import load_config
     from sdeprop.models.losses import LossModel
+
     lm = LossModel.from_config(load_config(cfg))
     R, z = g.centres_mesh()
     n = 1 * 3 + 2  # cell (i=1, j=2)

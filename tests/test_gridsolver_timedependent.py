@@ -14,7 +14,8 @@ issue quotes from the paper (D0∥ = 1e28 cm²/s, ε = D⊥/D∥ = 0.05, B0 = 10
 The exact solution of each is the Gaussian with covariance σ0² I + 2Dt (``gaussian_solution``;
 docs/physics.md §8.1 convolved with the initial Gaussian). The walls (ψ = 0) are at least 3.7
 standard deviations away at the last output time. Their effect on the peak-normalised error is
-≈ 1e-3 or less (G1 loses 1.3e-3 of its content through them by t = 6 Myr). The error is the max |ψ_grid − ψ_exact| / max ψ_exact
+≈ 1e-3 or less (G1 loses 1.3e-3 of its content through them by t = 6 Myr). The error is the max |ψ_grid −
+ψ_exact| / max ψ_exact
 over the grid. The time step is dt ∝ h, so the O(dt²) Crank–Nicolson error also falls as h².
 
 Tolerances: second order means e(2h)/e(h) → 4. The h⁴ terms are still visible at h/σ0 = ½, so
@@ -22,6 +23,7 @@ we require a ratio > 3. A first-order error would give 2. Absolute bounds are �
 measured error, which is the leading h² estimate C h² with C taken from the finer pair of grids.
 Measured values are quoted next to each assert.
 """
+
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
@@ -29,20 +31,25 @@ import scipy.sparse.linalg as spla
 from sdeprop.gridsolver.axisymmetric import AxisymmetricGrid, assemble_operator, solve_axisymmetric
 from sdeprop.gridsolver.cartesian import CartesianGrid, field_aligned_tensor
 from sdeprop.gridsolver.cartesian import assemble_operator as assemble_cartesian
-from sdeprop.gridsolver.timedependent import (cell_volumes, gaussian_solution, march,
-                                              march_axisymmetric, march_cartesian)
+from sdeprop.gridsolver.timedependent import (
+    cell_volumes,
+    gaussian_solution,
+    march,
+    march_axisymmetric,
+    march_cartesian,
+)
 from sdeprop.units import diffusion_cm2_per_s_to_kpc2_per_myr
 
-D0_PAR = diffusion_cm2_per_s_to_kpc2_per_myr(1e28)   # 0.0331 kpc²/Myr
+D0_PAR = diffusion_cm2_per_s_to_kpc2_per_myr(1e28)  # 0.0331 kpc²/Myr
 EPS = 0.05
-B0, FLOOR = 10.0, 1e-3                                # μG
-SIGMA0 = 0.5                                          # kpc, initial Gaussian width
+B0, FLOOR = 10.0, 1e-3  # μG
+SIGMA0 = 0.5  # kpc, initial Gaussian width
 
 
 def _unit_field(direction):
     """b = B/sqrt(|B|² + B_f²) for a uniform field of strength B0 (docs/physics.md §1.6, kernel floor)."""
     B = B0 * np.asarray(direction, float) / np.linalg.norm(direction)
-    return B / np.sqrt(B @ B + FLOOR ** 2)
+    return B / np.sqrt(B @ B + FLOOR**2)
 
 
 def _tensor_3d(case):
@@ -53,7 +60,7 @@ def _tensor_3d(case):
 
 
 def _gaussian0(*coords):
-    return np.exp(-sum(c * c for c in coords) / (2 * SIGMA0 ** 2))
+    return np.exp(-sum(c * c for c in coords) / (2 * SIGMA0**2))
 
 
 def _g3d_errors(case, n, L=3.0, times=(2.0, 6.0), dt_per_h=4.0):
@@ -61,8 +68,7 @@ def _g3d_errors(case, n, L=3.0, times=(2.0, 6.0), dt_per_h=4.0):
     D = _tensor_3d(case)
     g = CartesianGrid(L, L, L, n, n, n)
     h = 2 * L / (n - 1)
-    sol = march_cartesian(g, np.broadcast_to(D, g.shape + (3, 3)), _gaussian0, list(times),
-                          dt=dt_per_h * h)
+    sol = march_cartesian(g, np.broadcast_to(D, g.shape + (3, 3)), _gaussian0, list(times), dt=dt_per_h * h)
     # "auto": SuperLU up to 60 000 unknowns (25³), CG + Jacobi above (49³)
     assert sol.method == ("splu" if (n - 2) ** 3 <= 60_000 else "cg") and sol.residual < 1e-8
     pts = np.stack(g.mesh_kpc(), -1)
@@ -85,7 +91,7 @@ def test_G1_G2_gaussian_3d_second_order(case):
     assert np.all(e_fine < bound), e_fine
     assert np.all(e_coarse / e_fine > 3.0), e_coarse / e_fine
     # content Σ V ψ is conserved up to the loss through the far walls: exact (2π)^{3/2} σ0³
-    exact_content = (2 * np.pi) ** 1.5 * SIGMA0 ** 3
+    exact_content = (2 * np.pi) ** 1.5 * SIGMA0**3
     assert np.all(np.abs(sol.content / exact_content - 1) < 2e-3), sol.content / exact_content
 
 
@@ -105,8 +111,9 @@ def _g3_errors(n, times=(10.0, 30.0), dt_per_h=8.0):
     """G3 on an (R, z) grid with R_max = 3, H = 6 kpc, n × 4n cells (h_R = h_z)."""
     Dpar, Dperp = D0_PAR, EPS * D0_PAR
     g = AxisymmetricGrid(3.0, 6.0, n, 4 * n)
-    sol = march_axisymmetric(g, lambda R, z: (Dperp + 0 * R, 0 * R, Dpar + 0 * R),
-                             _gaussian0, list(times), dt=dt_per_h * g.dR_kpc)
+    sol = march_axisymmetric(
+        g, lambda R, z: (Dperp + 0 * R, 0 * R, Dpar + 0 * R), _gaussian0, list(times), dt=dt_per_h * g.dR_kpc
+    )
     assert sol.method == "splu" and sol.residual < 1e-12
     R, z = g.centres_mesh()
     pts = np.stack([R, 0 * R, z], -1)
@@ -125,7 +132,7 @@ def test_G3_axisymmetric_gaussian_second_order():
     e2, sol = _g3_errors(48)
     assert np.all(e2 < 1.8e-3), e2
     assert np.all(e1 / e2 > 3.5), e1 / e2
-    exact_content = (2 * np.pi) ** 1.5 * SIGMA0 ** 3
+    exact_content = (2 * np.pi) ** 1.5 * SIGMA0**3
     assert np.all(np.abs(sol.content / exact_content - 1) < 2e-3), sol.content / exact_content
 
 
@@ -133,12 +140,13 @@ def test_G3_axisymmetric_gaussian_second_order():
 # time discretisation alone: compare with the exact solution of the semi-discrete ODE,
 # ψ(t) = exp(A t) ψ0 (scipy expm_multiply), so the spatial error cancels.
 
+
 def _p3b_tensor(R, z):
     """Anisotropic tensor with D_Rz ≠ 0 (the P3b field of tests/test_gridsolver_axisymmetric.py:
     B_z = B_inf + B0 exp(−R²/L_B²), B_R = B0 (R z/L_B²) exp(−R²/L_B²), B_inf = 1e-3 μG, L_B = 2 kpc)."""
     e = np.exp(-R * R / 4.0)
     Bz, BR = 1e-3 + B0 * e, B0 * (R * z / 4.0) * e
-    norm = np.sqrt(BR * BR + Bz * Bz + FLOOR ** 2)
+    norm = np.sqrt(BR * BR + Bz * Bz + FLOOR**2)
     bR, bz = BR / norm, Bz / norm
     dd = (1 - EPS) * D0_PAR
     return EPS * D0_PAR + dd * bR * bR, dd * bR * bz, EPS * D0_PAR + dd * bz * bz
@@ -149,7 +157,7 @@ def aniso_2d():
     g = AxisymmetricGrid(10.0, 4.0, 30, 24)
     A = assemble_operator(g, _p3b_tensor)
     R, z = g.centres_mesh()
-    p0 = np.exp(-((R - 3) ** 2 + z ** 2) / (2 * 0.8 ** 2))
+    p0 = np.exp(-((R - 3) ** 2 + z**2) / (2 * 0.8**2))
     return g, A, p0
 
 
@@ -209,7 +217,7 @@ def test_rannacher_startup_damps_crank_nicolson_ringing():
     assert res[0][0] < -1.0 and res[0][1] > 10.0
     assert res[2][0] > -1e-4 and res[2][1] < 0.1
     s = res[2][2]
-    assert s.n_steps == 5 and s.n_matrices == 1        # 2 × 2 half steps + 1 CN step, one LU
+    assert s.n_steps == 5 and s.n_matrices == 1  # 2 × 2 half steps + 1 CN step, one LU
     # backward Euler is positive too, but first order: much larger error (measured 0.44)
     be = march(A, d0, [T], dt, theta=1.0)
     assert np.max(np.abs(be.psi[0] - ref)) / ref.max() > 3 * res[2][1]
@@ -220,15 +228,14 @@ def test_long_time_limit_is_the_stationary_solution(aniso_2d):
     decays as exp(λ1 t) (λ1 = largest eigenvalue of A, −1.48e-3 /Myr here)."""
     g, A, _ = aniso_2d
     R, z = g.centres_mesh()
-    Q = np.exp(-((R - 3) ** 2 + z ** 2) / 0.5)
+    Q = np.exp(-((R - 3) ** 2 + z**2) / 0.5)
     st = solve_axisymmetric(_p3b_tensor, Q, R_max_kpc=10.0, H_kpc=4.0, n_R=30, n_z=24)
     lam1 = np.max(np.linalg.eigvals(A.toarray()).real)
     assert lam1 < 0
     T = 20.0 / abs(lam1)
-    s = march_axisymmetric(g, _p3b_tensor, np.zeros_like(R), [T], dt=20.0, source=Q,
-                           rannacher_steps=2)
+    s = march_axisymmetric(g, _p3b_tensor, np.zeros_like(R), [T], dt=20.0, source=Q, rannacher_steps=2)
     diff = np.max(np.abs(s.psi[0] - st.psi)) / st.psi.max()
-    assert diff < 20 * np.exp(-20.0), diff      # measured 1.0e-9 (e^{−20} = 2.1e-9)
+    assert diff < 20 * np.exp(-20.0), diff  # measured 1.0e-9 (e^{−20} = 2.1e-9)
     assert s.residual < 1e-12
 
 
@@ -237,8 +244,10 @@ def test_solver_paths_agree():
     g = CartesianGrid(2.0, 2.0, 2.0, 13, 13, 13)
     D = np.broadcast_to(_tensor_3d("G2"), g.shape + (3, 3))
     A = assemble_cartesian(g, D)
-    runs = {m: march_cartesian(g, D, _gaussian0, [3.0, 6.0], dt=1.0, A=A, method=m, rtol=1e-12)
-            for m in ("splu", "cg", "bicgstab")}
+    runs = {
+        m: march_cartesian(g, D, _gaussian0, [3.0, 6.0], dt=1.0, A=A, method=m, rtol=1e-12)
+        for m in ("splu", "cg", "bicgstab")
+    }
     for m in ("cg", "bicgstab"):
         assert np.max(np.abs(runs[m].psi - runs["splu"].psi)) < 1e-9 * runs["splu"].psi.max()
         assert runs[m].residual < 1e-10
@@ -246,8 +255,9 @@ def test_solver_paths_agree():
     # the 2D anisotropic operator is not symmetric in the volume weighting: cg is refused
     g2 = AxisymmetricGrid(10.0, 4.0, 10, 8)
     with pytest.raises(ValueError, match="symmetric"):
-        march(assemble_operator(g2, _p3b_tensor), np.ones(80), [1.0], 0.5, method="cg",
-              volumes=cell_volumes(g2))
+        march(
+            assemble_operator(g2, _p3b_tensor), np.ones(80), [1.0], 0.5, method="cg", volumes=cell_volumes(g2)
+        )
 
 
 def test_output_times_hit_exactly_and_t0_snapshot():
@@ -256,7 +266,7 @@ def test_output_times_hit_exactly_and_t0_snapshot():
     p0 = np.ones((8, 8))
     s = march(A, p0, [0.0, 1.0, 3.5], dt=1.0)
     assert np.array_equal(s.psi[0], p0)
-    assert s.n_steps == 1 + 3          # 1 step to t = 1, ⌈2.5⌉ = 3 steps of 5/6 Myr to t = 3.5
+    assert s.n_steps == 1 + 3  # 1 step to t = 1, ⌈2.5⌉ = 3 steps of 5/6 Myr to t = 3.5
     # the first output is reached by one full step, exactly as a run that stops there
     assert np.array_equal(march(A, p0, [1.0], dt=1.0).psi[0], s.psi[1])
     # and the 5/6-Myr steps afterwards match a run of 3 steps from that state
@@ -303,7 +313,9 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="non-finite"):
         march(A, np.full(36, np.nan), [1.0], 0.1)
     with pytest.raises(ValueError, match="psi0"):
-        march_axisymmetric(g, lambda R, z: (D0_PAR + 0 * R, 0 * R, D0_PAR + 0 * R), np.ones((5, 6)), [1.0], 0.1)
+        march_axisymmetric(
+            g, lambda R, z: (D0_PAR + 0 * R, 0 * R, D0_PAR + 0 * R), np.ones((5, 6)), [1.0], 0.1
+        )
     gc = CartesianGrid(1.0, 1.0, 1.0, 5, 5, 5)
     Dc = np.broadcast_to(np.eye(3) * D0_PAR, gc.shape + (3, 3))
     with pytest.raises(ValueError, match="psi0"):

@@ -47,13 +47,30 @@ def test_cli_run_info_reweight_plot(tmp_path, small_config, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text(load_config(small_config).to_toml())
     out = tmp_path / "o.h5"
-    assert main(["run", str(cfg), "-o", str(out), "--particles", "200", "--workers", "1", "--quiet", "--plot"]) == 0
+    assert (
+        main(["run", str(cfg), "-o", str(out), "--particles", "200", "--workers", "1", "--quiet", "--plot"])
+        == 0
+    )
     assert out.exists() and out.with_suffix(".png").exists()
     assert main(["info", str(out)]) == 0
     assert "injected=200" in capsys.readouterr().out
     rw = tmp_path / "rw.h5"
     csv = tmp_path / "sun.csv"
-    assert main(["reweight", str(out), "--spectrum", "power_law:index=2.7,variable=kinetic_energy", "-o", str(rw), "--csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "reweight",
+                str(out),
+                "--spectrum",
+                "power_law:index=2.7,variable=kinetic_energy",
+                "-o",
+                str(rw),
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     import h5py
 
     res = sdeprop.load_result(out)
@@ -65,10 +82,13 @@ def test_cli_run_info_reweight_plot(tmp_path, small_config, capsys):
     assert (tmp_path / "p.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["run", "missing.toml"], "does not exist"),
-    (["info", "missing.h5"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["run", "missing.toml"], "does not exist"),
+        (["info", "missing.h5"], "does not exist"),
+    ],
+)
 def test_cli_errors_are_one_line(argv, words, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -100,11 +120,24 @@ def test_cli_config_prints_defaults(capsys):
 
 
 def test_plot_cartesian_and_local_spectrum_from_grid(tmp_path, small_config):
-    """A cartesian tally gives a face-on map; without a sphere the local spectrum comes from the map cell at the Sun."""
+    """A cartesian tally gives a face-on map; without a sphere the local spectrum comes from the map cell at
+    the Sun."""
     from sdeprop.plotting.result import plot_result
 
-    cfg = dict(small_config, tally=[{"name": "box", "type": "cartesian", "x_range_kpc": [-12.0, -4.0],
-                                     "y_range_kpc": [-4.0, 4.0], "z_range_kpc": [-1.0, 1.0], "bins": [4, 4, 2], "energy_bins": 3}])
+    cfg = dict(
+        small_config,
+        tally=[
+            {
+                "name": "box",
+                "type": "cartesian",
+                "x_range_kpc": [-12.0, -4.0],
+                "y_range_kpc": [-4.0, 4.0],
+                "z_range_kpc": [-1.0, 1.0],
+                "bins": [4, 4, 2],
+                "energy_bins": 3,
+            }
+        ],
+    )
     res = sdeprop.run(cfg)
     e, n, dn = res.local_spectrum()
     t = res.tallies["box"]

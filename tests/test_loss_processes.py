@@ -45,6 +45,7 @@ def gamma_beta2(E):
 # ---------------------------------------------------------------------------------------------
 # Closed forms: synchrotron and Thomson IC, b = (4/3) σ_T c γ² β² U  (docs/physics.md §2.2, §3.1)
 
+
 @pytest.mark.parametrize("E", [0.01, 1.0, 1e3, 1e5])
 @pytest.mark.parametrize("B2", [9.0, 40.0])
 def test_synchrotron_closed_form(E, B2):
@@ -55,7 +56,9 @@ def test_synchrotron_closed_form(E, B2):
     # double-precision evaluation of the same closed form in a different order of operations
     assert lp.synchrotron_loss(E, B2) == pytest.approx(expected, rel=1e-12)
     if E >= 1.0:  # β ≈ 1: β² = 1 − 2.6e-7 at 1 GeV, so the γ² form agrees to 1e-6
-        assert lp.synchrotron_loss(E, B2) == pytest.approx(4 / 3 * SIGMA_T * C * g * g * U_erg * ERG_GEV, rel=1e-6)
+        assert lp.synchrotron_loss(E, B2) == pytest.approx(
+            4 / 3 * SIGMA_T * C * g * g * U_erg * ERG_GEV, rel=1e-6
+        )
 
 
 def test_synchrotron_coefficient():
@@ -84,6 +87,7 @@ def test_thomson_coefficients():
 
 # ---------------------------------------------------------------------------------------------
 # Klein–Nishina suppression
+
 
 def kn_asymptote(x):
     """Extreme-KN limit of f = b/b_T for a (diluted) Planck spectrum, x = 4γkT/(m c²) ≫ 1.
@@ -128,7 +132,8 @@ def test_kn_moderski_asymptote():
 
 @pytest.mark.parametrize("kind", [lp.IC_KN_MODERSKI, lp.IC_KN_FANG, lp.IC_KN_KAK14])
 def test_kn_thomson_limit(kind):
-    """All KN factors → 1 for x → 0 (docs/physics.md §2.3: KAK14 reproduces b_T to 0.1–0.3 %; 0.024 % found)."""
+    """All KN factors → 1 for x → 0 (docs/physics.md §2.3: KAK14 reproduces b_T to 0.1–0.3 %; 0.024 %
+    found)."""
     assert lp.kn_factor(kind, 1e-8) == pytest.approx(1.0, abs=3e-3)
     assert lp.kn_factor(lp.IC_THOMSON, 5.0) == 1.0
 
@@ -142,7 +147,13 @@ KN_TABLE = [
     (33.07, 1e3, "0.796", "0.799", "0.846"),
     (33.07, 1e4, "0.290", "0.289", "0.311"),
     (313.32, 1e2, "0.805", "0.808", "0.853"),
-    (313.32, 1e3, "0.301", "0.300", "0.325"),  # Fang: docs/physics.md §2.3 prints 0.301; Y(x = 0.4136) gives 0.30049
+    (
+        313.32,
+        1e3,
+        "0.301",
+        "0.300",
+        "0.325",
+    ),  # Fang: docs/physics.md §2.3 prints 0.301; Y(x = 0.4136) gives 0.30049
     (3249.3, 10, "0.799", "0.802", "0.848"),
     (3249.3, 1e2, "0.293", "0.293", "0.315"),
     (3249.3, 1e3, "0.031", "0.031", "0.022"),
@@ -162,11 +173,14 @@ def test_kn_table(T, E, kak, fang, mod):
     assert rounds_to(lp.kn_factor_fang(x), fang)
     assert rounds_to(lp.kn_factor_moderski(x), mod)
     b_T = lp.ic_loss_thomson(E, 0.3)
-    assert lp.ic_loss_greybody(E, T, 0.3, lp.IC_KN_FANG) == pytest.approx(b_T * lp.kn_factor_fang(x), rel=1e-14)
+    assert lp.ic_loss_greybody(E, T, 0.3, lp.IC_KN_FANG) == pytest.approx(
+        b_T * lp.kn_factor_fang(x), rel=1e-14
+    )
 
 
 def test_fang_vs_kak14():
-    """docs/physics.md §2.3: Fang Y(x) agrees with the KAK14 integral to better than 1.5 % (checked on 10⁻⁵ ≤ x ≤ 10⁵)."""
+    """docs/physics.md §2.3: Fang Y(x) agrees with the KAK14 integral to better than 1.5 % (checked on 10⁻⁵ ≤
+    x ≤ 10⁵)."""
     xs = np.logspace(-5, 5, 201)
     rel = [abs(lp.kn_factor_fang(x) / lp.kn_factor_kak14(x) - 1) for x in xs]
     assert max(rel) < 0.015
@@ -247,8 +261,9 @@ def test_electron_table_discrepancies_explained():
 
 
 def test_electron_coefficients():
-    """docs/physics.md §3: 2π r_e² m_e c³ = 7.643e-18 GeV cm³/s, 4α r_e² c = 6.949e-17 cm³/s, Coulomb log 73.6,
-    screened brems c m_He/X_He = 2.14e-15 cm³/s; c m_H/X_H = 7.99e-16 (docs/physics.md §3.1 prints 7.98e-16, see report)."""
+    """docs/physics.md §3: 2π r_e² m_e c³ = 7.643e-18 GeV cm³/s, 4α r_e² c = 6.949e-17 cm³/s,
+    Coulomb log 73.6, screened brems c m_He/X_He = 2.14e-15 cm³/s; c m_H/X_H = 7.99e-16
+    (docs/physics.md §3.1 prints 7.98e-16, see report)."""
     assert rounds_to(lp.TWO_PI_RE2_MC3, "7.643e-18")
     assert rounds_to(lp.FOUR_ALPHA_RE2_C, "6.949e-17")
     assert rounds_to(lp.COULOMB_E_LOG0, "73.6")
@@ -264,7 +279,8 @@ def test_ionization_per_H_atom():
 
 @pytest.mark.parametrize("g_edge", [100.0, 800.0])
 def test_bremsstrahlung_continuity(g_edge):
-    """DRAGON's linear interpolation in γ between unscreened (γ < 100) and screened (γ > 800) brems is continuous."""
+    """DRAGON's linear interpolation in γ between unscreened (γ < 100) and screened (γ > 800) brems is
+    continuous."""
     E = g_edge * lp.M_E_GEV
     below = lp.bremsstrahlung_neutral_loss(E * (1 - 1e-12), 1.0, 0.1)
     above = lp.bremsstrahlung_neutral_loss(E * (1 + 1e-12), 1.0, 0.1)
@@ -275,10 +291,15 @@ def test_electron_losses_positive():
     """Every process is ≥ 0 (and > 0 with matter/fields present) from 1 MeV to 1 PeV."""
     p = isrf.build_isrf()
     for E in np.logspace(-3, 6, 91):
-        vals = [lp.synchrotron_loss(E, 9.0), lp.ic_loss_isrf(E, p, -8.5, 0, 0, lp.IC_KN_KAK14),
-                lp.ic_loss_isrf(E, p, -8.5, 0, 0, lp.IC_KN_MODERSKI),
-                lp.bremsstrahlung_neutral_loss(E, 1.0, 0.1), lp.bremsstrahlung_ionized_loss(E, 0.03),
-                lp.ionization_loss_electron(E, 1.0, 0.1), lp.coulomb_loss_electron(E, 0.03)]
+        vals = [
+            lp.synchrotron_loss(E, 9.0),
+            lp.ic_loss_isrf(E, p, -8.5, 0, 0, lp.IC_KN_KAK14),
+            lp.ic_loss_isrf(E, p, -8.5, 0, 0, lp.IC_KN_MODERSKI),
+            lp.bremsstrahlung_neutral_loss(E, 1.0, 0.1),
+            lp.bremsstrahlung_ionized_loss(E, 0.03),
+            lp.ionization_loss_electron(E, 1.0, 0.1),
+            lp.coulomb_loss_electron(E, 0.03),
+        ]
         assert all(v > 0 for v in vals), (E, vals)
     assert lp.coulomb_loss_electron(1.0, 0.0) == 0.0
     assert lp.ionization_loss_electron(lp.M_E_GEV * (1 + 1e-9), 1.0, 0.1) == 0.0  # clamped, 0.5 meV kinetic
@@ -318,8 +339,10 @@ def test_pp_loss_time_high_energy(T, t_pp):
     assert rounds_to(T / lp.pion_loss_proton(T, 1.0, 0.5) / MYR_S, t_pp)
 
 
-@pytest.mark.parametrize("T,sigma", [(1, "22.5"), (10, "29.5"), (1e2, "31.3"), (1e3, "34.9"), (1e4, "40.4"),
-                                     (1e5, "47.9"), (1e6, "57.2")])
+@pytest.mark.parametrize(
+    "T,sigma",
+    [(1, "22.5"), (10, "29.5"), (1e2, "31.3"), (1e3, "34.9"), (1e4, "40.4"), (1e5, "47.9"), (1e6, "57.2")],
+)
 def test_sigma_inel(T, sigma):
     """Kafexhiu et al. 2014 eq. 1 values listed in docs/physics.md §6.1 [mb]."""
     assert rounds_to(lp.sigma_inel_pp_mb(T), sigma)
@@ -333,34 +356,53 @@ def test_proton_misc():
     T = 1.0
     g = 1 + T / lp.M_P_GEV
     b2 = 1 - 1 / g**2
-    lnL = 0.5 * math.log(g * g * b2 * b2 * ME**2 * lp.M_P_GEV
-                         / (math.pi * RE * 1.9732698e-14**2 * 0.03 * (lp.M_P_GEV + 2 * g * ME)))
+    lnL = 0.5 * math.log(
+        g
+        * g
+        * b2
+        * b2
+        * ME**2
+        * lp.M_P_GEV
+        / (math.pi * RE * 1.9732698e-14**2 * 0.03 * (lp.M_P_GEV + 2 * g * ME))
+    )
     assert round(lnL) == 40
     assert lp.pion_loss_proton(0.2797 * (1 + 1e-9), 1.0, 0.5) < 1e-30
     # Z² scaling at fixed Lorentz factor (T per particle scales with A)
     assert lp.ionization_loss_nucleus(4.0, 1.0, 0.1, 2.0, 4.0) == pytest.approx(
-        4 * lp.ionization_loss_nucleus(1.0, 1.0, 0.1, 1.0, 1.0), rel=2e-3)  # Q_max differs through m_e/M
+        4 * lp.ionization_loss_nucleus(1.0, 1.0, 0.1, 1.0, 1.0), rel=2e-3
+    )  # Q_max differs through m_e/M
     for T in np.logspace(-4, 6, 61):
         assert lp.ionization_loss_nucleus(T, 1.0, 0.1, 1.0, 1.0) > 0
         assert lp.coulomb_loss_nucleus(T, 0.03, 1.0, 1.0, 1e4) > 0
         assert lp.pion_loss_proton(T, 1.0, 0.5) >= 0
         tot = lp.proton_loss_rate(T, 1.0, 0.1, 0.03, 1e4, 0.5)
-        assert tot == pytest.approx(lp.ionization_loss_nucleus(T, 1.0, 0.1, 1.0, 1.0)
-                                    + lp.coulomb_loss_nucleus(T, 0.03, 1.0, 1.0, 1e4)
-                                    + lp.pion_loss_proton(T, 1.03, 0.5), rel=1e-13)
+        assert tot == pytest.approx(
+            lp.ionization_loss_nucleus(T, 1.0, 0.1, 1.0, 1.0)
+            + lp.coulomb_loss_nucleus(T, 0.03, 1.0, 1.0, 1e4)
+            + lp.pion_loss_proton(T, 1.03, 0.5),
+            rel=1e-13,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # ISRF (docs/physics.md §2.1)
 
+
 def test_isrf_local_values():
-    """Delahaye et al. 2010 via docs/physics.md §2.1: u = κ a T⁴ (T, κ columns), rounding to the u column; total 1.287."""
+    """Delahaye et al. 2010 via docs/physics.md §2.1: u = κ a T⁴ (T, κ columns), rounding to the u column;
+    total 1.287."""
     p = isrf.build_isrf()
     out = np.empty(6)
     total = isrf.isrf_energy_densities(p, -8.5, 0.0, 0.0, out)
     assert rounds_to(total, "1.287")
-    table = [(2.725, 1.0, "0.260"), (33.07, 4.5e-5, "0.254"), (313.32, 1.2e-9, "0.0546"),
-             (3249.3, 7.03e-13, "0.370"), (6150.4, 3.39e-14, "0.229"), (23209.0, 8.67e-17, "0.119")]
+    table = [
+        (2.725, 1.0, "0.260"),
+        (33.07, 4.5e-5, "0.254"),
+        (313.32, 1.2e-9, "0.0546"),
+        (3249.3, 7.03e-13, "0.370"),
+        (6150.4, 3.39e-14, "0.229"),
+        (23209.0, 8.67e-17, "0.119"),
+    ]
     for i, (T, k, u) in enumerate(table):
         assert isrf.isrf_temperature_K(p, i) == T
         assert out[i] == pytest.approx(k * 4.72214e-3 * T**4, rel=1e-12)
@@ -386,33 +428,44 @@ def test_isrf_exponential_scaling():
 # ---------------------------------------------------------------------------------------------
 # GALPROP analytic gas (docs/physics.md §5.1)
 
+
 def test_gas_at_sun():
     """Hand-computed from docs/physics.md §5.1 at R = 8.5 kpc, z = 0.
 
     HI: f_R = 0.36 + (0.32 − 0.36)(8.5 − 8.25)/0.5 = 0.34 (mid-points 8.25, 8.75);
         f_Z = f_Z1 + (f_Z2 − f_Z1)(8.5 − 8)/2 with f_Z1(0) = 0.395 + 0.107 + 0.064 = 0.566, f_Z2(0) = 0.57
         → 0.567; n_HI = 0.567 × 0.34/0.33.
-    H2 (SM96): ε = 5.0 + (3.6 − 5.0)/2 = 4.3, z₀ = (−0.004 + 0.013)/2 = 0.0045, z_h = (0.080 + 0.066)/2 = 0.073,
+    H2 (SM96): ε = 5.0 + (3.6 − 5.0)/2 = 4.3, z₀ = (−0.004 + 0.013)/2 = 0.0045, z_h = (0.080 + 0.066)/2 =
+    0.073,
         n_H2 = 1.9e20 × 4.3 × exp(−ln2 (0.0045/0.073)²)/3.0857e21.
     HII: 0.025 e^{−(8.5/20)²} + 0.2 e^{−(4.5/2)²}.
     """
     p = gas.build_gas("SM96")
     n_hi, n_h2, n_hii = gas.evaluate_gas(p, [-8.5, 0.0, 0.0])[0]
     assert n_hi == pytest.approx(0.567 * 0.34 / 0.33, rel=1e-12)
-    assert n_h2 == pytest.approx(1.9e20 * 4.3 * math.exp(-math.log(2) * (0.0045 / 0.073) ** 2) / KPC_CM, rel=1e-12)
-    assert n_hii == pytest.approx(0.025 * math.exp(-(8.5 / 20) ** 2) + 0.2 * math.exp(-(4.5 / 2) ** 2), rel=1e-12)
+    assert n_h2 == pytest.approx(
+        1.9e20 * 4.3 * math.exp(-math.log(2) * (0.0045 / 0.073) ** 2) / KPC_CM, rel=1e-12
+    )
+    assert n_hii == pytest.approx(
+        0.025 * math.exp(-((8.5 / 20) ** 2)) + 0.2 * math.exp(-((4.5 / 2) ** 2)), rel=1e-12
+    )
 
 
 def test_gas_other_points():
-    """Hand-computed: HI at R = 12 (mid-points 11.75/12.25 → 0.34; Cox et al. f_Z2), R = 17 (exponential tail),
+    """Hand-computed: HI at R = 12 (mid-points 11.75/12.25 → 0.34; Cox et al. f_Z2), R = 17 (exponential
+    tail),
     R = 0.5 (flat 0.10, Dickey–Lockman f_Z1); H2 zero beyond 10.25 kpc; X_CO galprop_2010 step."""
     z = 0.1
-    fz2 = 0.57 * math.exp(-(z / (0.0523 * math.exp(0.11 * 12))) ** 2)
+    fz2 = 0.57 * math.exp(-((z / (0.0523 * math.exp(0.11 * 12))) ** 2))
     assert gas.n_HI_galprop(12.0, z) == pytest.approx(fz2 * 0.34 / 0.33, rel=1e-12)
-    fz2 = 0.57 * math.exp(-(z / (0.0523 * math.exp(0.11 * 17))) ** 2)
+    fz2 = 0.57 * math.exp(-((z / (0.0523 * math.exp(0.11 * 17))) ** 2))
     assert gas.n_HI_galprop(17.0, z) == pytest.approx(fz2 * 0.06 * math.exp(-1.25 / 3) / 0.33, rel=1e-12)
     l2 = math.log(2)
-    fz1 = 0.395 * math.exp(-l2 * (z / 0.106) ** 2) + 0.107 * math.exp(-l2 * (z / 0.265) ** 2) + 0.064 * math.exp(-z / 0.403)
+    fz1 = (
+        0.395 * math.exp(-l2 * (z / 0.106) ** 2)
+        + 0.107 * math.exp(-l2 * (z / 0.265) ** 2)
+        + 0.064 * math.exp(-z / 0.403)
+    )
     assert gas.n_HI_galprop(0.5, z) == pytest.approx(fz1 * 0.10 / 0.33, rel=1e-12)
     assert gas.n_H2_galprop(10.3, 0.0, gas.XCO_SM96, 0.0) == 0.0
     p10 = gas.build_gas("galprop_2010")

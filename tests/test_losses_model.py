@@ -12,9 +12,15 @@ import pytest
 
 from sdeprop.config import ConfigError, load_config
 from sdeprop.models import loss_processes as lp
-from sdeprop.models.losses import (LOSS_GALACTIC, LOSS_NONE, LossModel, active_loss_processes, build_losses,
-                                   kernel_loss_rate)
 from sdeprop.models.isrf import DELAHAYE10
+from sdeprop.models.losses import (
+    LOSS_GALACTIC,
+    LOSS_NONE,
+    LossModel,
+    active_loss_processes,
+    build_losses,
+    kernel_loss_rate,
+)
 
 
 def electron_config(**losses):
@@ -38,16 +44,37 @@ def random_points(n, seed=1, z_sigma=0.3):
 
 def test_species_defaults_and_validation():
     cfg = load_config(electron_config())
-    assert active_loss_processes(cfg) == ("synchrotron", "inverse_compton", "bremsstrahlung", "coulomb_ionisation")
-    low = load_config({"species": {"name": "proton"}, "energy": {"min_GeV": 1.0, "max_GeV": 100.0}, "losses": {"model": "galactic"}})
+    assert active_loss_processes(cfg) == (
+        "synchrotron",
+        "inverse_compton",
+        "bremsstrahlung",
+        "coulomb_ionisation",
+    )
+    low = load_config(
+        {
+            "species": {"name": "proton"},
+            "energy": {"min_GeV": 1.0, "max_GeV": 100.0},
+            "losses": {"model": "galactic"},
+        }
+    )
     assert active_loss_processes(low) == ("coulomb_ionisation", "pion_production")
-    high = load_config({"species": {"name": "proton"}, "energy": {"min_GeV": 10.0, "max_GeV": 1e4}, "losses": {"model": "galactic"}})
+    high = load_config(
+        {
+            "species": {"name": "proton"},
+            "energy": {"min_GeV": 10.0, "max_GeV": 1e4},
+            "losses": {"model": "galactic"},
+        }
+    )
     assert active_loss_processes(high) == ()
     assert build_losses(high, 1.0)[0] == LOSS_NONE  # off by default above 10 GeV
     with pytest.raises(ConfigError, match="'synchrotron' is not a loss process of species 'proton'"):
-        load_config({"species": {"name": "proton"}, "losses": {"model": "galactic", "processes": ["synchrotron"]}})
+        load_config(
+            {"species": {"name": "proton"}, "losses": {"model": "galactic", "processes": ["synchrotron"]}}
+        )
     with pytest.raises(ConfigError, match="processes applies to model 'galactic' only"):
-        load_config({"species": {"name": "electron"}, "losses": {"model": "quadratic", "processes": ["synchrotron"]}})
+        load_config(
+            {"species": {"name": "electron"}, "losses": {"model": "quadratic", "processes": ["synchrotron"]}}
+        )
     with pytest.raises(ConfigError, match="losses.processes"):
         load_config(electron_config(processes=["sync"]))
     with pytest.raises(ConfigError, match="isrf"):
@@ -62,8 +89,10 @@ def test_table_of_gas_and_radiation_matches_direct_evaluation():
     """IC (Fang KN, spatially varying ISRF), bremsstrahlung and Coulomb/ionisation: the
     interpolated Σ c_k g_k agrees with the direct formulas to < 1 % everywhere sampled
     (median < 0.05 %); the energy functions vary smoothly and the gas is resolved to 2.5 pc at z = 0."""
-    cfg = electron_config(processes=["inverse_compton", "bremsstrahlung", "coulomb_ionisation"],
-                          isrf={"scale_lengths_kpc": 5.0, "scale_heights_kpc": [1.0, 1.0, 2.0, 2.0, 2.0]})
+    cfg = electron_config(
+        processes=["inverse_compton", "bremsstrahlung", "coulomb_ionisation"],
+        isrf={"scale_lengths_kpc": 5.0, "scale_heights_kpc": [1.0, 1.0, 2.0, 2.0, 2.0]},
+    )
     pts, e = random_points(3000)
     model = LossModel.from_config(load_config(cfg))
     direct = np.array([model.total_rate(p, [ee])[0] for p, ee in zip(pts, e)])
@@ -74,8 +103,11 @@ def test_table_of_gas_and_radiation_matches_direct_evaluation():
 
 
 def test_proton_table_matches_direct_evaluation():
-    cfg = {"species": {"name": "proton"}, "energy": {"min_GeV": 0.1, "max_GeV": 1e3},
-           "losses": {"model": "galactic", "processes": ["coulomb_ionisation", "pion_production"]}}
+    cfg = {
+        "species": {"name": "proton"},
+        "energy": {"min_GeV": 0.1, "max_GeV": 1e3},
+        "losses": {"model": "galactic", "processes": ["coulomb_ionisation", "pion_production"]},
+    }
     pts, _ = random_points(1000, seed=2)
     e = np.exp(np.random.default_rng(3).uniform(np.log(0.1), np.log(1e3), len(pts)))
     model = LossModel.from_config(load_config(cfg))

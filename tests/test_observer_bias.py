@@ -31,9 +31,19 @@ def config(seed, fraction):
         "diffusion": {"D0_cm2_per_s": 3e28, "epsilon": 0.3},
         "time": {"step_fraction": 0.3, "dt_max_Myr": 30.0, "loss_fraction": 0.1},
         "source": {"type": "radial_profile", "observer_fraction": fraction, "observer_radius_kpc": 2.0},
-        "tally": [{"name": "map", "type": "cylindrical", "R_bins": 5, "z_bins": 4, "energy_bins": 2, "z_min_kpc": -2.0, "z_max_kpc": 2.0,
-                   "energy_min_GeV": 30.0},
-                  {"name": "sun", "type": "sphere", "radius_kpc": 0.3, "energy_bins": 2, "energy_min_GeV": 30.0}],
+        "tally": [
+            {
+                "name": "map",
+                "type": "cylindrical",
+                "R_bins": 5,
+                "z_bins": 4,
+                "energy_bins": 2,
+                "z_min_kpc": -2.0,
+                "z_max_kpc": 2.0,
+                "energy_min_GeV": 30.0,
+            },
+            {"name": "sun", "type": "sphere", "radius_kpc": 0.3, "energy_bins": 2, "energy_min_GeV": 30.0},
+        ],
     }
 
 

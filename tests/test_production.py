@@ -22,8 +22,10 @@ def _config(**run):
         "field": {"model": "cerri_toy", "R0_kpc": 2.0, "epsilon_B": 1.0},
         "diffusion": {"epsilon": 0.1},
         "source": {"type": "disk", "radius_kpc": 10.0},
-        "tally": [{"name": "map", "type": "cylindrical", "R_bins": 6, "z_bins": 4, "energy_bins": 3},
-                  {"name": "sun", "type": "sphere", "radius_kpc": 1.0, "energy_bins": 3}],
+        "tally": [
+            {"name": "map", "type": "cylindrical", "R_bins": 6, "z_bins": 4, "energy_bins": 3},
+            {"name": "sun", "type": "sphere", "radius_kpc": 1.0, "energy_bins": 3},
+        ],
     }
 
 
@@ -49,8 +51,12 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, reference):
     out = tmp_path / "r.h5"
     partial = tmp_path / "r.h5.partial"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "sdeprop", "run", str(cfg_path), "-o", str(out), "-q"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sdeprop", "run", str(cfg_path), "-o", str(out), "-q"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if (partial / "prefix.npz").exists():
@@ -84,7 +90,9 @@ def test_resume_skips_saved_batches(tmp_path, reference, monkeypatch):
         return real(model, index, n, seed_seq, keep_state)
 
     monkeypatch.setattr(engine, "run_batch", flaky)
-    with pytest.raises(engine.RunInterrupted, match=r"interrupted after 6 of 10 batches.*run the same command again"):
+    with pytest.raises(
+        engine.RunInterrupted, match=r"interrupted after 6 of 10 batches.*run the same command again"
+    ):
         sdeprop.run(_config(), output=out)
     assert ran == [0, 1, 2, 3, 4, 5] and not out.exists()
     monkeypatch.setattr(engine, "run_batch", lambda *a, **k: (ran.append(a[1]), real(*a, **k))[1])
@@ -110,7 +118,9 @@ def test_resume_refuses_other_configuration(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "run_batch", real)
     other = _config()
     other["diffusion"] = {"epsilon": 0.2}
-    with pytest.raises(ConfigError, match=r"partial run with a different configuration.*epsilon = 0.1' now 'epsilon = 0.2'"):
+    with pytest.raises(
+        ConfigError, match=r"partial run with a different configuration.*epsilon = 0.1' now 'epsilon = 0.2'"
+    ):
         sdeprop.run(other, output=out)
     assert not out.exists()
     # workers and the progress bar are not part of the configuration that must match
@@ -128,7 +138,9 @@ def test_resume_refuses_other_configuration(tmp_path, monkeypatch):
 def test_dask_local_cluster_equals_local_run(reference):
     """Two Dask worker processes give the same bits as the local run (same seed)."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         res = sdeprop.run(_config(), scheduler=cluster.scheduler_address)
     _assert_same(res, reference)
     assert res.metadata["scheduler"] == cluster.scheduler_address
@@ -192,13 +204,16 @@ def test_provenance_recorded_and_printed(tmp_path, capsys):
 
 
 def test_worker_peak_memory_is_bounded_by_the_tally_size():
-    """A batch needs at most ~1.5× the stored moments (measured with tracemalloc, which sees numpy's buffers)."""
+    """A batch needs at most ~1.5× the stored moments (measured with tracemalloc, which sees numpy's
+    buffers)."""
     import tracemalloc
 
     from sdeprop.engine import build_model, run_batch, tally_memory_bytes
 
     cfg = _config()
-    cfg["tally"] = [{"name": "big", "type": "cartesian", "bins": [100, 100, 40], "energy_bins": 10}]  # 4e6 cells
+    cfg["tally"] = [
+        {"name": "big", "type": "cartesian", "bins": [100, 100, 40], "energy_bins": 10}
+    ]  # 4e6 cells
     model = build_model(cfg)
     moments = tally_memory_bytes(model)["moments"]
     assert moments == 4_000_000 * 5 * 8

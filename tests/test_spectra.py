@@ -5,15 +5,31 @@ import pytest
 from scipy import integrate
 
 from sdeprop.models.sources import EnergySampler
-from sdeprop.spectra import (Function, LogUniform, PowerLaw, PowerLawCutoff, SmoothBrokenPowerLaw, Tabulated, bin_rates, bin_weights,
-                             parse_spectrum)
+from sdeprop.spectra import (
+    Function,
+    LogUniform,
+    PowerLaw,
+    PowerLawCutoff,
+    SmoothBrokenPowerLaw,
+    Tabulated,
+    bin_rates,
+    bin_weights,
+    parse_spectrum,
+)
 from sdeprop.units import PROTON_MASS_GEV as MP
 
 
-@pytest.mark.parametrize("spec", [
-    PowerLaw(2.2, "kinetic_energy"), PowerLaw(2.4, "rigidity"), PowerLawCutoff(2.0, 300.0, "momentum"),
-    SmoothBrokenPowerLaw(2.0, 2.6, 50.0, 0.2), LogUniform(), Function(lambda x: x**-1.5 * (1 + x / 10) ** -1),
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        PowerLaw(2.2, "kinetic_energy"),
+        PowerLaw(2.4, "rigidity"),
+        PowerLawCutoff(2.0, 300.0, "momentum"),
+        SmoothBrokenPowerLaw(2.0, 2.6, 50.0, 0.2),
+        LogUniform(),
+        Function(lambda x: x**-1.5 * (1 + x / 10) ** -1),
+    ],
+)
 def test_integral_matches_quad(spec):
     lo, hi = 1.3, 700.0
     ours = spec.integral(lo, hi, MP, 1.0)[0]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import sdeprop
-from sdeprop.kernel.step import step_floor2
 from sdeprop.config import ConfigError, load_config
+from sdeprop.kernel.step import step_floor2
 from sdeprop.models.diffusion import SPECIES, diffusion_at
 from sdeprop.units import SPEED_OF_LIGHT_KPC_PER_MYR
 
@@ -49,7 +49,9 @@ def test_floor_in_mean_free_paths():
     beta = math.sqrt(e * (e + 2 * mass)) / (e + mass)
     lam = 3 * dpar[0] / (beta * SPEED_OF_LIGHT_KPC_PER_MYR)
     assert step_floor2(0.0, 2.0, dpar[0], e, mass, charge) == pytest.approx((2 * lam) ** 2, rel=1e-12)
-    assert step_floor2(1.0, 2.0, dpar[0], e, mass, charge) == pytest.approx(max(1.0, (2 * lam) ** 2), rel=1e-12)
+    assert step_floor2(1.0, 2.0, dpar[0], e, mass, charge) == pytest.approx(
+        max(1.0, (2 * lam) ** 2), rel=1e-12
+    )
     assert step_floor2(0.04, 0.0, dpar[0], e, mass, charge) == 0.04
     # the configured floor really changes the run
     assert uf23_run(min_step_mean_free_paths=5.0) < uf23_run()
@@ -78,13 +80,16 @@ def test_reflecting_walls_keep_every_particle_inside():
     np.testing.assert_allclose(tally.sum1.sum(), 400 * 20.0, rtol=1e-9)
 
 
-@pytest.mark.parametrize("section, key, bad", [
-    ("time", "step_control", "curvature"),
-    ("time", "min_step_kpc", -0.1),
-    ("time", "min_step_mean_free_paths", float("nan")),
-    ("galaxy", "boundary", "periodic"),
-    ("numerics", "field_grid_jacobian", "spline"),
-])
+@pytest.mark.parametrize(
+    "section, key, bad",
+    [
+        ("time", "step_control", "curvature"),
+        ("time", "min_step_kpc", -0.1),
+        ("time", "min_step_mean_free_paths", float("nan")),
+        ("galaxy", "boundary", "periodic"),
+        ("numerics", "field_grid_jacobian", "spline"),
+    ],
+)
 def test_bad_step_and_boundary_keys_are_named(section, key, bad):
     with pytest.raises(ConfigError, match=f"{section}.{key}"):
         load_config({section: {key: bad}})

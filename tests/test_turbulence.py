@@ -19,11 +19,13 @@ def test_jf12_random_is_the_jf12b_amplitude_scaled():
     zero beyond the 20 kpc sphere."""
     ref = jf12_random_amplitude_many(jf12_random_params("jf12"), POINTS)
     np.testing.assert_allclose(evaluate_turbulence(turbulence(model="jf12_random"), POINTS), ref, rtol=1e-14)
-    np.testing.assert_allclose(evaluate_turbulence(turbulence(model="jf12_random", scale=0.5), POINTS), 0.5 * ref,
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        evaluate_turbulence(turbulence(model="jf12_random", scale=0.5), POINTS), 0.5 * ref, rtol=1e-14
+    )
     planck = jf12_random_amplitude_many(jf12_random_params("planck"), POINTS)
-    np.testing.assert_allclose(evaluate_turbulence(turbulence(model="jf12_random", variant="planck"), POINTS), planck,
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        evaluate_turbulence(turbulence(model="jf12_random", variant="planck"), POINTS), planck, rtol=1e-14
+    )
     assert ref[-1] == 0.0 and np.all(ref[:-1] > 0.0)
     # an override reaches the model: no halo component leaves only the disc part
     disc = evaluate_turbulence(turbulence(model="jf12_random", overrides={"halo": 0.0}), POINTS)
@@ -31,17 +33,22 @@ def test_jf12_random_is_the_jf12b_amplitude_scaled():
 
 
 def test_constant_and_none():
-    np.testing.assert_array_equal(evaluate_turbulence(turbulence(model="constant", rms_uG=3.0, scale=2.0), POINTS), 6.0)
+    np.testing.assert_array_equal(
+        evaluate_turbulence(turbulence(model="constant", rms_uG=3.0, scale=2.0), POINTS), 6.0
+    )
     np.testing.assert_array_equal(evaluate_turbulence(turbulence(), POINTS), 0.0)
 
 
-@pytest.mark.parametrize("section, match", [
-    ({"model": "kolmogorov"}, "turbulence.model"),
-    ({"model": "constant", "rms_uG": -1.0}, "turbulence.rms_uG"),
-    ({"model": "jf12_random", "variant": "uf23"}, "turbulence.variant"),
-    ({"model": "jf12_random", "overrides": {"z_q": 1.0}}, "unknown JF12 parameter 'z_q'"),
-    ({"model": "constant", "variant": "planck"}, "apply to model 'jf12_random' only"),
-])
+@pytest.mark.parametrize(
+    "section, match",
+    [
+        ({"model": "kolmogorov"}, "turbulence.model"),
+        ({"model": "constant", "rms_uG": -1.0}, "turbulence.rms_uG"),
+        ({"model": "jf12_random", "variant": "uf23"}, "turbulence.variant"),
+        ({"model": "jf12_random", "overrides": {"z_q": 1.0}}, "unknown JF12 parameter 'z_q'"),
+        ({"model": "constant", "variant": "planck"}, "apply to model 'jf12_random' only"),
+    ],
+)
 def test_bad_turbulence_sections_are_named(section, match):
     with pytest.raises(ConfigError, match=match):
         load_config({"turbulence": section})

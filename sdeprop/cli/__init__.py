@@ -24,7 +24,8 @@ VERBS = ("run", "merge", "reweight", "plot", "info", "config", "fit", "field", "
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sdeprop",
-        description="SDE Monte Carlo transport of Galactic cosmic rays with anisotropic diffusion.")
+        description="SDE Monte Carlo transport of Galactic cosmic rays with anisotropic diffusion.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="VERB")
     for verb in VERBS:
@@ -38,8 +39,9 @@ def main(argv=None) -> int:
     from ..config import ConfigError
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="sdeprop: %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="sdeprop: %(levelname)s: %(message)s"
+    )
     import matplotlib
 
     matplotlib.use("Agg")

@@ -20,9 +20,11 @@ from typing import Annotated, Union, get_args, get_origin
 from ..config import Config, ConfigError, load_config, read_toml
 
 SET_FORM = "KEY=VALUE with a dotted configuration key, e.g. run.particles=1000"
-SET_HELP = ("change a configuration key before validation: the dotted key as in the TOML file, the value "
-            "a TOML literal (repeatable), e.g. --set run.particles=20000 "
-            "--set 'losses.processes=[\"synchrotron\"]'")
+SET_HELP = (
+    "change a configuration key before validation: the dotted key as in the TOML file, the value "
+    "a TOML literal (repeatable), e.g. --set run.particles=20000 "
+    "--set 'losses.processes=[\"synchrotron\"]'"
+)
 
 
 # --------------------------------------------------------------------------- common options
@@ -61,8 +63,9 @@ def key_values(items, option: str, parse_value=str, form: str = "KEY=VALUE") -> 
             try:
                 out[key] = parse_value(raw)
             except ValueError:
-                raise ValueError(f"{option} '{part}': cannot read the value {raw!r} "
-                                 f"(expected {form})") from None
+                raise ValueError(
+                    f"{option} '{part}': cannot read the value {raw!r} (expected {form})"
+                ) from None
     return out
 
 
@@ -148,8 +151,10 @@ def _section_class(field_info, node):
         return classes[0] if classes else None
     for tag in ("model", "type"):
         if isinstance(node, dict) and tag in node:
-            return next((c for c in classes
-                         if tag in c.model_fields and c.model_fields[tag].default == node[tag]), None)
+            return next(
+                (c for c in classes if tag in c.model_fields and c.model_fields[tag].default == node[tag]),
+                None,
+            )
     default = field_info.get_default(call_default_factory=True)
     return type(default) if isinstance(default, BaseModel) else None
 
@@ -175,11 +180,15 @@ def _unknown_key_hint(data: dict, key: str) -> str | None:
             tag = f" ({tags[0]} '{node[tags[0]]}')" if tags else ""
             hint = f"--set {key}: allowed in {where}{tag}: {', '.join(cls.model_fields)}"
             if "overrides" in cls.model_fields and seen:
-                hint += (f"; the model's own parameters are set with "
-                         f"--set {'.'.join(seen)}.overrides.{part}=VALUE")
+                hint += (
+                    f"; the model's own parameters are set with --set {'.'.join(seen)}.overrides.{part}=VALUE"
+                )
             elif not seen:
-                owners = [f"{s}.{part}" for s, f in Config.model_fields.items()
-                          if (c := _section_class(f, data.get(s))) is not None and part in c.model_fields]
+                owners = [
+                    f"{s}.{part}"
+                    for s, f in Config.model_fields.items()
+                    if (c := _section_class(f, data.get(s))) is not None and part in c.model_fields
+                ]
                 hint += f" (did you mean {' or '.join(owners)}?)" if owners else ""
             return hint
         seen.append(part)

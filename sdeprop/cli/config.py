@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("config",
-                              help="print the default configuration (TOML) or the key reference (--markdown)")
+    p = subparsers.add_parser(
+        "config", help="print the default configuration (TOML) or the key reference (--markdown)"
+    )
     p.add_argument("--markdown", action="store_true", help="the key reference as Markdown tables instead")
     return p
 

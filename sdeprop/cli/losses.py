@@ -28,29 +28,50 @@ def add_parser(subparsers):
     f = subparsers.add_parser(
         "losses",
         help="energy-loss rates of each process at a point (table and PNG), and the local propagation "
-             "horizon",
+        "horizon",
         description="Loss rates b = -dE/dt of each process at a point, with the loss time E/b; with "
-                    "--horizon also the local propagation horizon λ∥, λ⊥ (sdeprop/horizon.py). Without "
-                    "CONFIG: electrons with losses.model = 'galactic' and all other keys at their defaults.")
-    f.add_argument("config", nargs="?",
-                   help="run configuration (TOML); default: electrons, losses.model = 'galactic'")
-    f.add_argument("--at", metavar="x,y,z",
-                   help="the point [kpc] (default galaxy.sun_position_kpc; write --at=-8.3,0,0 when x is "
-                        "negative)")
+        "--horizon also the local propagation horizon λ∥, λ⊥ (sdeprop/horizon.py). Without "
+        "CONFIG: electrons with losses.model = 'galactic' and all other keys at their defaults.",
+    )
+    f.add_argument(
+        "config", nargs="?", help="run configuration (TOML); default: electrons, losses.model = 'galactic'"
+    )
+    f.add_argument(
+        "--at",
+        metavar="x,y,z",
+        help="the point [kpc] (default galaxy.sun_position_kpc; write --at=-8.3,0,0 when x is negative)",
+    )
     f.add_argument("--species", choices=("electron", "positron", "proton"), help="override species.name")
-    f.add_argument("--energy-range", metavar="EMIN,EMAX",
-                   help="kinetic energies of the figure [GeV] (default energy.min_GeV,energy.max_GeV)")
-    f.add_argument("--energies", metavar="E1,E2,...",
-                   help="energies of the printed table [GeV] (default: the powers of ten in the range)")
-    common.add_set_option(f, common.SET_HELP + "; e.g. --set diffusion.epsilon=0.3 "
-                                               "--set 'field={model=\"uf23\"}'")
-    f.add_argument("--horizon", action="store_true",
-                   help="also the local horizon λ∥, λ⊥, λ_z (a third panel and table columns)")
-    f.add_argument("--source-energy", type=_source_energy, metavar="ES",
-                   help="source energy E_s of the horizon [GeV], or inf (default energy.max_GeV)")
-    f.add_argument("--kernel-table", action="store_true",
-                   help="also the total as the kernel's interpolation table gives it (builds the table: "
-                        "a second or two)")
+    f.add_argument(
+        "--energy-range",
+        metavar="EMIN,EMAX",
+        help="kinetic energies of the figure [GeV] (default energy.min_GeV,energy.max_GeV)",
+    )
+    f.add_argument(
+        "--energies",
+        metavar="E1,E2,...",
+        help="energies of the printed table [GeV] (default: the powers of ten in the range)",
+    )
+    common.add_set_option(
+        f, common.SET_HELP + "; e.g. --set diffusion.epsilon=0.3 --set 'field={model=\"uf23\"}'"
+    )
+    f.add_argument(
+        "--horizon",
+        action="store_true",
+        help="also the local horizon λ∥, λ⊥, λ_z (a third panel and table columns)",
+    )
+    f.add_argument(
+        "--source-energy",
+        type=_source_energy,
+        metavar="ES",
+        help="source energy E_s of the horizon [GeV], or inf (default energy.max_GeV)",
+    )
+    f.add_argument(
+        "--kernel-table",
+        action="store_true",
+        help="also the total as the kernel's interpolation table gives it (builds the table: "
+        "a second or two)",
+    )
     f.add_argument("--points", type=int, default=121, help="energies on the figure's curves (default 121)")
     common.add_output_option(f, "PNG path (default losses.png)")
     return f
@@ -78,8 +99,9 @@ def main(args):
     from ..plotting import plot_losses
 
     cfg = _config(args)
-    pos = validate_position(cfg, common.numbers(args.at, 3, "--at") if args.at is not None
-                            else cfg.galaxy.sun_position_kpc)
+    pos = validate_position(
+        cfg, common.numbers(args.at, 3, "--at") if args.at is not None else cfg.galaxy.sun_position_kpc
+    )
     if args.energy_range is not None:
         emin, emax = common.numbers(args.energy_range, 2, "--energy-range")
     else:
@@ -96,18 +118,34 @@ def main(args):
         raise ValueError("--points must be at least 2")
     if not local_loss_rates(cfg, pos, np.array([emin])):
         if cfg.losses.model == "none":
-            raise ConfigError("the configuration has losses.model = 'none': nothing to show "
-                              "(add --set losses.model=galactic, or quadratic)")
-        raise ConfigError(f"losses.model = 'galactic' has no active process for {cfg.species.name} here "
-                          "(protons: the default switches them off when energy.min_GeV ≥ 10); name them, "
-                          "e.g. "
-                          "--set 'losses.processes=[\"coulomb_ionisation\",\"pion_production\"]'")
+            raise ConfigError(
+                "the configuration has losses.model = 'none': nothing to show "
+                "(add --set losses.model=galactic, or quadratic)"
+            )
+        raise ConfigError(
+            f"losses.model = 'galactic' has no active process for {cfg.species.name} here "
+            "(protons: the default switches them off when energy.min_GeV ≥ 10); name them, "
+            "e.g. "
+            '--set \'losses.processes=["coulomb_ionisation","pion_production"]\''
+        )
     es = (cfg.energy.max_GeV if args.source_energy is None else args.source_energy) if args.horizon else None
     env = local_environment(cfg, pos)
-    curves = loss_table(cfg, pos, np.logspace(math.log10(emin), math.log10(emax), args.points),
-                        horizon=args.horizon, source_energy_GeV=es)
-    rows = loss_table(cfg, pos, table_e, horizon=args.horizon, source_energy_GeV=es,
-                      kernel_table=args.kernel_table, kernel_range_GeV=(emin, emax))
+    curves = loss_table(
+        cfg,
+        pos,
+        np.logspace(math.log10(emin), math.log10(emax), args.points),
+        horizon=args.horizon,
+        source_energy_GeV=es,
+    )
+    rows = loss_table(
+        cfg,
+        pos,
+        table_e,
+        horizon=args.horizon,
+        source_energy_GeV=es,
+        kernel_table=args.kernel_table,
+        kernel_range_GeV=(emin, emax),
+    )
 
     for line in _describe(cfg, pos, env):
         print(line)
@@ -115,9 +153,13 @@ def main(args):
         print(_horizon_line(cfg, rows.horizon, curves.horizon))
     for line in _table(rows):
         print(line)
-    png = plot_losses(curves, args.output or "losses.png", _title(cfg, pos, env),
-                      kernel_points=rows if args.kernel_table else None,
-                      halo_height_kpc=cfg.galaxy.halo_height_kpc if args.horizon else None)
+    png = plot_losses(
+        curves,
+        args.output or "losses.png",
+        _title(cfg, pos, env),
+        kernel_points=rows if args.kernel_table else None,
+        halo_height_kpc=cfg.galaxy.halo_height_kpc if args.horizon else None,
+    )
     print(f"wrote {png}")
 
 
@@ -131,25 +173,37 @@ def _describe(cfg, pos, env):
     from ..models.loss_processes import U_B_EV_CM3_PER_UG2
 
     lc = cfg.losses
-    lines = [f"{cfg.species.name} at (x, y, z) = {_fmt_pos(pos)} kpc: "
-             f"R = {math.hypot(pos[0], pos[1]):.4g} kpc, "
-             f"|z| = {abs(pos[2]):.4g} kpc (halo: R < {cfg.galaxy.radius_max_kpc:g}, "
-             f"|z| < {cfg.galaxy.halo_height_kpc:g})"]
+    lines = [
+        f"{cfg.species.name} at (x, y, z) = {_fmt_pos(pos)} kpc: "
+        f"R = {math.hypot(pos[0], pos[1]):.4g} kpc, "
+        f"|z| = {abs(pos[2]):.4g} kpc (halo: R < {cfg.galaxy.radius_max_kpc:g}, "
+        f"|z| < {cfg.galaxy.halo_height_kpc:g})"
+    ]
     if lc.model == "quadratic":
-        lines.append(f"  losses.model = 'quadratic': b = b0 E², b0 = {lc.b0_per_GeV_per_s:.4g} GeV⁻¹ s⁻¹, "
-                     "the same everywhere")
+        lines.append(
+            f"  losses.model = 'quadratic': b = b0 E², b0 = {lc.b0_per_GeV_per_s:.4g} GeV⁻¹ s⁻¹, "
+            "the same everywhere"
+        )
         return lines
-    lines.append(f"  losses.model = 'galactic': {', '.join(env['processes'])}"
-                 + (f"; Klein–Nishina '{lc.klein_nishina}'" if "inverse_compton" in env["processes"] else ""))
-    lines.append(f"  field '{cfg.field.model}': B = {_fmt_pos(env['B_reg_uG'], '.3g')} μG, "
-                 f"|B| = {env['B_reg_abs_uG']:.3g} μG; "
-                 f"turbulence '{cfg.turbulence.model}': δB_rms = {env['dB_rms_uG']:.3g} μG")
+    lines.append(
+        f"  losses.model = 'galactic': {', '.join(env['processes'])}"
+        + (f"; Klein–Nishina '{lc.klein_nishina}'" if "inverse_compton" in env["processes"] else "")
+    )
+    lines.append(
+        f"  field '{cfg.field.model}': B = {_fmt_pos(env['B_reg_uG'], '.3g')} μG, "
+        f"|B| = {env['B_reg_abs_uG']:.3g} μG; "
+        f"turbulence '{cfg.turbulence.model}': δB_rms = {env['dB_rms_uG']:.3g} μG"
+    )
     if "synchrotron" in env["processes"]:
         src = "losses.magnetic_field_uG" if lc.magnetic_field_uG is not None else "|B|² + δB_rms²"
-        lines.append(f"  synchrotron: B² = {env['B2_sync_uG2']:.4g} μG² ({src}), "
-                     f"U_B = {env['B2_sync_uG2'] * U_B_EV_CM3_PER_UG2:.3g} eV cm⁻³")
-    lines.append(f"  gas: n_HI = {env['n_HI']:.3g}, n_H2 = {env['n_H2']:.3g} (molecules), "
-                 f"n_HII = {env['n_HII']:.3g}, n_He = {env['n_He']:.3g} cm⁻³")
+        lines.append(
+            f"  synchrotron: B² = {env['B2_sync_uG2']:.4g} μG² ({src}), "
+            f"U_B = {env['B2_sync_uG2'] * U_B_EV_CM3_PER_UG2:.3g} eV cm⁻³"
+        )
+    lines.append(
+        f"  gas: n_HI = {env['n_HI']:.3g}, n_H2 = {env['n_H2']:.3g} (molecules), "
+        f"n_HII = {env['n_HII']:.3g}, n_He = {env['n_He']:.3g} cm⁻³"
+    )
     comps = ", ".join(f"{t:.4g} K: {u:.3g}" for t, u in env["U_rad_components"])
     lines.append(f"  radiation ('{lc.isrf.model}'): U = {env['U_rad_eV_cm3']:.3g} eV cm⁻³ ({comps})")
     return lines
@@ -162,9 +216,11 @@ def _horizon_line(cfg, h, h_curves):
     dc = cfg.diffusion
     es = "∞" if math.isinf(h.source_energy_GeV) else format(h.source_energy_GeV, ".4g") + " GeV"
     error = max(h.relative_error, h_curves.relative_error)
-    line = (f"  horizon λ_i² = 4 ∫_E^E_s D_i/b dE' with the losses held at their values here (local, "
-            f"infinite medium): E_s = {es}, diffusion '{dc.form}' (D0 = {dc.D0_cm2_per_s:.3g} cm²/s, "
-            f"ε = {dc.epsilon:g}), field direction b̂ = {bdir}; quadrature error ≈ {error:.1g}")
+    line = (
+        f"  horizon λ_i² = 4 ∫_E^E_s D_i/b dE' with the losses held at their values here (local, "
+        f"infinite medium): E_s = {es}, diffusion '{dc.form}' (D0 = {dc.D0_cm2_per_s:.3g} cm²/s, "
+        f"ε = {dc.epsilon:g}), field direction b̂ = {bdir}; quadrature error ≈ {error:.1g}"
+    )
     if math.isinf(h.source_energy_GeV):
         line += f", tail above {h.cut_GeV:.2g} GeV (∝ E^-{h.tail_slope:.3g}): {h.tail_fraction:.1e} of λ²"
     return line
@@ -202,8 +258,10 @@ def _title(cfg, pos, env):
         return head + f"\nb = b0 E², b0 = {lc.b0_per_GeV_per_s:.3g} GeV⁻¹ s⁻¹"
     parts = []
     if "synchrotron" in env["processes"]:
-        parts.append(f"B² = {env['B2_sync_uG2']:.3g} μG² (|B_reg| = {env['B_reg_abs_uG']:.2g}, "
-                     f"δB_rms = {env['dB_rms_uG']:.2g} μG)")
+        parts.append(
+            f"B² = {env['B2_sync_uG2']:.3g} μG² (|B_reg| = {env['B_reg_abs_uG']:.2g}, "
+            f"δB_rms = {env['dB_rms_uG']:.2g} μG)"
+        )
     else:
         parts.append(f"|B_reg| = {env['B_reg_abs_uG']:.2g} μG")
     parts.append(f"n_HI = {env['n_HI']:.2g}, n_H2 = {env['n_H2']:.2g}, n_HII = {env['n_HII']:.2g} cm⁻³")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("merge",
-                              help="combine runs of one configuration (other seeds or other batches)")
+    p = subparsers.add_parser(
+        "merge", help="combine runs of one configuration (other seeds or other batches)"
+    )
     p.add_argument("results", nargs="+", help="result files (HDF5)")
     p.add_argument("-o", "--output", required=True, help="merged HDF5 file")
     return p

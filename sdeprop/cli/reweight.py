@@ -6,8 +6,10 @@ from pathlib import Path
 
 from . import args as common
 
-SPECTRUM_HELP = ("TYPE[:key=value,...], e.g. power_law:index=2.4,variable=rigidity; types power_law, "
-                 "power_law_cutoff, broken_power_law, log_uniform (keys as in [spectrum])")
+SPECTRUM_HELP = (
+    "TYPE[:key=value,...], e.g. power_law:index=2.4,variable=rigidity; types power_law, "
+    "power_law_cutoff, broken_power_law, log_uniform (keys as in [spectrum])"
+)
 
 
 def add_parser(subparsers):
@@ -28,8 +30,14 @@ def main(args):
     spectrum, rate = parse_spectrum(args.spectrum)
     source = Path(args.result)
     out = Path(args.output) if args.output else source.with_name(source.stem + "_reweighted.h5")
-    write_reweighted(result, out, spectrum, rate, tally_names=[args.tally] if args.tally else None,
-                     attrs={"source_result": str(args.result), "spectrum": args.spectrum})
+    write_reweighted(
+        result,
+        out,
+        spectrum,
+        rate,
+        tally_names=[args.tally] if args.tally else None,
+        attrs={"source_result": str(args.result), "spectrum": args.spectrum},
+    )
     print(f"wrote {out}")
     if args.csv:
         print(f"wrote {write_local_spectrum_csv(result, args.csv, spectrum, rate)}")

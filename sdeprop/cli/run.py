@@ -15,15 +15,24 @@ def add_parser(subparsers):
     common.add_set_option(p)
     p.add_argument("--plot", action="store_true", help="also write a PNG next to the output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run (also the default: finished batches are kept in "
-                        "OUTPUT.partial/)")
-    p.add_argument("--restart", action="store_true",
-                   help="discard an interrupted run of this output and start afresh")
-    p.add_argument("--batches", metavar="START:STOP",
-                   help="run only these batches of the plan (join the parts with 'sdeprop merge')")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                   help="run the batches on this Dask cluster (overrides [parallel] scheduler)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run (also the default: finished batches are kept in OUTPUT.partial/)",
+    )
+    p.add_argument(
+        "--restart", action="store_true", help="discard an interrupted run of this output and start afresh"
+    )
+    p.add_argument(
+        "--batches",
+        metavar="START:STOP",
+        help="run only these batches of the plan (join the parts with 'sdeprop merge')",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the batches on this Dask cluster (overrides [parallel] scheduler)",
+    )
     return p
 
 
@@ -33,14 +42,26 @@ def main(args):
 
     cfg = common.config_with_settings(args.config, args.set)
     out = Path(args.output) if args.output else cfg.output_path
-    result = run(cfg, particles=args.particles, workers=args.workers, progress=False if args.quiet else None,
-                 output=out, batches=args.batches, scheduler=args.scheduler, restart=args.restart)
+    result = run(
+        cfg,
+        particles=args.particles,
+        workers=args.workers,
+        progress=False if args.quiet else None,
+        output=out,
+        batches=args.batches,
+        scheduler=args.scheduler,
+        restart=args.restart,
+    )
     c, tm = result.counts, result.timings
     print(f"wrote {out}")
-    print(f"  injected {c['injected']}, escaped {c['escaped_z']} (|z|=H) + {c['escaped_R']} (R=Rmax), "
-          f"alive at t_max {c['alive_at_t_max']}, below energy floor {c['below_energy_floor']}")
-    print(f"  {c['steps']:.3e} steps in {tm['wall_s']:.1f} s wall on {tm['workers']} worker(s): "
-          f"{tm['steps_per_s_per_core']:.3g} steps/s/core")
+    print(
+        f"  injected {c['injected']}, escaped {c['escaped_z']} (|z|=H) + {c['escaped_R']} (R=Rmax), "
+        f"alive at t_max {c['alive_at_t_max']}, below energy floor {c['below_energy_floor']}"
+    )
+    print(
+        f"  {c['steps']:.3e} steps in {tm['wall_s']:.1f} s wall on {tm['workers']} worker(s): "
+        f"{tm['steps_per_s_per_core']:.3g} steps/s/core"
+    )
     if args.plot:
         png = plot_result(result, out.with_suffix(".png"))
         print(f"wrote {png}")

@@ -75,11 +75,36 @@ summary.json, crosscheck.npz); the figures are drawn by :mod:`sdeprop.plotting.c
 
 from .compare import apparent_order, crosscheck, grid_answer, pulls
 from .grid import grid_density, grid_density_3d, grid_density_losses
-from .problem import (BYTES_PER_NODE_3D, DEFAULT_RESOLUTIONS, DEFAULT_TALLY, SOLVERS, cartesian_grid_for,
-                      choose_solver, field_is_axisymmetric, fine_energies, grid_memory_3d_GiB)
+from .problem import (
+    BYTES_PER_NODE_3D,
+    DEFAULT_RESOLUTIONS,
+    DEFAULT_TALLY,
+    SOLVERS,
+    cartesian_grid_for,
+    choose_solver,
+    field_is_axisymmetric,
+    fine_energies,
+    grid_memory_3d_GiB,
+)
 from .report import CrosscheckReport, write_report
 
-__all__ = ["BYTES_PER_NODE_3D", "DEFAULT_RESOLUTIONS", "DEFAULT_TALLY", "SOLVERS", "CrosscheckReport",
-           "apparent_order", "cartesian_grid_for", "choose_solver", "crosscheck", "field_is_axisymmetric",
-           "fine_energies", "grid_answer", "grid_density", "grid_density_3d", "grid_density_losses",
-           "grid_memory_3d_GiB", "pulls", "write_report"]
+__all__ = [
+    "BYTES_PER_NODE_3D",
+    "DEFAULT_RESOLUTIONS",
+    "DEFAULT_TALLY",
+    "SOLVERS",
+    "CrosscheckReport",
+    "apparent_order",
+    "cartesian_grid_for",
+    "choose_solver",
+    "crosscheck",
+    "field_is_axisymmetric",
+    "fine_energies",
+    "grid_answer",
+    "grid_density",
+    "grid_density_3d",
+    "grid_density_losses",
+    "grid_memory_3d_GiB",
+    "pulls",
+    "write_report",
+]

@@ -14,8 +14,13 @@ from scipy.stats import chi2 as chi2_law
 from ..config import load_config
 from ..engine import run
 from .grid import grid_density, grid_density_3d, grid_density_losses
-from .problem import (choose_solver, grid_memory_3d_GiB, refuse_unsupported, resolutions_for,
-                      with_compared_tally)
+from .problem import (
+    choose_solver,
+    grid_memory_3d_GiB,
+    refuse_unsupported,
+    resolutions_for,
+    with_compared_tally,
+)
 from .report import CrosscheckReport, write_report
 
 
@@ -29,16 +34,19 @@ def apparent_order(g1, g2, g3, ratio: float) -> float:
 
 def _grid_note_3d(cfg, f: dict) -> str:
     """One line on the finest 3D solve (``f``: its diagnostics from :func:`grid_density_3d`)."""
-    return (f"3D Cartesian solver (CG + Jacobi, ψ = 0 off the cylinder R < {cfg.galaxy.radius_max_kpc:g} kpc "
-            "with the wall distance in the ghost couplings): "
-            f"finest grid {'×'.join(map(str, f['nodes']))} nodes, "
-            f"{f['unknowns']} unknowns, {f['iterations']} iterations, relative residual {f['residual']:.1e}, "
-            f"assembly {f['assemble_s']:.1f} s + CG {f['solve_s']:.1f} s "
-            f"(+ {f['setup_s']:.1f} s field and source), memory ≈ {f['memory_estimate_GiB']:.2f} GiB")
+    return (
+        f"3D Cartesian solver (CG + Jacobi, ψ = 0 off the cylinder R < {cfg.galaxy.radius_max_kpc:g} kpc "
+        "with the wall distance in the ghost couplings): "
+        f"finest grid {'×'.join(map(str, f['nodes']))} nodes, "
+        f"{f['unknowns']} unknowns, {f['iterations']} iterations, relative residual {f['residual']:.1e}, "
+        f"assembly {f['assemble_s']:.1f} s + CG {f['solve_s']:.1f} s "
+        f"(+ {f['setup_s']:.1f} s field and source), memory ≈ {f['memory_estimate_GiB']:.2f} GiB"
+    )
 
 
-def grid_answer(cfg, edges, resolutions, *, solver: str = "2d", n_quad: int = 4,
-                energy_points_per_decade: int = 48):
+def grid_answer(
+    cfg, edges, resolutions, *, solver: str = "2d", n_quad: int = 4, energy_points_per_decade: int = 48
+):
     """The grid side of the comparison on the tally ``edges``: the finest-grid answer, the next
     coarser one, σ_grid and diagnostics, for solver '2d' or '3d' and two or three resolutions.
 
@@ -73,24 +81,38 @@ def grid_answer(cfg, edges, resolutions, *, solver: str = "2d", n_quad: int = 4,
     measured = apparent_order(*out, ratio) if len(out) == 3 else float("nan")
     order = float(np.clip(measured, 0.5, 2.0)) if np.isfinite(measured) else 2.0
     if len(out) == 3:
-        notes.append(f"apparent order of the grid from {', '.join(f'{h:g}' for h in res)} kpc: "
-                     f"{measured:.2f}; σ_grid uses p = {order:.2f}")
+        notes.append(
+            f"apparent order of the grid from {', '.join(f'{h:g}' for h in res)} kpc: "
+            f"{measured:.2f}; σ_grid uses p = {order:.2f}"
+        )
     err = np.abs(g_f - g_c) / (ratio**order - 1.0)
     if losses:
         t0 = time.perf_counter()
         g_h, *_ = grid_density_losses(cfg, edges, res[-1], n // 2)
         e_err = np.abs(g_f - g_h) / ((n / (n // 2)) ** 2 - 1.0)
         err = np.hypot(err, e_err)
-        notes.append(f"energy losses ({cfg.losses.model}): BDF2 march from {cfg.energy.max_GeV:g} GeV "
-                     f"(ψ = 0) down on {n} nodes per decade; σ_grid includes the energy error "
-                     "|ψ_n − ψ_n/2|/3 in quadrature "
-                     f"(largest relative to ψ: {float(np.max(e_err / np.where(g_f > 0, g_f, np.inf))):.1e}; "
-                     f"{time.perf_counter() - t0:.2f} s)")
+        notes.append(
+            f"energy losses ({cfg.losses.model}): BDF2 march from {cfg.energy.max_GeV:g} GeV "
+            f"(ψ = 0) down on {n} nodes per decade; σ_grid includes the energy error "
+            "|ψ_n − ψ_n/2|/3 in quadrature "
+            f"(largest relative to ψ: {float(np.max(e_err / np.where(g_f > 0, g_f, np.inf))):.1e}; "
+            f"{time.perf_counter() - t0:.2f} s)"
+        )
     if solver == "3d":
         notes.append(_grid_note_3d(cfg, infos[-1]))
-    return {"fine": g_f, "coarse": g_c, "err": err, "order": order, "order_measured": measured,
-            "resolutions": res, "timings": times, "residuals": resid, "n_solves": n_solves, "info": infos,
-            "notes": notes}
+    return {
+        "fine": g_f,
+        "coarse": g_c,
+        "err": err,
+        "order": order,
+        "order_measured": measured,
+        "resolutions": res,
+        "timings": times,
+        "residuals": resid,
+        "n_solves": n_solves,
+        "info": infos,
+        "notes": notes,
+    }
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -114,9 +136,21 @@ def _middle_energy(edges_E) -> tuple:
 
 
 # ----------------------------------------------------------------------------- driver
-def crosscheck(config, *, particles=None, resolutions=None, energies=None, output_dir=None, tally=None,
-               n_quad: int = 4, max_relative_error: float = 0.3, workers=None, write=True,
-               energy_points_per_decade: int = 48, solver: str = "auto") -> CrosscheckReport:
+def crosscheck(
+    config,
+    *,
+    particles=None,
+    resolutions=None,
+    energies=None,
+    output_dir=None,
+    tally=None,
+    n_quad: int = 4,
+    max_relative_error: float = 0.3,
+    workers=None,
+    write=True,
+    energy_points_per_decade: int = 48,
+    solver: str = "auto",
+) -> CrosscheckReport:
     """Run the SDE engine and the grid solver on ``config`` and compare them.
 
     config: path, dict or Config (disk/radial_profile source; losses 'none', 'quadratic' or
@@ -144,15 +178,19 @@ def crosscheck(config, *, particles=None, resolutions=None, energies=None, outpu
     if path == "3d":
         need = grid_memory_3d_GiB(cfg, res[-1])
         if need > cfg.run.memory_budget_GiB:
-            raise ValueError(f"the finest 3D grid ({res[-1]} kpc) needs about {need:.2g} GiB, above "
-                             f"run.memory_budget_GiB = {cfg.run.memory_budget_GiB}: use coarser resolutions "
-                             "(or raise the budget)")
+            raise ValueError(
+                f"the finest 3D grid ({res[-1]} kpc) needs about {need:.2g} GiB, above "
+                f"run.memory_budget_GiB = {cfg.run.memory_budget_GiB}: use coarser resolutions "
+                "(or raise the budget)"
+            )
     cfg, tname = with_compared_tally(cfg, tally)
     notes = []
     if cfg.numerics.field_grid_spacing_kpc is not None:
-        notes.append("both codes use the field interpolated on the engine's "
-                     f"{cfg.numerics.field_grid_spacing_kpc} kpc grid "
-                     f"(Jacobian: {cfg.numerics.field_grid_jacobian})")
+        notes.append(
+            "both codes use the field interpolated on the engine's "
+            f"{cfg.numerics.field_grid_spacing_kpc} kpc grid "
+            f"(Jacobian: {cfg.numerics.field_grid_jacobian})"
+        )
 
     t0 = time.perf_counter()
     result = run(cfg, particles=particles, workers=workers, progress=False)
@@ -161,27 +199,47 @@ def crosscheck(config, *, particles=None, resolutions=None, energies=None, outpu
     edges = {k: np.asarray(v) for k, v in tl.edges.items()}
     mc, mc_err = np.asarray(tl.density), np.asarray(tl.uncertainty)
 
-    G = grid_answer(cfg, edges, res, solver=path, n_quad=n_quad,
-                    energy_points_per_decade=energy_points_per_decade)
+    G = grid_answer(
+        cfg, edges, res, solver=path, n_quad=n_quad, energy_points_per_decade=energy_points_per_decade
+    )
     notes += G["notes"]
     used, pull, chi2, dof, p = pulls(mc, mc_err, G["fine"], G["err"], max_relative_error)
     counts = {k: int(v) for k, v in result.counts.items()}
     alive = counts.get("alive_at_t_max", 0)
     if alive > 1e-3 * max(counts.get("injected", 1), 1):
-        notes.append(f"{alive} histories were still alive at t_max: the MC steady state is truncated "
-                     "(raise time.regimes t_max)")
+        notes.append(
+            f"{alive} histories were still alive at t_max: the MC steady state is truncated "
+            "(raise time.regimes t_max)"
+        )
     if energies is None:
         energies = _middle_energy(edges["E_GeV"])
     timings = {"mc_s": t_mc, "grid_coarse_s": G["timings"][-2], "grid_fine_s": G["timings"][-1]}
     if len(res) == 3:
         timings["grid_coarsest_s"] = G["timings"][0]
     rep = CrosscheckReport(
-        tally=tname, edges=edges, mc=mc, mc_err=mc_err, grid=G["fine"], grid_coarse=G["coarse"],
-        grid_err=G["err"], pull=pull, used=used, chi2=chi2, dof=dof, p_value=p, resolutions_kpc=tuple(res),
+        tally=tname,
+        edges=edges,
+        mc=mc,
+        mc_err=mc_err,
+        grid=G["fine"],
+        grid_coarse=G["coarse"],
+        grid_err=G["err"],
+        pull=pull,
+        used=used,
+        chi2=chi2,
+        dof=dof,
+        p_value=p,
+        resolutions_kpc=tuple(res),
         timings=timings,
         residuals={"coarse": G["residuals"][-2], "fine": G["residuals"][-1], "n_solves": G["n_solves"]},
-        counts=counts, notes=notes, profile_energies_GeV=tuple(float(x) for x in energies), solver=path,
-        order=G["order"], order_measured=G["order_measured"], grid_info=G["info"])
+        counts=counts,
+        notes=notes,
+        profile_energies_GeV=tuple(float(x) for x in energies),
+        solver=path,
+        order=G["order"],
+        order_measured=G["order_measured"],
+        grid_info=G["info"],
+    )
     if write:
         out = Path(output_dir) if output_dir is not None else Path(f"crosscheck_{cfg.run.name}")
         write_report(rep, out, sun_R_kpc=float(np.hypot(*cfg.galaxy.sun_position_kpc[:2])))

@@ -15,8 +15,16 @@ import scipy.sparse.linalg as spla
 from ..gridsolver import axisymmetric, cartesian
 from ..gridsolver.energy import axisymmetric_loss_rate_from_config, march_energies
 from ..models.diffusion import diffusion_at
-from .problem import (axisymmetric_problem, cartesian_grid_for, cartesian_problem, energy_bin_quadrature,
-                      fine_energies, grid_memory_3d_GiB, injection_from_config, tally_cell_edges)
+from .problem import (
+    axisymmetric_problem,
+    cartesian_grid_for,
+    cartesian_problem,
+    energy_bin_quadrature,
+    fine_energies,
+    grid_memory_3d_GiB,
+    injection_from_config,
+    tally_cell_edges,
+)
 
 
 # ----------------------------------------------------------------------------- 2D (R, z)
@@ -46,8 +54,8 @@ def grid_density(cfg, tally_edges, resolution_kpc: float, n_quad: int = 4):
     P = axisymmetric_problem(cfg, tally_edges, resolution_kpc)
     grid = P.grid
     H, nR, nz = cfg.galaxy.halo_height_kpc, grid.n_R, grid.n_z
-    E, wE, dpar, dperp = energy_bin_quadrature(cfg, P.injection, P.eE, n_quad)     # (n_E, n_quad)
-    proportional = cfg.diffusion.delta_perp is None               # D⊥ = ε D∥ at every energy
+    E, wE, dpar, dperp = energy_bin_quadrature(cfg, P.injection, P.eE, n_quad)  # (n_E, n_quad)
+    proportional = cfg.diffusion.delta_perp is None  # D⊥ = ε D∥ at every energy
     floor = cfg.numerics.field_floor_uG
 
     def solve(dpa, dpe):
@@ -70,7 +78,7 @@ def grid_density(cfg, tally_edges, resolution_kpc: float, n_quad: int = 4):
                 continue
             G[idx], r = solve(float(dpar[idx]), float(dperp[idx]))
             residual, n_solves = max(residual, r), n_solves + 1
-    psi_bins = np.einsum("eq,eqij->eij", wE, G)                  # (n_E, n_R grid, n_z grid)
+    psi_bins = np.einsum("eq,eqij->eij", wE, G)  # (n_E, n_R grid, n_z grid)
     return _ring_average(psi_bins, grid, P.eR, P.ez, H), residual, n_solves, grid
 
 
@@ -103,7 +111,7 @@ def grid_density_losses(cfg, tally_edges, resolution_kpc: float, per_decade: int
     psi_bins = np.zeros((len(eE) - 1, nR, nz))
     for k in range(len(eE) - 1):
         m = (E >= eE[k] * (1 - 1e-12)) & (E <= eE[k + 1] * (1 + 1e-12))
-        if m.sum() >= 2:                                          # above emax: ψ = 0
+        if m.sum() >= 2:  # above emax: ψ = 0
             psi_bins[k] = np.trapezoid(psi[m], E[m], axis=0) / (eE[k + 1] - eE[k])
     return _ring_average(psi_bins, grid, P.eR, P.ez, H), float(sol.residuals.max()), int(E.size - 1), grid
 
@@ -171,14 +179,14 @@ def _cartesian_solver(P, Wxy, Wz, info: dict, rtol: float):
         tensor = cartesian.field_aligned_tensor(P.bhat, dpa, dpe)
         A = cartesian.assemble_operator(grid, tensor, inside=P.inside, wall=P.wall)
         info["assemble_s"] += time.perf_counter() - t1
-        x0 = None if last[0] is None else last[0][1] * (last[0][0] / dpa)      # G ∝ 1/D roughly: a warm start
+        x0 = None if last[0] is None else last[0][1] * (last[0][0] / dpa)  # G ∝ 1/D roughly: a warm start
         sol = cartesian.solve_stationary(grid, None, P.q, A=A, inside=P.inside, rtol=rtol, x0=x0)
         last[0] = (dpa, sol.psi[unknown])
         info["solve_s"] += sol.solve_s
         info["iterations"] = max(info["iterations"], sol.iterations)
         info["residual"] = max(info["residual"], sol.relative_residual)
         info["n_solves"] += 1
-        return Wxy @ sol.psi.reshape(grid.nx * grid.ny, grid.nz) @ Wz.T        # (n_R, n_z) tally means
+        return Wxy @ sol.psi.reshape(grid.nx * grid.ny, grid.nz) @ Wz.T  # (n_R, n_z) tally means
 
     return solve
 
@@ -194,23 +202,33 @@ def grid_density_3d(cfg, tally_edges, resolution_kpc: float, n_quad: int = 4, rt
     grid = cartesian_grid_for(cfg, resolution_kpc)
     need = grid_memory_3d_GiB(cfg, resolution_kpc)
     if need > cfg.run.memory_budget_GiB:
-        raise ValueError(f"the 3D grid at {resolution_kpc} kpc has {grid.nx}×{grid.ny}×{grid.nz} nodes and "
-                         f"needs about {need:.2g} GiB, above run.memory_budget_GiB = "
-                         f"{cfg.run.memory_budget_GiB}: use a coarser resolution (or raise the budget)")
+        raise ValueError(
+            f"the 3D grid at {resolution_kpc} kpc has {grid.nx}×{grid.ny}×{grid.nz} nodes and "
+            f"needs about {need:.2g} GiB, above run.memory_budget_GiB = "
+            f"{cfg.run.memory_budget_GiB}: use a coarser resolution (or raise the budget)"
+        )
     t0 = time.perf_counter()
     P = cartesian_problem(cfg, grid)
     eR, ez, eE = tally_cell_edges(tally_edges)
     E, wE, dpar, dperp = energy_bin_quadrature(cfg, injection_from_config(cfg), eE, n_quad)
     Wxy = _ring_weights_xy(grid, eR)
     Wz = _hat_weights(grid.axes_kpc[2], ez)
-    info = {"nodes": [grid.nx, grid.ny, grid.nz], "spacing_kpc": [float(v) for v in grid.spacing_kpc],
-            "unknowns": int(P.inside[1:-1, 1:-1, 1:-1].sum()), "memory_estimate_GiB": need,
-            "setup_s": time.perf_counter() - t0,
-            "assemble_s": 0.0, "solve_s": 0.0, "iterations": 0, "residual": 0.0, "n_solves": 0}
+    info = {
+        "nodes": [grid.nx, grid.ny, grid.nz],
+        "spacing_kpc": [float(v) for v in grid.spacing_kpc],
+        "unknowns": int(P.inside[1:-1, 1:-1, 1:-1].sum()),
+        "memory_estimate_GiB": need,
+        "setup_s": time.perf_counter() - t0,
+        "assemble_s": 0.0,
+        "solve_s": 0.0,
+        "iterations": 0,
+        "residual": 0.0,
+        "n_solves": 0,
+    }
     solve = _cartesian_solver(P, Wxy, Wz, info, rtol)
 
     avg = np.zeros((len(eR) - 1, len(ez) - 1, len(eE) - 1))
-    if cfg.diffusion.delta_perp is None:                       # D⊥ = ε D∥: one solve, G_E ∝ 1/D∥(E)
+    if cfg.diffusion.delta_perp is None:  # D⊥ = ε D∥: one solve, G_E ∝ 1/D∥(E)
         ref = float(dpar.ravel()[dpar.size // 2])
         g_ref = solve(ref, ref * cfg.diffusion.epsilon)
         avg = np.einsum("eq,ab->abe", wE * ref / dpar, g_ref)

@@ -62,17 +62,23 @@ def refuse_unsupported(cfg):
     if getattr(cfg, "components", None):
         raise ValueError("crosscheck does not support [[components]]; check each source on its own")
     if cfg.galaxy.boundary != "escape":
-        raise ValueError("crosscheck needs galaxy.boundary = 'escape' "
-                         "(the grid solver has ψ = 0 on the outer boundary)")
+        raise ValueError(
+            "crosscheck needs galaxy.boundary = 'escape' (the grid solver has ψ = 0 on the outer boundary)"
+        )
     if not cfg.numerics.drift:
-        raise ValueError("crosscheck needs numerics.drift = true: "
-                         "without the Itô drift the SDE solves another equation")
+        raise ValueError(
+            "crosscheck needs numerics.drift = true: without the Itô drift the SDE solves another equation"
+        )
     if cfg.source.type == "point":
-        raise ValueError("crosscheck needs a distributed source (disk or radial_profile): "
-                         "a point source has no grid density")
+        raise ValueError(
+            "crosscheck needs a distributed source (disk or radial_profile): "
+            "a point source has no grid density"
+        )
     if cfg.source.type == "disk" and cfg.source.z_profile == "thin":
-        raise ValueError("crosscheck needs a source with a density: "
-                         "source.z_profile = 'thin' has none (use gaussian or exponential)")
+        raise ValueError(
+            "crosscheck needs a source with a density: "
+            "source.z_profile = 'thin' has none (use gaussian or exponential)"
+        )
 
 
 def with_compared_tally(cfg, tally):
@@ -100,16 +106,20 @@ def choose_solver(cfg, solver: str = "auto") -> str:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     ok, dev = field_is_axisymmetric(cfg)
     if solver == "2d" and not ok:
-        raise ValueError(f"the field '{cfg.field.model}' is not axisymmetric (B_R, B_φ, B_z vary with "
-                         f"azimuth by {dev:.2g} of max|B|): the 2D (R, z) solver cannot represent it; "
-                         "use solver '3d' (or 'auto')")
+        raise ValueError(
+            f"the field '{cfg.field.model}' is not axisymmetric (B_R, B_φ, B_z vary with "
+            f"azimuth by {dev:.2g} of max|B|): the 2D (R, z) solver cannot represent it; "
+            "use solver '3d' (or 'auto')"
+        )
     path = solver if solver != "auto" else ("2d" if ok else "3d")
     if path == "3d" and cfg.losses.model != "none":
-        raise ValueError(f"energy losses ({cfg.losses.model}) with the 3D grid solver are not supported: the "
-                         "energy march needs one 3D Krylov solve per energy node (~100 for two decades at "
-                         "48 per decade, several s each) and the loss rate on every node; run the loss-free "
-                         "case, or an axisymmetric field on the 2D path"
-                         + ("" if ok else f" (the field '{cfg.field.model}' is not axisymmetric)"))
+        raise ValueError(
+            f"energy losses ({cfg.losses.model}) with the 3D grid solver are not supported: the "
+            "energy march needs one 3D Krylov solve per energy node (~100 for two decades at "
+            "48 per decade, several s each) and the loss rate on every node; run the loss-free "
+            "case, or an axisymmetric field on the 2D path"
+            + ("" if ok else f" (the field '{cfg.field.model}' is not axisymmetric)")
+        )
     return path
 
 
@@ -117,10 +127,15 @@ def resolutions_for(resolutions, path: str) -> tuple:
     """The grid spacings [kpc] to use on solver ``path``: ``resolutions`` checked (two or three,
     decreasing, one refinement ratio), or :data:`DEFAULT_RESOLUTIONS` when None."""
     res = DEFAULT_RESOLUTIONS[path] if resolutions is None else tuple(float(r) for r in resolutions)
-    if (len(res) not in (2, 3) or not all(math.isfinite(r) and r > 0 for r in res)
-            or any(a <= b for a, b in zip(res, res[1:]))):
-        raise ValueError("resolutions must be (coarse, fine) or (coarse, middle, fine) grid spacings in kpc, "
-                         f"decreasing and > 0, got {resolutions!r}")
+    if (
+        len(res) not in (2, 3)
+        or not all(math.isfinite(r) and r > 0 for r in res)
+        or any(a <= b for a, b in zip(res, res[1:]))
+    ):
+        raise ValueError(
+            "resolutions must be (coarse, fine) or (coarse, middle, fine) grid spacings in kpc, "
+            f"decreasing and > 0, got {resolutions!r}"
+        )
     if len(res) == 3 and abs(math.log((res[0] / res[1]) / (res[1] / res[2]))) > 0.01:
         raise ValueError(f"three resolutions must have one refinement ratio (h1/h2 = h2/h3), got {res!r}")
     return res
@@ -132,12 +147,12 @@ class Injection:
     """The injection spectrum S(E) = dQ/dT of the configuration and its normalisation."""
 
     spec: object
-    mass: float            # rest mass [GeV]
+    mass: float  # rest mass [GeV]
     charge: float
-    emin: float            # injection range [GeV]
+    emin: float  # injection range [GeV]
     emax: float
-    total: float           # ∫ S dE over the injection range
-    rate: float            # particles/Myr
+    total: float  # ∫ S dE over the injection range
+    rate: float  # particles/Myr
 
 
 def injection_from_config(cfg) -> Injection:
@@ -145,8 +160,15 @@ def injection_from_config(cfg) -> Injection:
     mass, charge = SPECIES[cfg.species.name]
     spec = spectrum_from_config(cfg.spectrum)
     emin, emax = cfg.energy.min_GeV, cfg.energy.max_GeV
-    return Injection(spec, mass, charge, emin, emax, float(spec.integral(emin, emax, mass, charge)[0]),
-                     cfg.spectrum.rate_per_Myr)
+    return Injection(
+        spec,
+        mass,
+        charge,
+        emin,
+        emax,
+        float(spec.integral(emin, emax, mass, charge)[0]),
+        cfg.spectrum.rate_per_Myr,
+    )
 
 
 def tally_cell_edges(tally_edges) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -180,7 +202,7 @@ def fine_energies(edges_E, emax, per_decade: int) -> np.ndarray:
     for a, b in zip(knots[:-1], knots[1:]):
         n = max(2, int(math.ceil(per_decade * math.log10(b / a) - 1e-9)))
         seg = np.exp(np.linspace(math.log(a), math.log(b), n + 1))[1:]
-        seg[-1] = b                                               # the knots exactly
+        seg[-1] = b  # the knots exactly
         out.append(seg)
     return np.concatenate(out)
 
@@ -191,11 +213,11 @@ def _cell_source(grid, source, n_sub=6):
     ∫∫ p R dR dz / (R_i h_R h_z) with n_sub² Gauss–Legendre points per cell."""
     xg, wg = np.polynomial.legendre.leggauss(n_sub)
     hR, hz = grid.dR_kpc, grid.dz_kpc
-    Rs = (grid.R_centres_kpc[:, None] + 0.5 * hR * xg[None, :]).ravel()       # (n_R n_sub)
+    Rs = (grid.R_centres_kpc[:, None] + 0.5 * hR * xg[None, :]).ravel()  # (n_R n_sub)
     zs = (grid.z_centres_kpc[:, None] + 0.5 * hz * xg[None, :]).ravel()
     RR, ZZ = np.meshgrid(Rs, zs, indexing="ij")
     p = source.pdf(RR, np.zeros_like(RR), ZZ) * RR
-    w = np.outer(np.tile(wg, grid.n_R), np.tile(wg, grid.n_z)) * 0.25    # weights of ∫ over a cell/(h_R h_z)
+    w = np.outer(np.tile(wg, grid.n_R), np.tile(wg, grid.n_z)) * 0.25  # weights of ∫ over a cell/(h_R h_z)
     s = (p * w).reshape(grid.n_R, n_sub, grid.n_z, n_sub).sum(axis=(1, 3))
     return s / grid.R_centres_kpc[:, None]
 
@@ -203,11 +225,16 @@ def _cell_source(grid, source, n_sub=6):
 def _vertex_field(cfg, grid):
     """(B_R, B_φ, B_z) [μG] on the cell corners at φ = 0, from the model or the engine's precomputed grid."""
     R, z = grid.nodes_mesh()
-    spacing = cfg.numerics.field_grid_spacing_kpc        # the engine's precomputed field, if it uses one
+    spacing = cfg.numerics.field_grid_spacing_kpc  # the engine's precomputed field, if it uses one
     box = (cfg.galaxy.radius_max_kpc, cfg.galaxy.radius_max_kpc, cfg.galaxy.halo_height_kpc)
-    B, _ = evaluate_field(cfg.field, np.column_stack([R.ravel(), np.zeros(R.size), z.ravel()]),
-                          grid_spacing_kpc=spacing, box_kpc=box if spacing is not None else None,
-                          grid_jacobian=cfg.numerics.field_grid_jacobian, grid_file=read_field_grid(cfg.field))
+    B, _ = evaluate_field(
+        cfg.field,
+        np.column_stack([R.ravel(), np.zeros(R.size), z.ravel()]),
+        grid_spacing_kpc=spacing,
+        box_kpc=box if spacing is not None else None,
+        grid_jacobian=cfg.numerics.field_grid_jacobian,
+        grid_file=read_field_grid(cfg.field),
+    )
     return B[:, 0].reshape(R.shape), B[:, 1].reshape(R.shape), B[:, 2].reshape(R.shape)
 
 
@@ -217,7 +244,7 @@ class AxisymmetricProblem:
     cell corners, the injection spectrum, and the tally edges."""
 
     grid: AxisymmetricGrid
-    q: np.ndarray          # unbiased source density per cell [kpc⁻³], flat
+    q: np.ndarray  # unbiased source density per cell [kpc⁻³], flat
     BR: np.ndarray
     Bp: np.ndarray
     Bz: np.ndarray
@@ -230,14 +257,16 @@ class AxisymmetricProblem:
 def axisymmetric_problem(cfg, tally_edges, resolution_kpc: float) -> AxisymmetricProblem:
     """The 2D (R, z) problem on a grid of spacing ≈ ``resolution_kpc``."""
     H, Rmax = cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc
-    grid = AxisymmetricGrid(Rmax, H, max(2, int(round(Rmax / resolution_kpc))),
-                            max(2, int(round(2 * H / resolution_kpc))))
+    grid = AxisymmetricGrid(
+        Rmax, H, max(2, int(round(Rmax / resolution_kpc))), max(2, int(round(2 * H / resolution_kpc)))
+    )
     src = build_source(cfg)
-    src = getattr(src, "base", src)               # observer-biased: the unbiased density
+    src = getattr(src, "base", src)  # observer-biased: the unbiased density
     BR, Bp, Bz = _vertex_field(cfg, grid)
     eR, ez, eE = tally_cell_edges(tally_edges)
-    return AxisymmetricProblem(grid, _cell_source(grid, src).ravel(), BR, Bp, Bz, injection_from_config(cfg),
-                               eR, ez, eE)
+    return AxisymmetricProblem(
+        grid, _cell_source(grid, src).ravel(), BR, Bp, Bz, injection_from_config(cfg), eR, ez, eE
+    )
 
 
 # ----------------------------------------------------------------------------- 3D Cartesian problem
@@ -262,13 +291,18 @@ def _node_field_3d(cfg, grid):
     """B [μG] on the nodes (nx, ny, nz, 3), from the model or the engine's precomputed grid."""
     spacing = cfg.numerics.field_grid_spacing_kpc
     box = (cfg.galaxy.radius_max_kpc, cfg.galaxy.radius_max_kpc, cfg.galaxy.halo_height_kpc)
-    kind, params, fgrid = build_field(cfg.field, spacing, box if spacing is not None else None,
-                                      cfg.numerics.field_grid_jacobian, grid_file=read_field_grid(cfg.field))
+    kind, params, fgrid = build_field(
+        cfg.field,
+        spacing,
+        box if spacing is not None else None,
+        cfg.numerics.field_grid_jacobian,
+        grid_file=read_field_grid(cfg.field),
+    )
     xs, ys, zs = grid.axes_kpc
     B = np.empty(grid.shape + (3,))
     step = max(1, 200_000 // (grid.ny * grid.nz))
     for i0 in range(0, grid.nx, step):
-        B[i0:i0 + step] = sample_on_grid(kind, params, fgrid, xs[i0:i0 + step], ys, zs)[..., :3]
+        B[i0 : i0 + step] = sample_on_grid(kind, params, fgrid, xs[i0 : i0 + step], ys, zs)[..., :3]
     return B
 
 
@@ -281,7 +315,7 @@ def _node_source_3d(grid, source, n_sub=4):
         lo = np.maximum(c - 0.5 * h, c[0])
         hi = np.minimum(c + 0.5 * h, c[-1])
         pts = 0.5 * (lo + hi)[:, None] + 0.5 * (hi - lo)[:, None] * xg[None, :]
-        subs.append((pts, 0.5 * wg[None, :] * np.ones_like(pts)))          # weights of the cell mean
+        subs.append((pts, 0.5 * wg[None, :] * np.ones_like(pts)))  # weights of the cell mean
     (px, wx), (py, wy), (pz, wz) = subs
     X, Y = np.meshgrid(px.ravel(), py.ravel(), indexing="ij")
     wxy = np.outer(wx.ravel(), wy.ravel())
@@ -310,7 +344,7 @@ class CartesianProblem:
 def cartesian_problem(cfg, grid) -> CartesianProblem:
     """The 3D problem on the box ``grid`` (:func:`cartesian_grid_for`)."""
     src = build_source(cfg)
-    src = getattr(src, "base", src)               # observer-biased: the unbiased density
+    src = getattr(src, "base", src)  # observer-biased: the unbiased density
     q = _node_source_3d(grid, src)
     B = _node_field_3d(cfg, grid)
     floor = cfg.numerics.field_floor_uG

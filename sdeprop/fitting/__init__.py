@@ -19,9 +19,34 @@ Modules: :mod:`.data` (the measured tables: :func:`load_data`, :func:`available_
 
 from .data import DATA_DIR, DataSet, available_data, load_data
 from .fit import FitResult, fit_spectrum
-from .model import (C_M_PER_S, COMMON, FAMILIES, FluxModel, dT_dR, flux_from_density, force_field,
-                    kinetic_from_rigidity, make_spectrum, predict_flux)
+from .model import (
+    C_M_PER_S,
+    COMMON,
+    FAMILIES,
+    FluxModel,
+    dT_dR,
+    flux_from_density,
+    force_field,
+    kinetic_from_rigidity,
+    make_spectrum,
+    predict_flux,
+)
 
-__all__ = ["C_M_PER_S", "COMMON", "DATA_DIR", "FAMILIES", "DataSet", "FitResult", "FluxModel",
-           "available_data", "dT_dR", "fit_spectrum", "flux_from_density", "force_field",
-           "kinetic_from_rigidity", "load_data", "make_spectrum", "predict_flux"]
+__all__ = [
+    "C_M_PER_S",
+    "COMMON",
+    "DATA_DIR",
+    "FAMILIES",
+    "DataSet",
+    "FitResult",
+    "FluxModel",
+    "available_data",
+    "dT_dR",
+    "fit_spectrum",
+    "flux_from_density",
+    "force_field",
+    "kinetic_from_rigidity",
+    "load_data",
+    "make_spectrum",
+    "predict_flux",
+]

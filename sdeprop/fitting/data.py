@@ -78,7 +78,6 @@ def available_data() -> list[str]:
     return sorted(p.stem for p in DATA_DIR.glob("*.csv"))
 
 
-
 def _resolve(name_or_path) -> tuple[Path, str, str | None]:
     """(path, short name, species or None) of a table given by bundled short name or by path."""
     text = str(name_or_path)
@@ -86,8 +85,10 @@ def _resolve(name_or_path) -> tuple[Path, str, str | None]:
     short = text[:-4] if text.endswith(".csv") else text
     if not path.is_file():
         if "/" in text or short not in available_data():
-            raise ValueError(f"no data table '{text}': not a file and not a bundled table "
-                             f"(bundled: {', '.join(available_data())})")
+            raise ValueError(
+                f"no data table '{text}': not a file and not a bundled table "
+                f"(bundled: {', '.join(available_data())})"
+            )
         return DATA_DIR / f"{short}.csv", short, _BUNDLED_SPECIES.get(short)
     species = _BUNDLED_SPECIES.get(path.stem) if path.resolve().parent == DATA_DIR else None
     return path, path.stem, species
@@ -110,8 +111,9 @@ def _read_csv(path: Path) -> tuple[list[str], list[str], list[list[float]]]:
                 columns = [c.strip() for c in cells]
                 continue
             if len(cells) != len(columns):
-                raise ValueError(f"{path}: line {lineno} has {len(cells)} fields, "
-                                 f"the header has {len(columns)}")
+                raise ValueError(
+                    f"{path}: line {lineno} has {len(cells)} fields, the header has {len(columns)}"
+                )
             try:
                 rows.append([float(c) for c in cells])
             except ValueError:
@@ -124,10 +126,18 @@ def _read_csv(path: Path) -> tuple[list[str], list[str], list[list[float]]]:
 def _axis_variable(path: Path, columns: list[str]) -> str:
     """'rigidity' or 'kinetic_energy' from the names of the two bin-edge columns."""
     m_lo, m_hi = _EDGE.match(columns[0]), _EDGE.match(columns[1]) if len(columns) > 1 else None
-    if not (m_lo and m_hi and m_lo.group(2) == "lo" and m_hi.group(2) == "hi"
-            and m_lo.group(1) == m_hi.group(1) and (m_lo.group(1) == "R") == (m_lo.group(3) == "GV")):
-        raise ValueError(f"{path}: the first two columns must be bin edges R_lo_GV,R_hi_GV or "
-                         f"E_lo_GeV,E_hi_GeV or Ek_lo_GeV,Ek_hi_GeV (found {','.join(columns[:2])})")
+    if not (
+        m_lo
+        and m_hi
+        and m_lo.group(2) == "lo"
+        and m_hi.group(2) == "hi"
+        and m_lo.group(1) == m_hi.group(1)
+        and (m_lo.group(1) == "R") == (m_lo.group(3) == "GV")
+    ):
+        raise ValueError(
+            f"{path}: the first two columns must be bin edges R_lo_GV,R_hi_GV or "
+            f"E_lo_GeV,E_hi_GeV or Ek_lo_GeV,Ek_hi_GeV (found {','.join(columns[:2])})"
+        )
     return "rigidity" if m_lo.group(1) == "R" else "kinetic_energy"
 
 
@@ -146,8 +156,9 @@ def load_data(name_or_path) -> DataSet:
     header, columns, rows = _read_csv(path)
     htxt = "\n".join(header)
     if re.search(r"cm\^-2|TeV\^-1|GeV/n|per nucleon", htxt):
-        raise ValueError(f"{path}: only fluxes in m^-2 s^-1 sr^-1 per GV or per GeV of total kinetic energy "
-                         "are supported")
+        raise ValueError(
+            f"{path}: only fluxes in m^-2 s^-1 sr^-1 per GV or per GeV of total kinetic energy are supported"
+        )
     variable = _axis_variable(path, columns)
     flux_col = [c for c in ("value", "flux") if c in columns]
     needed = ["stat_lo", "stat_hi", "sys_lo", "sys_hi"]
@@ -163,8 +174,19 @@ def load_data(name_or_path) -> DataSet:
         bad |= ~(np.isfinite(e) & (e >= 0))
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{path}: data row {i + 1} is invalid (edges must be positive and increasing, "
-                         f"flux positive, errors non-negative): {rows[i]}")
-    return DataSet(name=name, path=path, variable=variable, x_lo=lo, x_hi=hi, value=val,
-                   stat=0.5 * (errs[0] + errs[1]), sys=0.5 * (errs[2] + errs[3]), header=htxt,
-                   species=species)
+        raise ValueError(
+            f"{path}: data row {i + 1} is invalid (edges must be positive and increasing, "
+            f"flux positive, errors non-negative): {rows[i]}"
+        )
+    return DataSet(
+        name=name,
+        path=path,
+        variable=variable,
+        x_lo=lo,
+        x_hi=hi,
+        value=val,
+        stat=0.5 * (errs[0] + errs[1]),
+        sys=0.5 * (errs[2] + errs[3]),
+        header=htxt,
+        species=species,
+    )

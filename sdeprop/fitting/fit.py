@@ -15,14 +15,26 @@ from scipy import linalg, optimize, stats
 from ..config import SpectrumSection
 from ..spectra import Spectrum
 from .data import DataSet, load_data
-from .model import (COMMON, FAMILIES, FluxModel, as_result, check_parameter_names, kinetic_from_rigidity,
-                    make_spectrum, select_tally)
+from .model import (
+    COMMON,
+    FAMILIES,
+    FluxModel,
+    as_result,
+    check_parameter_names,
+    kinetic_from_rigidity,
+    make_spectrum,
+    select_tally,
+)
 
-_LOG_FITTED = ("break_value", "cutoff")      # fitted internally as log10, reported linearly
-_FIXED_BY_DEFAULT = ("smoothness",)           # poorly constrained; free with free=["smoothness"]
+_LOG_FITTED = ("break_value", "cutoff")  # fitted internally as log10, reported linearly
+_FIXED_BY_DEFAULT = ("smoothness",)  # poorly constrained; free with free=["smoothness"]
 _DEFAULT_BOUNDS = {
-    "index": (0.0, 6.0), "index_low": (0.0, 6.0), "index_high": (0.0, 6.0),
-    "cutoff": (1e-2, 1e10), "smoothness": (0.01, 2.0), "phi_GV": (0.0, 3.0),
+    "index": (0.0, 6.0),
+    "index_low": (0.0, 6.0),
+    "index_high": (0.0, 6.0),
+    "cutoff": (1e-2, 1e10),
+    "smoothness": (0.01, 2.0),
+    "phi_GV": (0.0, 3.0),
     "log10_rate_per_Myr": (-np.inf, np.inf),
 }
 _DEFAULT_PHI_GV = 0.6
@@ -97,9 +109,11 @@ class FitResult:
     def summary(self) -> str:
         """Several lines: parameters ± errors, χ²/ndf and p-value."""
         lo, hi = self.injection_range_GeV
-        lines = [f"fit of '{self.data_name}' ({len(self.x)} points, "
-                 f"{self.x_lo.min():.4g}-{self.x_hi.max():.4g} {self.x_unit}) with tally '{self.tally}' "
-                 f"({self.species}); spectrum {self.spectrum} in {self.variable}"]
+        lines = [
+            f"fit of '{self.data_name}' ({len(self.x)} points, "
+            f"{self.x_lo.min():.4g}-{self.x_hi.max():.4g} {self.x_unit}) with tally '{self.tally}' "
+            f"({self.species}); spectrum {self.spectrum} in {self.variable}"
+        ]
         width = max(len(k) for k in self.parameters)
         for k, v in self.parameters.items():
             if k in self.free:
@@ -107,8 +121,10 @@ class FitResult:
             else:
                 lines.append(f"  {k:<{width}} = {v:.6g} (fixed)")
         lines.append(f"  source rate {self.rate_per_Myr:.4g} particles/Myr between {lo:.4g} and {hi:.4g} GeV")
-        lines.append(f"  chi2/ndf = {self.chi2:.2f}/{self.ndf} = {self.chi2 / max(self.ndf, 1):.3f}, "
-                     f"p-value {self.p_value:.3g}")
+        lines.append(
+            f"  chi2/ndf = {self.chi2:.2f}/{self.ndf} = {self.chi2 / max(self.ndf, 1):.3f}, "
+            f"p-value {self.p_value:.3g}"
+        )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -140,8 +156,9 @@ def _checked_options(names, spectrum: str, fix, free, bounds, start, phi, fit_ph
             except (TypeError, ValueError):
                 raise ValueError(f"{what}: {k} = {v!r} is not a number") from None
             if not math.isfinite(mapping[k]) or (k in positive and mapping[k] <= 0):
-                raise ValueError(f"{what}: {k} = {v} must be finite"
-                                 + (" and positive" if k in positive else ""))
+                raise ValueError(
+                    f"{what}: {k} = {v} must be finite" + (" and positive" if k in positive else "")
+                )
     if "phi_GV" in free:
         fit_phi = True
     phi_given = phi if phi is not None else fix.get("phi_GV")
@@ -160,8 +177,11 @@ def _start_values(cfg, spectrum: str, names, phi, fit_phi: bool, fix: dict, free
     p0["phi_GV"] = (phi if phi is not None else _DEFAULT_PHI_GV) if fit_phi else (phi or 0.0)
     p0.update({k: float(v) for k, v in start.items()})
     p0.update({k: float(v) for k, v in fix.items()})
-    free_names = [k for k in names if k not in fix and (k not in _FIXED_BY_DEFAULT or k in free)
-                  and (k != "phi_GV" or fit_phi)]
+    free_names = [
+        k
+        for k in names
+        if k not in fix and (k not in _FIXED_BY_DEFAULT or k in free) and (k != "phi_GV" or fit_phi)
+    ]
     return p0, free_names
 
 
@@ -178,15 +198,24 @@ class _Points:
     kinetic_GeV: np.ndarray
 
 
-def _select_points(model: FluxModel, ds: DataSet, n_tally_bins: int, p0: dict, fit_phi: bool, energy_range,
-                   errors: str, notes: list) -> _Points:
+def _select_points(
+    model: FluxModel,
+    ds: DataSet,
+    n_tally_bins: int,
+    p0: dict,
+    fit_phi: bool,
+    energy_range,
+    errors: str,
+    notes: list,
+) -> _Points:
     """The rows of ``ds`` inside the tally's non-empty energy-bin centres and ``energy_range``
     (the data's axis unit); notes on empty bins, points left out and the modulation."""
     tally = model.tally
     T_n, _, _ = model.lis_nodes(p0)
     if len(T_n) < 2:
-        raise ValueError(f"tally '{tally}' has fewer than two non-empty energy bins at the Sun; "
-                         "run more particles")
+        raise ValueError(
+            f"tally '{tally}' has fewer than two non-empty energy bins at the Sun; run more particles"
+        )
     n_empty = n_tally_bins - len(T_n)
     if n_empty:
         notes.append(f"{n_empty} empty energy bin(s) of tally '{tally}' skipped in the interpolation")
@@ -199,29 +228,37 @@ def _select_points(model: FluxModel, ds: DataSet, n_tally_bins: int, p0: dict, f
             raise ValueError(f"range {lo_r},{hi_r} must be positive and increasing ({ds.x_unit})")
         want = (ds.x >= lo_r) & (ds.x <= hi_r)
         if (want & ~inside).any():
-            notes.append(f"{int((want & ~inside).sum())} point(s) in the requested range lie outside the "
-                         f"tally's energy-bin centres ({T_n[0]:.3g}-{T_n[-1]:.3g} GeV) and were left out")
+            notes.append(
+                f"{int((want & ~inside).sum())} point(s) in the requested range lie outside the "
+                f"tally's energy-bin centres ({T_n[0]:.3g}-{T_n[-1]:.3g} GeV) and were left out"
+            )
         sel &= want
     err_all = ds.error if errors == "total" else ds.stat
     if (err_all[sel] <= 0).any():
         raise ValueError(f"data '{ds.name}' have zero {errors} errors in the fit range; use errors='total'")
     if not sel.any():
-        raise ValueError(f"no data point of '{ds.name}' "
-                         f"({ds.x_lo.min():.3g}-{ds.x_hi.max():.3g} {ds.x_unit}) lies in the fit range and "
-                         "inside the tally's energy-bin centres "
-                         f"({T_n[0]:.3g}-{T_n[-1]:.3g} GeV)")
+        raise ValueError(
+            f"no data point of '{ds.name}' "
+            f"({ds.x_lo.min():.3g}-{ds.x_hi.max():.3g} {ds.x_unit}) lies in the fit range and "
+            "inside the tally's energy-bin centres "
+            f"({T_n[0]:.3g}-{T_n[-1]:.3g} GeV)"
+        )
     pts = _Points(sel, ds.x_lo[sel], ds.x_hi[sel], ds.value[sel], err_all[sel], T_data[sel])
     if not fit_phi and p0["phi_GV"] == 0.0 and pts.kinetic_GeV.min() < _MODULATION_LIMIT_GeV:
-        notes.append(f"data below {_MODULATION_LIMIT_GeV:g} GeV fitted without solar modulation (phi = 0); "
-                     "use phi= or fit_phi")
+        notes.append(
+            f"data below {_MODULATION_LIMIT_GeV:g} GeV fitted without solar modulation (phi = 0); "
+            "use phi= or fit_phi"
+        )
     if fit_phi and pts.kinetic_GeV.min() > _MODULATION_LIMIT_GeV:
-        notes.append(f"phi is poorly constrained: no data below {_MODULATION_LIMIT_GeV:g} GeV "
-                     "in the fit range")
+        notes.append(
+            f"phi is poorly constrained: no data below {_MODULATION_LIMIT_GeV:g} GeV in the fit range"
+        )
     return pts
 
 
-def _bounds(variable: str, pts: _Points, model: FluxModel, bounds: dict, free_names, p0: dict,
-            start: dict) -> dict:
+def _bounds(
+    variable: str, pts: _Points, model: FluxModel, bounds: dict, free_names, p0: dict, start: dict
+) -> dict:
     """{name: (lo, hi)} in physical units: the defaults, break_value within the fitted points'
     range of ``variable``, then ``bounds``; start values of free parameters outside their bounds
     are moved inside (``p0`` is updated), or refused when given in ``start``."""
@@ -265,7 +302,7 @@ def _to_internal(k, v):
 
 
 def _to_physical(k, u):
-    return 10.0 ** u if k in _LOG_FITTED else u
+    return 10.0**u if k in _LOG_FITTED else u
 
 
 class _FreeParameters:
@@ -291,14 +328,20 @@ class _FreeParameters:
 
     def covariance(self, cov_internal, u) -> np.ndarray:
         """The covariance of the physical parameters from that of the internal ones (linearised)."""
-        scale = np.array([_to_physical(k, ui) * math.log(10.0) if k in _LOG_FITTED else 1.0
-                          for k, ui in zip(self.names, u)])
+        scale = np.array(
+            [
+                _to_physical(k, ui) * math.log(10.0) if k in _LOG_FITTED else 1.0
+                for k, ui in zip(self.names, u)
+            ]
+        )
         return cov_internal * np.outer(scale, scale)
 
 
-def _residual_function(model: FluxModel, params: _FreeParameters, pts: _Points, data_variable: str,
-                       model_error: bool):
+def _residual_function(
+    model: FluxModel, params: _FreeParameters, pts: _Points, data_variable: str, model_error: bool
+):
     """residuals(u) of the minimiser for the internal values u of the free parameters."""
+
     def residuals(u):
         """Whitened residuals L⁻¹(d − m), L L^T = diag(σ_data²) + C_model: χ² = their sum of squares."""
         m, cm = model.binned(params.physical(u), pts.lo, pts.hi, data_variable)
@@ -315,9 +358,18 @@ def _minimise(residuals, params: _FreeParameters, n_points: int):
     u0 = params.start()
     if not params.names:
         return u0, np.zeros((n_points, 0)), True, "no free parameters", 1, residuals(u0)
-    sol = optimize.least_squares(residuals, u0, bounds=(params.lower, params.upper), method="trf",
-                                 jac="3-point", x_scale="jac", xtol=1e-10, ftol=1e-10, gtol=1e-10,
-                                 max_nfev=2000)
+    sol = optimize.least_squares(
+        residuals,
+        u0,
+        bounds=(params.lower, params.upper),
+        method="trf",
+        jac="3-point",
+        x_scale="jac",
+        xtol=1e-10,
+        ftol=1e-10,
+        gtol=1e-10,
+        max_nfev=2000,
+    )
     return sol.x, sol.jac, bool(sol.success), sol.message, int(sol.nfev), sol.fun
 
 
@@ -328,8 +380,10 @@ def _internal_covariance(jac, n_free: int, notes: list) -> np.ndarray:
         _, s, vt = np.linalg.svd(jac, full_matrices=False)
         tiny = np.finfo(float).eps * max(jac.shape) * (s[0] if s.size else 0.0)
         if (s <= tiny).any():
-            notes.append("the Jacobian is singular at the minimum: some parameters are not constrained "
-                         "(errors set to inf)")
+            notes.append(
+                "the Jacobian is singular at the minimum: some parameters are not constrained "
+                "(errors set to inf)"
+            )
             cov[:] = np.inf
         else:
             cov = (vt.T / s**2) @ vt
@@ -350,10 +404,23 @@ def _errors(names, params: _FreeParameters, u, cov, best: dict, bnd: dict, notes
 
 
 # ============================================================================ the fit
-def fit_spectrum(result, data, tally: str | None = None, spectrum: str = "broken_power_law", *,
-                 variable: str | None = None, phi: float | None = None, fit_phi: bool = False,
-                 fix: dict | None = None, free=(), bounds: dict | None = None, start: dict | None = None,
-                 energy_range=None, errors: str = "total", model_error: bool = True) -> FitResult:
+def fit_spectrum(
+    result,
+    data,
+    tally: str | None = None,
+    spectrum: str = "broken_power_law",
+    *,
+    variable: str | None = None,
+    phi: float | None = None,
+    fit_phi: bool = False,
+    fix: dict | None = None,
+    free=(),
+    bounds: dict | None = None,
+    start: dict | None = None,
+    energy_range=None,
+    errors: str = "total",
+    model_error: bool = True,
+) -> FitResult:
     """Fit an injection spectrum and source rate (and optionally φ) to a measured flux.
 
     Parameters
@@ -399,8 +466,9 @@ def fit_spectrum(result, data, tally: str | None = None, spectrum: str = "broken
     cfg = result.config
     variable = variable or cfg.spectrum.variable
     if variable not in ("kinetic_energy", "momentum", "rigidity"):
-        raise ValueError(f"unknown spectral variable {variable!r} "
-                         "(allowed: kinetic_energy, momentum, rigidity)")
+        raise ValueError(
+            f"unknown spectral variable {variable!r} (allowed: kinetic_energy, momentum, rigidity)"
+        )
     names = FAMILIES[spectrum] + COMMON
     fix, bounds, start, fit_phi = _checked_options(names, spectrum, fix, free, bounds, start, phi, fit_phi)
     model = FluxModel(result, tally, spectrum, variable)
@@ -423,13 +491,44 @@ def fit_spectrum(result, data, tally: str | None = None, spectrum: str = "broken
     errs = _errors(names, params, u, cov, best, bnd, notes)
     if not ok:
         notes.append(f"the minimiser did not converge: {msg}")
-    return _fit_result(model, ds, pts, best, names, errs, params.names, cov, float(np.sum(res_vec**2)), ndf,
-                       model_error, notes, ok, msg, nfev, cfg)
+    return _fit_result(
+        model,
+        ds,
+        pts,
+        best,
+        names,
+        errs,
+        params.names,
+        cov,
+        float(np.sum(res_vec**2)),
+        ndf,
+        model_error,
+        notes,
+        ok,
+        msg,
+        nfev,
+        cfg,
+    )
 
 
-def _fit_result(model: FluxModel, ds: DataSet, pts: _Points, best: dict, names, errs: dict, free_names, cov,
-                chi2: float, ndf: int, model_error: bool, notes: list, ok: bool, msg, nfev: int,
-                cfg) -> FitResult:
+def _fit_result(
+    model: FluxModel,
+    ds: DataSet,
+    pts: _Points,
+    best: dict,
+    names,
+    errs: dict,
+    free_names,
+    cov,
+    chi2: float,
+    ndf: int,
+    model_error: bool,
+    notes: list,
+    ok: bool,
+    msg,
+    nfev: int,
+    cfg,
+) -> FitResult:
     """The :class:`FitResult`: the model and its error at the fitted points, and the curves."""
     lo, hi, d, sd = pts.lo, pts.hi, pts.value, pts.error
     m, cm = model.binned(best, lo, hi, ds.variable)
@@ -439,13 +538,36 @@ def _fit_result(model: FluxModel, ds: DataSet, pts: _Points, best: dict, names, 
     curve, _ = model.flux(grid, best, ds.variable, nodes)
     curve_lis, _ = model.flux(grid, best, ds.variable, nodes, phi_GV=0.0)
     return FitResult(
-        spectrum=model.family, variable=model.variable, species=model.result.tallies[model.tally].species,
-        tally=model.tally, data_name=ds.name, data_variable=ds.variable,
-        parameters={k: float(best[k]) for k in names}, errors=errs, free=list(free_names), covariance=cov,
-        chi2=chi2, ndf=int(ndf), p_value=float(stats.chi2.sf(chi2, ndf)),
-        x=np.sqrt(lo * hi), x_lo=lo, x_hi=hi, data=d, data_error=sd, model=m, model_error=sm,
-        model_covariance=cm if model_error else np.zeros_like(cm), residuals=(d - m) / np.sqrt(sd**2 + sm**2),
-        curve_x=grid, curve_flux=curve, curve_lis=curve_lis, dataset=ds, selected=pts.selected, notes=notes,
-        success=ok, message=str(msg), nfev=nfev,
+        spectrum=model.family,
+        variable=model.variable,
+        species=model.result.tallies[model.tally].species,
+        tally=model.tally,
+        data_name=ds.name,
+        data_variable=ds.variable,
+        parameters={k: float(best[k]) for k in names},
+        errors=errs,
+        free=list(free_names),
+        covariance=cov,
+        chi2=chi2,
+        ndf=int(ndf),
+        p_value=float(stats.chi2.sf(chi2, ndf)),
+        x=np.sqrt(lo * hi),
+        x_lo=lo,
+        x_hi=hi,
+        data=d,
+        data_error=sd,
+        model=m,
+        model_error=sm,
+        model_covariance=cm if model_error else np.zeros_like(cm),
+        residuals=(d - m) / np.sqrt(sd**2 + sm**2),
+        curve_x=grid,
+        curve_flux=curve,
+        curve_lis=curve_lis,
+        dataset=ds,
+        selected=pts.selected,
+        notes=notes,
+        success=ok,
+        message=str(msg),
+        nfev=nfev,
         injection_range_GeV=(float(cfg.energy.min_GeV), float(cfg.energy.max_GeV)),
     )

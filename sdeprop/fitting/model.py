@@ -20,7 +20,6 @@ from ..result import Result
 from ..spectra import PowerLaw, PowerLawCutoff, SmoothBrokenPowerLaw, Spectrum
 from ..units import KPC_CM
 
-
 C_M_PER_S = 299792458.0
 """Speed of light [m/s] (exact, SI definition)."""
 _KPC_M = KPC_CM * 1e-2
@@ -99,8 +98,9 @@ def make_spectrum(family: str, params: dict, variable: str) -> Spectrum:
     if family == "power_law_cutoff":
         return PowerLawCutoff(params["index"], params["cutoff"], variable)
     if family == "broken_power_law":
-        return SmoothBrokenPowerLaw(params["index_low"], params["index_high"], params["break_value"],
-                                    params["smoothness"], variable)
+        return SmoothBrokenPowerLaw(
+            params["index_low"], params["index_high"], params["break_value"], params["smoothness"], variable
+        )
     raise ValueError(f"unknown spectrum '{family}' for fitting (allowed: {', '.join(FAMILIES)})")
 
 
@@ -129,8 +129,9 @@ def check_parameter_names(mapping, allowed, what, family):
     parameters of ``family``."""
     for k in mapping:
         if k not in allowed:
-            raise ValueError(f"unknown parameter '{k}' in {what} "
-                             f"(parameters of {family}: {', '.join(allowed)})")
+            raise ValueError(
+                f"unknown parameter '{k}' in {what} (parameters of {family}: {', '.join(allowed)})"
+            )
 
 
 # ============================================================================ the model
@@ -183,7 +184,7 @@ class FluxModel:
         half = 0.5 * (b - a)
         xs = np.exp(0.5 * (a + b)[:, None] + half[:, None] * _GL_X[None, :])
         J, W = self.flux(xs.ravel(), params, data_variable, nodes)
-        c = (half[:, None] * _GL_W[None, :]) * J.reshape(xs.shape) * xs    # contributions to ∫ J dx
+        c = (half[:, None] * _GL_W[None, :]) * J.reshape(xs.shape) * xs  # contributions to ∫ J dx
         width = hi - lo
         isbin = width > 0
         csum = c.sum(axis=1)
@@ -197,8 +198,16 @@ class FluxModel:
         return model, M @ M.T
 
 
-def predict_flux(result, parameters: dict, x_lo, x_hi, data_variable: str = "rigidity",
-                 spectrum: str = "broken_power_law", tally: str | None = None, variable: str | None = None):
+def predict_flux(
+    result,
+    parameters: dict,
+    x_lo,
+    x_hi,
+    data_variable: str = "rigidity",
+    spectrum: str = "broken_power_law",
+    tally: str | None = None,
+    variable: str | None = None,
+):
     """Model flux averaged over bins [x_lo, x_hi] (GV for ``data_variable="rigidity"``, else GeV of
     kinetic energy) for the parameters ``parameters`` (all of ``FAMILIES[spectrum]`` plus
     log10_rate_per_Myr and phi_GV), in m⁻² s⁻¹ sr⁻¹ per GV or GeV, with the covariance of its

@@ -32,8 +32,8 @@ Units: kpc, Myr; D in kpc²/Myr, Q in [ψ]/Myr.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,7 +53,7 @@ __all__ = [
     "tensor_from_config",
 ]
 
-TensorInput = Union[Callable, Sequence[np.ndarray]]
+TensorInput = Callable | Sequence[np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -130,18 +130,23 @@ class AxisymmetricSolution:
 # ----------------------------------------------------------------------------------------
 # tensor sampling and validation
 
+
 def _check_tensor(name, drr, drz, dzz):
     """Positive-(semi)definiteness of the 2×2 block: D_RR > 0, D_zz > 0, D_RR D_zz − D_Rz² ≥ 0."""
     for comp, a in (("D_RR", drr), ("D_Rz", drz), ("D_zz", dzz)):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"diffusion tensor on {name}: {comp} has non-finite values")
     if np.any(drr <= 0) or np.any(dzz <= 0):
-        raise ValueError(f"diffusion tensor on {name}: D_RR and D_zz must be > 0 [kpc²/Myr] "
-                         f"(min D_RR = {drr.min():.3g}, min D_zz = {dzz.min():.3g})")
+        raise ValueError(
+            f"diffusion tensor on {name}: D_RR and D_zz must be > 0 [kpc²/Myr] "
+            f"(min D_RR = {drr.min():.3g}, min D_zz = {dzz.min():.3g})"
+        )
     det = drr * dzz - drz * drz
     if np.any(det < -1e-12 * drr * dzz):
-        raise ValueError(f"diffusion tensor on {name}: not positive semi-definite "
-                         f"(D_RR D_zz − D_Rz² < 0 somewhere, min {det.min():.3g})")
+        raise ValueError(
+            f"diffusion tensor on {name}: not positive semi-definite "
+            f"(D_RR D_zz − D_Rz² < 0 somewhere, min {det.min():.3g})"
+        )
 
 
 def _sample_tensor(grid: AxisymmetricGrid, tensor: TensorInput):
@@ -153,12 +158,14 @@ def _sample_tensor(grid: AxisymmetricGrid, tensor: TensorInput):
     Rn, zn = grid.R_nodes_kpc, grid.z_nodes_kpc
     Rc, zc = grid.R_centres_kpc, grid.z_centres_kpc
     if callable(tensor):
+
         def ev(R, z):
             RR, ZZ = np.meshgrid(R, z, indexing="ij")
             out = tensor(RR, ZZ)
             if len(out) != 3:
                 raise ValueError("tensor callable must return (D_RR, D_Rz, D_zz)")
             return tuple(np.broadcast_to(np.asarray(o, dtype=float), RR.shape).copy() for o in out)
+
         faces_R = ev(Rn, zc)
         faces_z = ev(Rc, zn)
         corners = ev(Rn, zn)
@@ -172,8 +179,10 @@ def _sample_tensor(grid: AxisymmetricGrid, tensor: TensorInput):
         shape = (grid.n_R + 1, grid.n_z + 1)
         for nm, a in zip(("D_RR", "D_Rz", "D_zz"), comps):
             if a.shape != shape:
-                raise ValueError(f"tensor array {nm} has shape {a.shape}; expected {shape} "
-                                 "(values on the cell vertices, grid.nodes_mesh())")
+                raise ValueError(
+                    f"tensor array {nm} has shape {a.shape}; expected {shape} "
+                    "(values on the cell vertices, grid.nodes_mesh())"
+                )
         corners = tuple(comps)
         faces_R = tuple(0.5 * (a[:, :-1] + a[:, 1:]) for a in comps)
         faces_z = tuple(0.5 * (a[:-1, :] + a[1:, :]) for a in comps)
@@ -186,6 +195,7 @@ def _sample_tensor(grid: AxisymmetricGrid, tensor: TensorInput):
 
 # ----------------------------------------------------------------------------------------
 # assembly
+
 
 def _ghost(i, j, nR, nz):
     """Map (possibly ghost) cell indices to (flat index, sign): odd reflection across
@@ -211,8 +221,9 @@ def _stencil(n_rows, rows, terms, nR, nz):
         r_all.append(np.broadcast_to(rows, idx.shape).ravel())
         c_all.append(idx.ravel())
         v_all.append((np.broadcast_to(coef, idx.shape) * sgn).ravel())
-    return sp.csr_matrix((np.concatenate(v_all), (np.concatenate(r_all), np.concatenate(c_all))),
-                         shape=(n_rows, nR * nz))
+    return sp.csr_matrix(
+        (np.concatenate(v_all), (np.concatenate(r_all), np.concatenate(c_all))), shape=(n_rows, nR * nz)
+    )
 
 
 def assemble_operator(grid: AxisymmetricGrid, tensor: TensorInput) -> sp.csr_matrix:
@@ -232,13 +243,23 @@ def assemble_operator(grid: AxisymmetricGrid, tensor: TensorInput) -> sp.csr_mat
     nC = IC.size
     crow = (IC * (nz + 1) + JC).ravel()
     ic, jc = IC.ravel(), JC.ravel()
-    dR_c = _stencil(nC, crow, [(ic, jc - 1, 0.5 / hR), (ic, jc, 0.5 / hR),
-                               (ic - 1, jc - 1, -0.5 / hR), (ic - 1, jc, -0.5 / hR)], nR, nz)
-    dz_c = _stencil(nC, crow, [(ic - 1, jc, 0.5 / hz), (ic, jc, 0.5 / hz),
-                               (ic - 1, jc - 1, -0.5 / hz), (ic, jc - 1, -0.5 / hz)], nR, nz)
-    Rcorner = (ic * hR)
-    qR = sp.diags(cRz.ravel()) @ dz_c                       # corner cross flux, R component
-    qzw = sp.diags(Rcorner * cRz.ravel()) @ dR_c            # R-weighted corner cross flux, z component
+    dR_c = _stencil(
+        nC,
+        crow,
+        [(ic, jc - 1, 0.5 / hR), (ic, jc, 0.5 / hR), (ic - 1, jc - 1, -0.5 / hR), (ic - 1, jc, -0.5 / hR)],
+        nR,
+        nz,
+    )
+    dz_c = _stencil(
+        nC,
+        crow,
+        [(ic - 1, jc, 0.5 / hz), (ic, jc, 0.5 / hz), (ic - 1, jc - 1, -0.5 / hz), (ic, jc - 1, -0.5 / hz)],
+        nR,
+        nz,
+    )
+    Rcorner = ic * hR
+    qR = sp.diags(cRz.ravel()) @ dz_c  # corner cross flux, R component
+    qzw = sp.diags(Rcorner * cRz.ravel()) @ dR_c  # R-weighted corner cross flux, z component
 
     # R-faces (if, j), if = 0..nR, j = 0..nz-1 (face at R = if·h_R)
     IF, J = np.meshgrid(np.arange(nR + 1), np.arange(nz), indexing="ij")
@@ -247,11 +268,14 @@ def assemble_operator(grid: AxisymmetricGrid, tensor: TensorInput) -> sp.csr_mat
     iF, jF = IF.ravel(), J.ravel()
     gR = _stencil(nFR, frow, [(iF, jF, 1.0 / hR), (iF - 1, jF, -1.0 / hR)], nR, nz)
     # mean of the two corners (if, j) and (if, j+1)
-    avgR = sp.csr_matrix((np.full(2 * nFR, 0.5),
-                          (np.concatenate([frow, frow]),
-                           np.concatenate([iF * (nz + 1) + jF, iF * (nz + 1) + jF + 1]))),
-                         shape=(nFR, nC))
-    Rface = iF * hR                                          # zero on the axis: no flux
+    avgR = sp.csr_matrix(
+        (
+            np.full(2 * nFR, 0.5),
+            (np.concatenate([frow, frow]), np.concatenate([iF * (nz + 1) + jF, iF * (nz + 1) + jF + 1])),
+        ),
+        shape=(nFR, nC),
+    )
+    Rface = iF * hR  # zero on the axis: no flux
     FRw = sp.diags(Rface) @ (sp.diags(fRR.ravel()) @ gR + avgR @ qR)
 
     # z-faces (i, jf), i = 0..nR-1, jf = 0..nz
@@ -260,12 +284,15 @@ def assemble_operator(grid: AxisymmetricGrid, tensor: TensorInput) -> sp.csr_mat
     zrow = (I * (nz + 1) + JF).ravel()
     iZ, jZ = I.ravel(), JF.ravel()
     gz = _stencil(nFz, zrow, [(iZ, jZ, 1.0 / hz), (iZ, jZ - 1, -1.0 / hz)], nR, nz)
-    avgZ = sp.csr_matrix((np.full(2 * nFz, 0.5),
-                          (np.concatenate([zrow, zrow]),
-                           np.concatenate([iZ * (nz + 1) + jZ, (iZ + 1) * (nz + 1) + jZ]))),
-                         shape=(nFz, nC))
+    avgZ = sp.csr_matrix(
+        (
+            np.full(2 * nFz, 0.5),
+            (np.concatenate([zrow, zrow]), np.concatenate([iZ * (nz + 1) + jZ, (iZ + 1) * (nz + 1) + jZ])),
+        ),
+        shape=(nFz, nC),
+    )
     Rc = (iZ + 0.5) * hR
-    Fzw = sp.diags(Rc * gzz.ravel()) @ gz + avgZ @ qzw     # R-weighted z flux
+    Fzw = sp.diags(Rc * gzz.ravel()) @ gz + avgZ @ qzw  # R-weighted z flux
 
     # divergence on cells: [R F_R]_{i-½}^{i+½}/(R_i h_R) + [R F_z]_{j-½}^{j+½}/(R_i h_z)
     Ic, Jc = np.meshgrid(np.arange(nR), np.arange(nz), indexing="ij")
@@ -273,12 +300,20 @@ def assemble_operator(grid: AxisymmetricGrid, tensor: TensorInput) -> sp.csr_mat
     ii, jj = Ic.ravel(), Jc.ravel()
     Ri = (ii + 0.5) * hR
     N = nR * nz
-    divR = sp.csr_matrix((np.concatenate([1.0 / (Ri * hR), -1.0 / (Ri * hR)]),
-                          (np.concatenate([cell, cell]),
-                           np.concatenate([(ii + 1) * nz + jj, ii * nz + jj]))), shape=(N, nFR))
-    divz = sp.csr_matrix((np.concatenate([1.0 / (Ri * hz), -1.0 / (Ri * hz)]),
-                          (np.concatenate([cell, cell]),
-                           np.concatenate([ii * (nz + 1) + jj + 1, ii * (nz + 1) + jj]))), shape=(N, nFz))
+    divR = sp.csr_matrix(
+        (
+            np.concatenate([1.0 / (Ri * hR), -1.0 / (Ri * hR)]),
+            (np.concatenate([cell, cell]), np.concatenate([(ii + 1) * nz + jj, ii * nz + jj])),
+        ),
+        shape=(N, nFR),
+    )
+    divz = sp.csr_matrix(
+        (
+            np.concatenate([1.0 / (Ri * hz), -1.0 / (Ri * hz)]),
+            (np.concatenate([cell, cell]), np.concatenate([ii * (nz + 1) + jj + 1, ii * (nz + 1) + jj])),
+        ),
+        shape=(N, nFz),
+    )
     L = divR @ FRw + divz @ Fzw
     L = sp.csr_matrix(L)
     L.eliminate_zeros()
@@ -292,15 +327,18 @@ def _source_on_cells(grid: AxisymmetricGrid, source) -> np.ndarray:
     else:
         q = np.asarray(source, dtype=float)
         if q.shape != (grid.n_R, grid.n_z):
-            raise ValueError(f"source array has shape {q.shape}; expected {(grid.n_R, grid.n_z)} "
-                             "(values at the cell centres, grid.centres_mesh())")
+            raise ValueError(
+                f"source array has shape {q.shape}; expected {(grid.n_R, grid.n_z)} "
+                "(values at the cell centres, grid.centres_mesh())"
+            )
     if not np.all(np.isfinite(q)):
         raise ValueError("source has non-finite values")
     return q
 
 
-def solve_axisymmetric(tensor: TensorInput, source, *, R_max_kpc: float, H_kpc: float,
-                       n_R: int, n_z: int, method: str = "splu") -> AxisymmetricSolution:
+def solve_axisymmetric(
+    tensor: TensorInput, source, *, R_max_kpc: float, H_kpc: float, n_R: int, n_z: int, method: str = "splu"
+) -> AxisymmetricSolution:
     """Solve ∇·(D∇ψ) + Q = 0 in (R, z) with ψ = 0 on R = R_max_kpc and |z| = H_kpc,
     regularity at R = 0 (module docstring for the scheme; docs/design.md §2, docs/physics.md §1.6).
 
@@ -327,8 +365,10 @@ def solve_axisymmetric(tensor: TensorInput, source, *, R_max_kpc: float, H_kpc: 
 # ----------------------------------------------------------------------------------------
 # convenience: tensor from sdeprop's field and diffusion models
 
-def tensor_from_field(B_R_uG, B_phi_uG, B_z_uG, D_par_kpc2_per_Myr, D_perp_kpc2_per_Myr,
-                      field_floor_uG: float):
+
+def tensor_from_field(
+    B_R_uG, B_phi_uG, B_z_uG, D_par_kpc2_per_Myr, D_perp_kpc2_per_Myr, field_floor_uG: float
+):
     """(D_RR, D_Rz, D_zz) from field components [μG] and D∥, D⊥ [kpc²/Myr] (scalars or arrays).
 
     b = B/sqrt(|B|² + B_f²) (the kernel's floor, config numerics.field_floor_uG) and
@@ -337,14 +377,13 @@ def tensor_from_field(B_R_uG, B_phi_uG, B_z_uG, D_par_kpc2_per_Myr, D_perp_kpc2_
     dpar, dperp = np.asarray(D_par_kpc2_per_Myr, float), np.asarray(D_perp_kpc2_per_Myr, float)
     if np.any(dpar <= 0) or np.any(dperp <= 0):
         raise ValueError("D_par and D_perp must be > 0 [kpc²/Myr]")
-    norm = np.sqrt(BR * BR + Bp * Bp + Bz * Bz + field_floor_uG ** 2)
+    norm = np.sqrt(BR * BR + Bp * Bp + Bz * Bz + field_floor_uG**2)
     bR, bz = BR / norm, Bz / norm
     dd = dpar - dperp
     return dperp + dd * bR * bR, dd * bR * bz, dperp + dd * bz * bz
 
 
-def tensor_from_config(cfg, species: str, kinetic_GeV: float, grid: AxisymmetricGrid,
-                       phi_rad: float = 0.0):
+def tensor_from_config(cfg, species: str, kinetic_GeV: float, grid: AxisymmetricGrid, phi_rad: float = 0.0):
     """Vertex arrays (D_RR, D_Rz, D_zz) [kpc²/Myr] for ``solve_axisymmetric`` from sdeprop's
     configuration: B from ``sdeprop.models.field.evaluate_field(cfg.field, …)`` sampled on the
     vertices at azimuth phi_rad (default y = 0, x = R), projected on R̂ and ẑ; D∥, D⊥ from

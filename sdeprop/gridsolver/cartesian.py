@@ -38,11 +38,12 @@ corner weight can be negative, and then it takes from it — bounded by clipping
 
 Units: lengths kpc, D kpc²/Myr, Q in (density)/Myr, so ψ is in the density unit of Q × Myr.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable, Optional, Union
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,8 +65,8 @@ __all__ = [
     "solve_from_config",
 ]
 
-TensorInput = Union[np.ndarray, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]]
-SourceInput = Union[np.ndarray, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray], float]
+TensorInput = np.ndarray | Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+SourceInput = np.ndarray | Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +89,9 @@ class CartesianGrid:
         for name in ("nx", "ny", "nz"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 3:
-                raise ValueError(f"CartesianGrid.{name} must be an integer ≥ 3 (nodes incl. both boundaries), got {v!r}")
+                raise ValueError(
+                    f"CartesianGrid.{name} must be an integer ≥ 3 (nodes incl. both boundaries), got {v!r}"
+                )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -96,14 +99,19 @@ class CartesianGrid:
 
     @property
     def spacing_kpc(self) -> tuple[float, float, float]:
-        return (2 * self.x_half_kpc / (self.nx - 1), 2 * self.y_half_kpc / (self.ny - 1),
-                2 * self.z_half_kpc / (self.nz - 1))
+        return (
+            2 * self.x_half_kpc / (self.nx - 1),
+            2 * self.y_half_kpc / (self.ny - 1),
+            2 * self.z_half_kpc / (self.nz - 1),
+        )
 
     @property
     def axes_kpc(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (np.linspace(-self.x_half_kpc, self.x_half_kpc, self.nx),
-                np.linspace(-self.y_half_kpc, self.y_half_kpc, self.ny),
-                np.linspace(-self.z_half_kpc, self.z_half_kpc, self.nz))
+        return (
+            np.linspace(-self.x_half_kpc, self.x_half_kpc, self.nx),
+            np.linspace(-self.y_half_kpc, self.y_half_kpc, self.ny),
+            np.linspace(-self.z_half_kpc, self.z_half_kpc, self.nz),
+        )
 
     def mesh_kpc(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Node coordinates, each of shape (nx, ny, nz), 'ij' indexing."""
@@ -147,7 +155,9 @@ def _tensor_on_grid(grid: CartesianGrid, D: TensorInput) -> np.ndarray:
         D = np.asarray(D, dtype=float)
     want = grid.shape + (3, 3)
     if D.shape != want:
-        raise ValueError(f"diffusion tensor must have shape {want} (nodes incl. boundary, then 3×3), got {D.shape}")
+        raise ValueError(
+            f"diffusion tensor must have shape {want} (nodes incl. boundary, then 3×3), got {D.shape}"
+        )
     if not np.all(np.isfinite(D)):
         raise ValueError("diffusion tensor contains non-finite values")
     scale = np.max(np.abs(D))
@@ -200,7 +210,7 @@ def cylinder_dirichlet(grid: CartesianGrid, radius_kpc: float, theta_min: float 
 
 
 # ----------------------------------------------------------------------------- assembly
-def _unknowns(grid: CartesianGrid, inside: Optional[np.ndarray]) -> np.ndarray:
+def _unknowns(grid: CartesianGrid, inside: np.ndarray | None) -> np.ndarray:
     """Node → unknown index (−1: pinned to ψ = 0), C order over the interior nodes."""
     keep = np.zeros(grid.shape, dtype=bool)
     keep[1:-1, 1:-1, 1:-1] = True
@@ -214,8 +224,13 @@ def _unknowns(grid: CartesianGrid, inside: Optional[np.ndarray]) -> np.ndarray:
     return index
 
 
-def assemble_operator(grid: CartesianGrid, D: TensorInput, *, inside: Optional[np.ndarray] = None,
-                      wall: Optional[np.ndarray] = None) -> sp.csr_matrix:
+def assemble_operator(
+    grid: CartesianGrid,
+    D: TensorInput,
+    *,
+    inside: np.ndarray | None = None,
+    wall: np.ndarray | None = None,
+) -> sp.csr_matrix:
     """Sparse matrix A (unknown nodes, C order over (i, j, k)) of ψ ↦ ∇·(D∇ψ) with ψ = 0 on the
     boundary: face-centred diagonal terms and the symmetric four-corner cross stencil (module
     docstring; layout of Borisov & Kudryashov 2025 sec. II). Second order for smooth D.
@@ -241,7 +256,7 @@ def assemble_operator(grid: CartesianGrid, D: TensorInput, *, inside: Optional[n
     def sh(F, off):
         """View of node array F shifted by off = (dx, dy, dz) relative to the interior nodes."""
         dx, dy, dz = off
-        return F[1 + dx:Nx - 1 + dx, 1 + dy:Ny - 1 + dy, 1 + dz:Nz - 1 + dz]
+        return F[1 + dx : Nx - 1 + dx, 1 + dy : Ny - 1 + dy, 1 + dz : Nz - 1 + dz]
 
     def unit(a, s=1):
         e = [0, 0, 0]
@@ -259,7 +274,7 @@ def assemble_operator(grid: CartesianGrid, D: TensorInput, *, inside: Optional[n
         rows.append(row[keep])
         cols.append(col[keep])
         vals.append(coef[keep])
-        if wall is not None and any(off):     # pinned neighbour: ghost ψ_n (1 − 1/θ), i.e. ψ = 0 at θ·step
+        if wall is not None and any(off):  # pinned neighbour: ghost ψ_n (1 − 1/θ), i.e. ψ = 0 at θ·step
             pinned = (col < 0) & live
             if pinned.any():
                 step = [o * hh for o, hh in zip(off, h)]
@@ -277,17 +292,26 @@ def assemble_operator(grid: CartesianGrid, D: TensorInput, *, inside: Optional[n
     for a, b in ((0, 1), (0, 2), (1, 2)):
         Dab = Dn[..., a, b]
         w = 1.0 / (4.0 * h[a] * h[b])
-        pa, ma, pb, mb = (sh(Dab, unit(a, +1)), sh(Dab, unit(a, -1)),
-                          sh(Dab, unit(b, +1)), sh(Dab, unit(b, -1)))
-        for sa, sb, coef in ((+1, +1, (pa + pb) * w), (+1, -1, -(pa + mb) * w),
-                             (-1, +1, -(ma + pb) * w), (-1, -1, (ma + mb) * w)):
+        pa, ma, pb, mb = (
+            sh(Dab, unit(a, +1)),
+            sh(Dab, unit(a, -1)),
+            sh(Dab, unit(b, +1)),
+            sh(Dab, unit(b, -1)),
+        )
+        for sa, sb, coef in (
+            (+1, +1, (pa + pb) * w),
+            (+1, -1, -(pa + mb) * w),
+            (-1, +1, -(ma + pb) * w),
+            (-1, -1, (ma + mb) * w),
+        ):
             off = [0, 0, 0]
             off[a], off[b] = sa, sb
             add(tuple(off), coef)
     add((0, 0, 0), centre)
 
-    A = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(n_int, n_int)).tocsr()
+    A = sp.coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_int, n_int)
+    ).tocsr()
     A.sum_duplicates()
     return A
 
@@ -315,11 +339,20 @@ def _preconditioner(M: sp.csr_matrix, name: str):
     raise ValueError(f"unknown preconditioner {name!r}")
 
 
-def solve_stationary(grid: CartesianGrid, D: TensorInput, Q: SourceInput, *, method: str = "cg",
-                     preconditioner: Optional[str] = None, rtol: float = 1e-10,
-                     maxiter: Optional[int] = None, A: Optional[sp.spmatrix] = None,
-                     inside: Optional[np.ndarray] = None, wall: Optional[np.ndarray] = None,
-                     x0: Optional[np.ndarray] = None) -> CartesianSolution:
+def solve_stationary(
+    grid: CartesianGrid,
+    D: TensorInput,
+    Q: SourceInput,
+    *,
+    method: str = "cg",
+    preconditioner: str | None = None,
+    rtol: float = 1e-10,
+    maxiter: int | None = None,
+    A: sp.spmatrix | None = None,
+    inside: np.ndarray | None = None,
+    wall: np.ndarray | None = None,
+    x0: np.ndarray | None = None,
+) -> CartesianSolution:
     """Solve ∇·(D∇ψ) + Q = 0 in the box with ψ = 0 on its faces (scheme: ``assemble_operator``).
 
     D: tensor on nodes (nx, ny, nz, 3, 3) [kpc²/Myr] or callable D(x, y, z); Q: node array,
@@ -369,25 +402,44 @@ def solve_stationary(grid: CartesianGrid, D: TensorInput, Q: SourceInput, *, met
         elif method == "bicgstab":
             x, info = spla.bicgstab(M, rhs, x0=x0, rtol=rtol, atol=0.0, maxiter=maxit, M=P, callback=cb)
         else:
-            x, info = spla.gmres(M, rhs, x0=x0, rtol=rtol, atol=0.0, restart=50, maxiter=maxit, M=P,
-                                 callback=cb, callback_type="pr_norm")
+            x, info = spla.gmres(
+                M,
+                rhs,
+                x0=x0,
+                rtol=rtol,
+                atol=0.0,
+                restart=50,
+                maxiter=maxit,
+                M=P,
+                callback=cb,
+                callback_type="pr_norm",
+            )
         iters = count[0]
     t2 = time.perf_counter()
     nrm = np.linalg.norm(rhs)
     res = float(np.linalg.norm(rhs - M @ x) / nrm) if nrm > 0 else float(np.linalg.norm(M @ x))
     if info != 0 and not res <= 10 * rtol:
-        raise RuntimeError(f"{method} did not converge (info={info}, relative residual {res:.3e} "
-                           f"after {iters} iterations)")
+        raise RuntimeError(
+            f"{method} did not converge (info={info}, relative residual {res:.3e} after {iters} iterations)"
+        )
     psi = np.zeros(grid.shape)
     psi[unknown] = x
-    return CartesianSolution(grid=grid, psi=psi, relative_residual=res, iterations=iters,
-                             method=method, preconditioner=preconditioner,
-                             assemble_s=t1 - t0, solve_s=t2 - t1)
+    return CartesianSolution(
+        grid=grid,
+        psi=psi,
+        relative_residual=res,
+        iterations=iters,
+        method=method,
+        preconditioner=preconditioner,
+        assemble_s=t1 - t0,
+        solve_s=t2 - t1,
+    )
 
 
 # ----------------------------------------------------------------------------- sdeprop models
-def diffusion_tensor_from_config(cfg, grid: CartesianGrid, kinetic_GeV: float,
-                                 species: Optional[str] = None) -> np.ndarray:
+def diffusion_tensor_from_config(
+    cfg, grid: CartesianGrid, kinetic_GeV: float, species: str | None = None
+) -> np.ndarray:
     """D on the grid's nodes [kpc²/Myr] from sdeprop's models, as the SDE kernel builds it:
     B from ``models.field.evaluate_field(cfg.field, ·)`` [μG], b = B/sqrt(|B|² + B_f²) with
     B_f = cfg.numerics.field_floor_uG (config.py NumericsSection), D∥, D⊥ from
@@ -405,8 +457,9 @@ def diffusion_tensor_from_config(cfg, grid: CartesianGrid, kinetic_GeV: float,
     return field_aligned_tensor(b, dpar[0], dperp[0]).reshape(grid.shape + (3, 3))
 
 
-def solve_from_config(cfg, grid: CartesianGrid, kinetic_GeV: float, Q: SourceInput,
-                      species: Optional[str] = None, **solver_kw) -> CartesianSolution:
+def solve_from_config(
+    cfg, grid: CartesianGrid, kinetic_GeV: float, Q: SourceInput, species: str | None = None, **solver_kw
+) -> CartesianSolution:
     """Loss-free stationary solve at one kinetic energy [GeV] with the tensor of
     ``diffusion_tensor_from_config`` and the caller's source Q (``solve_stationary``)."""
     D = diffusion_tensor_from_config(cfg, grid, kinetic_GeV, species)

@@ -46,8 +46,8 @@ assembly when not cached); the direct loss-rate evaluation on the cells ~4 s for
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,7 +70,7 @@ __all__ = [
     "axisymmetric_cell_volumes_kpc3",
 ]
 
-ArrayOrCallable = Union[Callable, np.ndarray, Sequence]
+ArrayOrCallable = Callable | np.ndarray | Sequence
 Solver = Callable[[sp.spmatrix, np.ndarray], np.ndarray]
 _SCHEMES = ("upwind", "bdf2")
 
@@ -97,7 +97,7 @@ def direct_solver(A: sp.spmatrix, rhs: np.ndarray) -> np.ndarray:
     return spla.splu(sp.csc_matrix(A), permc_spec="COLAMD").solve(rhs)
 
 
-def krylov_solver(rtol: float = 1e-10, maxiter: Optional[int] = None, method: str = "auto") -> Solver:
+def krylov_solver(rtol: float = 1e-10, maxiter: int | None = None, method: str = "auto") -> Solver:
     """A ``solve(A, rhs)`` callable using a Jacobi-preconditioned Krylov method (3D grids).
 
     method: 'cg' (A symmetric positive definite: the Cartesian operator plus a diagonal loss
@@ -159,15 +159,18 @@ def _per_energy(name, spec, E, k, N, allow_scalar):
         elif arr.ndim >= 1 and arr.shape[0] == E.size:
             v = arr[k]
         else:
-            raise ValueError(f"{name}: array of shape {arr.shape}; expected ({E.size}, {N}) "
-                             "(one row per energy) or a callable of E_GeV")
+            raise ValueError(
+                f"{name}: array of shape {arr.shape}; expected ({E.size}, {N}) "
+                "(one row per energy) or a callable of E_GeV"
+            )
     v = np.asarray(v, dtype=float)
     if v.ndim == 0 and allow_scalar:
         v = np.full(N, float(v))
     v = v.reshape(-1) if v.ndim > 1 and v.size == N else v
     if v.shape != (N,):
-        raise ValueError(f"{name} at E = {E[k]:.6g} GeV has shape {v.shape}; expected ({N},) "
-                         "(the operator's unknowns)")
+        raise ValueError(
+            f"{name} at E = {E[k]:.6g} GeV has shape {v.shape}; expected ({N},) (the operator's unknowns)"
+        )
     if not np.all(np.isfinite(v)):
         raise ValueError(f"{name} at E = {E[k]:.6g} GeV has non-finite values")
     return v
@@ -188,9 +191,16 @@ def _relres(A, x, r):
 
 
 # ------------------------------------------------------------------------------- the march
-def march_energies(operator_at: Callable[[float], sp.spmatrix], energies_GeV, source_at: ArrayOrCallable,
-                   loss_rate_at: Optional[ArrayOrCallable] = None, *, scheme: str = "upwind",
-                   solve: Optional[Solver] = None, psi_top=None) -> EnergySolution:
+def march_energies(
+    operator_at: Callable[[float], sp.spmatrix],
+    energies_GeV,
+    source_at: ArrayOrCallable,
+    loss_rate_at: ArrayOrCallable | None = None,
+    *,
+    scheme: str = "upwind",
+    solve: Solver | None = None,
+    psi_top=None,
+) -> EnergySolution:
     """Solve ∇·(D(E)∇ψ) + ∂_E(bψ) + Q = 0 for ψ(E, x) on ``energies_GeV`` (module docstring).
 
     operator_at(E_GeV) -> sparse L (N × N), Lψ ≈ ∇·(D(E)∇ψ) [Myr⁻¹ × ψ] with the spatial
@@ -239,8 +249,9 @@ def march_energies(operator_at: Callable[[float], sp.spmatrix], energies_GeV, so
     def b_at(k):
         b = _per_energy("loss_rate_at", loss_rate_at, E, k, N, allow_scalar=True)
         if np.any(b < 0):
-            raise ValueError(f"loss_rate_at at E = {E[k]:.6g} GeV is negative somewhere "
-                             "(b = −dE/dt ≥ 0 [GeV/Myr])")
+            raise ValueError(
+                f"loss_rate_at at E = {E[k]:.6g} GeV is negative somewhere (b = −dE/dt ≥ 0 [GeV/Myr])"
+            )
         return b
 
     # top: boundary value
@@ -287,8 +298,9 @@ def axisymmetric_cell_volumes_kpc3(grid) -> np.ndarray:
     return np.repeat(V, grid.n_z)
 
 
-def axisymmetric_operator_from_config(cfg, grid, species: Optional[str] = None,
-                                      phi_rad: float = 0.0) -> Callable[[float], sp.csr_matrix]:
+def axisymmetric_operator_from_config(
+    cfg, grid, species: str | None = None, phi_rad: float = 0.0
+) -> Callable[[float], sp.csr_matrix]:
     """operator_at(E_GeV) for :func:`march_energies` on an ``AxisymmetricGrid``: the tensor of
     ``tensor_from_config`` (field sampled at azimuth phi_rad, default y = 0) assembled by
     ``axisymmetric.assemble_operator``.  species: default cfg.species.name.  Matrices are cached
@@ -306,7 +318,7 @@ def axisymmetric_operator_from_config(cfg, grid, species: Optional[str] = None,
     return operator_at
 
 
-def axisymmetric_loss_rate_from_config(cfg, grid, energies_GeV, phi_rad: float = 0.0) -> Optional[np.ndarray]:
+def axisymmetric_loss_rate_from_config(cfg, grid, energies_GeV, phi_rad: float = 0.0) -> np.ndarray | None:
     """b [GeV Myr⁻¹] on the cell centres for :func:`march_energies`: array (K, n_R n_z), or None
     for losses.model = 'none' (or 'galactic' with no active process).
 

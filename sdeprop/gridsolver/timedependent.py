@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Optional, Union
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,7 +54,7 @@ __all__ = [
     "gaussian_solution",
 ]
 
-SourceArg = Union[None, np.ndarray, float, Callable[[float], np.ndarray]]
+SourceArg = None | np.ndarray | float | Callable[[float], np.ndarray]
 _METHODS = ("auto", "splu", "cg", "bicgstab")
 _SPLU_MAX_UNKNOWNS = 60_000
 
@@ -82,7 +82,7 @@ class TimeDependentSolution:
 
 
 # ---------------------------------------------------------------------------------- helpers
-def cell_volumes(grid: Union[AxisymmetricGrid, CartesianGrid]) -> np.ndarray:
+def cell_volumes(grid: AxisymmetricGrid | CartesianGrid) -> np.ndarray:
     """Volumes [kpc³] of the unknowns, flat, in the ordering of the grid's ``assemble_operator``:
     rings 2π R_i h_R h_z for ``AxisymmetricGrid`` (index i·n_z + j), h_x h_y h_z for each interior
     node of ``CartesianGrid`` (C order)."""
@@ -112,10 +112,10 @@ def gaussian_solution(points, t_Myr: float, D, sigma0_kpc: float, amplitude: flo
         raise ValueError(f"points must have a last axis of length {d}, got shape {x.shape}")
     if not (np.isfinite(sigma0_kpc) and sigma0_kpc > 0) or not (np.isfinite(t_Myr) and t_Myr >= 0):
         raise ValueError("sigma0_kpc must be > 0 and t_Myr ≥ 0")
-    S = sigma0_kpc ** 2 * np.eye(d) + 2.0 * t_Myr * D
+    S = sigma0_kpc**2 * np.eye(d) + 2.0 * t_Myr * D
     Sinv = np.linalg.inv(S)
     q = np.einsum("...i,ij,...j->...", x, Sinv, x)
-    return amplitude * sigma0_kpc ** d / math.sqrt(np.linalg.det(S)) * np.exp(-0.5 * q)
+    return amplitude * sigma0_kpc**d / math.sqrt(np.linalg.det(S)) * np.exp(-0.5 * q)
 
 
 def _check_times(t_out, t0):
@@ -154,23 +154,44 @@ class _Stepper:
         if self.method == "splu":
             x = self.lu.solve(b)
         elif self.method == "cg":
-            x, info = spla.cg(self.Mw, self.w * b, x0=x0, rtol=self.rtol, atol=0.0,
-                              maxiter=20 * int(np.sqrt(b.size)) + 200, M=self.P)
+            x, info = spla.cg(
+                self.Mw,
+                self.w * b,
+                x0=x0,
+                rtol=self.rtol,
+                atol=0.0,
+                maxiter=20 * int(np.sqrt(b.size)) + 200,
+                M=self.P,
+            )
         else:
-            x, info = spla.bicgstab(self.M, b, x0=x0, rtol=self.rtol, atol=0.0,
-                                    maxiter=20 * int(np.sqrt(b.size)) + 200, M=self.P)
+            x, info = spla.bicgstab(
+                self.M, b, x0=x0, rtol=self.rtol, atol=0.0, maxiter=20 * int(np.sqrt(b.size)) + 200, M=self.P
+            )
         nb = np.linalg.norm(b)
         res = float(np.linalg.norm(b - self.M @ x) / nb) if nb > 0 else float(np.linalg.norm(self.M @ x))
         if self.method != "splu" and not res <= 100 * self.rtol:
-            raise RuntimeError(f"{self.method} did not converge in a time step "
-                               f"(relative residual {res:.3e}, rtol {self.rtol:.1e})")
+            raise RuntimeError(
+                f"{self.method} did not converge in a time step "
+                f"(relative residual {res:.3e}, rtol {self.rtol:.1e})"
+            )
         return x, res
 
 
 # ---------------------------------------------------------------------------------- core march
-def march(A, psi0, t_out, dt: float, *, volumes: Optional[np.ndarray] = None, source: SourceArg = None,
-          theta: float = 0.5, rannacher_steps: int = 0, method: str = "auto", rtol: float = 1e-10,
-          t0: float = 0.0) -> TimeDependentSolution:
+def march(
+    A,
+    psi0,
+    t_out,
+    dt: float,
+    *,
+    volumes: np.ndarray | None = None,
+    source: SourceArg = None,
+    theta: float = 0.5,
+    rannacher_steps: int = 0,
+    method: str = "auto",
+    rtol: float = 1e-10,
+    t0: float = 0.0,
+) -> TimeDependentSolution:
     """Integrate dψ/dt = Aψ + Q(t) from t0 to each output time with the θ-scheme (module docstring).
 
     A: square sparse matrix [1/Myr] from either grid's ``assemble_operator`` (ψ = 0 walls built in).
@@ -200,7 +221,11 @@ def march(A, psi0, t_out, dt: float, *, volumes: Optional[np.ndarray] = None, so
         raise ValueError(f"dt must be a finite number > 0 [Myr], got {dt!r}")
     if not (isinstance(theta, (int, float, np.floating)) and 0.5 <= theta <= 1.0):
         raise ValueError(f"theta must lie in [0.5, 1] (0.5 Crank–Nicolson, 1 backward Euler), got {theta!r}")
-    if not isinstance(rannacher_steps, (int, np.integer)) or isinstance(rannacher_steps, bool) or rannacher_steps < 0:
+    if (
+        not isinstance(rannacher_steps, (int, np.integer))
+        or isinstance(rannacher_steps, bool)
+        or rannacher_steps < 0
+    ):
         raise ValueError(f"rannacher_steps must be an integer ≥ 0, got {rannacher_steps!r}")
     if not (np.isfinite(rtol) and 0 < rtol < 1):
         raise ValueError(f"rtol must be in (0, 1), got {rtol!r}")
@@ -224,13 +249,15 @@ def march(A, psi0, t_out, dt: float, *, volumes: Optional[np.ndarray] = None, so
     if method == "auto":
         method = "splu" if n <= _SPLU_MAX_UNKNOWNS else ("cg" if symmetric else "bicgstab")
     if method == "cg" and not symmetric:
-        raise ValueError("method='cg' needs V·A symmetric (true for the Cartesian operator); "
-                         "use 'splu' or 'bicgstab'")
+        raise ValueError(
+            "method='cg' needs V·A symmetric (true for the Cartesian operator); use 'splu' or 'bicgstab'"
+        )
 
     # source as a function of time returning a flat vector (None: no source)
     if source is None:
         qfun = None
     elif callable(source):
+
         def qfun(t):
             q = np.asarray(source(t), dtype=float)
             if q.size != n:
@@ -294,14 +321,23 @@ def march(A, psi0, t_out, dt: float, *, volumes: Optional[np.ndarray] = None, so
             t = t_next
         out[k] = psi.reshape(shape)
         content[k] = float(w @ psi)
-    return TimeDependentSolution(times=times, psi=out, content=content, residual=residual,
-                                 n_steps=n_solves, n_matrices=len(steppers), method=method,
-                                 theta=float(theta), rannacher_steps=int(rannacher_steps))
+    return TimeDependentSolution(
+        times=times,
+        psi=out,
+        content=content,
+        residual=residual,
+        n_steps=n_solves,
+        n_matrices=len(steppers),
+        method=method,
+        theta=float(theta),
+        rannacher_steps=int(rannacher_steps),
+    )
 
 
 # ---------------------------------------------------------------------------------- grid wrappers
-def march_axisymmetric(grid: AxisymmetricGrid, tensor, psi0, t_out, dt: float, *, source=None,
-                       **kw) -> TimeDependentSolution:
+def march_axisymmetric(
+    grid: AxisymmetricGrid, tensor, psi0, t_out, dt: float, *, source=None, **kw
+) -> TimeDependentSolution:
     """θ-scheme march on a 2D (R, z) grid with ``axisymmetric.assemble_operator(grid, tensor)``.
 
     psi0: array (n_R, n_z) at the cell centres or a callable f(R_kpc, z_kpc).
@@ -323,8 +359,9 @@ def march_axisymmetric(grid: AxisymmetricGrid, tensor, psi0, t_out, dt: float, *
     return march(A, p0, t_out, dt, source=src, **kw)
 
 
-def march_cartesian(grid: CartesianGrid, D, psi0, t_out, dt: float, *, source=None,
-                    A: Optional[sp.spmatrix] = None, **kw) -> TimeDependentSolution:
+def march_cartesian(
+    grid: CartesianGrid, D, psi0, t_out, dt: float, *, source=None, A: sp.spmatrix | None = None, **kw
+) -> TimeDependentSolution:
     """θ-scheme march on a 3D node grid with ``cartesian.assemble_operator(grid, D)``.
 
     psi0: array (nx, ny, nz) on all nodes (boundary values are ignored: ψ = 0 there) or a callable
@@ -341,8 +378,10 @@ def march_cartesian(grid: CartesianGrid, D, psi0, t_out, dt: float, *, source=No
     inner_mesh = [m[inner] for m in mesh]
     src = source
     if callable(source):
-        src = lambda t: np.broadcast_to(np.asarray(source(t, *inner_mesh), dtype=float),  # noqa: E731
-                                        inner_mesh[0].shape)
+        src = lambda t: np.broadcast_to(
+            np.asarray(source(t, *inner_mesh), dtype=float),  # noqa: E731
+            inner_mesh[0].shape,
+        )
     elif source is not None and np.ndim(source) != 0:
         if np.shape(source) != grid.shape:
             raise ValueError(f"source has shape {np.shape(source)}; expected the node grid {grid.shape}")

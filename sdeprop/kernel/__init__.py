@@ -11,10 +11,29 @@ The kernel imports only the models (field, diffusion, losses), the tally scoring
 the units; it knows nothing of the configuration, I/O or the command line.
 """
 
-from .records import (ALIVE, AT_TMAX, BELOW_EMIN, C_BRIDGE_ESCAPES, C_NTOUCHED, C_STEPS, ESCAPED_R, ESCAPED_Z,
-                      MAX_STEPS, N_COUNTERS, N_STATUS, NORMALS_PER_STEP, STEP_DIRECTION, STEP_GRADIENT,
-                      UNIFORMS_PER_STEP, Numerics, Particles, Physics, RandomBuffers, Scoring)
 from .particle_loop import transport
+from .records import (
+                      ALIVE,
+                      AT_TMAX,
+                      BELOW_EMIN,
+                      C_BRIDGE_ESCAPES,
+                      C_NTOUCHED,
+                      C_STEPS,
+                      ESCAPED_R,
+                      ESCAPED_Z,
+                      MAX_STEPS,
+                      N_COUNTERS,
+                      N_STATUS,
+                      NORMALS_PER_STEP,
+                      STEP_DIRECTION,
+                      STEP_GRADIENT,
+                      UNIFORMS_PER_STEP,
+                      Numerics,
+                      Particles,
+                      Physics,
+                      RandomBuffers,
+                      Scoring,
+)
 
 __all__ = [
     "ALIVE", "AT_TMAX", "BELOW_EMIN", "C_BRIDGE_ESCAPES", "C_NTOUCHED", "C_STEPS", "ESCAPED_R", "ESCAPED_Z",

@@ -29,8 +29,19 @@ from ..models.losses import LOSS_NONE, loss_coefficient
 from ..tallies import close_history, energy_cells, score, source_energy_positions
 from .boundaries import bridge_escape, reflect_end_point
 from .plane import plane_end_point, plane_step_wanted
-from .records import (ALIVE, AT_TMAX, BELOW_EMIN, C_BRIDGE_ESCAPES, C_NTOUCHED, C_STEPS, ESCAPED_R, ESCAPED_Z,
-                      MAX_STEPS, NORMALS_PER_STEP, UNIFORMS_PER_STEP)
+from .records import (
+    ALIVE,
+    AT_TMAX,
+    BELOW_EMIN,
+    C_BRIDGE_ESCAPES,
+    C_NTOUCHED,
+    C_STEPS,
+    ESCAPED_R,
+    ESCAPED_Z,
+    MAX_STEPS,
+    NORMALS_PER_STEP,
+    UNIFORMS_PER_STEP,
+)
 from .step import clip_to_schedule, energy_state, field_limited_step, local_frame, lose_energy
 
 
@@ -47,8 +58,8 @@ def transport(particles, randoms, first, n_pos, u_pos, physics, numerics, scorin
     for i in range(first, n):
         if particles.status[i] != ALIVE:
             continue
-        done, n_pos, u_pos, n_touched = follow_particle(i, particles, randoms, n_pos, u_pos, physics, numerics,
-                                                        scoring, n_touched)
+        done, n_pos, u_pos, n_touched = follow_particle(i, particles, randoms, n_pos, u_pos, physics,
+                                                        numerics, scoring, n_touched)
         if not done:
             scoring.counters[C_NTOUCHED] = n_touched
             return i, n_pos, u_pos
@@ -167,8 +178,8 @@ def follow_particle(i, particles, randoms, n_pos, u_pos, physics, numerics, scor
             near, touched_plane, used = plane_step_wanted(plane_mode, dzz, z, z1, dt, uniforms[u_pos])
             u_pos += used
             if near or touched_plane:
-                x1, y1, z1 = plane_end_point(fkind, field_p, field_grid, floor2, dperp, ddiff, dzz, bx, by, bz,
-                                             dzbx, dzby, dzbz, x, y, z, x1, y1, z1, dt, touched_plane,
+                x1, y1, z1 = plane_end_point(fkind, field_p, field_grid, floor2, dperp, ddiff, dzz, bx, by,
+                                             bz, dzbx, dzby, dzbz, x, y, z, x1, y1, z1, dt, touched_plane,
                                              uniforms[u_pos])
                 u_pos += 1
         # --- energy losses: deterministic drift in E (exact for b ∝ E²)

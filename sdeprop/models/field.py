@@ -78,10 +78,20 @@ def _cerri_toy(p, x, y, r):
         cx = 0.0
         cy = 0.0
     # J[i][j] = dB_j/dx_i, flattened row-major
-    return (-g * y, g * x, bz,
-            -dg * cx * y, dg * cx * x + g, dbz * cx,
-            -dg * cy * y - g, dg * cy * x, dbz * cy,
-            0.0, 0.0, 0.0)
+    return (
+        -g * y,
+        g * x,
+        bz,
+        -dg * cx * y,
+        dg * cx * x + g,
+        dbz * cx,
+        -dg * cy * y - g,
+        dg * cy * x,
+        dbz * cy,
+        0.0,
+        0.0,
+        0.0,
+    )
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -116,10 +126,18 @@ def _grid(p, grid, x, y, z):
     ty = fy - iy
     tz = fz - iz
     return (
-        _tri(grid, ix, iy, iz, tx, ty, tz, 0), _tri(grid, ix, iy, iz, tx, ty, tz, 1), _tri(grid, ix, iy, iz, tx, ty, tz, 2),
-        _tri(grid, ix, iy, iz, tx, ty, tz, 3), _tri(grid, ix, iy, iz, tx, ty, tz, 4), _tri(grid, ix, iy, iz, tx, ty, tz, 5),
-        _tri(grid, ix, iy, iz, tx, ty, tz, 6), _tri(grid, ix, iy, iz, tx, ty, tz, 7), _tri(grid, ix, iy, iz, tx, ty, tz, 8),
-        _tri(grid, ix, iy, iz, tx, ty, tz, 9), _tri(grid, ix, iy, iz, tx, ty, tz, 10), _tri(grid, ix, iy, iz, tx, ty, tz, 11),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 0),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 1),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 2),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 3),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 4),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 5),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 6),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 7),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 8),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 9),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 10),
+        _tri(grid, ix, iy, iz, tx, ty, tz, 11),
     )
 
 
@@ -158,11 +176,22 @@ def field_and_jacobian(kind, p, grid, x, y, z, r):
     n = int(p[0])
     for k in range(n):
         h = 1 + 4 * k
-        f = _single(int(p[h]), p[int(p[h + 2]):int(p[h + 3])], grid, x, y, z, r)
+        f = _single(int(p[h]), p[int(p[h + 2]) : int(p[h + 3])], grid, x, y, z, r)
         s = p[h + 1]
-        out = (out[0] + s * f[0], out[1] + s * f[1], out[2] + s * f[2], out[3] + s * f[3], out[4] + s * f[4],
-               out[5] + s * f[5], out[6] + s * f[6], out[7] + s * f[7], out[8] + s * f[8], out[9] + s * f[9],
-               out[10] + s * f[10], out[11] + s * f[11])
+        out = (
+            out[0] + s * f[0],
+            out[1] + s * f[1],
+            out[2] + s * f[2],
+            out[3] + s * f[3],
+            out[4] + s * f[4],
+            out[5] + s * f[5],
+            out[6] + s * f[6],
+            out[7] + s * f[7],
+            out[8] + s * f[8],
+            out[9] + s * f[9],
+            out[10] + s * f[10],
+            out[11] + s * f[11],
+        )
     return out
 
 
@@ -208,8 +237,10 @@ def _component(cfg, grid_file):
         return FIELD_CERRI_TOY, np.array([cfg.B0_phi_uG, cfg.R0_kpc, cfg.epsilon_B]), EMPTY_GRID
     if model == "grid":
         if grid_file is None:
-            raise ValueError(f"field model 'grid' ('{cfg.file}'): pass the file's arrays as grid_file "
-                             "(sdeprop.io.read_field_grid reads them)")
+            raise ValueError(
+                f"field model 'grid' ('{cfg.file}'): pass the file's arrays as grid_file "
+                "(sdeprop.io.read_field_grid reads them)"
+            )
         data = grid_file
         x, y, z = data["x"], data["y"], data["z"]
         params = np.array([x[0], y[0], z[0], 1 / (x[1] - x[0]), 1 / (y[1] - y[0]), 1 / (z[1] - z[0])])
@@ -252,7 +283,10 @@ def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None, grid_jacobian="a
     else:
         kind, params, grid = _component(field_cfg, grid_file)
         if field_cfg.scale != 1.0:
-            kind, params = FIELD_SUM, np.concatenate([[1.0, kind, field_cfg.scale, 5.0, 5.0 + len(params)], params])
+            kind, params = (
+                FIELD_SUM,
+                np.concatenate([[1.0, kind, field_cfg.scale, 5.0, 5.0 + len(params)], params]),
+            )
     if grid_spacing_kpc is not None:
         return precomputed_grid(kind, params, grid, grid_spacing_kpc, box_kpc, grid_jacobian)
     return kind, np.ascontiguousarray(params, dtype=np.float64), grid
@@ -260,8 +294,10 @@ def build_field(field_cfg, grid_spacing_kpc=None, box_kpc=None, grid_jacobian="a
 
 def field_grid_cache_dir() -> str:
     """Folder of the precomputed field grids: ``$XDG_CACHE_HOME/sdeprop-fieldgrids`` (``~/.cache``)."""
-    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                        "sdeprop-fieldgrids")
+    return os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "sdeprop-fieldgrids",
+    )
 
 
 def clear_field_grid_cache() -> tuple[int, int]:
@@ -279,7 +315,8 @@ def clear_field_grid_cache() -> tuple[int, int]:
 
 
 def precomputed_grid(kind, params, grid, spacing_kpc, box_kpc, jacobian="analytic"):
-    """The field sampled on a grid of the given spacing over [−x_max, x_max] × [−y_max, y_max] × [−z_max, z_max].
+    """The field sampled on a grid of the given spacing over [−x_max, x_max] × [−y_max, y_max] × [−z_max,
+    z_max].
 
     ``jacobian``: "analytic" keeps the model's own Jacobian at the nodes; "finite_difference"
     takes central differences of the sampled B instead.  The latter is the consistent choice
@@ -324,15 +361,15 @@ def field_at(kind, p, grid, x, y, z):
     return field_and_jacobian(kind, p, grid, x, y, z, math.sqrt(x * x + y * y))
 
 
-def evaluate_field(field_cfg, points_kpc, grid_spacing_kpc=None, box_kpc=None,
-                   grid_jacobian="analytic", grid_file=None) -> tuple[np.ndarray, np.ndarray]:
+def evaluate_field(
+    field_cfg, points_kpc, grid_spacing_kpc=None, box_kpc=None, grid_jacobian="analytic", grid_file=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Evaluate B (μG, shape (n, 3)) and the Jacobian (μG/kpc, shape (n, 3, 3), J[i, j] = ∂B_j/∂x_i),
     directly or from a precomputed grid (arguments as ``build_field``)."""
     kind, params, grid = build_field(field_cfg, grid_spacing_kpc, box_kpc, grid_jacobian, grid_file)
     pts = np.atleast_2d(np.asarray(points_kpc, dtype=float))
     out = np.array([field_at(kind, params, grid, *pt) for pt in pts])
     return out[:, :3], out[:, 3:].reshape(-1, 3, 3)
-
 
 
 def _plane_differences(kind, params, grid, field_floor_uG, radius_max_kpc, offsets_kpc, spacing_kpc):
@@ -352,15 +389,18 @@ def _plane_differences(kind, params, grid, field_floor_uG, radius_max_kpc, offse
 PLANE_SMOOTH, PLANE_JUMP, PLANE_CUSP = 0, 1, 2
 
 
-def plane_structure(kind, params, grid, field_floor_uG, radius_max_kpc, spacing_kpc=0.1,
-                    jump_threshold=1e-6) -> int:
+def plane_structure(
+    kind, params, grid, field_floor_uG, radius_max_kpc, spacing_kpc=0.1, jump_threshold=1e-6
+) -> int:
     """PLANE_JUMP if b bᵀ jumps across z = 0 by more than ``jump_threshold`` somewhere (at z = ±1e-9 kpc),
     PLANE_CUSP if it also has a power-law cusp there (a difference growing slower than linearly
     with the offset, e.g. UF23's B_R ∝ |z|^0.43), else PLANE_SMOOTH.  A jump or cusp changes
     D − D(0) by Δ(δ) at offset δ: linear in δ for a smooth field (Δ(1e-4)/Δ(1e-6) ≈ 100 after
     removing the jump), ∝ δ^q for a cusp (100^q); a cusp is reported where that ratio is below
     30 (q < 0.74) and the change at 1e-4 kpc exceeds 1e-4."""
-    d = _plane_differences(kind, params, grid, field_floor_uG, radius_max_kpc, (1e-9, 1e-6, 1e-4), spacing_kpc)
+    d = _plane_differences(
+        kind, params, grid, field_floor_uG, radius_max_kpc, (1e-9, 1e-6, 1e-4), spacing_kpc
+    )
     d1 = np.abs(d[1] - d[0])
     d2 = np.abs(d[2] - d[0])
     if np.any((d2 > 1e-4) & (d2 < 30.0 * d1)):

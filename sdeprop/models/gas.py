@@ -34,32 +34,160 @@ XCO_SM96 = 0
 XCO_GALPROP_2004 = 1
 XCO_GALPROP_2010 = 2
 XCO_CONSTANT = 3
-_XCO_MODES = {"SM96": XCO_SM96, "galprop_2004": XCO_GALPROP_2004,
-              "galprop_2010": XCO_GALPROP_2010, "constant": XCO_CONSTANT}
+_XCO_MODES = {
+    "SM96": XCO_SM96,
+    "galprop_2004": XCO_GALPROP_2004,
+    "galprop_2010": XCO_GALPROP_2010,
+    "constant": XCO_CONSTANT,
+}
 N_GAS_PARAMS = 5
 
 _LN2 = math.log(2.0)
 
 # --- HI: Gordon & Burton 1976 (docs/physics.md §5.1); Y_k belongs to the mid-point of [R_k, R_k+1]
-_HI_R_EDGE = np.array([0.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5,
-                       9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0, 12.5, 13.0, 13.5, 14.0, 14.5, 15.0,
-                       15.5, 16.0])
-_HI_Y = np.array([.10, .13, .14, .16, .19, .25, .30, .33, .32, .31, .30, .37, .38, .36, .32,
-                  .29, .38, .40, .25, .23, .32, .36, .32, .25, .16, .10, .09, .08, .06, .00])
+_HI_R_EDGE = np.array(
+    [
+        0.0,
+        2.0,
+        2.5,
+        3.0,
+        3.5,
+        4.0,
+        4.5,
+        5.0,
+        5.5,
+        6.0,
+        6.5,
+        7.0,
+        7.5,
+        8.0,
+        8.5,
+        9.0,
+        9.5,
+        10.0,
+        10.5,
+        11.0,
+        11.5,
+        12.0,
+        12.5,
+        13.0,
+        13.5,
+        14.0,
+        14.5,
+        15.0,
+        15.5,
+        16.0,
+    ]
+)
+_HI_Y = np.array(
+    [
+        0.10,
+        0.13,
+        0.14,
+        0.16,
+        0.19,
+        0.25,
+        0.30,
+        0.33,
+        0.32,
+        0.31,
+        0.30,
+        0.37,
+        0.38,
+        0.36,
+        0.32,
+        0.29,
+        0.38,
+        0.40,
+        0.25,
+        0.23,
+        0.32,
+        0.36,
+        0.32,
+        0.25,
+        0.16,
+        0.10,
+        0.09,
+        0.08,
+        0.06,
+        0.00,
+    ]
+)
 _HI_MID = 0.5 * (_HI_R_EDGE[:-1] + _HI_R_EDGE[1:])  # 29 mid-points 1.0 … 15.75
 _HI_YMID = _HI_Y[:-1].copy()
 _HI_N_GB = 0.33  # cm^-3, Gordon & Burton 4-8 kpc disc density
 _HI_N_DL = 0.57  # cm^-3, Dickey & Lockman mid-plane density (Cox et al. 1986 profile)
 
 # --- H2: Bronfman et al. 1988 Table 3 (docs/physics.md §5.1)
-_H2_R = np.array([0.00, 2.25, 2.75, 3.25, 3.75, 4.25, 4.75, 5.25, 5.75, 6.25, 6.75, 7.25, 7.75,
-                  8.25, 8.75, 9.25, 9.75, 10.25])
-_H2_EPS_CO = np.array([0.0, 1.5, 3.3, 5.8, 5.5, 8.4, 9.0, 9.6, 8.6, 9.1, 7.9, 9.2, 7.7, 5.0, 3.6,
-                       4.8, 1.7, 0.0])  # K km s^-1 kpc^-1
-_H2_Z0 = np.array([.039, .039, .036, .000, -.008, .001, -.010, -.001, -.004, -.019, -.022, -.014,
-                   -.009, -.004, .013, -.004, -.020, -.020])  # kpc
-_H2_ZH = np.array([.077, .077, .080, .061, .065, .071, .072, .082, .083, .073, .063, .058, .072,
-                   .080, .066, .023, .147, .147])  # kpc, HWHM
+_H2_R = np.array(
+    [
+        0.00,
+        2.25,
+        2.75,
+        3.25,
+        3.75,
+        4.25,
+        4.75,
+        5.25,
+        5.75,
+        6.25,
+        6.75,
+        7.25,
+        7.75,
+        8.25,
+        8.75,
+        9.25,
+        9.75,
+        10.25,
+    ]
+)
+_H2_EPS_CO = np.array(
+    [0.0, 1.5, 3.3, 5.8, 5.5, 8.4, 9.0, 9.6, 8.6, 9.1, 7.9, 9.2, 7.7, 5.0, 3.6, 4.8, 1.7, 0.0]
+)  # K km s^-1 kpc^-1
+_H2_Z0 = np.array(
+    [
+        0.039,
+        0.039,
+        0.036,
+        0.000,
+        -0.008,
+        0.001,
+        -0.010,
+        -0.001,
+        -0.004,
+        -0.019,
+        -0.022,
+        -0.014,
+        -0.009,
+        -0.004,
+        0.013,
+        -0.004,
+        -0.020,
+        -0.020,
+    ]
+)  # kpc
+_H2_ZH = np.array(
+    [
+        0.077,
+        0.077,
+        0.080,
+        0.061,
+        0.065,
+        0.071,
+        0.072,
+        0.082,
+        0.083,
+        0.073,
+        0.063,
+        0.058,
+        0.072,
+        0.080,
+        0.066,
+        0.023,
+        0.147,
+        0.147,
+    ]
+)  # kpc, HWHM
 
 
 @njit(cache=True, error_model="numpy")
@@ -85,7 +213,11 @@ def hi_vertical_factor(R, z):
     if R < 10.0:
         a = z / 0.106
         b = z / 0.265
-        fz1 = 0.395 * math.exp(-_LN2 * a * a) + 0.107 * math.exp(-_LN2 * b * b) + 0.064 * math.exp(-abs(z) / 0.403)
+        fz1 = (
+            0.395 * math.exp(-_LN2 * a * a)
+            + 0.107 * math.exp(-_LN2 * b * b)
+            + 0.064 * math.exp(-abs(z) / 0.403)
+        )
     if R > 8.0:
         h = z / (0.0523 * math.exp(0.11 * R))
         fz2 = _HI_N_DL * math.exp(-h * h)
@@ -160,21 +292,30 @@ def n_HII_cordes91(R, z):
     """Ionised hydrogen (= free-electron) density n_HII [cm⁻³] at R, z [kpc] (Cordes et al. 1991)."""
     a = R / 20.0
     b = (R - 4.0) / 2.0
-    return (0.025 * math.exp(-abs(z) / 1.0) * math.exp(-a * a)
-            + 0.200 * math.exp(-abs(z) / 0.15) * math.exp(-b * b))
+    return 0.025 * math.exp(-abs(z) / 1.0) * math.exp(-a * a) + 0.200 * math.exp(-abs(z) / 0.15) * math.exp(
+        -b * b
+    )
 
 
 @njit(cache=True, error_model="numpy")
 def gas_densities(p, x, y, z):
     """(n_HI, n_H2 [molecules], n_HII) [cm⁻³] at (x, y, z) [kpc] for the parameter array ``p``."""
     R = math.sqrt(x * x + y * y)
-    return (p[2] * n_HI_galprop(R, z),
-            p[3] * n_H2_galprop(R, z, int(p[0]), p[1]),
-            p[4] * n_HII_cordes91(R, z))
+    return (
+        p[2] * n_HI_galprop(R, z),
+        p[3] * n_H2_galprop(R, z, int(p[0]), p[1]),
+        p[4] * n_HII_cordes91(R, z),
+    )
 
 
-def build_gas(xco: str = "SM96", *, xco_value: float | None = None, scale_HI: float = 1.0,
-              scale_H2: float = 1.0, scale_HII: float = 1.0) -> np.ndarray:
+def build_gas(
+    xco: str = "SM96",
+    *,
+    xco_value: float | None = None,
+    scale_HI: float = 1.0,
+    scale_H2: float = 1.0,
+    scale_HII: float = 1.0,
+) -> np.ndarray:
     """Build the float64 gas parameter array.
 
     ``xco`` is one of "SM96", "galprop_2004", "galprop_2010", "constant" (then ``xco_value`` in

@@ -130,7 +130,8 @@ J_AX = 41         # a = r_Xc tan Θ_X⁰ [kpc] (focus depth of the inner X lines
 J_COT_X = 42      # cot Θ_X⁰
 J_SIN_X = 43      # sin Θ_X⁰
 J_COS_X = 44      # cos Θ_X⁰
-J_RING_N = 45     # exponent n of the ring profile b_ring (r_ref/r)^n (1: CRPropa, docs/physics.md §1.1; 0: constant)
+J_RING_N = 45     # exponent n of the ring profile b_ring (r_ref/r)^n (1: CRPropa, docs/physics.md §1.1;
+                  # 0: constant)
 N_JF12 = 46
 
 JF12_PARAM_NAMES = (
@@ -354,8 +355,9 @@ def jf12_params(variant: str = "jf12", **overrides) -> np.ndarray:
     return p
 
 
-def jf12_solenoidal_params(delta: float = 3.0, z_s: float = 0.5, phi0: float = 0.0, outer_transition: bool = True,
-                           r_disk_outer: float = 20.0, variant: str = "jf12", **overrides) -> np.ndarray:
+def jf12_solenoidal_params(delta: float = 3.0, z_s: float = 0.5, phi0: float = 0.0,
+                           outer_transition: bool = True, r_disk_outer: float = 20.0, variant: str = "jf12",
+                           **overrides) -> np.ndarray:
     """Solenoidal JF12 (Kleimann et al. 2019) parameters: float64 array of length ``N_JF12_SOL``.
 
     Entries 0..N_JF12−1 follow the regular layout (same keywords as :func:`jf12_params`, except

@@ -141,7 +141,7 @@ _SWITCH_NAMES = {
     "poloidal_scale": P_S_X, "r_max": P_RMAX,
 }
 
-# ---------------------------------------------------------------- fixed constants of the model (authors' code)
+# ------------------------------------------------------- fixed constants of the model (authors' code)
 _PI = math.pi
 _TWO_PI = 2.0 * math.pi
 _DEG = math.pi / 180.0

@@ -125,8 +125,15 @@ def _per_component(value, n_other, what):
     return vals
 
 
-def build_isrf(model: str = "delahaye10", *, components=None, scale_lengths_kpc=None,
-               scale_heights_kpc=None, R_sun_kpc: float = 8.5, scale: float = 1.0) -> np.ndarray:
+def build_isrf(
+    model: str = "delahaye10",
+    *,
+    components=None,
+    scale_lengths_kpc=None,
+    scale_heights_kpc=None,
+    R_sun_kpc: float = 8.5,
+    scale: float = 1.0,
+) -> np.ndarray:
     """Build the float64 ISRF parameter array.
 
     Parameters
@@ -174,8 +181,14 @@ def build_isrf(model: str = "delahaye10", *, components=None, scale_lengths_kpc=
 def isrf_from_config(isrf_cfg) -> np.ndarray:
     """:func:`build_isrf` with the keys of a [losses.isrf] section (any object with those attributes)."""
     c = isrf_cfg
-    return build_isrf(c.model, components=c.components, scale_lengths_kpc=c.scale_lengths_kpc,
-                      scale_heights_kpc=c.scale_heights_kpc, R_sun_kpc=c.R_sun_kpc, scale=c.scale)
+    return build_isrf(
+        c.model,
+        components=c.components,
+        scale_lengths_kpc=c.scale_lengths_kpc,
+        scale_heights_kpc=c.scale_heights_kpc,
+        R_sun_kpc=c.R_sun_kpc,
+        scale=c.scale,
+    )
 
 
 @njit(cache=True)

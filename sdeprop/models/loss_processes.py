@@ -125,24 +125,29 @@ _FANG_C5 = -7.013e-5
 _FANG_C6 = -9.618e-6
 _FANG_X_LO = 1.5e-3
 _FANG_X_HI = 150.0
-_PI4_15 = math.pi ** 4 / 15.0
+_PI4_15 = math.pi**4 / 15.0
 
 # KAK14 (docs/physics.md §2.3 item 2): G(x; α, A, β, B, C) for the isotropic Planck field
 _KAK_PREF_S = 2.63187e16  # 2 r_e² m_e³ c⁴/(π ħ³) [s⁻¹]
 _A3_AL, _A3_A, _A3_BE, _A3_B, _A3_C = 0.606, 0.443, 1.481, 0.540, 0.319
 _A4_AL, _A4_A, _A4_BE, _A4_B, _A4_C = 0.461, 0.726, 1.457, 0.382, 6.620
-_PI2_6 = math.pi ** 2 / 6.0
+_PI2_6 = math.pi**2 / 6.0
 _KAK_LNX_MIN = -14.0
 _KAK_LNX_MAX = 5.0
 _KAK_N = 96  # Simpson intervals (even)
 # b_T for an undiluted black body with k_B T = t m_e c² is (4/3) σ_T c γ² a (m_e c²/k_B)⁴ t⁴;
 # with γ = x/(4t) the KAK14 ratio is f = 16 m_e c² P I(x) / ((4/3) σ_T c a (m_e c²/k_B)⁴ x²).
-_KAK_NORM = 16.0 * M_E_GEV * _KAK_PREF_S / (
-    THOMSON_COEFF * A_RAD_EV_CM3_K4 * (M_E_GEV / (K_B_EV_K * GEV_PER_EV)) ** 4)
+_KAK_NORM = (
+    16.0
+    * M_E_GEV
+    * _KAK_PREF_S
+    / (THOMSON_COEFF * A_RAD_EV_CM3_K4 * (M_E_GEV / (K_B_EV_K * GEV_PER_EV)) ** 4)
+)
 
 
 # ---------------------------------------------------------------------------------------------
 # Electrons and positrons (E = total energy [GeV])
+
 
 @njit(cache=True, error_model="numpy")
 def _electron_gamma_beta2(E):
@@ -215,8 +220,9 @@ def kn_factor_fang(x):
 @njit(cache=True, error_model="numpy", inline="always")
 def _kak14_G(x, al, A, be, B, C):
     """KAK14 G(x; α, A, β, B, C) = (π²/6)(1 + Cx)/(1 + (π²/6)Cx) e^{−x}/[A x^α/(1 + B x^β) + 1]."""
-    return (_PI2_6 * (1.0 + C * x) / (1.0 + _PI2_6 * C * x) * math.exp(-x)
-            / (A * x ** al / (1.0 + B * x ** be) + 1.0))
+    return (
+        _PI2_6 * (1.0 + C * x) / (1.0 + _PI2_6 * C * x) * math.exp(-x) / (A * x**al / (1.0 + B * x**be) + 1.0)
+    )
 
 
 @njit(cache=True, error_model="numpy")
@@ -237,8 +243,14 @@ def kn_factor_kak14(x):
         z = ux / (1.0 + ux)
         dz_dlnu = ux / ((1.0 + ux) * (1.0 + ux))
         one_m_z = 1.0 / (1.0 + ux)
-        f = z * (z * z / (2.0 * one_m_z) * _kak14_G(u, _A3_AL, _A3_A, _A3_BE, _A3_B, _A3_C)
-                 + _kak14_G(u, _A4_AL, _A4_A, _A4_BE, _A4_B, _A4_C)) * dz_dlnu
+        f = (
+            z
+            * (
+                z * z / (2.0 * one_m_z) * _kak14_G(u, _A3_AL, _A3_A, _A3_BE, _A3_B, _A3_C)
+                + _kak14_G(u, _A4_AL, _A4_A, _A4_BE, _A4_B, _A4_C)
+            )
+            * dz_dlnu
+        )
         if j == 0 or j == _KAK_N:
             w = 1.0
         elif j % 2 == 1:
@@ -286,8 +298,13 @@ def ic_loss_isrf(E, p_isrf, x, y, z, kind):
 @njit(cache=True, error_model="numpy")
 def _brems_unscreened(g, n_H, n_He):
     """4α r_e² c E [2 n_H + Z_He(Z_He+1) n_He][ln 2γ − 1/3] at Lorentz factor g."""
-    return (FOUR_ALPHA_RE2_C * g * M_E_GEV * (2.0 * n_H + Z_HE * (Z_HE + 1.0) * n_He)
-            * (math.log(2.0 * g) - 1.0 / 3.0))
+    return (
+        FOUR_ALPHA_RE2_C
+        * g
+        * M_E_GEV
+        * (2.0 * n_H + Z_HE * (Z_HE + 1.0) * n_He)
+        * (math.log(2.0 * g) - 1.0 / 3.0)
+    )
 
 
 @njit(cache=True, error_model="numpy")
@@ -310,8 +327,9 @@ def bremsstrahlung_neutral_loss(E, n_H, n_He):
     if g > BREMS_GAMMA_HIGH:
         return _brems_screened(g, n_H, n_He)
     w = (g - BREMS_GAMMA_LOW) / (BREMS_GAMMA_HIGH - BREMS_GAMMA_LOW)
-    return ((1.0 - w) * _brems_unscreened(BREMS_GAMMA_LOW, n_H, n_He)
-            + w * _brems_screened(BREMS_GAMMA_HIGH, n_H, n_He))
+    return (1.0 - w) * _brems_unscreened(BREMS_GAMMA_LOW, n_H, n_He) + w * _brems_screened(
+        BREMS_GAMMA_HIGH, n_H, n_He
+    )
 
 
 @njit(cache=True, error_model="numpy")
@@ -336,8 +354,9 @@ def ionization_loss_electron(E, n_H, n_He):
     if b2 <= 0.0:
         return 0.0
     a = (g - 1.0) * (g * g - 1.0) * M_E_GEV * M_E_GEV * 0.5
-    s = (n_H * (math.log(a / (I_H_GEV * I_H_GEV)) + 0.125)
-         + Z_HE * n_He * (math.log(a / (I_HE_GEV * I_HE_GEV)) + 0.125))
+    s = n_H * (math.log(a / (I_H_GEV * I_H_GEV)) + 0.125) + Z_HE * n_He * (
+        math.log(a / (I_HE_GEV * I_HE_GEV)) + 0.125
+    )
     b = TWO_PI_RE2_MC3 / math.sqrt(b2) * s
     return b if b > 0.0 else 0.0
 
@@ -366,16 +385,19 @@ def electron_loss_rate(E, B2_uG2, p_isrf, x, y, z, n_H, n_He, n_HII, ic_kind):
     E total energy [GeV]; B² [μG²] total; position [kpc] for the ISRF; n_H = n_HI + 2n_H2, n_He,
     n_HII = n_e [cm⁻³]; ``ic_kind`` one of the IC_* tags.
     """
-    return (synchrotron_loss(E, B2_uG2)
-            + ic_loss_isrf(E, p_isrf, x, y, z, ic_kind)
-            + bremsstrahlung_neutral_loss(E, n_H, n_He)
-            + bremsstrahlung_ionized_loss(E, n_HII)
-            + ionization_loss_electron(E, n_H, n_He)
-            + coulomb_loss_electron(E, n_HII))
+    return (
+        synchrotron_loss(E, B2_uG2)
+        + ic_loss_isrf(E, p_isrf, x, y, z, ic_kind)
+        + bremsstrahlung_neutral_loss(E, n_H, n_He)
+        + bremsstrahlung_ionized_loss(E, n_HII)
+        + ionization_loss_electron(E, n_H, n_He)
+        + coulomb_loss_electron(E, n_HII)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Protons and nuclei (T = kinetic energy [GeV], M = A m_p, charge Z)
+
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _nucleus_kinematics(T, A):
@@ -422,8 +444,16 @@ def coulomb_loss_nucleus(T, n_e, Z, A, T_e_K):
     beta3 = b2 * beta
     be2 = 2.0 * K_B_EV_K * T_e_K * GEV_PER_EV / M_E_GEV
     xm = 0.75 * math.sqrt(math.pi) * be2 * math.sqrt(be2)
-    lnL = 0.5 * math.log(g * g * b2 * b2 * M_E_GEV * M_E_GEV * M
-                         / (math.pi * R_E_CM * HBARC_GEV_CM * HBARC_GEV_CM * n_e * (M + 2.0 * g * M_E_GEV)))
+    lnL = 0.5 * math.log(
+        g
+        * g
+        * b2
+        * b2
+        * M_E_GEV
+        * M_E_GEV
+        * M
+        / (math.pi * R_E_CM * HBARC_GEV_CM * HBARC_GEV_CM * n_e * (M + 2.0 * g * M_E_GEV))
+    )
     if lnL <= 0.0:
         return 0.0
     return 2.0 * TWO_PI_RE2_MC3 * Z * Z * n_e / beta * lnL * beta3 / (beta3 + xm)
@@ -460,6 +490,8 @@ def proton_loss_rate(T, n_H, n_He, n_e, T_e_K, inelasticity):
 
     T kinetic energy [GeV]; n_H neutral hydrogen nuclei; the pp term uses n_H + n_e (all hydrogen).
     """
-    return (ionization_loss_nucleus(T, n_H, n_He, 1.0, 1.0)
-            + coulomb_loss_nucleus(T, n_e, 1.0, 1.0, T_e_K)
-            + pion_loss_proton(T, n_H + n_e, inelasticity))
+    return (
+        ionization_loss_nucleus(T, n_H, n_He, 1.0, 1.0)
+        + coulomb_loss_nucleus(T, n_e, 1.0, 1.0, T_e_K)
+        + pion_loss_proton(T, n_H + n_e, inelasticity)
+    )

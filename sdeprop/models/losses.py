@@ -50,9 +50,32 @@ LOSS_QUADRATIC = 1
 LOSS_GALACTIC = 2
 
 # header of the parameter array
-(P_B0, P_SYNC, P_MASS, P_B2_FIXED, P_DB2_CONST, P_NCH, P_NR, P_INV_DR, P_NU, P_Z_SCALE, P_UMIN, P_INV_DU,
- P_NE, P_LNE_MIN, P_INV_DLNE, P_OFF_SPACE, P_OFF_ENERGY, P_OFF_TURB, P_T_NXY, P_T_NZ, P_T_INV, P_T_X0, P_T_Z0,
- P_UNIFORM0) = range(24)
+(
+    P_B0,
+    P_SYNC,
+    P_MASS,
+    P_B2_FIXED,
+    P_DB2_CONST,
+    P_NCH,
+    P_NR,
+    P_INV_DR,
+    P_NU,
+    P_Z_SCALE,
+    P_UMIN,
+    P_INV_DU,
+    P_NE,
+    P_LNE_MIN,
+    P_INV_DLNE,
+    P_OFF_SPACE,
+    P_OFF_ENERGY,
+    P_OFF_TURB,
+    P_T_NXY,
+    P_T_NZ,
+    P_T_INV,
+    P_T_X0,
+    P_T_Z0,
+    P_UNIFORM0,
+) = range(24)
 N_LOSS_HEADER = 24
 
 TABLE_Z_SCALE_KPC = 0.25
@@ -75,8 +98,9 @@ def check_loss_processes(species: str, processes) -> None:
     allowed = loss_processes_of(species)
     for name in processes:
         if name not in allowed:
-            raise ValueError(f"'{name}' is not a loss process of species '{species}'; "
-                             f"allowed: {list(allowed)}")
+            raise ValueError(
+                f"'{name}' is not a loss process of species '{species}'; allowed: {list(allowed)}"
+            )
 
 
 def active_loss_processes(cfg) -> tuple[str, ...]:
@@ -91,8 +115,12 @@ def active_loss_processes(cfg) -> tuple[str, ...]:
     return ELECTRON_LOSS_PROCESSES
 
 
-IC_KINDS = {"thomson": lp.IC_THOMSON, "moderski05": lp.IC_KN_MODERSKI, "fang21": lp.IC_KN_FANG,
-            "khangulyan14": lp.IC_KN_KAK14}
+IC_KINDS = {
+    "thomson": lp.IC_THOMSON,
+    "moderski05": lp.IC_KN_MODERSKI,
+    "fang21": lp.IC_KN_FANG,
+    "khangulyan14": lp.IC_KN_KAK14,
+}
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -216,16 +244,33 @@ class LossModel:
     field_grid: object = None
 
     @classmethod
-    def from_config(cls, cfg, field_grid=None) -> "LossModel":
+    def from_config(cls, cfg, field_grid=None) -> LossModel:
         """The loss model of a validated configuration.  ``field_grid``: the arrays of a 'grid' field
         model (``sdeprop.io.read_field_grid``), needed only to evaluate synchrotron rates directly."""
         lc = cfg.losses
         isrf = isrf_from_config(lc.isrf)
-        gas = build_gas(lc.gas.xco, xco_value=lc.gas.xco_value, scale_HI=lc.gas.scale_HI, scale_H2=lc.gas.scale_H2,
-                        scale_HII=lc.gas.scale_HII)
-        return cls(active_loss_processes(cfg), cfg.species.name, SPECIES[cfg.species.name][0], lc.klein_nishina, isrf, gas,
-                   lc.gas.helium_ratio, lc.gas.electron_temperature_K, lc.pion_inelasticity, lc.magnetic_field_uG,
-                   cfg.field, cfg.turbulence, field_grid)
+        gas = build_gas(
+            lc.gas.xco,
+            xco_value=lc.gas.xco_value,
+            scale_HI=lc.gas.scale_HI,
+            scale_H2=lc.gas.scale_H2,
+            scale_HII=lc.gas.scale_HII,
+        )
+        return cls(
+            active_loss_processes(cfg),
+            cfg.species.name,
+            SPECIES[cfg.species.name][0],
+            lc.klein_nishina,
+            isrf,
+            gas,
+            lc.gas.helium_ratio,
+            lc.gas.electron_temperature_K,
+            lc.pion_inelasticity,
+            lc.magnetic_field_uG,
+            cfg.field,
+            cfg.turbulence,
+            field_grid,
+        )
 
     # ---------------------------------------------------------------- direct evaluation
     def magnetic_field_squared_uG2(self, points_kpc) -> np.ndarray:
@@ -280,13 +325,25 @@ class LossModel:
                 (uniform if isrf[k + 2] == 0.0 and isrf[k + 3] == 0.0 else varying).append(i)
             if uniform:
                 comps = [(isrf_temperature_K(isrf, i), isrf[2 + 4 * i + 1]) for i in uniform]
-                chans.append((UNIFORM_CHANNEL, lambda pts: np.ones(len(pts)),
-                              lambda e, comps=comps: sum(_vec(lp.ic_loss_greybody, e + m, t, u, kind) for t, u in comps)))
+                chans.append(
+                    (
+                        UNIFORM_CHANNEL,
+                        lambda pts: np.ones(len(pts)),
+                        lambda e, comps=comps: sum(
+                            _vec(lp.ic_loss_greybody, e + m, t, u, kind) for t, u in comps
+                        ),
+                    )
+                )
             for i in varying:
                 t = isrf_temperature_K(isrf, i)
-                chans.append((f"radiation U_{i}", lambda pts, i=i: evaluate_isrf(isrf, pts)[:, i],
-                              lambda e, t=t: _vec(lp.ic_loss_greybody, e + m, t, 1.0, kind)))
-        g_h = []   # per unit n_H (neutral nuclei, with n_He = he n_H)
+                chans.append(
+                    (
+                        f"radiation U_{i}",
+                        lambda pts, i=i: evaluate_isrf(isrf, pts)[:, i],
+                        lambda e, t=t: _vec(lp.ic_loss_greybody, e + m, t, 1.0, kind),
+                    )
+                )
+        g_h = []  # per unit n_H (neutral nuclei, with n_He = he n_H)
         g_ion = []  # per unit n_HII
         g_ion_log = []  # per unit n_HII ln n_HII
         if lepton:
@@ -302,7 +359,9 @@ class LossModel:
             if "coulomb_ionisation" in tabulated:
                 g_h.append(lambda e: _vec(lp.ionization_loss_nucleus, e, 1.0, he, 1.0, 1.0))
                 g_ion.append(lambda e: _vec(lp.coulomb_loss_nucleus, e, 1.0, 1.0, 1.0, te))
-                g_ion_log.append(lambda e: _log_part(lambda n: _vec(lp.coulomb_loss_nucleus, e, n, 1.0, 1.0, te), e))
+                g_ion_log.append(
+                    lambda e: _log_part(lambda n: _vec(lp.coulomb_loss_nucleus, e, n, 1.0, 1.0, te), e)
+                )
             if "pion_production" in tabulated:
                 kap = self.pion_inelasticity
                 g_h.append(lambda e: _vec(lp.pion_loss_proton, e, 1.0, kap))
@@ -316,15 +375,26 @@ class LossModel:
         if g_ion:
             chans.append(("n_HII", lambda pts: self._densities(pts)[2], total(g_ion)))
         if g_ion_log:
+
             def nlogn(pts):
                 n = self._densities(pts)[2]
                 return n * np.log(np.where(n > 0.0, n, 1.0))
+
             chans.append(("n_HII ln n_HII", nlogn, total(g_ion_log)))
         return chans
 
-    def pack(self, *, energy_min_GeV, energy_max_GeV, radius_max_kpc, halo_height_kpc,
-             points_per_decade=32, R_spacing_kpc=0.05, z_resolution_kpc=0.0025,
-             turbulence_spacing_kpc=0.2) -> np.ndarray:
+    def pack(
+        self,
+        *,
+        energy_min_GeV,
+        energy_max_GeV,
+        radius_max_kpc,
+        halo_height_kpc,
+        points_per_decade=32,
+        R_spacing_kpc=0.05,
+        z_resolution_kpc=0.0025,
+        turbulence_spacing_kpc=0.2,
+    ) -> np.ndarray:
         """The kernel's parameter array for LOSS_GALACTIC: header, the separable table of the
         gas and radiation processes, and the δB_rms² table for synchrotron."""
         chans = self.channels()
@@ -354,7 +424,9 @@ class LossModel:
             e_nodes = np.exp(np.linspace(lo, hi, ne))
             energy = np.column_stack([g(e_nodes) * MYR_S / e_nodes**2 for _, _, g in chans])
             if not (np.all(np.isfinite(space)) and np.all(np.isfinite(energy))):
-                raise ValueError("the loss table has non-finite entries; check the gas and radiation parameters")
+                raise ValueError(
+                    "the loss table has non-finite entries; check the gas and radiation parameters"
+                )
             head[P_UNIFORM0] = float(chans[0][0] == UNIFORM_CHANNEL)
             head[P_NR], head[P_INV_DR] = nr, 1.0 / dr
             head[P_NU], head[P_Z_SCALE], head[P_UMIN], head[P_INV_DU] = nu, a, -umax, (nu - 1) / (2.0 * umax)
@@ -372,7 +444,11 @@ class LossModel:
                 grid = turbulence_grid(tc, radius_max_kpc, halo_height_kpc, turbulence_spacing_kpc)
                 n, nz = grid.shape[0], grid.shape[2]
                 head[P_OFF_TURB], head[P_T_NXY], head[P_T_NZ] = offset, n, nz
-                head[P_T_INV], head[P_T_X0], head[P_T_Z0] = (n - 1) / (2.0 * radius_max_kpc), -radius_max_kpc, -halo_height_kpc
+                head[P_T_INV], head[P_T_X0], head[P_T_Z0] = (
+                    (n - 1) / (2.0 * radius_max_kpc),
+                    -radius_max_kpc,
+                    -halo_height_kpc,
+                )
                 blocks.append(grid.ravel())
         return np.concatenate(blocks)
 
@@ -411,13 +487,18 @@ def _rates_of(name, model, e, pt, x, y, z, n_h, n_he, n_hii):
         if name == "inverse_compton":
             return _vec(lp.ic_loss_isrf, etot, model.isrf_p, x, y, z, IC_KINDS[model.klein_nishina])
         if name == "bremsstrahlung":
-            return _vec(lp.bremsstrahlung_neutral_loss, etot, n_h, n_he) + _vec(lp.bremsstrahlung_ionized_loss, etot, n_hii)
+            return _vec(lp.bremsstrahlung_neutral_loss, etot, n_h, n_he) + _vec(
+                lp.bremsstrahlung_ionized_loss, etot, n_hii
+            )
         if name == "coulomb_ionisation":
-            return _vec(lp.ionization_loss_electron, etot, n_h, n_he) + _vec(lp.coulomb_loss_electron, etot, n_hii)
+            return _vec(lp.ionization_loss_electron, etot, n_h, n_he) + _vec(
+                lp.coulomb_loss_electron, etot, n_hii
+            )
     else:
         if name == "coulomb_ionisation":
-            return (_vec(lp.ionization_loss_nucleus, e, n_h, n_he, 1.0, 1.0)
-                    + _vec(lp.coulomb_loss_nucleus, e, n_hii, 1.0, 1.0, model.electron_temperature_K))
+            return _vec(lp.ionization_loss_nucleus, e, n_h, n_he, 1.0, 1.0) + _vec(
+                lp.coulomb_loss_nucleus, e, n_hii, 1.0, 1.0, model.electron_temperature_K
+            )
         if name == "pion_production":
             return _vec(lp.pion_loss_proton, e, n_h + n_hii, model.pion_inelasticity)
     raise ValueError(f"'{name}' is not a loss process of species '{model.species}'")
@@ -439,11 +520,16 @@ def build_losses(cfg, energy_floor_GeV: float) -> tuple[int, np.ndarray]:
     if not model.processes:
         return LOSS_NONE, p
     _check_table_memory(cfg, model)
-    packed = model.pack(energy_min_GeV=energy_floor_GeV / 1.05, energy_max_GeV=cfg.energy.max_GeV * 1.05,
-                        radius_max_kpc=cfg.galaxy.radius_max_kpc, halo_height_kpc=cfg.galaxy.halo_height_kpc,
-                        points_per_decade=lc.table_points_per_decade, R_spacing_kpc=lc.table_R_spacing_kpc,
-                        z_resolution_kpc=lc.table_z_resolution_kpc,
-                        turbulence_spacing_kpc=lc.table_turbulence_spacing_kpc)
+    packed = model.pack(
+        energy_min_GeV=energy_floor_GeV / 1.05,
+        energy_max_GeV=cfg.energy.max_GeV * 1.05,
+        radius_max_kpc=cfg.galaxy.radius_max_kpc,
+        halo_height_kpc=cfg.galaxy.halo_height_kpc,
+        points_per_decade=lc.table_points_per_decade,
+        R_spacing_kpc=lc.table_R_spacing_kpc,
+        z_resolution_kpc=lc.table_z_resolution_kpc,
+        turbulence_spacing_kpc=lc.table_turbulence_spacing_kpc,
+    )
     return LOSS_GALACTIC, packed
 
 
@@ -454,16 +540,31 @@ def _check_table_memory(cfg, model):
     nch = len(model.channels())  # cheap: the channels are functions, evaluated only by pack()
     if nch:
         nr = math.ceil(g.radius_max_kpc / lc.table_R_spacing_kpc) + 1
-        nu = math.ceil(2.0 * g.halo_height_kpc / (g.halo_height_kpc + TABLE_Z_SCALE_KPC) * TABLE_Z_SCALE_KPC / lc.table_z_resolution_kpc) + 1
+        nu = (
+            math.ceil(
+                2.0
+                * g.halo_height_kpc
+                / (g.halo_height_kpc + TABLE_Z_SCALE_KPC)
+                * TABLE_Z_SCALE_KPC
+                / lc.table_z_resolution_kpc
+            )
+            + 1
+        )
         n += nr * nu * nch
-    if "synchrotron" in model.processes and lc.magnetic_field_uG is None and cfg.turbulence.model not in ("none", "constant"):
+    if (
+        "synchrotron" in model.processes
+        and lc.magnetic_field_uG is None
+        and cfg.turbulence.model not in ("none", "constant")
+    ):
         nxy = math.ceil(2.0 * g.radius_max_kpc / lc.table_turbulence_spacing_kpc) + 1
         n += nxy * nxy * (math.ceil(2.0 * g.halo_height_kpc / lc.table_turbulence_spacing_kpc) + 1)
     need = 8 * n
     if need > cfg.run.memory_budget_GiB * 2**30:
         raise ConfigError(
-            f"the loss tables need {need / 2**30:.3g} GiB, above run.memory_budget_GiB = {cfg.run.memory_budget_GiB}; "
-            "use a coarser losses.table_turbulence_spacing_kpc / table_R_spacing_kpc / table_z_resolution_kpc")
+            f"the loss tables need {need / 2**30:.3g} GiB, above run.memory_budget_GiB = "
+            f"{cfg.run.memory_budget_GiB}; "
+            "use a coarser losses.table_turbulence_spacing_kpc / table_R_spacing_kpc / table_z_resolution_kpc"
+        )
 
 
 @njit(cache=True)

@@ -65,7 +65,11 @@ class DiskSource:
     def pdf(self, x, y, z):
         """Normalised source density [kpc⁻³] (not for the thin profile)."""
         inside = np.hypot(x, y) < self.radius_kpc
-        return np.where(inside, _z_pdf(z, self.z_profile, self.z_scale_kpc, self.halo_height_kpc) / (np.pi * self.radius_kpc**2), 0.0)
+        return np.where(
+            inside,
+            _z_pdf(z, self.z_profile, self.z_scale_kpc, self.halo_height_kpc) / (np.pi * self.radius_kpc**2),
+            0.0,
+        )
 
     def sample_positions(self, rng, n):
         r = self.radius_kpc * np.sqrt(rng.random(n))
@@ -122,7 +126,12 @@ class ObserverBiasedSource:
     """
 
     def __init__(self, base, center_kpc, radius_kpc, fraction, halo_height_kpc, radius_max_kpc):
-        self.base, self.center, self.radius, self.fraction = base, np.asarray(center_kpc, dtype=float), radius_kpc, fraction
+        self.base, self.center, self.radius, self.fraction = (
+            base,
+            np.asarray(center_kpc, dtype=float),
+            radius_kpc,
+            fraction,
+        )
         self.H, self.Rmax = halo_height_kpc, radius_max_kpc
         # fraction of the ball's distribution inside the halo (1e5 fixed draws), to renormalise g
         _, inside = self._ball_points(np.random.default_rng(0), 100000)
@@ -139,7 +148,9 @@ class ObserverBiasedSource:
     def _ball_pdf(self, x, y, z):
         d = np.sqrt((x - self.center[0]) ** 2 + (y - self.center[1]) ** 2 + (z - self.center[2]) ** 2)
         with np.errstate(divide="ignore"):
-            return np.where(d < self.radius, 1.0 / (4.0 * np.pi * self.radius * np.maximum(d, 1e-300) ** 2), 0.0)
+            return np.where(
+                d < self.radius, 1.0 / (4.0 * np.pi * self.radius * np.maximum(d, 1e-300) ** 2), 0.0
+            )
 
     def sample_positions(self, rng, n):
         return self.sample_weighted(rng, n)[:3]
@@ -174,7 +185,9 @@ def build_source(cfg):
         raise ValueError(f"unknown source type {s.type!r}")
     if s.observer_fraction > 0.0:
         center = s.observer_center_kpc if s.observer_center_kpc is not None else cfg.galaxy.sun_position_kpc
-        return ObserverBiasedSource(base, center, s.observer_radius_kpc, s.observer_fraction, H, cfg.galaxy.radius_max_kpc)
+        return ObserverBiasedSource(
+            base, center, s.observer_radius_kpc, s.observer_fraction, H, cfg.galaxy.radius_max_kpc
+        )
     return base
 
 

@@ -68,9 +68,28 @@ def plot_crosscheck(report, output_dir, sun_R_kpc: float = 8.3) -> list:
         k = report.index_of("E_GeV", e)
         lines = (("R", R, (slice(None), j0, k), "R [kpc]"), ("z", z, (i0, slice(None), k), "z [kpc]"))
         for name, x, sl, lab in lines:
-            files.append(_line_figure(plt, report, out / f"profile_{name}_E{E[k]:.3g}GeV.png", x, sl, lab,
-                                      f"profile along {name}, E ≈ {E[k]:.3g} GeV"))
-    files.append(_line_figure(plt, report, out / "spectrum.png", E, (i0, j0, slice(None)), "E [GeV]",
-                              f"spectrum at R ≈ {R[i0]:.2f} kpc, z ≈ {z[j0]:+.2f} kpc", logx=True))
+            files.append(
+                _line_figure(
+                    plt,
+                    report,
+                    out / f"profile_{name}_E{E[k]:.3g}GeV.png",
+                    x,
+                    sl,
+                    lab,
+                    f"profile along {name}, E ≈ {E[k]:.3g} GeV",
+                )
+            )
+    files.append(
+        _line_figure(
+            plt,
+            report,
+            out / "spectrum.png",
+            E,
+            (i0, j0, slice(None)),
+            "E [GeV]",
+            f"spectrum at R ≈ {R[i0]:.2f} kpc, z ≈ {z[j0]:+.2f} kpc",
+            logx=True,
+        )
+    )
     files.append(_pull_histogram(plt, report, out / "pulls.png"))
     return files

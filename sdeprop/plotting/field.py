@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 
-def plot_field_maps(field_cfg, path, extent_kpc: float = 20.0, height_kpc: float = 6.0, n: int = 241,
-                    title: str | None = None) -> Path:
+def plot_field_maps(
+    field_cfg, path, extent_kpc: float = 20.0, height_kpc: float = 6.0, n: int = 241, title: str | None = None
+) -> Path:
     """Write a PNG with |B| [μG] and the field lines face-on (z = 0) and edge-on (y = 0) of the
     [field] section ``field_cfg``: ``extent_kpc`` is the half-width of both maps, ``height_kpc`` the
     half-height of the edge-on one, ``n`` the points along x; returns the path."""
@@ -20,10 +21,17 @@ def plot_field_maps(field_cfg, path, extent_kpc: float = 20.0, height_kpc: float
 
     grid_file = read_field_grid(field_cfg)
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), constrained_layout=True,
-                             gridspec_kw={"width_ratios": [1, extent_kpc / (2 * height_kpc) * 0.5 + 0.5]})
-    views = (("face-on, z = 0", "x", "y", (-extent_kpc, extent_kpc), (-extent_kpc, extent_kpc), (0, 1)),
-             ("edge-on, y = 0", "x", "z", (-extent_kpc, extent_kpc), (-height_kpc, height_kpc), (0, 2)))
+    fig, axes = plt.subplots(
+        1,
+        2,
+        figsize=(13, 5.2),
+        constrained_layout=True,
+        gridspec_kw={"width_ratios": [1, extent_kpc / (2 * height_kpc) * 0.5 + 0.5]},
+    )
+    views = (
+        ("face-on, z = 0", "x", "y", (-extent_kpc, extent_kpc), (-extent_kpc, extent_kpc), (0, 1)),
+        ("edge-on, y = 0", "x", "z", (-extent_kpc, extent_kpc), (-height_kpc, height_kpc), (0, 2)),
+    )
     for ax, (label, xl, yl, xr, yr, comps) in zip(axes, views):
         u = np.linspace(*xr, n)
         v = np.linspace(*yr, max(41, int(n * (yr[1] - yr[0]) / (xr[1] - xr[0]))))

@@ -18,36 +18,73 @@ def plot_fit(fit: FitResult, path, weight_index: float = 2.7) -> Path:
     import matplotlib.pyplot as plt
 
     a = weight_index
-    fig, (ax, axr) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]},
-                                  constrained_layout=True)
+    fig, (ax, axr) = plt.subplots(
+        2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True
+    )
     xu = fit.x_unit
     sym = "R" if fit.data_variable == "rigidity" else "T"
     ds = fit.dataset
     if ds is not None and fit.selected is not None and (~fit.selected).any():
         out = ~fit.selected
         xo = ds.x[out]
-        ax.errorbar(xo, xo**a * ds.value[out], yerr=xo**a * ds.error[out], fmt="o", mfc="none", color="0.6",
-                    ms=3, capsize=0, label="not fitted")
-    ax.errorbar(fit.x, fit.x**a * fit.data, yerr=fit.x**a * fit.data_error, fmt="o", ms=3, color="k",
-                capsize=0, label=fit.data_name)
-    ax.plot(fit.curve_x, fit.curve_x**a * fit.curve_flux, color="C3",
-            label=f"model ({fit.spectrum}, φ = {fit.parameters['phi_GV']:.3g} GV)")
+        ax.errorbar(
+            xo,
+            xo**a * ds.value[out],
+            yerr=xo**a * ds.error[out],
+            fmt="o",
+            mfc="none",
+            color="0.6",
+            ms=3,
+            capsize=0,
+            label="not fitted",
+        )
+    ax.errorbar(
+        fit.x,
+        fit.x**a * fit.data,
+        yerr=fit.x**a * fit.data_error,
+        fmt="o",
+        ms=3,
+        color="k",
+        capsize=0,
+        label=fit.data_name,
+    )
+    ax.plot(
+        fit.curve_x,
+        fit.curve_x**a * fit.curve_flux,
+        color="C3",
+        label=f"model ({fit.spectrum}, φ = {fit.parameters['phi_GV']:.3g} GV)",
+    )
     band = fit.x**a * fit.model
-    ax.fill_between(fit.x, band - fit.x**a * fit.model_error, band + fit.x**a * fit.model_error, color="C3",
-                    alpha=0.25, lw=0, label="model bin averages ± MC 1σ")
+    ax.fill_between(
+        fit.x,
+        band - fit.x**a * fit.model_error,
+        band + fit.x**a * fit.model_error,
+        color="C3",
+        alpha=0.25,
+        lw=0,
+        label="model bin averages ± MC 1σ",
+    )
     if fit.parameters["phi_GV"] > 0:
         ax.plot(fit.curve_x, fit.curve_x**a * fit.curve_lis, color="C0", ls="--", label="unmodulated (LIS)")
     ylabel = f"{sym}$^{{{a:g}}}$ J  [m$^{{-2}}$ s$^{{-1}}$ sr$^{{-1}}$ {xu}$^{{{a - 1:g}}}$]"
-    ax.set(xscale="log", yscale="log", ylabel=ylabel,
-           title=f"χ²/ndf = {fit.chi2:.1f}/{fit.ndf}  (p = {fit.p_value:.2g}), tally '{fit.tally}'")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        ylabel=ylabel,
+        title=f"χ²/ndf = {fit.chi2:.1f}/{fit.ndf}  (p = {fit.p_value:.2g}), tally '{fit.tally}'",
+    )
     ax.legend(fontsize=8)
     axr.axhspan(-2, 2, color="0.92")
     axr.axhspan(-1, 1, color="0.82")
     axr.axhline(0, color="k", lw=0.8)
     axr.plot(fit.x, fit.residuals, "o", ms=3, color="k")
     lim = max(3.0, float(np.nanmax(np.abs(fit.residuals))) * 1.1) if len(fit.residuals) else 3.0
-    axr.set(xscale="log", ylim=(-lim, lim), ylabel="(data − model)/σ",
-            xlabel="rigidity R [GV]" if fit.data_variable == "rigidity" else "kinetic energy T [GeV]")
+    axr.set(
+        xscale="log",
+        ylim=(-lim, lim),
+        ylabel="(data − model)/σ",
+        xlabel="rigidity R [GV]" if fit.data_variable == "rigidity" else "kinetic energy T [GeV]",
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

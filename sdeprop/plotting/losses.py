@@ -10,8 +10,9 @@ import numpy as np
 from ..units import MYR_S
 
 
-def plot_losses(table, path, title: str = "", kernel_points=None,
-                halo_height_kpc: float | None = None) -> Path:
+def plot_losses(
+    table, path, title: str = "", kernel_points=None, halo_height_kpc: float | None = None
+) -> Path:
     """Write a PNG of a :class:`sdeprop.horizon.LossTable`: the loss time E/b [Myr] and b/E²
     [GeV⁻¹ s⁻¹] against E, one line per process and the total; if the table has a horizon, a
     third panel with λ∥, λ⊥ and λ_z (and the halo height ``halo_height_kpc`` if given).
@@ -35,10 +36,20 @@ def plot_losses(table, path, title: str = "", kernel_points=None,
         ke, kb = kernel_points.energy_GeV, kernel_points.kernel_total_GeV_per_s
         axes[1].plot(ke, kb / ke**2, "o", mfc="none", color="tab:red", ms=5, label="total, kernel table")
         axes[0].plot(ke, ke / kb / MYR_S, "o", mfc="none", color="tab:red", ms=5, label="total, kernel table")
-    axes[0].set(xscale="log", yscale="log", xlabel="kinetic energy E [GeV]", ylabel="loss time E/b [Myr]",
-                title="energy-loss time")
-    axes[1].set(xscale="log", yscale="log", xlabel="kinetic energy E [GeV]",
-                ylabel=r"b/E$^2$ [GeV$^{-1}$ s$^{-1}$]", title="loss coefficient b/E²")
+    axes[0].set(
+        xscale="log",
+        yscale="log",
+        xlabel="kinetic energy E [GeV]",
+        ylabel="loss time E/b [Myr]",
+        title="energy-loss time",
+    )
+    axes[1].set(
+        xscale="log",
+        yscale="log",
+        xlabel="kinetic energy E [GeV]",
+        ylabel=r"b/E$^2$ [GeV$^{-1}$ s$^{-1}$]",
+        title="loss coefficient b/E²",
+    )
     # y ranges follow the total: processes 10⁴ times weaker than it (or vanishing, like pion
     # production below threshold) would otherwise squash the curves that matter
     ok = total > 0
@@ -66,14 +77,20 @@ def _horizon_panel(ax, h, halo_height_kpc):
     ax.plot(h.energy_GeV, h.lambda_perp_kpc, lw=2, label=r"$\lambda_\perp$")
     ax.plot(h.energy_GeV, h.lambda_z_kpc, "--", lw=1.2, label=r"$\lambda_z$ (vertical)")
     if halo_height_kpc:
-        ax.axhline(halo_height_kpc, color="grey", ls=":", lw=1,
-                   label=f"halo height H = {halo_height_kpc:g} kpc")
+        ax.axhline(
+            halo_height_kpc, color="grey", ls=":", lw=1, label=f"halo height H = {halo_height_kpc:g} kpc"
+        )
     d = h.direction
     if np.all(np.isfinite(d)):
         bdir = "b̂ = (" + ", ".join(format(float(v) + 0.0, ".2f") for v in d) + ")"  # + 0.0: no "-0"
     else:
         bdir = "b̂ undefined (B = 0)"
-    ax.set(xscale="log", yscale="log", xlabel="kinetic energy E [GeV]", ylabel="λ [kpc]",
-           title=f"local horizon, E_s = {es}\n{bdir}")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="kinetic energy E [GeV]",
+        ylabel="λ [kpc]",
+        title=f"local horizon, E_s = {es}\n{bdir}",
+    )
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)

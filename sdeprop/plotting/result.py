@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 
-def plot_result(result, path, energy_GeV: float | None = None, spectrum=None,
-                tally: str | None = None) -> Path:
+def plot_result(
+    result, path, energy_GeV: float | None = None, spectrum=None, tally: str | None = None
+) -> Path:
     """Write a PNG with the density map of a cylindrical/cartesian tally at one energy and the local spectrum.
 
     ``energy_GeV`` picks the energy bin of the map (default: the bin nearest 10 GeV);
@@ -32,10 +33,14 @@ def plot_result(result, path, energy_GeV: float | None = None, spectrum=None,
         else:
             xe, ye, xl, yl = t.edges["R_kpc"], t.edges["z_kpc"], "R [kpc]", "z [kpc]"
         positive = dens[dens > 0]
-        norm = (LogNorm(vmin=max(positive.min(), positive.max() * 1e-4), vmax=positive.max())
-                if positive.size else None)
-        mesh = axes[0].pcolormesh(xe, ye, np.where(dens > 0, dens, np.nan).T, norm=norm, cmap="viridis",
-                                  shading="flat")
+        norm = (
+            LogNorm(vmin=max(positive.min(), positive.max() * 1e-4), vmax=positive.max())
+            if positive.size
+            else None
+        )
+        mesh = axes[0].pcolormesh(
+            xe, ye, np.where(dens > 0, dens, np.nan).T, norm=norm, cmap="viridis", shading="flat"
+        )
         fig.colorbar(mesh, ax=axes[0], label=r"n [kpc$^{-3}$ GeV$^{-1}$]")
         axes[0].set(xlabel=xl, ylabel=yl, title=f"tally '{name}' at E = {e[ie]:.3g} GeV")
     else:
@@ -44,8 +49,13 @@ def plot_result(result, path, energy_GeV: float | None = None, spectrum=None,
         e, n, dn = result.local_spectrum(spectrum)
         ok = n > 0
         axes[1].errorbar(e[ok], (e**2.7 * n)[ok], yerr=(e**2.7 * dn)[ok], fmt="o", ms=3, capsize=2)
-        axes[1].set(xscale="log", yscale="log", xlabel="kinetic energy E [GeV]",
-                    ylabel=r"E$^{2.7}$ n(E) [kpc$^{-3}$ GeV$^{1.7}$]", title="spectrum at the Sun")
+        axes[1].set(
+            xscale="log",
+            yscale="log",
+            xlabel="kinetic energy E [GeV]",
+            ylabel=r"E$^{2.7}$ n(E) [kpc$^{-3}$ GeV$^{1.7}$]",
+            title="spectrum at the Sun",
+        )
     except ValueError as exc:
         axes[1].text(0.5, 0.5, str(exc), ha="center", va="center", transform=axes[1].transAxes)
         axes[1].set_axis_off()

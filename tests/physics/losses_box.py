@@ -3,8 +3,18 @@ large (±1000 kpc) that none escapes, so every history cools to the energy floor
 steady state is in one 500 kpc sphere.  The oracle is then N(E) = (1/b) ∫_E Q dE0 (docs/physics.md §8.5)."""
 
 
-def losses_only_config(losses: dict, *, emin_GeV, emax_GeV, particles, seed, loss_fraction,
-                       tally_energy_GeV, energy_bins, source_energy_bins) -> dict:
+def losses_only_config(
+    losses: dict,
+    *,
+    emin_GeV,
+    emax_GeV,
+    particles,
+    seed,
+    loss_fraction,
+    tally_energy_GeV,
+    energy_bins,
+    source_energy_bins,
+) -> dict:
     """Run configuration: losses [losses] table, injection over [emin_GeV, emax_GeV], a sphere tally with
     ``energy_bins`` over ``tally_energy_GeV`` = (min, max) and ``source_energy_bins`` bins of E0."""
     return {
@@ -17,7 +27,16 @@ def losses_only_config(losses: dict, *, emin_GeV, emax_GeV, particles, seed, los
         "losses": losses,
         "time": {"loss_fraction": loss_fraction, "regimes": [{"energy_max_GeV": emax_GeV, "t_max_Myr": 1e6}]},
         "source": {"type": "point", "position_kpc": [0.0, 0.0, 0.0]},
-        "tally": [{"name": "all", "type": "sphere", "center_kpc": [0.0, 0.0, 0.0], "radius_kpc": 500.0,
-                   "energy_min_GeV": tally_energy_GeV[0], "energy_max_GeV": tally_energy_GeV[1],
-                   "energy_bins": energy_bins, "source_energy_bins": source_energy_bins}],
+        "tally": [
+            {
+                "name": "all",
+                "type": "sphere",
+                "center_kpc": [0.0, 0.0, 0.0],
+                "radius_kpc": 500.0,
+                "energy_min_GeV": tally_energy_GeV[0],
+                "energy_max_GeV": tally_energy_GeV[1],
+                "energy_bins": energy_bins,
+                "source_energy_bins": source_energy_bins,
+            }
+        ],
     }

@@ -8,15 +8,13 @@
 """
 
 import numpy as np
-import pytest
+from losses_box import losses_only_config
 from scipy import stats
 
 import sdeprop
 from sdeprop.models.diffusion import diffusion_at
 from sdeprop.spectra import PowerLaw
 from sdeprop.units import MYR_S
-
-from losses_box import losses_only_config
 
 Z4 = 4.0  # 4-sigma bounds: two-sided false-alarm rate 6.3e-5 per comparison
 
@@ -33,8 +31,19 @@ def test_burst_snapshots_match_gaussian_green_function():
         "diffusion": {"epsilon": 1.0, "beta": False},
         "source": {"type": "point", "position_kpc": [0.0, 0.0, 0.0]},
         "estimator": {"method": "snapshot", "output_times_Myr": times},
-        "time": {"dt_max_Myr": 0.01, "regimes": [{"energy_max_GeV": 100.01, "t_max_Myr": 5.0, "snapshot_dt_Myr": 0.5}]},
-        "tally": [{"name": "s", "type": "sphere", "center_kpc": [0.0, 0.0, 0.0], "radius_kpc": radius, "energy_bins": 1}],
+        "time": {
+            "dt_max_Myr": 0.01,
+            "regimes": [{"energy_max_GeV": 100.01, "t_max_Myr": 5.0, "snapshot_dt_Myr": 0.5}],
+        },
+        "tally": [
+            {
+                "name": "s",
+                "type": "sphere",
+                "center_kpc": [0.0, 0.0, 0.0],
+                "radius_kpc": radius,
+                "energy_bins": 1,
+            }
+        ],
     }
     res = sdeprop.run(cfg)
     t = res.tallies["s"]
@@ -55,9 +64,17 @@ def test_losses_steady_state_with_source_energy_axis():
     """N(E) = (1/(b0 E²)) ∫_E^{Emax} Q dE0 for two spectra, reweighted through the E0 axis."""
     b0 = 1e-16  # GeV^-1 s^-1
     emin, emax = 10.0, 1000.0
-    cfg = losses_only_config({"model": "quadratic", "b0_per_GeV_per_s": b0, "energy_floor_GeV": 1.0},
-                             emin_GeV=emin, emax_GeV=emax, particles=20000, seed=9, loss_fraction=0.01,
-                             tally_energy_GeV=(2.0, 800.0), energy_bins=8, source_energy_bins=24)
+    cfg = losses_only_config(
+        {"model": "quadratic", "b0_per_GeV_per_s": b0, "energy_floor_GeV": 1.0},
+        emin_GeV=emin,
+        emax_GeV=emax,
+        particles=20000,
+        seed=9,
+        loss_fraction=0.01,
+        tally_energy_GeV=(2.0, 800.0),
+        energy_bins=8,
+        source_energy_bins=24,
+    )
     res = sdeprop.run(cfg)
     assert res.counts["below_energy_floor"] == 20000
     t = res.tallies["all"]
@@ -79,7 +96,12 @@ def test_losses_steady_state_with_source_energy_axis():
         q = spec.dq_dT(grid, 0.0, 1.0)
         q /= np.trapezoid(q, grid)  # total rate 1/Myr
         # exact: N_k = (1/ΔE_k) ∫ Q(E0) T_k(E0) dE0
-        exact = np.array([np.trapezoid(q * time_in_bin(grid, lo, hi), grid) / (hi - lo) for lo, hi in zip(edges[:-1], edges[1:])])
+        exact = np.array(
+            [
+                np.trapezoid(q * time_in_bin(grid, lo, hi), grid) / (hi - lo)
+                for lo, hi in zip(edges[:-1], edges[1:])
+            ]
+        )
         print("N(E) measured/exact:", np.round(got / exact, 4), "rel. error:", np.round(err / exact, 4))
         # The E0 axis is binned (12 bins per decade), but the reweighting applies the importance weight
         # linearly across each bin (spectra.bin_weights), so the binning error is of higher order than

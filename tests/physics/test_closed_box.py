@@ -27,8 +27,6 @@ still p ~ 1e-18.  docs/numerics.md has the table for other fields and step floor
 
 from __future__ import annotations
 
-import pytest
-
 from sdeprop.validation import closed_box_check
 
 UF23 = {"model": "uf23", "variant": "base"}
@@ -62,6 +60,9 @@ def test_uniform_density_stays_uniform_in_cerri17_x_field():
 def test_plane_interface_off_fails_in_cerri17_x_field():
     """The same check with the interface rule switched off must fail: the rule is what the
     previous test measures, not something the statistics cannot see."""
-    check = closed_box_check({"model": "cerri17", "overrides": {"disk_scale": 0.0, "halo_scale": 0.0}}, 30000,
-                             numerics={"plane_interface": "off"})
+    check = closed_box_check(
+        {"model": "cerri17", "overrides": {"disk_scale": 0.0, "halo_scale": 0.0}},
+        30000,
+        numerics={"plane_interface": "off"},
+    )
     assert check.p_value < P_FAIL, (check.chi2, check.ratio.min(), check.ratio.max())

@@ -41,8 +41,14 @@ N_PARTICLES = 20000
 T_MYR = 10.0
 N_STEPS = 50
 DIRECTION = (1.0, 0.0, 1.0)
-DIFFUSION = {"D0_cm2_per_s": 3.0e28, "reference_rigidity_GV": 4.0, "delta_par": 0.5, "delta_perp": 0.3,
-             "epsilon": 0.05, "beta": True}
+DIFFUSION = {
+    "D0_cm2_per_s": 3.0e28,
+    "reference_rigidity_GV": 4.0,
+    "delta_par": 0.5,
+    "delta_perp": 0.3,
+    "epsilon": 0.05,
+    "beta": True,
+}
 N_SIGMA = 4.0
 
 # independent constants (docs/physics.md §0.1) for the reference diffusion coefficients
@@ -67,7 +73,13 @@ def reference_diffusion(kinetic_GeV):
 def burst_config(energy_GeV, seed):
     e_hi = energy_GeV * (1.0 + 1e-5)
     return {
-        "run": {"name": "green_function", "seed": seed, "particles": N_PARTICLES, "batch_size": 5000, "progress": False},
+        "run": {
+            "name": "green_function",
+            "seed": seed,
+            "particles": N_PARTICLES,
+            "batch_size": 5000,
+            "progress": False,
+        },
         "species": {"name": "proton"},
         "energy": {"min_GeV": energy_GeV, "max_GeV": e_hi},
         "galaxy": {"halo_height_kpc": 1.0e4, "radius_max_kpc": 1.0e4},
@@ -76,8 +88,15 @@ def burst_config(energy_GeV, seed):
         "source": {"type": "point", "position_kpc": [0.0, 0.0, 0.0]},
         "spectrum": {"type": "log_uniform"},
         "time": {"dt_max_Myr": T_MYR / N_STEPS, "regimes": [{"energy_max_GeV": e_hi, "t_max_Myr": T_MYR}]},
-        "tally": [{"type": "sphere", "name": "origin", "center_kpc": [0.0, 0.0, 0.0], "radius_kpc": 1.0,
-                   "energy_bins": 1}],
+        "tally": [
+            {
+                "type": "sphere",
+                "name": "origin",
+                "center_kpc": [0.0, 0.0, 0.0],
+                "radius_kpc": 1.0,
+                "energy_bins": 1,
+            }
+        ],
     }
 
 
@@ -97,7 +116,9 @@ def expected_covariance(cfg, source_energies):
     dpar, dperp = reference_diffusion(source_energies)
     # the library's own diffusion model must give the same coefficients
     lib_par, lib_perp = diffusion_at(load_config(cfg).diffusion, "proton", source_energies[:100])
-    np.testing.assert_allclose(lib_par, dpar[:100], rtol=1e-9)  # same formula, independent constants: round-off only
+    np.testing.assert_allclose(
+        lib_par, dpar[:100], rtol=1e-9
+    )  # same formula, independent constants: round-off only
     np.testing.assert_allclose(lib_perp, dperp[:100], rtol=1e-9)
     b = np.asarray(DIRECTION) / np.linalg.norm(DIRECTION)
     D = dperp.mean() * np.eye(3) + (dpar - dperp).mean() * np.outer(b, b)
@@ -126,7 +147,8 @@ def test_displacement_covariance_is_2Dt(burst):
     for i, j in [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]:
         assert abs(pulls[i, j]) < N_SIGMA, (
             f"<x{i} x{j}> = {sample[i, j]:.6g}, expected 2 D t = {expected[i, j]:.6g} "
-            f"(standard error {se[i, j]:.3g}, pull {pulls[i, j]:+.2f})")
+            f"(standard error {se[i, j]:.3g}, pull {pulls[i, j]:+.2f})"
+        )
     # the test is only meaningful if the off-diagonal xz term is resolved: it is tens of σ from zero
     assert expected[0, 2] / se[0, 2] > 50
 

@@ -24,6 +24,7 @@ False alarms: 4σ two-sided is 6.3e-5 per bin; 2 spectra × 8 bins + 6 bins = 22
 from __future__ import annotations
 
 import numpy as np
+from losses_box import losses_only_config
 from scipy import integrate
 
 import sdeprop
@@ -32,17 +33,27 @@ from sdeprop.models.losses import LossModel
 from sdeprop.spectra import PowerLaw
 from sdeprop.units import MYR_S
 
-from losses_box import losses_only_config
-
 Z4 = 4.0
 
 
 def test_klein_nishina_losses_steady_state_matches_exact_integral():
     emin, emax = 30.0, 3.0e4
-    cfg = losses_only_config({"model": "galactic", "processes": ["synchrotron", "inverse_compton"],
-                              "magnetic_field_uG": 3.0, "energy_floor_GeV": 5.0},
-                             emin_GeV=emin, emax_GeV=emax, particles=10000, seed=21, loss_fraction=0.005,
-                             tally_energy_GeV=(10.0, 2.0e4), energy_bins=8, source_energy_bins=30)
+    cfg = losses_only_config(
+        {
+            "model": "galactic",
+            "processes": ["synchrotron", "inverse_compton"],
+            "magnetic_field_uG": 3.0,
+            "energy_floor_GeV": 5.0,
+        },
+        emin_GeV=emin,
+        emax_GeV=emax,
+        particles=10000,
+        seed=21,
+        loss_fraction=0.005,
+        tally_energy_GeV=(10.0, 2.0e4),
+        energy_bins=8,
+        source_energy_bins=30,
+    )
     res = sdeprop.run(cfg)
     assert res.counts["below_energy_floor"] == 10000
     model = LossModel.from_config(load_config(cfg))
@@ -97,8 +108,18 @@ def test_source_energy_reweighting_equals_direct_run_under_losses():
             "losses": {"model": "quadratic", "b0_per_GeV_per_s": 1e-16},
             "time": {"loss_fraction": 0.05, "regimes": [{"energy_max_GeV": 1e3, "t_max_Myr": 1e5}]},
             "source": {"type": "point", "position_kpc": [0.0, 0.0, 0.0]},
-            "tally": [{"name": "near", "type": "sphere", "center_kpc": [1.5, 0.0, 0.0], "radius_kpc": 1.0,
-                       "energy_min_GeV": 10.0, "energy_max_GeV": 300.0, "energy_bins": 6, "source_energy_bins": 16}],
+            "tally": [
+                {
+                    "name": "near",
+                    "type": "sphere",
+                    "center_kpc": [1.5, 0.0, 0.0],
+                    "radius_kpc": 1.0,
+                    "energy_min_GeV": 10.0,
+                    "energy_max_GeV": 300.0,
+                    "energy_bins": 6,
+                    "source_energy_bins": 16,
+                }
+            ],
         }
 
     a = sdeprop.run(config(31, "log_uniform")).tallies["near"].reweight(spec, rate_per_Myr=1.0)
@@ -106,5 +127,12 @@ def test_source_energy_reweighting_equals_direct_run_under_losses():
     na, sa, nb, sb = a.density.ravel(), a.uncertainty.ravel(), b.density.ravel(), b.uncertainty.ravel()
     assert np.all(na > 0) and np.all(nb > 0)
     pull = (na - nb) / np.hypot(sa, sb)
-    print("reweighted/direct", np.round(na / nb, 3), "pulls", np.round(pull, 2), "1σ", np.round(np.hypot(sa / na, sb / nb), 3))
+    print(
+        "reweighted/direct",
+        np.round(na / nb, 3),
+        "pulls",
+        np.round(pull, 2),
+        "1σ",
+        np.round(np.hypot(sa / na, sb / nb), 3),
+    )
     assert np.all(np.abs(pull) < Z4)

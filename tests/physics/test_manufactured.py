@@ -104,8 +104,11 @@ def make_config(seed: int, drift: bool = True, batch_size: int = 3000) -> dict:
         "diffusion": {"D0_cm2_per_s": D0_CM2_S, "delta_par": 0.0, "epsilon": EPSILON, "beta": False},
         # t_max = 1e4 Myr is ~27 e-folding times 4H²/(π² D⊥) of the slowest (vertical, D⊥) escape:
         # no particle is cut off (checked below).
-        "time": {"step_fraction": STEP_FRACTION, "dt_max_Myr": 1.0,
-                 "regimes": [{"energy_max_GeV": E_MAX, "t_max_Myr": 1.0e4}]},
+        "time": {
+            "step_fraction": STEP_FRACTION,
+            "dt_max_Myr": 1.0,
+            "regimes": [{"energy_max_GeV": E_MAX, "t_max_Myr": 1.0e4}],
+        },
         "numerics": {"drift": drift},
         "spectrum": {"type": "log_uniform"},
         "tally": [{"type": "cylindrical", "name": "rz", "R_bins": N_R, "z_bins": N_Z, "energy_bins": 1}],
@@ -192,13 +195,15 @@ def cell_correlation_eigenvalues(seed: int) -> np.ndarray:
     lay = next(lay for lay in model.layouts if lay.name == "rz")
     rows = []
     for res in run_batches(model, N_CORR_BATCHES * CORR_BATCH_SIZE, CORR_BATCH_SIZE, seed):
-        block = res.sum1[lay.offset:lay.offset + lay.size].reshape(lay.shape)
+        block = res.sum1[lay.offset : lay.offset + lay.size].reshape(lay.shape)
         rows.append(block[0, :, :, 0, 0].ravel())
     corr = np.corrcoef(np.array(rows).T)
     return np.clip(np.linalg.eigvalsh(corr), 0.0, None)
 
 
-def generalised_chi2_pvalue(chi2: float, eigenvalues: np.ndarray, draws: int = 200_000, seed: int = 99) -> float:
+def generalised_chi2_pvalue(
+    chi2: float, eigenvalues: np.ndarray, draws: int = 200_000, seed: int = 99
+) -> float:
     """P(Σ λ_i X_i² ≥ chi2), X_i ~ N(0, 1), by Monte Carlo (resolution ~1e-4 at p = 1e-3)."""
     rng = np.random.default_rng(seed)
     total = np.zeros(draws)
@@ -280,7 +285,12 @@ def test_manufactured_source_samples_q():
     R = np.hypot(x, y)
     assert np.all(np.abs(z) < H) and np.all(R < R_MAX)
     edges = np.linspace(0.0, R_MAX, 41)
-    prob = np.array([integrate.quad(lambda r: r * g_radial(r), a, b, epsrel=1e-11)[0] for a, b in zip(edges[:-1], edges[1:])])
+    prob = np.array(
+        [
+            integrate.quad(lambda r: r * g_radial(r), a, b, epsrel=1e-11)[0]
+            for a, b in zip(edges[:-1], edges[1:])
+        ]
+    )
     prob /= prob.sum()
     counts, _ = np.histogram(R, edges)
     chi2 = (((counts - R.size * prob) ** 2) / (R.size * prob)).sum()
@@ -292,7 +302,9 @@ def test_manufactured_source_samples_q():
 # ----------------------------------------------------------------------------- the SDE runs
 @pytest.fixture(scope="module")
 def run_with_drift():
-    return sdeprop.run(make_config(seed=20240611), source=ManufacturedSource(), particles=N_MAIN, workers=1, progress=False)
+    return sdeprop.run(
+        make_config(seed=20240611), source=ManufacturedSource(), particles=N_MAIN, workers=1, progress=False
+    )
 
 
 @pytest.mark.slow
@@ -311,8 +323,12 @@ def test_reproduces_manufactured_solution_with_drift(run_with_drift):
     chi2 = float((pull**2).sum())
     lam = cell_correlation_eigenvalues(seed=777)
     p = generalised_chi2_pvalue(chi2, lam)
-    msg = (f"chi2 = {chi2:.1f} / {pull.size} (p = {p:.2g} under the correlated null, tr(C^2)/64 = {(lam**2).sum() / lam.size:.2f}); "
-           f"max |pull| = {np.abs(pull).max():.2f}\nratio MC/analytic (rows R, columns z):\n{np.array2string(n / exp, precision=3)}")
+    msg = (
+        f"chi2 = {chi2:.1f} / {pull.size} (p = {p:.2g} under the correlated null, tr(C^2)/64 = "
+        f"{(lam**2).sum() / lam.size:.2f}); "
+        f"max |pull| = {np.abs(pull).max():.2f}\nratio MC/analytic (rows R, columns "
+        f"z):\n{np.array2string(n / exp, precision=3)}"
+    )
     print(msg)
     assert p > 1e-3, msg
     assert np.all(np.abs(pull) < 4.0), msg
@@ -326,14 +342,21 @@ def test_without_drift_misses_manufactured_solution(run_with_drift):
     ψ/Q_tot near the axis and ~2× near R_max.  Asserting χ²/ndf > 10 cannot fail by chance
     (under the null χ²/ndf has mean 1 and standard deviation ≈ 0.3).
     """
-    res = sdeprop.run(make_config(seed=20240612, drift=False), source=ManufacturedSource(), particles=N_NO_DRIFT,
-                      workers=1, progress=False)
+    res = sdeprop.run(
+        make_config(seed=20240612, drift=False),
+        source=ManufacturedSource(),
+        particles=N_NO_DRIFT,
+        workers=1,
+        progress=False,
+    )
     n, exp, s, pull = compare(res)
     chi2_ndf = float((pull**2).sum() / pull.size)
     _, _, _, pull_drift = compare(run_with_drift)
-    print(f"chi2/ndf without drift = {chi2_ndf:.0f} ({N_NO_DRIFT} particles); "
-          f"with drift = {(pull_drift**2).sum() / pull_drift.size:.2f} ({N_MAIN} particles)\n"
-          f"ratio MC/analytic without drift:\n{np.array2string(n / exp, precision=2)}")
+    print(
+        f"chi2/ndf without drift = {chi2_ndf:.0f} ({N_NO_DRIFT} particles); "
+        f"with drift = {(pull_drift**2).sum() / pull_drift.size:.2f} ({N_MAIN} particles)\n"
+        f"ratio MC/analytic without drift:\n{np.array2string(n / exp, precision=2)}"
+    )
     assert chi2_ndf > 10.0
     # the direction of the error: particles pushed outwards by the missing inward drift
     ratio = n / exp

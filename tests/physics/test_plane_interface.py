@@ -41,10 +41,19 @@ def _config(plane_interface="auto"):
         "run": {"particles": N, "progress": False},
         "energy": {"min_GeV": 100.0, "max_GeV": 100.01},
         "galaxy": {"halo_height_kpc": 20.0, "radius_max_kpc": 30.0},
-        "field": {"model": "uniform", "direction": NORTH.tolist(), "south_direction": SOUTH.tolist(),
-                  "south_strength_uG": 2.0},
+        "field": {
+            "model": "uniform",
+            "direction": NORTH.tolist(),
+            "south_direction": SOUTH.tolist(),
+            "south_strength_uG": 2.0,
+        },
         "source": {"type": "point", "position_kpc": [0.0, 0.0, 0.0]},
-        "diffusion": {"D0_cm2_per_s": D_PAR * KPC2_PER_MYR_IN_CM2_PER_S, "delta_par": 0.0, "epsilon": EPS, "beta": False},
+        "diffusion": {
+            "D0_cm2_per_s": D_PAR * KPC2_PER_MYR_IN_CM2_PER_S,
+            "delta_par": 0.0,
+            "epsilon": EPS,
+            "beta": False,
+        },
         "time": {"dt_max_Myr": 0.01, "regimes": [{"energy_max_GeV": 100.01, "t_max_Myr": T}]},
         "numerics": {"plane_interface": plane_interface},
         "tally": [{"name": "map", "type": "cylindrical", "R_bins": 2, "z_bins": 2, "energy_bins": 1}],
@@ -72,7 +81,6 @@ def _expected():
 
 def test_the_interface_rule_is_switched_on_for_two_half_spaces():
 
-
     assert build_model(_config()).numerics.plane_mode == 1
     assert build_model(_config("off")).numerics.plane_mode == 0
     same = _config()
@@ -98,14 +106,26 @@ def test_plain_euler_steps_miss_the_interface():
     assert abs(np.mean(pos[:, 2] > 0.0) - alpha) > 10.0 * math.sqrt(alpha * (1 - alpha) / N)
 
 
-@pytest.mark.parametrize("field, expected", [
-    ({"model": "cerri_toy"}, "PLANE_SMOOTH"),
-    ({"model": "pt11"}, "PLANE_SMOOTH"),  # no B_z: D_xz = D_yz = 0, D_zz = D⊥ on both sides
-    ({"model": "uniform", "direction": [1.0, 0.0, 1.0], "south_direction": [0.0, 1.0, 1.0]}, "PLANE_JUMP"),
-    ({"model": "cerri17", "overrides": {"disk_scale": 0.0, "halo_scale": 0.0}}, "PLANE_JUMP"),  # B_R ∝ sgn z
-    # UF23's poloidal halo: B_R ∝ sgn z |z|^0.43, continuous with a cusp
-    ({"model": "uf23", "variant": "base", "overrides": {"disk_scale": 0.0, "toroidal_scale": 0.0}}, "PLANE_CUSP"),
-])
+@pytest.mark.parametrize(
+    "field, expected",
+    [
+        ({"model": "cerri_toy"}, "PLANE_SMOOTH"),
+        ({"model": "pt11"}, "PLANE_SMOOTH"),  # no B_z: D_xz = D_yz = 0, D_zz = D⊥ on both sides
+        (
+            {"model": "uniform", "direction": [1.0, 0.0, 1.0], "south_direction": [0.0, 1.0, 1.0]},
+            "PLANE_JUMP",
+        ),
+        (
+            {"model": "cerri17", "overrides": {"disk_scale": 0.0, "halo_scale": 0.0}},
+            "PLANE_JUMP",
+        ),  # B_R ∝ sgn z
+        # UF23's poloidal halo: B_R ∝ sgn z |z|^0.43, continuous with a cusp
+        (
+            {"model": "uf23", "variant": "base", "overrides": {"disk_scale": 0.0, "toroidal_scale": 0.0}},
+            "PLANE_CUSP",
+        ),
+    ],
+)
 def test_plane_structure_is_classified(field, expected):
     from sdeprop.models import field as F
 

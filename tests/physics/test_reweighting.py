@@ -52,8 +52,18 @@ def make_config(seed: int, sampling: str) -> dict:
         "diffusion": {"D0_cm2_per_s": 3.0e28, "delta_par": 0.5, "epsilon": 0.1},
         "source": {"type": "disk", "radius_kpc": 10.0, "z_profile": "thin"},
         "time": {"step_fraction": 0.2, "dt_max_Myr": 100.0},
-        "tally": [{"type": "cylindrical", "name": "disk", "R_max_kpc": 10.0, "R_bins": 1,
-                   "z_min_kpc": -1.0, "z_max_kpc": 1.0, "z_bins": 1, "energy_bins": 10}],
+        "tally": [
+            {
+                "type": "cylindrical",
+                "name": "disk",
+                "R_max_kpc": 10.0,
+                "R_bins": 1,
+                "z_min_kpc": -1.0,
+                "z_max_kpc": 1.0,
+                "z_bins": 1,
+                "energy_bins": 10,
+            }
+        ],
     }
 
 
@@ -73,8 +83,10 @@ N_SMALL = 2000
 @pytest.fixture(scope="module")
 def small_runs():
     """Small runs (a fraction of a second) for the unit-level checks of the weights."""
-    return {sampling: sdeprop.run(make_config(seed, sampling), particles=N_SMALL, workers=1, progress=False)
-            for seed, sampling in ((3003, "log_uniform"), (4004, "power_law"))}
+    return {
+        sampling: sdeprop.run(make_config(seed, sampling), particles=N_SMALL, workers=1, progress=False)
+        for seed, sampling in ((3003, "log_uniform"), (4004, "power_law"))
+    }
 
 
 def _bin_average_factor(edges):
@@ -112,11 +124,14 @@ def test_log_uniform_reweighted_matches_power_law_run(log_uniform_run, power_law
     chi2 = float((pull**2).sum())
     p = stats.chi2.sf(chi2, pull.size)
     edges = a.edges["E_GeV"]
-    msg = (f"chi2 = {chi2:.1f} / {pull.size} (p = {p:.2g})\n"
-           f"pulls                     {np.array2string(pull, precision=2)}\n"
-           f"ratio reweighted/direct   {np.array2string(na / nb, precision=4)}\n"
-           f"1σ of the ratio           {np.array2string(np.hypot(sa / na, sb / nb), precision=4)}\n"
-           f"bin-averaging bias if the weight is constant per E0 bin: {np.array2string(_bin_average_factor(edges), precision=4)}")
+    msg = (
+        f"chi2 = {chi2:.1f} / {pull.size} (p = {p:.2g})\n"
+        f"pulls                     {np.array2string(pull, precision=2)}\n"
+        f"ratio reweighted/direct   {np.array2string(na / nb, precision=4)}\n"
+        f"1σ of the ratio           {np.array2string(np.hypot(sa / na, sb / nb), precision=4)}\n"
+        "bin-averaging bias if the weight is constant per E0 bin: "
+        f"{np.array2string(_bin_average_factor(edges), precision=4)}"
+    )
     print(msg)
     assert np.all(np.abs(pull) < 4.0), msg
     assert p > 1e-3, msg
@@ -134,7 +149,8 @@ def test_reweighting_is_linear_in_rate(small_runs):
 
 
 def test_log_uniform_spectrum_gives_raw_normalisation(small_runs):
-    """A spectrum ∝ the sampling density (LogUniform for log-uniform sampling) gives r_j = rate/N in every bin.
+    """A spectrum ∝ the sampling density (LogUniform for log-uniform sampling) gives r_j = rate/N in every
+    bin.
 
     The spectra integrate in ln T with 32-node Gauss–Legendre; for 1/T the integrand is constant,
     so the only error is rounding.
@@ -144,8 +160,12 @@ def test_log_uniform_spectrum_gives_raw_normalisation(small_runs):
         np.testing.assert_allclose(tally.rates(LogUniform(), rate), rate / N_SMALL, rtol=1e-12)
     # the default-spectrum density of a [spectrum] type = 'log_uniform' run is the same thing
     raw = tally.reweight(LogUniform(), 1.0)
-    np.testing.assert_allclose(raw.density.ravel(), tally.sum1[0, 0, 0, :, 0] / (N_SMALL * tally.layout.cell_volume_kpc3()[0, 0]
-                                                                          * np.diff(tally.edges["E_GeV"])), rtol=1e-12)
+    np.testing.assert_allclose(
+        raw.density.ravel(),
+        tally.sum1[0, 0, 0, :, 0]
+        / (N_SMALL * tally.layout.cell_volume_kpc3()[0, 0] * np.diff(tally.edges["E_GeV"])),
+        rtol=1e-12,
+    )
 
 
 def test_power_law_sampling_gives_equal_rates(small_runs):

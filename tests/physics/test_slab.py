@@ -1,4 +1,5 @@
-"""Slab halo with free escape at |z| = H and a thin-disc source (docs/physics.md §8.2, §8.4; docs/design.md §3, §7).
+"""Slab halo with free escape at |z| = H and a thin-disc source (docs/physics.md §8.2, §8.4; docs/design.md
+§3, §7).
 
 Oracles
 -------
@@ -94,7 +95,8 @@ checks use that Tally's own uncertainty.
 The z bins are strongly correlated (one history spends time in many bins: neighbouring
 bins have correlation 0.7–0.9, both from Kac's moment formula for killed Brownian motion
 and from the replica scatter), so Σ pull² is *not* χ²(11)-distributed: with the nominal
-chi2.sf(·, 11) > 10⁻³ cut its false-alarm rate would be ≈ 4 %, not 0.1 %.  The profile-wide test therefore uses
+chi2.sf(·, 11) > 10⁻³ cut its false-alarm rate would be ≈ 4 %, not 0.1 %.  The profile-wide test therefore
+uses
 Hotelling's T² with the covariance estimated from the replicas:
 (K − p)/(p (K − 1)) T² ~ F(p, K − p), p = 11 bins, which is exactly calibrated whatever the
 correlations.  The diagonal Σ pull² is reported in the failure message for information.
@@ -131,13 +133,22 @@ N_Z_BINS = 11
 E_MIN_GEV = 10.0
 E_MAX_GEV = 10.0 * (1.0 + 1e-5)
 DIRECTION = (1.0, 1.0, 2.0)
-DIFFUSION = {"D0_cm2_per_s": 3.0e28, "reference_rigidity_GV": 4.0, "delta_par": 0.5, "delta_perp": 0.3,
-             "epsilon": 0.05, "beta": True}
+DIFFUSION = {
+    "D0_cm2_per_s": 3.0e28,
+    "reference_rigidity_GV": 4.0,
+    "delta_par": 0.5,
+    "delta_perp": 0.3,
+    "epsilon": 0.05,
+    "beta": True,
+}
 N_REPLICAS = 50
 PER_REPLICA = {"residence_time": 2400, "snapshot": 400}
 N_SIGMA = 4.0
 P_TWO_SIDED_4SIGMA = 2 * stats.norm.sf(N_SIGMA)  # 6.3e-5
-SEEDS = {"residence_time": 1000, "snapshot": 5000}  # replica k uses seed + k: the two estimators are independent
+SEEDS = {
+    "residence_time": 1000,
+    "snapshot": 5000,
+}  # replica k uses seed + k: the two estimators are independent
 
 
 def diffusion_zz():
@@ -166,16 +177,36 @@ DT_RESIDENCE_MYR = default_time_step()  # 0.489 Myr
 def slab_config(method: str, seed: int) -> dict:
     regime = {"energy_max_GeV": E_MAX_GEV, "t_max_Myr": T_MAX_MYR}
     time = {"regimes": [regime]}  # residence time: the default step control
-    tallies = [{"type": "cylindrical", "name": "slab", "R_min_kpc": 0.0, "R_max_kpc": R_TALLY_KPC, "R_bins": 1,
-                "z_min_kpc": -H_KPC, "z_max_kpc": H_KPC, "z_bins": N_Z_BINS, "energy_bins": 1}]
+    tallies = [
+        {
+            "type": "cylindrical",
+            "name": "slab",
+            "R_min_kpc": 0.0,
+            "R_max_kpc": R_TALLY_KPC,
+            "R_bins": 1,
+            "z_min_kpc": -H_KPC,
+            "z_max_kpc": H_KPC,
+            "z_bins": N_Z_BINS,
+            "energy_bins": 1,
+        }
+    ]
     if method == "snapshot":
         snapshot_dt = T_ESC_MYR / 500.0
         regime["snapshot_dt_Myr"] = snapshot_dt
         time["dt_max_Myr"] = snapshot_dt
     else:
         # the whole halo R < R_max: exactly the 1D slab, for the source-bin check
-        tallies.append({"type": "cylindrical", "name": "column", "R_bins": 1, "z_min_kpc": -H_KPC, "z_max_kpc": H_KPC,
-                        "z_bins": N_Z_BINS, "energy_bins": 1})
+        tallies.append(
+            {
+                "type": "cylindrical",
+                "name": "column",
+                "R_bins": 1,
+                "z_min_kpc": -H_KPC,
+                "z_max_kpc": H_KPC,
+                "z_bins": N_Z_BINS,
+                "energy_bins": 1,
+            }
+        )
     n = PER_REPLICA[method]
     return {
         "run": {"name": f"slab_{method}", "seed": seed, "particles": n, "batch_size": n, "progress": False},
@@ -216,8 +247,15 @@ def merge(tallies) -> Tally:
     """One Tally from the same tally of independent runs: the per-history moment sums and the
     history counts add."""
     t0 = tallies[0]
-    return Tally(t0.layout, sum(t.sums for t in tallies), sum(t.n_injected for t in tallies), t0.sampler,
-                 t0.species, t0.spectrum, t0.rate_per_Myr)
+    return Tally(
+        t0.layout,
+        sum(t.sums for t in tallies),
+        sum(t.n_injected for t in tallies),
+        t0.sampler,
+        t0.species,
+        t0.spectrum,
+        t0.rate_per_Myr,
+    )
 
 
 class SlabRun:
@@ -226,17 +264,29 @@ class SlabRun:
     def __init__(self, method: str):
         self.method = method
         self.n_histories = N_REPLICAS * PER_REPLICA[method]
-        results = [sdeprop.run(slab_config(method, SEEDS[method] + k), particles=PER_REPLICA[method], workers=1,
-                               progress=False, keep_state=True) for k in range(N_REPLICAS)]
+        results = [
+            sdeprop.run(
+                slab_config(method, SEEDS[method] + k),
+                particles=PER_REPLICA[method],
+                workers=1,
+                progress=False,
+                keep_state=True,
+            )
+            for k in range(N_REPLICAS)
+        ]
         tallies = [r.tallies["slab"] for r in results]
         self.replica_profiles = np.array([number_density(t)[0] for t in tallies])
         self.merged = merge(tallies)
         self.density, self.uncertainty = number_density(self.merged)
         self.z_edges = tallies[0].edges["z_kpc"]
         self.expected = analytic_profile(self.z_edges)
-        self.column = merge([r.tallies["column"] for r in results]) if "column" in results[0].tallies else None
+        self.column = (
+            merge([r.tallies["column"] for r in results]) if "column" in results[0].tallies else None
+        )
         self.counts = {key: sum(r.counts[key] for r in results) for key in results[0].counts}
-        self.final_state = {key: np.concatenate([r.final_state[key] for r in results]) for key in results[0].final_state}
+        self.final_state = {
+            key: np.concatenate([r.final_state[key] for r in results]) for key in results[0].final_state
+        }
 
 
 @pytest.fixture(scope="module")
@@ -256,9 +306,12 @@ def slab(request):
 
 def _table(run: SlabRun) -> str:
     pulls = (run.density - run.expected) / run.uncertainty
-    rows = [f"  z=[{a:+.2f},{b:+.2f}] n={n:.5e} ± {s:.2e}  analytic={e:.5e}  pull={p:+.2f}"
-            for a, b, n, s, e, p in zip(run.z_edges[:-1], run.z_edges[1:], run.density, run.uncertainty,
-                                       run.expected, pulls)]
+    rows = [
+        f"  z=[{a:+.2f},{b:+.2f}] n={n:.5e} ± {s:.2e}  analytic={e:.5e}  pull={p:+.2f}"
+        for a, b, n, s, e, p in zip(
+            run.z_edges[:-1], run.z_edges[1:], run.density, run.uncertainty, run.expected, pulls
+        )
+    ]
     return "\n".join(rows)
 
 
@@ -279,18 +332,23 @@ def test_profile_matches_analytic_bin_by_bin(slab):
 
 
 def test_profile_hotelling(slab):
-    """The whole profile agrees with Q_A (H − |z|)/(2 D_zz): Hotelling T² over the 11 correlated bins, p > 1e-3."""
+    """The whole profile agrees with Q_A (H − |z|)/(2 D_zz): Hotelling T² over the 11 correlated bins, p >
+    1e-3."""
     k, p = slab.replica_profiles.shape
     mean = slab.replica_profiles.mean(axis=0)
-    np.testing.assert_allclose(mean, slab.density, rtol=1e-10)  # equal-size replicas: merged = mean of replicas
+    np.testing.assert_allclose(
+        mean, slab.density, rtol=1e-10
+    )  # equal-size replicas: merged = mean of replicas
     cov_of_mean = np.cov(slab.replica_profiles, rowvar=False) / k
     delta = mean - slab.expected
     t2 = float(delta @ np.linalg.solve(cov_of_mean, delta))
     f_stat = (k - p) / (p * (k - 1)) * t2
     p_value = stats.f.sf(f_stat, p, k - p)
     diag_chi2 = float(np.sum((delta / slab.uncertainty) ** 2))
-    assert p_value > 1e-3, (f"{slab.method}: Hotelling T² = {t2:.1f} (F = {f_stat:.2f}, p = {p_value:.2e}); "
-                            f"diagonal Σ pull² = {diag_chi2:.1f}\n{_table(slab)}")
+    assert p_value > 1e-3, (
+        f"{slab.method}: Hotelling T² = {t2:.1f} (F = {f_stat:.2f}, p = {p_value:.2e}); "
+        f"diagonal Σ pull² = {diag_chi2:.1f}\n{_table(slab)}"
+    )
 
 
 def test_uncertainty_matches_replica_scatter(slab):
@@ -303,7 +361,9 @@ def test_uncertainty_matches_replica_scatter(slab):
     ratio = s2 / slab.uncertainty**2
     lo = stats.chi2.ppf(P_TWO_SIDED_4SIGMA / 2, k - 1) / (k - 1)
     hi = stats.chi2.isf(P_TWO_SIDED_4SIGMA / 2, k - 1) / (k - 1)
-    assert np.all((ratio > lo) & (ratio < hi)), f"{slab.method}: replica/tally variance ratios {ratio} outside [{lo:.2f}, {hi:.2f}]"
+    assert np.all((ratio > lo) & (ratio < hi)), (
+        f"{slab.method}: replica/tally variance ratios {ratio} outside [{lo:.2f}, {hi:.2f}]"
+    )
 
 
 def test_estimators_agree(residence, snapshot):
@@ -313,7 +373,8 @@ def test_estimators_agree(residence, snapshot):
     pulls = diff / sigma
     assert np.all(np.abs(pulls) < N_SIGMA), (
         f"residence − snapshot pulls {np.array2string(pulls, precision=2)}\n"
-        f"residence:\n{_table(residence)}\nsnapshot:\n{_table(snapshot)}")
+        f"residence:\n{_table(residence)}\nsnapshot:\n{_table(snapshot)}"
+    )
 
 
 def test_mean_escape_time(residence):
@@ -329,15 +390,19 @@ def test_mean_escape_time(residence):
     se = t.std(ddof=1) / math.sqrt(t.size)
     expected = T_ESC_MYR + 0.5 * dt
     pull = (t.mean() - expected) / se
-    assert abs(pull) < N_SIGMA, (f"<t> = {t.mean():.3f} ± {se:.3f} Myr, expected H²/(2 D_zz) + dt/2 "
-                                 f"= {T_ESC_MYR:.3f} + {0.5 * dt:.3f} Myr (pull {pull:+.2f})")
+    assert abs(pull) < N_SIGMA, (
+        f"<t> = {t.mean():.3f} ± {se:.3f} Myr, expected H²/(2 D_zz) + dt/2 "
+        f"= {T_ESC_MYR:.3f} + {0.5 * dt:.3f} Myr (pull {pull:+.2f})"
+    )
     # second moment: E[τ²] = 2 ∫ t S(t) dt = (5/3) t_esc² from the survival series of docs/physics.md §8.2
     t2 = t**2
     se2 = t2.std(ddof=1) / math.sqrt(t.size)
     expected2 = 5.0 / 3.0 * T_ESC_MYR**2 + dt * T_ESC_MYR + dt**2 / 3.0
     pull2 = (t2.mean() - expected2) / se2
-    assert abs(pull2) < N_SIGMA, (f"<t²> = {t2.mean():.1f} ± {se2:.1f} Myr², "
-                                  f"expected (5/3) t_esc² + dt t_esc + dt²/3 = {expected2:.1f} (pull {pull2:+.2f})")
+    assert abs(pull2) < N_SIGMA, (
+        f"<t²> = {t2.mean():.1f} ± {se2:.1f} Myr², "
+        f"expected (5/3) t_esc² + dt t_esc + dt²/3 = {expected2:.1f} (pull {pull2:+.2f})"
+    )
 
 
 def test_no_source_bin_excess_at_default_step(residence):
@@ -361,10 +426,14 @@ def test_no_source_bin_excess_at_default_step(residence):
     width = z_edges[c + 1] - z_edges[c]
     # left-point excess: dt/2 per history (unit total rate) spread over the bin's volume π R_max² Δz
     left_point_excess = 0.5 * DT_RESIDENCE_MYR / (math.pi * R_MAX_KPC**2 * width)
-    report = (f"central column bin n = {density[c]:.5e} ± {uncertainty[c]:.2e} kpc⁻³, analytic {expected[c]:.5e} "
-              f"({100 * (density[c] / expected[c] - 1):+.3f} ± {100 * uncertainty[c] / expected[c]:.3f} %); "
-              f"left-point scoring would add {100 * left_point_excess / expected[c]:+.2f} % "
-              f"= {left_point_excess / uncertainty[c]:.1f} σ")
-    assert left_point_excess >= 5.0 * uncertainty[c], "too few histories to see the left-point excess: " + report
+    report = (
+        f"central column bin n = {density[c]:.5e} ± {uncertainty[c]:.2e} kpc⁻³, analytic {expected[c]:.5e} "
+        f"({100 * (density[c] / expected[c] - 1):+.3f} ± {100 * uncertainty[c] / expected[c]:.3f} %); "
+        f"left-point scoring would add {100 * left_point_excess / expected[c]:+.2f} % "
+        f"= {left_point_excess / uncertainty[c]:.1f} σ"
+    )
+    assert left_point_excess >= 5.0 * uncertainty[c], (
+        "too few histories to see the left-point excess: " + report
+    )
     pull = (density[c] - expected[c]) / uncertainty[c]
     assert abs(pull) < N_SIGMA, f"pull {pull:+.2f}: " + report

@@ -1,4 +1,5 @@
-"""Electrons with b = b0 E² from a point source in infinite space: the Syrovatskii solution (docs/physics.md §8.5).
+"""Electrons with b = b0 E² from a point source in infinite space: the Syrovatskii solution (docs/physics.md
+§8.5).
 
 Oracle (sdeprop.analytic, checked on its own in tests/test_analytic.py).  With D = D0 (E/E_ref)^δ
 and b = b0 E², a particle injected at E_s is at E after t = (1/E − 1/E_s)/b0, with a Gaussian
@@ -91,8 +92,8 @@ B0_PER_GEV_PER_S = 1e-16
 D0_CM2_PER_S = 1e28
 E_REF_GV = 1.0
 DELTA = 0.5
-D0 = D0_CM2_PER_S * MYR_S / KPC_CM**2   # kpc²/Myr
-B0 = B0_PER_GEV_PER_S * MYR_S           # GeV⁻¹ Myr⁻¹
+D0 = D0_CM2_PER_S * MYR_S / KPC_CM**2  # kpc²/Myr
+B0 = B0_PER_GEV_PER_S * MYR_S  # GeV⁻¹ Myr⁻¹
 
 E_MIN, E_MAX = 10.0, 1000.0
 E_TALLY_MAX = 10**2.5
@@ -117,12 +118,29 @@ Z_HALF = 0.5
 
 
 def make_config(method: str) -> dict:
-    common = {"energy_min_GeV": E_MIN, "energy_max_GeV": E_TALLY_MAX, "energy_bins": ENERGY_BINS,
-              "source_energy_bins": SOURCE_ENERGY_BINS}
-    tallies = [{"name": name, "type": "sphere", "center_kpc": list(c), "radius_kpc": a, **common}
-               for name, (c, a) in BALLS.items()]
-    tallies.append({"name": "rings", "type": "cylindrical", "R_min_kpc": RING_EDGES[0], "R_max_kpc": RING_EDGES[-1],
-                    "R_bins": len(RING_EDGES) - 1, "z_min_kpc": -Z_HALF, "z_max_kpc": Z_HALF, "z_bins": 1, **common})
+    common = {
+        "energy_min_GeV": E_MIN,
+        "energy_max_GeV": E_TALLY_MAX,
+        "energy_bins": ENERGY_BINS,
+        "source_energy_bins": SOURCE_ENERGY_BINS,
+    }
+    tallies = [
+        {"name": name, "type": "sphere", "center_kpc": list(c), "radius_kpc": a, **common}
+        for name, (c, a) in BALLS.items()
+    ]
+    tallies.append(
+        {
+            "name": "rings",
+            "type": "cylindrical",
+            "R_min_kpc": RING_EDGES[0],
+            "R_max_kpc": RING_EDGES[-1],
+            "R_bins": len(RING_EDGES) - 1,
+            "z_min_kpc": -Z_HALF,
+            "z_max_kpc": Z_HALF,
+            "z_bins": 1,
+            **common,
+        }
+    )
     estimator = {"method": method}
     if method == "snapshot":
         estimator["output_times_Myr"] = list(OUTPUT_TIMES)
@@ -132,11 +150,19 @@ def make_config(method: str) -> dict:
         "energy": {"min_GeV": E_MIN, "max_GeV": E_MAX},
         "galaxy": {"halo_height_kpc": 1e4, "radius_max_kpc": 1e4},
         "field": {"model": "uniform"},
-        "diffusion": {"D0_cm2_per_s": D0_CM2_PER_S, "reference_rigidity_GV": E_REF_GV, "delta_par": DELTA,
-                      "epsilon": 1.0, "beta": False},
+        "diffusion": {
+            "D0_cm2_per_s": D0_CM2_PER_S,
+            "reference_rigidity_GV": E_REF_GV,
+            "delta_par": DELTA,
+            "epsilon": 1.0,
+            "beta": False,
+        },
         "losses": {"model": "quadratic", "b0_per_GeV_per_s": B0_PER_GEV_PER_S, "energy_floor_GeV": E_MIN},
-        "time": {"loss_fraction": LOSS_FRACTION, "dt_max_Myr": 1.0,
-                 "regimes": [{"energy_max_GeV": E_MAX, "t_max_Myr": T_MAX, "snapshot_dt_Myr": SNAPSHOT_DT}]},
+        "time": {
+            "loss_fraction": LOSS_FRACTION,
+            "dt_max_Myr": 1.0,
+            "regimes": [{"energy_max_GeV": E_MAX, "t_max_Myr": T_MAX, "snapshot_dt_Myr": SNAPSHOT_DT}],
+        },
         "source": {"type": "point", "position_kpc": [0.0, 0.0, 0.0]},
         "estimator": estimator,
         "tally": tallies,
@@ -146,7 +172,9 @@ def make_config(method: str) -> dict:
 def _run(method):
     res = sdeprop.run(make_config(method), workers=1, progress=False)
     c = res.counts
-    assert c["below_energy_floor"] == N_PARTICLES, c  # every history complete: cooled to the floor before t_max
+    assert c["below_energy_floor"] == N_PARTICLES, (
+        c
+    )  # every history complete: cooled to the floor before t_max
     return res
 
 
@@ -174,42 +202,70 @@ def sampling_count(E):
 
 
 def cells():
-    """(label, tally, index into the spatial axes, kernel average K̄(λ²), length scale [kpc], volume [kpc³])."""
+    """(label, tally, index into the spatial axes, kernel average K̄(λ²), length scale [kpc], volume
+    [kpc³])."""
     out = []
     for name, (c, a) in BALLS.items():
         d = float(np.linalg.norm(c))
-        out.append((f"{name} (d={d:g}, a={a:g})", name, (),
-                    lambda v, d=d, a=a: A.gaussian_kernel_sphere_average_per_kpc3(d, a, v), max(d, a), 4 / 3 * math.pi * a**3))
+        out.append(
+            (
+                f"{name} (d={d:g}, a={a:g})",
+                name,
+                (),
+                lambda v, d=d, a=a: A.gaussian_kernel_sphere_average_per_kpc3(d, a, v),
+                max(d, a),
+                4 / 3 * math.pi * a**3,
+            )
+        )
     for j, (r1, r2) in enumerate(zip(RING_EDGES[:-1], RING_EDGES[1:])):
-        out.append((f"ring {r1:g}-{r2:g} kpc", "rings", (j, 0),
-                    lambda v, r1=r1, r2=r2: A.gaussian_kernel_ring_average_per_kpc3(r1, r2, -Z_HALF, Z_HALF, v),
-                    r2, math.pi * (r2**2 - r1**2) * 2 * Z_HALF))
+        out.append(
+            (
+                f"ring {r1:g}-{r2:g} kpc",
+                "rings",
+                (j, 0),
+                lambda v, r1=r1, r2=r2: A.gaussian_kernel_ring_average_per_kpc3(r1, r2, -Z_HALF, Z_HALF, v),
+                r2,
+                math.pi * (r2**2 - r1**2) * 2 * Z_HALF,
+            )
+        )
     return out
 
 
 def steady_oracle(kernel, length, edges, d0=D0):
     """Bin- and volume-averaged steady density [kpc⁻³ GeV⁻¹] per energy bin."""
     return A.energy_bin_average(
-        lambda E: A.syrovatskii_steady_region_average(kernel, length, E, source_rate, E_MAX, d0, E_REF_GV, DELTA, B0),
-        edges[:-1], edges[1:])
+        lambda E: A.syrovatskii_steady_region_average(
+            kernel, length, E, source_rate, E_MAX, d0, E_REF_GV, DELTA, B0
+        ),
+        edges[:-1],
+        edges[1:],
+    )
 
 
 def burst_oracle(kernel, edges, t, Q=source_rate, d0=D0):
-    """Bin- and volume-averaged burst density at time t per energy bin (0 outside the cooled injection range)."""
+    """Bin- and volume-averaged burst density at time t per energy bin (0 outside the cooled injection
+    range)."""
     support = (E_MIN / (1 + B0 * E_MIN * t), E_MAX / (1 + B0 * E_MAX * t))
     return A.energy_bin_average(
         lambda E: A.syrovatskii_burst_region_average(kernel, E, t, Q, d0, E_REF_GV, DELTA, B0),
-        edges[:-1], edges[1:], support_GeV=support)
+        edges[:-1],
+        edges[1:],
+        support_GeV=support,
+    )
 
 
 def check(rows, title):
     """rows: (label, MC, σ, oracle, time-step bias).  Print the table; assert 4σ and the bias bound."""
-    lines = [f"{title}: {len(rows)} comparisons",
-             f"{'cell':32s} {'E bin [GeV]':>14s} {'MC/oracle':>10s} {'σ/oracle':>9s} {'pull':>6s} {'bias/σ':>7s}"]
+    lines = [
+        f"{title}: {len(rows)} comparisons",
+        f"{'cell':32s} {'E bin [GeV]':>14s} {'MC/oracle':>10s} {'σ/oracle':>9s} {'pull':>6s} {'bias/σ':>7s}",
+    ]
     bad = []
     for label, ebin, got, err, ex, bias in rows:
         pull = (got - ex) / err
-        lines.append(f"{label:32s} {ebin:>14s} {got / ex:10.4f} {err / ex:9.4f} {pull:6.2f} {bias / err:7.3f}")
+        lines.append(
+            f"{label:32s} {ebin:>14s} {got / ex:10.4f} {err / ex:9.4f} {pull:6.2f} {bias / err:7.3f}"
+        )
         if not abs(got - ex) < N_SIGMA * err or not abs(bias) < 0.3 * err:
             bad.append(label + " " + ebin)
     msg = "\n".join(lines)
@@ -243,17 +299,20 @@ def _steady_rows(result):
 
 
 def test_steady_state_residence_time(residence_run):
-    """Continuous point source, residence-time estimator: every cell and energy bin within 4σ of the oracle."""
+    """Continuous point source, residence-time estimator: every cell and energy bin within 4σ of the
+    oracle."""
     check(_steady_rows(residence_run), "steady state, residence time")
 
 
 def test_steady_state_snapshots(snapshot_run):
-    """Continuous point source, snapshot estimator (Σ Δt G(t_k)): every cell and energy bin within 4σ of the oracle."""
+    """Continuous point source, snapshot estimator (Σ Δt G(t_k)): every cell and energy bin within 4σ of the
+    oracle."""
     check(_steady_rows(snapshot_run), "steady state, snapshots")
 
 
 def test_burst_snapshots(snapshot_run):
-    """Point burst at t = 0: densities at t = 1 and 4 Myr within 4σ of the burst oracle; empty above the cut-off."""
+    """Point burst at t = 0: densities at t = 1 and 4 Myr within 4σ of the burst oracle; empty above the
+    cut-off."""
     rows, empty = [], []
     for label, name, idx, kern, _, volume in cells():
         tally = snapshot_run.tallies[name]
