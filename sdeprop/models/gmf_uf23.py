@@ -427,6 +427,135 @@ def _xfield(p, r, az, sz):
     return br, br_r, bz, dbr_dr, dbr_dz, dbz_dr, dbz_dz
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _disk_spiral(p, r, c, s, inv_r, hd, dhd):
+    """Spiral disk, UF23 Eq. (10)-(14): (F, ∂_r F, (1/r)∂_φ F, ∂_z F) of the field strength F along
+    the spiral direction (c, s = cos φ, sin φ; hd, dhd: the vertical profile and its z-derivative)."""
+    # spiral, Eq. (10)-(14)
+    cot = p[D_COT_A]
+    u = math.log(r * (1.0 / _R_REF)) * cot     # phi - phi0
+    cu = math.cos(u)
+    su = math.sin(u)
+    c1 = c * cu + s * su                       # cos(phi0)
+    s1 = s * cu - c * su                       # sin(phi0)
+    c2 = c1 * c1 - s1 * s1
+    s2 = 2.0 * s1 * c1
+    c3 = c2 * c1 - s2 * s1
+    s3 = s2 * c1 + c2 * s1
+    a1 = p[D_A1]
+    b1 = p[D_B1]
+    a2 = p[D_A2]
+    b2 = p[D_B2]
+    a3 = p[D_A3]
+    b3 = p[D_B3]
+    b = a1 * c1 + b1 * s1 + a2 * c2 + b2 * s2 + a3 * c3 + b3 * s3
+    db = (b1 * c1 - a1 * s1) + 2.0 * (b2 * c2 - a2 * s2) + 3.0 * (b3 * c3 - a3 * s3)
+    # g_d(r) r_ref / r with (1 - e^{-r^2})/r (r in units of 1 kpc)
+    r2 = r * r
+    if r2 > 40.0:                      # e^{-r^2} < 5e-18: 1 - e^{-r^2} == 1 in double
+        e_r2 = 0.0
+        em = 1.0
+    elif r2 > 0.5:
+        e_r2 = math.exp(-r2)
+        em = 1.0 - e_r2
+    else:
+        em = -math.expm1(-r2)
+        e_r2 = 1.0 - em
+    q = em * inv_r
+    dq = 2.0 * e_r2 - q * inv_r
+    # σ(r; 5, 0.5) and σ(r; 20, 0.5) from one exponential: e_o = e_i e^{30}
+    # (e_i <= e^10 for r >= 0, so no overflow)
+    e_i = math.exp((_R_IN - r) * _INV_W_IN)
+    si = 1.0 / (1.0 + e_i)
+    si_c = e_i * si
+    e_o = e_i * _E_IN_OUT
+    so = 1.0 / (1.0 + e_o)
+    so_c = e_o * so
+    win = si * so_c
+    G = _R_REF * q * win
+    dG = _R_REF * (dq * win + q * win * (si_c * _INV_W_IN - so * _INV_W_OUT))
+    bG = b * G
+    F = bG * hd
+    dF_dr = hd * (b * dG - db * G * cot * inv_r)
+    dF_dp = hd * db * G * inv_r
+    dF_dz = bG * dhd
+    return F, dF_dr, dF_dp, dF_dz
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _disk_spur(p, x, y, r, inv_r, hd, dhd):
+    """Local spur, UF23 Eq. (16)-(18): (F, ∂_r F, (1/r)∂_φ F, ∂_z F) as for :func:`_disk_spiral`;
+    zero away from the spur's winding k = 0 (the authors' choice of the nearest winding)."""
+    # spur, Eq. (16)-(18)
+    phi = math.atan2(y, x)
+    if phi < 0.0:
+        phi += _TWO_PI
+    d0 = phi - p[D_PHI1]
+    rr0 = _R_SPUR * math.exp(d0 * p[D_TAN_A])
+    e0 = abs(r - rr0)
+    # authors' choice among windings k = -1, 0, 1 (first minimum wins): keep only k = 0
+    if e0 < abs(r - rr0 * p[D_EXP_M2PI_TAN]) and e0 <= abs(r - rr0 * p[D_EXP_2PI_TAN]):
+        cot = p[D_COT_A]
+        dl = d0 - math.log(r * (1.0 / _R_SPUR)) * cot     # phi0 - phi1
+        dl -= _TWO_PI * math.floor(dl * (1.0 / _TWO_PI) + 0.5)   # wrap to [-pi, pi)
+        gauss = p[P_B1] * math.exp(-0.5 * dl * dl * p[D_INV_WS2])
+        dgauss = -gauss * dl * p[D_INV_WS2]              # d/d(phi0)
+        dc = phi - p[D_PHIC]
+        dc -= _TWO_PI * math.floor(dc * (1.0 / _TWO_PI) + 0.5)
+        sdc = -1.0 if dc < 0.0 else 1.0
+        sg, sg_c = _sig((abs(dc) - p[D_LS]) * _INV_W_GATE)
+        gs = sg_c
+        dgs = -sdc * sg * sg_c * _INV_W_GATE             # d/d(phi)
+        pre = _R_SPUR * inv_r
+        F = pre * gauss * hd * gs
+        dF_dr = -F * inv_r - pre * hd * gs * dgauss * cot * inv_r
+        dF_dp = pre * hd * (dgauss * gs + gauss * dgs) * inv_r
+        dF_dz = pre * gauss * dhd * gs
+        return F, dF_dr, dF_dp, dF_dz
+    return 0.0, 0.0, 0.0, 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _twist(tau_v0, r, az, sz, on_axis, inv_r):
+    """Twisted halo, UF23 Eq. (43)-(47): B_φ = τ (B_z Δ_z + B_r Δ_r).  Returns τΔ_z, τΔ_z/r,
+    ∂_r(τΔ_z), ∂_z(τΔ_z), τΔ_r, ∂_r(τΔ_r), ∂_z(τΔ_r); ``tau_v0`` = τ v0 times the halo's scale."""
+    xr = r * _INV_R0_ROT
+    if xr > 0.5:
+        ex = math.exp(-xr)
+        f = 1.0 - ex                          # 1 - e^{-r/r0}
+    else:
+        f = -math.expm1(-xr)
+        ex = 1.0 - f
+    if on_axis:
+        f_r = _INV_R0_ROT * (1.0 - 0.5 * xr)  # f / r
+    else:
+        f_r = f * inv_r
+    fp = ex * _INV_R0_ROT                     # f'
+    # N(x) / x^2 with N = e^{-x}(1 + x) - 1;  h_r = (1 - f)/r0 - f/r = N/r
+    if xr < 0.05:
+        nx2 = -0.5 + xr * (1.0 / 3.0 + xr * (-1.0 / 8.0 + xr * (1.0 / 30.0 + xr * (
+            -1.0 / 144.0 + xr * (1.0 / 840.0 + xr * (-1.0 / 5760.0 + xr * (1.0 / 45360.0)))))))
+    else:
+        nx2 = (ex * (1.0 + xr) - 1.0) / (xr * xr)
+    hr = nx2 * xr * _INV_R0_ROT
+    dhr = -(ex + nx2) * _INV_R0_ROT * _INV_R0_ROT
+    e2 = math.exp(-2.0 * az * _INV_Z0_ROT)    # e^{-2|z|/z0}; E = 1/e2
+    inv1 = 1.0 / (1.0 + e2)
+    g = 2.0 * e2 * inv1                       # 2/(1 + E)
+    eg2 = 2.0 * g * inv1                      # E g^2 = 4 e2/(1 + e2)^2
+    one_m_e_g = 2.0 * (e2 - 1.0) * inv1       # (1 - E) g
+    tv = tau_v0
+    cz = -sz * _INV_Z0_ROT * eg2
+    dz_ = tv * cz * f                         # tau Delta_z
+    dz_r = tv * cz * f_r
+    ddz_dr = tv * cz * fp
+    ddz_dz = sz * dz_ * one_m_e_g * _INV_Z0_ROT
+    dr_ = tv * hr * g                         # tau Delta_r
+    ddr_dr = tv * dhr * g
+    ddr_dz = -tv * hr * sz * eg2 * _INV_Z0_ROT
+    return dz_, dz_r, ddz_dr, ddz_dz, dr_, ddr_dr, ddr_dz
+
+
 @njit(cache=True, error_model="numpy")  # not inlined: keeps the kernel's compile time short
 def uf23_field(p, x, y, z, r):
     """UF23 B (μG) and J_ij = ∂B_j/∂x_i (μG/kpc) at (x, y, z) kpc; r = sqrt(x² + y²).
@@ -481,85 +610,9 @@ def uf23_field(p, x, y, z, r):
         hd = sgz_c
         dhd = -dsgz
         if p[P_DISK_FORM] == 0.0:
-            # spiral, Eq. (10)-(14)
-            cot = p[D_COT_A]
-            u = math.log(r * (1.0 / _R_REF)) * cot     # phi - phi0
-            cu = math.cos(u)
-            su = math.sin(u)
-            c1 = c * cu + s * su                       # cos(phi0)
-            s1 = s * cu - c * su                       # sin(phi0)
-            c2 = c1 * c1 - s1 * s1
-            s2 = 2.0 * s1 * c1
-            c3 = c2 * c1 - s2 * s1
-            s3 = s2 * c1 + c2 * s1
-            a1 = p[D_A1]
-            b1 = p[D_B1]
-            a2 = p[D_A2]
-            b2 = p[D_B2]
-            a3 = p[D_A3]
-            b3 = p[D_B3]
-            b = a1 * c1 + b1 * s1 + a2 * c2 + b2 * s2 + a3 * c3 + b3 * s3
-            db = (b1 * c1 - a1 * s1) + 2.0 * (b2 * c2 - a2 * s2) + 3.0 * (b3 * c3 - a3 * s3)
-            # g_d(r) r_ref / r with (1 - e^{-r^2})/r (r in units of 1 kpc)
-            r2 = r * r
-            if r2 > 40.0:                      # e^{-r^2} < 5e-18: 1 - e^{-r^2} == 1 in double
-                e_r2 = 0.0
-                em = 1.0
-            elif r2 > 0.5:
-                e_r2 = math.exp(-r2)
-                em = 1.0 - e_r2
-            else:
-                em = -math.expm1(-r2)
-                e_r2 = 1.0 - em
-            q = em * inv_r
-            dq = 2.0 * e_r2 - q * inv_r
-            # σ(r; 5, 0.5) and σ(r; 20, 0.5) from one exponential: e_o = e_i e^{30}
-            # (e_i <= e^10 for r >= 0, so no overflow)
-            e_i = math.exp((_R_IN - r) * _INV_W_IN)
-            si = 1.0 / (1.0 + e_i)
-            si_c = e_i * si
-            e_o = e_i * _E_IN_OUT
-            so = 1.0 / (1.0 + e_o)
-            so_c = e_o * so
-            win = si * so_c
-            G = _R_REF * q * win
-            dG = _R_REF * (dq * win + q * win * (si_c * _INV_W_IN - so * _INV_W_OUT))
-            bG = b * G
-            F = bG * hd
-            dF_dr = hd * (b * dG - db * G * cot * inv_r)
-            dF_dp = hd * db * G * inv_r
-            dF_dz = bG * dhd
+            F, dF_dr, dF_dp, dF_dz = _disk_spiral(p, r, c, s, inv_r, hd, dhd)
         else:
-            # spur, Eq. (16)-(18)
-            phi = math.atan2(y, x)
-            if phi < 0.0:
-                phi += _TWO_PI
-            d0 = phi - p[D_PHI1]
-            rr0 = _R_SPUR * math.exp(d0 * p[D_TAN_A])
-            e0 = abs(r - rr0)
-            # authors' choice among windings k = -1, 0, 1 (first minimum wins): keep only k = 0
-            if e0 < abs(r - rr0 * p[D_EXP_M2PI_TAN]) and e0 <= abs(r - rr0 * p[D_EXP_2PI_TAN]):
-                cot = p[D_COT_A]
-                dl = d0 - math.log(r * (1.0 / _R_SPUR)) * cot     # phi0 - phi1
-                dl -= _TWO_PI * math.floor(dl * (1.0 / _TWO_PI) + 0.5)   # wrap to [-pi, pi)
-                gauss = p[P_B1] * math.exp(-0.5 * dl * dl * p[D_INV_WS2])
-                dgauss = -gauss * dl * p[D_INV_WS2]              # d/d(phi0)
-                dc = phi - p[D_PHIC]
-                dc -= _TWO_PI * math.floor(dc * (1.0 / _TWO_PI) + 0.5)
-                sdc = -1.0 if dc < 0.0 else 1.0
-                sg, sg_c = _sig((abs(dc) - p[D_LS]) * _INV_W_GATE)
-                gs = sg_c
-                dgs = -sdc * sg * sg_c * _INV_W_GATE             # d/d(phi)
-                pre = _R_SPUR * inv_r
-                F = pre * gauss * hd * gs
-                dF_dr = -F * inv_r - pre * hd * gs * dgauss * cot * inv_r
-                dF_dp = pre * hd * (dgauss * gs + gauss * dgs) * inv_r
-                dF_dz = pre * gauss * dhd * gs
-            else:
-                F = 0.0
-                dF_dr = 0.0
-                dF_dp = 0.0
-                dF_dz = 0.0
+            F, dF_dr, dF_dp, dF_dz = _disk_spur(p, x, y, r, inv_r, hd, dhd)
         sa = p[D_SIN_A] * s_disk
         ca = p[D_COS_A] * s_disk
         br += F * sa
@@ -586,40 +639,8 @@ def uf23_field(p, x, y, z, r):
             dbz_dz += s_x * xdbz_dz
         if s_tor != 0.0 and twisted:
             # twisted halo, Eq. (43)-(47): B_phi = tau (B_z Delta_z + B_r Delta_r)
-            xr = r * _INV_R0_ROT
-            if xr > 0.5:
-                ex = math.exp(-xr)
-                f = 1.0 - ex                          # 1 - e^{-r/r0}
-            else:
-                f = -math.expm1(-xr)
-                ex = 1.0 - f
-            if on_axis:
-                f_r = _INV_R0_ROT * (1.0 - 0.5 * xr)  # f / r
-            else:
-                f_r = f * inv_r
-            fp = ex * _INV_R0_ROT                     # f'
-            # N(x) / x^2 with N = e^{-x}(1 + x) - 1;  h_r = (1 - f)/r0 - f/r = N/r
-            if xr < 0.05:
-                nx2 = -0.5 + xr * (1.0 / 3.0 + xr * (-1.0 / 8.0 + xr * (1.0 / 30.0 + xr * (
-                    -1.0 / 144.0 + xr * (1.0 / 840.0 + xr * (-1.0 / 5760.0 + xr * (1.0 / 45360.0)))))))
-            else:
-                nx2 = (ex * (1.0 + xr) - 1.0) / (xr * xr)
-            hr = nx2 * xr * _INV_R0_ROT
-            dhr = -(ex + nx2) * _INV_R0_ROT * _INV_R0_ROT
-            e2 = math.exp(-2.0 * az * _INV_Z0_ROT)    # e^{-2|z|/z0}; E = 1/e2
-            inv1 = 1.0 / (1.0 + e2)
-            g = 2.0 * e2 * inv1                       # 2/(1 + E)
-            eg2 = 2.0 * g * inv1                      # E g^2 = 4 e2/(1 + e2)^2
-            one_m_e_g = 2.0 * (e2 - 1.0) * inv1       # (1 - E) g
-            tv = p[P_TAU] * _V0 * s_tor
-            cz = -sz * _INV_Z0_ROT * eg2
-            dz_ = tv * cz * f                         # tau Delta_z
-            dz_r = tv * cz * f_r
-            ddz_dr = tv * cz * fp
-            ddz_dz = sz * dz_ * one_m_e_g * _INV_Z0_ROT
-            dr_ = tv * hr * g                         # tau Delta_r
-            ddr_dr = tv * dhr * g
-            ddr_dz = -tv * hr * sz * eg2 * _INV_Z0_ROT
+            tau_v0 = p[P_TAU] * _V0 * s_tor
+            dz_, dz_r, ddz_dr, ddz_dz, dr_, ddr_dr, ddr_dz = _twist(tau_v0, r, az, sz, on_axis, inv_r)
             bph += xbz * dz_ + xbr * dr_
             bph_r += xbz * dz_r + xbr_r * dr_
             dbph_dr += xdbz_dr * dz_ + xbz * ddz_dr + xdbr_dr * dr_ + xbr * ddr_dr
