@@ -1,4 +1,4 @@
-"""The 3D Cartesian path of ``sdeprop crosscheck`` (sdeprop/crosscheck.py, grid_density_3d).
+"""The 3D Cartesian path of ``sdeprop crosscheck`` (sdeprop/crosscheck/, grid_density_3d).
 
 Statistics as in tests/test_crosscheck.py: 72 cells (6 R × 4 z × 3 E); a false alarm of
 max |pull| > 4 has P ≤ 72 · 6.3e-5 = 4.6e-3, and χ² p < 1e-3 is ≲ 5 % once the correlation of

@@ -1,4 +1,4 @@
-"""Fitting injection spectra to measured fluxes (sdeprop/fitting.py, sdeprop fit)."""
+"""Fitting injection spectra to measured fluxes (sdeprop/fitting/, sdeprop fit)."""
 
 import math
 from pathlib import Path

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run ``sdeprop`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    from ..config import ConfigError
+    from ..errors import ConfigError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(

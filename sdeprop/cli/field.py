@@ -48,7 +48,7 @@ def add_parser(subparsers):
 
 def _field_config(args):
     """The validated [field] section: MODEL, --variant, then the --set settings."""
-    from ..config import ConfigError
+    from ..errors import ConfigError
 
     for key in common.setting_keys(args.set):
         if key != "field" and not key.startswith("field."):
@@ -64,7 +64,7 @@ def _field_config(args):
 
 
 def main(args):
-    from ..config import ConfigError
+    from ..errors import ConfigError
     from ..io import read_field_grid
     from ..models.field import (
         clear_field_grid_cache,

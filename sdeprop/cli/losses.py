@@ -88,7 +88,7 @@ def _config(args):
 
 
 def main(args):
-    from ..config import ConfigError
+    from ..errors import ConfigError
     from ..horizon import (
         decade_energies,
         local_environment,
