@@ -2,7 +2,7 @@
 
     records.py     the interface: Particles, RandomBuffers, Physics, Numerics, Scoring (NamedTuples)
                    and the integer codes (particle status, counters, step rules)
-    particle_loop.py  the particle loop: ``transport`` and ``follow_particle``
+    particle_loop.py  the particle loop: ``transport`` and ``follow_particles``
     step.py        the pieces of one step: local frame (noise, drift ∇·D), step size, energy update
     plane.py       the near-plane step for tensors that jump or have a cusp at z = 0
     boundaries.py  free escape with the Brownian bridge, or reflecting walls

@@ -54,17 +54,10 @@ def transport(particles, randoms, first, n_pos, u_pos, physics, numerics, scorin
     Returns (index of the first unfinished particle, normals position, uniforms position).
     """
     n_touched = scoring.counters[C_NTOUCHED]
-    n = particles.x.shape[0]
-    for i in range(first, n):
-        if particles.status[i] != ALIVE:
-            continue
-        done, n_pos, u_pos, n_touched = follow_particle(i, particles, randoms, n_pos, u_pos, physics,
-                                                        numerics, scoring, n_touched)
-        if not done:
-            scoring.counters[C_NTOUCHED] = n_touched
-            return i, n_pos, u_pos
+    i, n_pos, u_pos, n_touched = follow_particles(first, particles, randoms, n_pos, u_pos, physics,
+                                                  numerics, scoring, n_touched)
     scoring.counters[C_NTOUCHED] = n_touched
-    return n, n_pos, u_pos
+    return i, n_pos, u_pos
 
 
 @njit(cache=True, inline="always")
@@ -81,10 +74,13 @@ def _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps):
 
 
 @njit(cache=True, error_model="numpy")
-def follow_particle(i, particles, randoms, n_pos, u_pos, physics, numerics, scoring, n_touched):
-    """Follow particle i until it stops or a random buffer runs out.
+def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics, scoring, n_touched):
+    """Follow particles ``first..`` one after another until all have stopped or a random buffer runs
+    out (then particle i's state is saved and i is returned, so that the caller refills the buffer
+    and calls again).  One loop over the batch: a call per particle measured 9-13 % slower.
 
-    Returns (finished, normals position, uniforms position, touched-cell count).
+    Returns (index of the first unfinished particle, normals position, uniforms position,
+    touched-cell count).
     """
     # scalars of the records are read where they are used; arrays are bound to locals once, since
     # reading an array from a record inside the loop costs reference counting on every step
@@ -112,131 +108,134 @@ def follow_particle(i, particles, randoms, n_pos, u_pos, physics, numerics, scor
                      and field_p[2] == field_p[5])
 
     p = particles
-    pid = i + 1
-    x, y, z, e, t, w = p.x[i], p.y[i], p.z[i], p.energy[i], p.time[i], p.weight[i]
-    t_max, snap_dt, k_snap, k_out = p.t_max[i], p.snapshot_dt[i], p.next_snapshot[i], p.next_output[i]
-    ln_e = math.log(e)
-    ln_e0 = math.log(p.source_energy[i])
-    source_energy_positions(ti, tf, ln_e0, scoring.source_position)
-    cells_below = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
-    # under losses D is re-evaluated each time ln E has fallen by e_tol, at the middle of the
-    # coming interval [ln E − e_tol, ln E] (docs/numerics.md "Energy losses")
-    ln_e_d = ln_e
-    dpar, dperp, ddiff, s_perp, inv_2dpar, floor_step2 = energy_state(
-        dkind, diff_p, math.exp(ln_e - 0.5 * e_tol) if lkind != LOSS_NONE else e, physics.mass_GeV,
-        physics.charge, min_step2, numerics.min_step_mean_free_paths)
-    r = math.sqrt(x * x + y * y)
-    last_dt = -1.0
-    half_prev = p.pending_residence[i]
-    sq = 0.0
-    nsteps = p.steps[i]
-    fresh = False
-    bx = by = bz = breg2 = jn2 = g_norm2 = kap2 = c = vx = vy = vz = 0.0
-    dzbx = dzby = dzbz = 0.0  # ∂_z b at the current point (for the near-plane step)
-    m2 = 1.0
-    q_loss = 0.0
-    status = ALIVE
-    while True:
-        if (n_pos + NORMALS_PER_STEP > normals.shape[0]
-                or ((use_bridge or plane) and u_pos + UNIFORMS_PER_STEP > uniforms.shape[0])):
-            _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps)
-            p.pending_residence[i] = half_prev
-            return False, n_pos, u_pos, n_touched
-        # --- local field, noise amplitude and drift (kept while the field is uniform and E fixed)
-        if not fresh:
-            f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
-            (bx, by, bz, breg2, m2, jn2, c, vx, vy, vz, g_norm2, kap2, dzbx, dzby, dzbz) = local_frame(
-                f, floor2, dperp, ddiff, s_perp, use_drift)
-            fresh = uniform_field
-        # --- time step (docs/numerics.md "Step control")
-        dt = field_limited_step(numerics.dt_max_Myr, step_frac2, numerics.geometric_length_kpc, inv_2dpar,
-                                numerics.step_rule, dperp, ddiff, g_norm2, kap2, jn2, m2, floor_step2)
-        if lkind != LOSS_NONE:
-            # loss time E/b = 1/(q E); q = b/E² is frozen over the step
-            q_loss = loss_coefficient(lkind, loss_p, x, y, z, r, e, ln_e, breg2)
-            if q_loss > 0.0:
-                dt = min(dt, numerics.loss_fraction / (q_loss * e))
-        t_output = output_times[k_out] if k_out < output_times.shape[0] else math.inf
-        dt = clip_to_schedule(dt, t, t_max, snapshot, k_snap, snap_dt, t_output)
-        # --- residence-time estimator (trapezoid): the end half of the last step + the start half of this one
-        if not snapshot:
-            n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * (half_prev + 0.5 * dt), scratch, stamp,
-                              touched, n_touched, pid)
-            half_prev = 0.5 * dt
-        # --- Euler proposal
-        xi0, xi1, xi2 = normals[n_pos], normals[n_pos + 1], normals[n_pos + 2]
-        n_pos += NORMALS_PER_STEP
-        bxi = c * (bx * xi0 + by * xi1 + bz * xi2)
-        if dt != last_dt:
-            sq = math.sqrt(dt)
-            last_dt = dt
-        x1 = x + (s_perp * xi0 + bxi * bx) * sq + vx * dt
-        y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
-        z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
-        if plane and dt > 0.0:
-            dzz = dperp + ddiff * bz * bz
-            near, touched_plane, used = plane_step_wanted(plane_mode, dzz, z, z1, dt, uniforms[u_pos])
-            u_pos += used
-            if near or touched_plane:
-                x1, y1, z1 = plane_end_point(fkind, field_p, field_grid, floor2, dperp, ddiff, dzz, bx, by,
-                                             bz, dzbx, dzby, dzbz, x, y, z, x1, y1, z1, dt, touched_plane,
-                                             uniforms[u_pos])
-                u_pos += 1
-        # --- energy losses: deterministic drift in E (exact for b ∝ E²)
-        if lkind != LOSS_NONE:
-            e, ln_e = lose_energy(e, ln_e, q_loss, dt)
-            if ln_e < cells_below:
-                cells_below = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
-            if ln_e < ln_e_d - e_tol:
-                ln_e_d = ln_e
-                dpar, dperp, ddiff, s_perp, inv_2dpar, floor_step2 = energy_state(
-                    dkind, diff_p, math.exp(ln_e - 0.5 * e_tol), physics.mass_GeV, physics.charge, min_step2,
-                    numerics.min_step_mean_free_paths)
-                fresh = False
-        t += dt
-        nsteps += 1
-        # --- boundaries: free escape at |z| = H and R = R_max, with the Brownian bridge, or reflection
-        r1 = math.sqrt(x1 * x1 + y1 * y1)
+    for i in range(first, p.x.shape[0]):
+        if p.status[i] != ALIVE:
+            continue
+        pid = i + 1
+        x, y, z, e, t, w = p.x[i], p.y[i], p.z[i], p.energy[i], p.time[i], p.weight[i]
+        t_max, snap_dt, k_snap, k_out = p.t_max[i], p.snapshot_dt[i], p.next_snapshot[i], p.next_output[i]
+        ln_e = math.log(e)
+        ln_e0 = math.log(p.source_energy[i])
+        source_energy_positions(ti, tf, ln_e0, scoring.source_position)
+        cells_below = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
+        # under losses D is re-evaluated each time ln E has fallen by e_tol, at the middle of the
+        # coming interval [ln E − e_tol, ln E] (docs/numerics.md "Energy losses")
+        ln_e_d = ln_e
+        dpar, dperp, ddiff, s_perp, inv_2dpar, floor_step2 = energy_state(
+            dkind, diff_p, math.exp(ln_e - 0.5 * e_tol) if lkind != LOSS_NONE else e, physics.mass_GeV,
+            physics.charge, min_step2, numerics.min_step_mean_free_paths)
+        r = math.sqrt(x * x + y * y)
+        last_dt = -1.0
+        half_prev = p.pending_residence[i]
+        sq = 0.0
+        nsteps = p.steps[i]
+        fresh = False
+        bx = by = bz = breg2 = jn2 = g_norm2 = kap2 = c = vx = vy = vz = 0.0
+        dzbx = dzby = dzbz = 0.0  # ∂_z b at the current point (for the near-plane step)
+        m2 = 1.0
+        q_loss = 0.0
         status = ALIVE
-        if reflect:
-            x1, y1, z1, r1 = reflect_end_point(H, rmax, dperp, ddiff, bx, by, bz, x1, y1, z1, r1)
-        elif abs(z1) >= H:
-            status = ESCAPED_Z
-        elif r1 >= rmax:
-            status = ESCAPED_R
-        elif use_bridge and dt > 0.0:
-            status, used = bridge_escape(H, rmax, dpar, dperp, ddiff, bx, by, bz, x, y, z, r, z1, r1, dt,
-                                         uniforms[u_pos], uniforms[u_pos + 1], uniforms[u_pos + 2])
-            u_pos += used
+        while True:
+            if (n_pos + NORMALS_PER_STEP > normals.shape[0]
+                    or ((use_bridge or plane) and u_pos + UNIFORMS_PER_STEP > uniforms.shape[0])):
+                _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps)
+                p.pending_residence[i] = half_prev
+                return i, n_pos, u_pos, n_touched
+            # --- local field, noise amplitude and drift (kept while the field is uniform and E fixed)
+            if not fresh:
+                f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
+                (bx, by, bz, breg2, m2, jn2, c, vx, vy, vz, g_norm2, kap2, dzbx, dzby, dzbz) = local_frame(
+                    f, floor2, dperp, ddiff, s_perp, use_drift)
+                fresh = uniform_field
+            # --- time step (docs/numerics.md "Step control")
+            dt = field_limited_step(numerics.dt_max_Myr, step_frac2, numerics.geometric_length_kpc, inv_2dpar,
+                                    numerics.step_rule, dperp, ddiff, g_norm2, kap2, jn2, m2, floor_step2)
+            if lkind != LOSS_NONE:
+                # loss time E/b = 1/(q E); q = b/E² is frozen over the step
+                q_loss = loss_coefficient(lkind, loss_p, x, y, z, r, e, ln_e, breg2)
+                if q_loss > 0.0:
+                    dt = min(dt, numerics.loss_fraction / (q_loss * e))
+            t_output = output_times[k_out] if k_out < output_times.shape[0] else math.inf
+            dt = clip_to_schedule(dt, t, t_max, snapshot, k_snap, snap_dt, t_output)
+            # --- residence-time estimator (trapezoid): end half of the last step + start half of this one
+            if not snapshot:
+                n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * (half_prev + 0.5 * dt), scratch, stamp,
+                                  touched, n_touched, pid)
+                half_prev = 0.5 * dt
+            # --- Euler proposal
+            xi0, xi1, xi2 = normals[n_pos], normals[n_pos + 1], normals[n_pos + 2]
+            n_pos += NORMALS_PER_STEP
+            bxi = c * (bx * xi0 + by * xi1 + bz * xi2)
+            if dt != last_dt:
+                sq = math.sqrt(dt)
+                last_dt = dt
+            x1 = x + (s_perp * xi0 + bxi * bx) * sq + vx * dt
+            y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
+            z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
+            if plane and dt > 0.0:
+                dzz = dperp + ddiff * bz * bz
+                near, touched_plane, used = plane_step_wanted(plane_mode, dzz, z, z1, dt, uniforms[u_pos])
+                u_pos += used
+                if near or touched_plane:
+                    x1, y1, z1 = plane_end_point(fkind, field_p, field_grid, floor2, dperp, ddiff, dzz, bx,
+                                                 by, bz, dzbx, dzby, dzbz, x, y, z, x1, y1, z1, dt,
+                                                 touched_plane, uniforms[u_pos])
+                    u_pos += 1
+            # --- energy losses: deterministic drift in E (exact for b ∝ E²)
+            if lkind != LOSS_NONE:
+                e, ln_e = lose_energy(e, ln_e, q_loss, dt)
+                if ln_e < cells_below:
+                    cells_below = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
+                if ln_e < ln_e_d - e_tol:
+                    ln_e_d = ln_e
+                    dpar, dperp, ddiff, s_perp, inv_2dpar, floor_step2 = energy_state(
+                        dkind, diff_p, math.exp(ln_e - 0.5 * e_tol), physics.mass_GeV, physics.charge,
+                        min_step2, numerics.min_step_mean_free_paths)
+                    fresh = False
+            t += dt
+            nsteps += 1
+            # --- boundaries: free escape at |z| = H and R = R_max, with the Brownian bridge, or reflection
+            r1 = math.sqrt(x1 * x1 + y1 * y1)
+            status = ALIVE
+            if reflect:
+                x1, y1, z1, r1 = reflect_end_point(H, rmax, dperp, ddiff, bx, by, bz, x1, y1, z1, r1)
+            elif abs(z1) >= H:
+                status = ESCAPED_Z
+            elif r1 >= rmax:
+                status = ESCAPED_R
+            elif use_bridge and dt > 0.0:
+                status, used = bridge_escape(H, rmax, dpar, dperp, ddiff, bx, by, bz, x, y, z, r, z1, r1, dt,
+                                             uniforms[u_pos], uniforms[u_pos + 1], uniforms[u_pos + 2])
+                u_pos += used
+                if status != ALIVE:
+                    counters[C_BRIDGE_ESCAPES] += 1
+            x, y, z, r = x1, y1, z1, r1
+            if status == ALIVE and e < numerics.energy_floor_GeV:
+                status = BELOW_EMIN
+            if status == ALIVE and snapshot:
+                # steady state: w Δt at the midpoints (k + ½) Δt of the cadence; bursts: w at each output time
+                if t >= (k_snap + 0.5) * snap_dt * (1.0 - 1e-12):
+                    n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * snap_dt, scratch, stamp, touched,
+                                      n_touched, pid)
+                    k_snap += 1
+                while k_out < output_times.shape[0] and t >= output_times[k_out] * (1.0 - 1e-12):
+                    n_touched = score(ti, tf, x, y, z, r, e_cells, 1 + k_out, w, scratch, stamp, touched,
+                                      n_touched, pid)
+                    k_out += 1
+            if status == ALIVE and t >= t_max * (1.0 - 1e-12):
+                status = AT_TMAX
+            if status == ALIVE and nsteps >= numerics.max_steps:
+                status = MAX_STEPS
             if status != ALIVE:
-                counters[C_BRIDGE_ESCAPES] += 1
-        x, y, z, r = x1, y1, z1, r1
-        if status == ALIVE and e < numerics.energy_floor_GeV:
-            status = BELOW_EMIN
-        if status == ALIVE and snapshot:
-            # steady state: w Δt at the midpoints (k + ½) Δt of the cadence; bursts: w at each output time
-            if t >= (k_snap + 0.5) * snap_dt * (1.0 - 1e-12):
-                n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * snap_dt, scratch, stamp, touched,
-                                  n_touched, pid)
-                k_snap += 1
-            while k_out < output_times.shape[0] and t >= output_times[k_out] * (1.0 - 1e-12):
-                n_touched = score(ti, tf, x, y, z, r, e_cells, 1 + k_out, w, scratch, stamp, touched,
-                                  n_touched, pid)
-                k_out += 1
-        if status == ALIVE and t >= t_max * (1.0 - 1e-12):
-            status = AT_TMAX
-        if status == ALIVE and nsteps >= numerics.max_steps:
-            status = MAX_STEPS
-        if status != ALIVE:
-            break
-    counters[C_STEPS] += nsteps
-    if not snapshot and half_prev > 0.0 and status in (AT_TMAX, BELOW_EMIN, MAX_STEPS):
-        # the particle is still inside: its last end point keeps the remaining half step
-        n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * half_prev, scratch, stamp, touched, n_touched,
-                          pid)
-    p.pending_residence[i] = 0.0
-    _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps)
-    p.status[i] = status
-    scoring.status_counts[status] += 1
-    n_touched = close_history(scoring.sums, scratch, touched, n_touched, ti, scoring.source_position)
-    return True, n_pos, u_pos, n_touched
+                break
+        counters[C_STEPS] += nsteps
+        if not snapshot and half_prev > 0.0 and status in (AT_TMAX, BELOW_EMIN, MAX_STEPS):
+            # the particle is still inside: its last end point keeps the remaining half step
+            n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * half_prev, scratch, stamp, touched,
+                              n_touched, pid)
+        p.pending_residence[i] = 0.0
+        _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps)
+        p.status[i] = status
+        scoring.status_counts[status] += 1
+        n_touched = close_history(scoring.sums, scratch, touched, n_touched, ti, scoring.source_position)
+    return p.x.shape[0], n_pos, u_pos, n_touched
