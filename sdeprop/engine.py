@@ -24,11 +24,12 @@ from . import kernel as K
 from .checkpoint import BatchAccumulator
 from .config import Config, component_config, load_config
 from .errors import ConfigError
-from .io import read_field_grid
+from .io import read_field_grid, write_result
 from .models.diffusion import SPECIES, build_diffusion, diffusion_at
 from .models.field import PLANE_CUSP, PLANE_SMOOTH, build_field, plane_structure
 from .models.losses import build_losses
 from .models.sources import EnergySampler, build_source
+from .result import Result
 from .tallies import N_MOMENTS, TallyLayout, build_tally_layouts, tally_tables
 
 log = logging.getLogger(__name__)
@@ -517,8 +518,6 @@ def run(
     result.config_toml = cfg.to_toml()
     path = Path(output) if output is not None else (cfg.output_path if write else None)
     if path is not None:
-        from .io import write_result
-
         write_result(result, path)
         result.path = str(path)
     return result
@@ -535,8 +534,6 @@ def _run_single(
     cfg, source, *, output=None, write=False, keep_state=False, batches=None, scheduler=None, restart=False
 ):
     """One run of one source (the body of :func:`run`)."""
-    from .result import Result
-
     model = build_model(cfg, source)
     n_workers = cfg.run.workers
     scheduler = scheduler if scheduler is not None else (cfg.parallel.scheduler or None)
@@ -640,8 +637,6 @@ def _run_single(
         scheduler=scheduler or "",
     )
     if path is not None:
-        from .io import write_result
-
         write_result(result, path)
         result.path = str(path)
         acc.remove_folder()

@@ -32,7 +32,7 @@ from .models.diffusion import diffusion_at
 from .models.field import evaluate_field
 from .models.gas import build_gas, evaluate_gas
 from .models.isrf import build_isrf, evaluate_isrf, isrf_n_components, isrf_temperature_K
-from .models.losses import LossModel, active_loss_processes
+from .models.losses import LossModel, active_loss_processes, kernel_loss_rate
 from .models.turbulence import evaluate_turbulence
 from .units import MYR_S
 
@@ -338,8 +338,6 @@ def loss_table(
     """The loss rates of each process at ``position_kpc`` for the kinetic energies ``energy_GeV``;
     with ``horizon`` also :func:`propagation_horizon` from ``source_energy_GeV``, with
     ``kernel_table`` also the kernel table's total (its energy range widened to ``kernel_range_GeV``)."""
-    from .config import load_config
-
     cfg = load_config(config)
     pos = validate_position(cfg, position_kpc)
     e = np.atleast_1d(np.asarray(energy_GeV, dtype=float))
@@ -363,9 +361,6 @@ def kernel_total_loss_rate(config, position_kpc, energy_GeV, energy_range_GeV=No
     """The total loss rate b [GeV s⁻¹] at one point as the kernel's interpolation table gives it
     (:func:`sdeprop.models.losses.kernel_loss_rate`), with the table's energy range widened to
     ``energy_range_GeV`` = (lowest, highest) [GeV] (default: that of ``energy_GeV``)."""
-    from .config import load_config
-    from .models.losses import kernel_loss_rate
-
     cfg = load_config(config)
     e = np.atleast_1d(np.asarray(energy_GeV, dtype=float))
     lo, hi = (float(e.min()), float(e.max())) if energy_range_GeV is None else energy_range_GeV
