@@ -22,6 +22,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,18 +44,27 @@ def temporary_beside(path: Path) -> str:
     return tmp
 
 
-def _atomic_savez(path: Path, **arrays):
+@contextmanager
+def atomic_output(path) -> Iterator[str]:
+    """Write a file atomically: yields a temporary path beside ``path`` to write to, which replaces
+    ``path`` when the block ends normally and is removed when it raises (no half-written file is
+    ever seen at ``path``)."""
+    path = Path(path)
     tmp = temporary_beside(path)
     try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _atomic_savez(path: Path, **arrays):
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 class BatchAccumulator:

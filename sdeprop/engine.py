@@ -319,17 +319,8 @@ def run_batch(
         )
     state = None
     if keep_state:
-        p = particles
-        state = dict(
-            x=p.x,
-            y=p.y,
-            z=p.z,
-            energy=p.energy,
-            source_energy=p.source_energy,
-            time=p.time,
-            status=p.status,
-            steps=p.steps,
-        )
+        kept = ("x", "y", "z", "energy", "source_energy", "time", "status", "steps")
+        state = {name: getattr(particles, name) for name in kept}
     return BatchResult(
         index,
         n,

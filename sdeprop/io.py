@@ -28,7 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .checkpoint import _describe_difference, temporary_beside
+from .checkpoint import _describe_difference, atomic_output
 from .config import dump_toml, load_config
 from .errors import ConfigError
 from .models.sources import EnergySampler
@@ -48,20 +48,13 @@ def write_result(result: Result, path) -> Path:
     atomically; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_beside(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            _write_into(f, result)
-            if result.components:
-                cg = f.create_group("components")
-                for name, comp in result.components.items():
-                    _write_into(cg.create_group(name), comp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        _write_into(f, result)
+        if result.components:
+            cg = f.create_group("components")
+            for name, comp in result.components.items():
+                _write_into(cg.create_group(name), comp)
     return path
 
 
@@ -363,42 +356,36 @@ def write_reweighted(
             raise ValueError(f"no tally named '{name}' (available: {', '.join(result.tallies)})")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_beside(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
-            f.attrs["rate_per_Myr"] = rate_per_Myr
-            for name in names:
-                d = result.tallies[name].reweight(spectrum, rate_per_Myr)
-                g = f.create_group(name)
-                g.create_dataset("density", data=d.density).attrs["unit"] = d.unit
-                g.create_dataset("uncertainty", data=d.uncertainty)
-                if d.burst_density is not None:
-                    g.create_dataset("burst_density", data=d.burst_density)
-                    g.create_dataset("burst_uncertainty", data=d.burst_uncertainty)
-                    g.create_dataset("output_times_Myr", data=d.output_times_Myr)
-                for axis, edges in d.edges.items():
-                    g.create_dataset(f"axes/{axis}", data=edges)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+        f.attrs["rate_per_Myr"] = rate_per_Myr
+        for name in names:
+            d = result.tallies[name].reweight(spectrum, rate_per_Myr)
+            g = f.create_group(name)
+            g.create_dataset("density", data=d.density).attrs["unit"] = d.unit
+            g.create_dataset("uncertainty", data=d.uncertainty)
+            if d.burst_density is not None:
+                g.create_dataset("burst_density", data=d.burst_density)
+                g.create_dataset("burst_uncertainty", data=d.burst_uncertainty)
+                g.create_dataset("output_times_Myr", data=d.output_times_Myr)
+            for axis, edges in d.edges.items():
+                g.create_dataset(f"axes/{axis}", data=edges)
     return path
 
 
 def write_local_spectrum_csv(result: Result, path, spectrum=None, rate_per_Myr: float = 1.0) -> Path:
     """Write the spectrum at the Sun (:meth:`Result.local_spectrum`) for the injection ``spectrum``
     (default: the configured one) and total source rate ``rate_per_Myr`` as CSV with the columns
-    E_GeV, density_per_kpc3_per_GeV, uncertainty; returns the path."""
+    E_GeV, density_per_kpc3_per_GeV, uncertainty, atomically; returns the path."""
     e, n, dn = result.local_spectrum(spectrum)
     path = Path(path)
-    np.savetxt(
-        path,
-        np.column_stack([e, n * rate_per_Myr, dn * rate_per_Myr]),
-        delimiter=",",
-        header="E_GeV,density_per_kpc3_per_GeV,uncertainty",
-        comments="",
-    )
+    with atomic_output(path) as tmp:
+        np.savetxt(
+            tmp,
+            np.column_stack([e, n * rate_per_Myr, dn * rate_per_Myr]),
+            delimiter=",",
+            header="E_GeV,density_per_kpc3_per_GeV,uncertainty",
+            comments="",
+        )
     return path

@@ -28,6 +28,16 @@ _BUNDLED_SPECIES = {
 }
 
 
+def axis_unit(variable: str) -> str:
+    """Unit of a data table's energy axis: GV for rigidity, else GeV."""
+    return "GV" if variable == "rigidity" else "GeV"
+
+
+def flux_unit(variable: str) -> str:
+    """Unit of a differential flux per unit of that axis."""
+    return f"m^-2 s^-1 sr^-1 {axis_unit(variable)}^-1"
+
+
 @dataclass
 class DataSet:
     """A measured flux table.
@@ -60,11 +70,11 @@ class DataSet:
 
     @property
     def x_unit(self) -> str:
-        return "GV" if self.variable == "rigidity" else "GeV"
+        return axis_unit(self.variable)
 
     @property
     def flux_unit(self) -> str:
-        return f"m^-2 s^-1 sr^-1 {self.x_unit}^-1"
+        return flux_unit(self.variable)
 
     def __len__(self) -> int:
         return len(self.value)

@@ -14,7 +14,7 @@ from scipy import linalg, optimize, stats
 
 from ..config import SpectrumSection
 from ..spectra import Spectrum
-from .data import DataSet, load_data
+from .data import DataSet, axis_unit, flux_unit, load_data
 from .model import (
     COMMON,
     FAMILIES,
@@ -91,11 +91,11 @@ class FitResult:
 
     @property
     def x_unit(self) -> str:
-        return "GV" if self.data_variable == "rigidity" else "GeV"
+        return axis_unit(self.data_variable)
 
     @property
     def flux_unit(self) -> str:
-        return f"m^-2 s^-1 sr^-1 {self.x_unit}^-1"
+        return flux_unit(self.data_variable)
 
     @property
     def rate_per_Myr(self) -> float:
