@@ -111,3 +111,16 @@ def test_losses_set_creates_a_section_with_its_default_model(tmp_path, capsys):
         == 0
     )
     assert "field 'cerri_toy': B = (0, -4.69, 0.157) μG" in capsys.readouterr().out
+
+
+def test_overrides_from_python():
+    """The library call behind --set: dotted keys with Python values; unknown keys list what is allowed."""
+    from sdeprop.config import ConfigError
+    from sdeprop.overrides import config_with_overrides
+
+    source = {"run": {"seed": 3}}
+    cfg = config_with_overrides(source, {"run.particles": 300, "field.model": "uf23"})
+    assert (cfg.run.particles, cfg.run.seed, cfg.field.model) == (300, 3, "uf23")
+    assert source == {"run": {"seed": 3}}  # the source table is left unchanged
+    with pytest.raises(ConfigError, match="run.particlez: allowed in run: .*particles"):
+        config_with_overrides({}, {"run.particlez": 3})
