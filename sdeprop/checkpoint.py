@@ -11,15 +11,25 @@ the final sums are identical to those of an uninterrupted run.
 
 Folder layout (``<output>.partial/``)::
 
-    run.json          the configuration fingerprint, batch plan and seed
+    run.json          the run fingerprint (configuration text, batch plan, source) and its sha256
     prefix.npz        sums and counters of batches [0, n_prefix) of the plan, in order
     batch_NNNNNN.npz  finished batches beyond the prefix (waiting for a predecessor)
+
+Nothing is resumed from a file that cannot be trusted.  Every .npz file carries the sha256 of the
+run fingerprint (``fingerprint_sha256``: a file copied in from another run is recognised) and the
+sha256 of its own arrays (``checksum_sha256``: names, dtypes, shapes and bytes; a flipped bit is
+recognised); on resume every file is read back and checked (readable zip, every array present with
+its dtype and shape, checksum, fingerprint, batch index), and so is run.json.  A file that fails
+raises :class:`~sdeprop.errors.CheckpointError` naming the file and what is wrong, and advising
+to start afresh (``sdeprop run ... --restart``, ``restart=True``) or to delete the folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -28,9 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 
 _SCALARS = ("n_particles", "steps", "bridge_escapes", "cpu_s", "compile_s")
+CHECKPOINT_FORMAT = "sdeprop-checkpoint-2"
+_FINGERPRINT_KEY = "fingerprint_sha256"
+_CHECKSUM_KEY = "checksum_sha256"
+_BATCH_NAME = re.compile(r"batch_(\d{6,})\.npz")
 
 
 def temporary_beside(path: Path) -> str:
@@ -67,6 +81,30 @@ def _atomic_savez(path: Path, **arrays):
         os.fsync(f.fileno())
 
 
+def fingerprint_sha256(fingerprint: dict) -> str:
+    """sha256 (hex) of a run fingerprint, from its canonical JSON text (sorted keys)."""
+    text = json.dumps(fingerprint, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def content_sha256(arrays: dict) -> str:
+    """sha256 (hex) of named arrays: each name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(np.asarray(arrays[name]))
+        digest.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        digest.update(a.reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def _savez_checked(path: Path, fingerprint_hash: str, **arrays):
+    """Write arrays with the run's fingerprint hash and a checksum of the whole content."""
+    arrays = {name: np.asarray(a) for name, a in arrays.items()}
+    arrays[_FINGERPRINT_KEY] = np.asarray(fingerprint_hash)
+    arrays[_CHECKSUM_KEY] = np.asarray(content_sha256(arrays))
+    _atomic_savez(path, **arrays)
+
+
 class BatchAccumulator:
     """Totals of the batches of a plan, folded in plan order (optionally backed by a run folder).
 
@@ -79,59 +117,184 @@ class BatchAccumulator:
     folder : path or None
         Run folder for checkpoints; None keeps everything in memory.
     fingerprint : dict
-        Identifies the run (configuration text and batch plan); a folder holding another
-        fingerprint is refused.
+        Identifies the run (configuration text, batch plan, source); a folder holding another
+        fingerprint is refused, and so is any checkpoint file that fails its checks
+        (:class:`~sdeprop.errors.CheckpointError`).
     """
 
     def __init__(self, plan, tally_size, n_status, folder=None, fingerprint=None):
         self.plan = list(plan)
         self.position = {b: k for k, b in enumerate(self.plan)}
+        self.tally_size = int(tally_size)
+        self.n_status = int(n_status)
         self.sums = np.zeros((tally_size, 5))
         self.status_counts = np.zeros(n_status, dtype=np.int64)
         self.scalars = dict.fromkeys(_SCALARS, 0.0)
         self.batch_log: list[dict] = []
         self.n_prefix = 0
         self.pending: dict[int, object] = {}
+        self.fingerprint = fingerprint or {}
+        self.fingerprint_hash = fingerprint_sha256(self.fingerprint)
         self.folder = Path(folder) if folder is not None else None
         if self.folder is not None:
-            self._open(fingerprint or {})
+            self._open()
 
     # ---------------------------------------------------------------- run folder
-    def _open(self, fingerprint):
+    def _open(self):
         meta = self.folder / "run.json"
+        if self.folder.is_dir():
+            for tmp in self.folder.glob("*.tmp"):  # a write cut short by a kill: never a valid file
+                tmp.unlink()
         if meta.exists():
-            old = json.loads(meta.read_text())
-            if old.get("fingerprint") != fingerprint:
-                raise ConfigError(
-                    f"a partial run with a different configuration exists in '{self.folder}' "
-                    f"({_describe_difference(old.get('fingerprint', {}), fingerprint)}); "
-                    "run with the configuration it was started with, or delete that folder (or use "
-                    "--restart) to start afresh"
-                )
+            self._check_run_json(meta)
             self._load()
-        else:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = meta.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"fingerprint": fingerprint}, indent=1))
-            os.replace(tmp, meta)
+            return
+        stray = sorted(p.name for p in self.folder.glob("*.npz")) if self.folder.is_dir() else []
+        if stray:
+            raise self._refusal(
+                self.folder,
+                f"holds checkpoint files ({', '.join(stray[:3])}{', ...' if len(stray) > 3 else ''}) "
+                "but no run.json to say which run they belong to",
+                what="checkpoint folder",
+            )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        record = {
+            "format": CHECKPOINT_FORMAT,
+            _FINGERPRINT_KEY: self.fingerprint_hash,
+            "fingerprint": self.fingerprint,
+        }
+        with atomic_output(meta) as tmp, open(tmp, "w") as f:
+            f.write(json.dumps(record, indent=1))
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _refusal(self, path, problem, what="checkpoint file") -> CheckpointError:
+        return CheckpointError(
+            f"{what} '{path}' {problem}; the run cannot resume from it: start it afresh with "
+            f"'sdeprop run ... --restart' (restart=True in Python) or delete the folder '{self.folder}'"
+        )
+
+    def _check_run_json(self, meta: Path):
+        try:
+            old = json.loads(meta.read_text())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self._refusal(meta, f"cannot be read ({_reason(exc)})") from None
+        except ValueError as exc:
+            raise self._refusal(meta, f"is not valid JSON, garbled or cut short ({_reason(exc)})") from None
+        if (
+            not isinstance(old, dict)
+            or not isinstance(old.get(_FINGERPRINT_KEY), str)
+            or "fingerprint" not in old
+        ):
+            raise self._refusal(
+                meta, "lacks the run fingerprint and its sha256 (damaged, or written by an older sdeprop)"
+            )
+        stored = old["fingerprint"]
+        if not isinstance(stored, dict) or fingerprint_sha256(stored) != old[_FINGERPRINT_KEY]:
+            raise self._refusal(meta, "is damaged: its run fingerprint does not match its sha256")
+        if old[_FINGERPRINT_KEY] != self.fingerprint_hash:
+            raise ConfigError(
+                f"a partial run with a different configuration exists in '{self.folder}' "
+                f"({_describe_difference(stored, self.fingerprint)}); "
+                "run with the configuration it was started with, or delete that folder (or use "
+                "--restart) to start afresh"
+            )
+
+    def _read_checked(self, path: Path, expected: dict) -> dict:
+        """The arrays of a checkpoint file, after every check (else CheckpointError naming the file).
+
+        ``expected`` maps each array name to (dtype kinds, shape)."""
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {name: f[name] for name in f.files}
+        except Exception as exc:  # empty, cut short, not a zip, a damaged member (CRC), a pickle
+            raise self._refusal(path, f"cannot be read as a checkpoint ({_reason(exc)})") from None
+        missing = [k for k in (*expected, _FINGERPRINT_KEY, _CHECKSUM_KEY) if k not in arrays]
+        if missing:
+            raise self._refusal(
+                path, f"lacks the arrays {', '.join(missing)} (damaged, or written by an older sdeprop)"
+            )
+        misshaped = [
+            f"'{name}' is {arrays[name].dtype} of shape {arrays[name].shape}, expected shape {shape}"
+            for name, (kinds, shape) in expected.items()
+            if arrays[name].dtype.kind not in kinds or arrays[name].shape != shape
+        ]
+        stored_sum = str(arrays.pop(_CHECKSUM_KEY))
+        if content_sha256(arrays) != stored_sum:
+            raise self._refusal(
+                path,
+                "is damaged: its content does not match its sha256 checksum"
+                + (f" ({'; '.join(misshaped)})" if misshaped else ""),
+            )
+        if str(arrays[_FINGERPRINT_KEY]) != self.fingerprint_hash:
+            raise self._refusal(
+                path,
+                "belongs to another run: its run fingerprint (configuration, batch plan, source) is not "
+                f"the one in '{self.folder / 'run.json'}' (copied in from another run's folder?)",
+            )
+        if misshaped:
+            raise self._refusal(path, f"has arrays of the wrong shape: {'; '.join(misshaped)}")
+        return arrays
 
     def _load(self):
         prefix = self.folder / "prefix.npz"
         if prefix.exists():
-            with np.load(prefix, allow_pickle=False) as f:
-                self.sums = f["sums"].copy()
-                self.status_counts = f["status_counts"].copy()
-                self.n_prefix = int(f["n_prefix"])
-                self.scalars = {k: float(f[k]) for k in _SCALARS}
-                self.batch_log = json.loads(str(f["batch_log"]))
+            f = self._read_checked(prefix, self._prefix_layout())
+            n_prefix = int(f["n_prefix"])
+            try:
+                batch_log = json.loads(str(f["batch_log"]))
+            except ValueError:
+                batch_log = None
+            if not 0 <= n_prefix <= len(self.plan):
+                raise self._refusal(prefix, f"counts {n_prefix} batches, but the plan has {len(self.plan)}")
+            if (
+                not isinstance(batch_log, list)
+                or not all(isinstance(row, dict) for row in batch_log)
+                or [row.get("index") for row in batch_log] != self.plan[:n_prefix]
+            ):
+                raise self._refusal(
+                    prefix, f"has a batch log that does not list the first {n_prefix} batches"
+                )
+            self.sums = f["sums"].copy()
+            self.status_counts = f["status_counts"].copy()
+            self.n_prefix = n_prefix
+            self.scalars = {k: float(f[k]) for k in _SCALARS}
+            self.batch_log = batch_log
         for path in sorted(self.folder.glob("batch_*.npz")):
-            b = int(path.stem.split("_")[1])
+            match = _BATCH_NAME.fullmatch(path.name)
+            if match is None:
+                raise self._refusal(path, "has a name this run never writes (expected batch_NNNNNN.npz)")
+            b = int(match.group(1))
             k = self.position.get(b)
-            if k is None or k < self.n_prefix:  # folded already (killed before the file was removed)
+            if k is None:
+                raise self._refusal(path, f"holds batch {b}, which is not in this run's plan")
+            batch = _StoredBatch(self._read_checked(path, self._batch_layout()))
+            if batch.index != b:
+                raise self._refusal(path, f"holds batch {batch.index}, not the batch {b} its name says")
+            if k < self.n_prefix:  # folded already (killed before the file was removed)
                 path.unlink()
                 continue
-            self.pending[b] = _load_batch(path)
+            self.pending[b] = batch
         self._fold()
+
+    def _prefix_layout(self) -> dict:
+        return {
+            "sums": ("f", (self.tally_size, 5)),
+            "status_counts": ("iu", (self.n_status,)),
+            "n_prefix": ("iu", ()),
+            "batch_log": ("U", ()),
+            **{k: ("f", ()) for k in _SCALARS},
+        }
+
+    def _batch_layout(self) -> dict:
+        return {
+            "index": ("iu", ()),
+            "sums": ("f", (self.tally_size, 5)),
+            "status_counts": ("iu", (self.n_status,)),
+            "host": ("U", ()),
+            "pid": ("iu", ()),
+            **{k: ("f", ()) for k in _SCALARS},
+        }
 
     @property
     def done(self) -> set[int]:
@@ -148,7 +311,9 @@ class BatchAccumulator:
         if res.index in self.done:
             raise RuntimeError(f"batch {res.index} was delivered twice")
         if self.folder is not None:
-            _atomic_savez(self.folder / f"batch_{res.index:06d}.npz", **_batch_arrays(res))
+            _savez_checked(
+                self.folder / f"batch_{res.index:06d}.npz", self.fingerprint_hash, **_batch_arrays(res)
+            )
         self.pending[res.index] = res
         self._fold()
 
@@ -175,8 +340,9 @@ class BatchAccumulator:
             self.n_prefix += 1
             folded.append(b)
         if folded and self.folder is not None:
-            _atomic_savez(
+            _savez_checked(
                 self.folder / "prefix.npz",
+                self.fingerprint_hash,
                 sums=self.sums,
                 status_counts=self.status_counts,
                 n_prefix=np.int64(self.n_prefix),
@@ -207,7 +373,7 @@ def _batch_arrays(res) -> dict:
 
 
 class _StoredBatch:
-    """A finished batch read back from its file (same attributes as engine.BatchResult)."""
+    """A finished batch read back from its (checked) arrays (same attributes as engine.BatchResult)."""
 
     def __init__(self, f):
         self.index = int(f["index"])
@@ -219,9 +385,10 @@ class _StoredBatch:
             setattr(self, k, float(f[k]))
 
 
-def _load_batch(path):
-    with np.load(path, allow_pickle=False) as f:
-        return _StoredBatch(f)
+def _reason(exc: BaseException) -> str:
+    """An exception as one line: its class and message."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _describe_difference(old: dict, new: dict) -> str:

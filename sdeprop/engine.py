@@ -25,6 +25,7 @@ from .checkpoint import BatchAccumulator
 from .config import Config, component_config, load_config
 from .errors import ConfigError
 from .io import read_field_grid, write_result
+from .locks import output_lock
 from .models.diffusion import SPECIES, build_diffusion, diffusion_at
 from .models.field import PLANE_CUSP, PLANE_SMOOTH, build_field, plane_structure
 from .models.losses import build_losses
@@ -466,6 +467,11 @@ def run(
     restart : bool
         Discard a partial run of this output instead of resuming it.
 
+    A run that writes holds the lock ``<output>.lock`` (:func:`sdeprop.locks.output_lock`) from
+    start to end: another run, merge or reweight onto the same output is refused meanwhile
+    (``OutputInUseError``).  A checkpoint file that cannot be trusted (unreadable, damaged, copied
+    from another run) raises ``CheckpointError`` naming it; ``restart=True`` starts afresh.
+
     With [[components]] the primary source and each component run one after the other (seeds
     derived from run.seed); the components are in ``result.components`` and in the same file, and
     ``result.species_density(tally, species)`` sums them.  Such runs are not checkpointed.
@@ -480,12 +486,20 @@ def run(
         over["progress"] = progress
     if over:
         cfg = _with_run(cfg, **over)
+    path = Path(output) if output is not None else (cfg.output_path if write else None)
+    if path is None:
+        return _run_unlocked(cfg, source, None, keep_state, batches, scheduler, restart, particles)
+    with output_lock(path):  # the output and its checkpoint folder are this process's until the end
+        return _run_unlocked(cfg, source, path, keep_state, batches, scheduler, restart, particles)
+
+
+def _run_unlocked(cfg, source, path, keep_state, batches, scheduler, restart, particles):
+    """The body of :func:`run` (``path``: the output, or None)."""
     if not cfg.components:
         return _run_single(
             cfg,
             source,
-            output=output,
-            write=write,
+            output=path,
             keep_state=keep_state,
             batches=batches,
             scheduler=scheduler,
@@ -507,7 +521,6 @@ def run(
         log.info("component '%s': %d %s", comp.name, comp_cfg.run.particles, "/".join(comp.species))
         result.components[comp.name] = _run_single(comp_cfg, None, scheduler=scheduler)
     result.config_toml = cfg.to_toml()
-    path = Path(output) if output is not None else (cfg.output_path if write else None)
     if path is not None:
         write_result(result, path)
         result.path = str(path)

@@ -30,7 +30,8 @@ import numpy as np
 
 from .checkpoint import _describe_difference, atomic_output
 from .config import dump_toml, load_config
-from .errors import ConfigError
+from .errors import ConfigError, InputOverwriteError
+from .locks import output_lock
 from .models.sources import EnergySampler
 from .provenance import environment
 from .result import DENSITY_UNIT, Result, Tally
@@ -203,6 +204,26 @@ def _merge_key(result: Result) -> str:
     return dump_toml(data)
 
 
+def refuse_overwriting_inputs(output, inputs, what: str = "input"):
+    """Raise :class:`InputOverwriteError` when ``output`` names one of the files ``inputs``: the same
+    path, another spelling of it, a symbolic or a hard link (``os.path.samefile`` where both exist)."""
+    out = Path(output)
+    for source in inputs:
+        if source is None:
+            continue
+        source = Path(source)
+        try:
+            same = out.exists() and source.exists() and os.path.samefile(out, source)
+        except OSError:
+            same = False
+        if same or os.path.abspath(out) == os.path.abspath(source):
+            raise InputOverwriteError(
+                f"the output '{output}' is the {what} file '{source}'"
+                + ("" if str(output) == str(source) else " (the same file under another name)")
+                + ": writing it would replace the input; choose another output path"
+            )
+
+
 def merge_results(paths, output=None) -> Result:
     """Combine runs of the same configuration (other seeds, or other batches of one seed).
 
@@ -210,10 +231,24 @@ def merge_results(paths, output=None) -> Result:
     result are those of one run with all the histories.  Refused: different configurations
     (apart from seed, particles, name, batch size), and any batch present twice (the same seed
     and batch index, or the same seed with different batch sizes, whose streams overlap).
+    With ``output``: an output that is one of the inputs (:class:`InputOverwriteError`), and an
+    output that another process holds (:class:`OutputInUseError`; the lock is held while merging).
     """
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         raise ValueError("merge needs at least two result files")
+    if output is None:
+        return _merge(paths)
+    refuse_overwriting_inputs(output, paths)
+    with output_lock(output):
+        merged = _merge(paths)
+        write_result(merged, output)
+    merged.path = str(output)
+    return merged
+
+
+def _merge(paths) -> Result:
+    """The body of :func:`merge_results`: the merged result, in memory."""
     results = [load_result(p) for p in paths]
     for p, r in zip(paths, results):
         if r.components:
@@ -266,11 +301,7 @@ def merge_results(paths, output=None) -> Result:
     ]
     data = tomllib.loads(first.config_toml)
     data["run"]["particles"] = n_total
-    merged = Result(dump_toml(data), tallies, counts, timings, meta)
-    if output is not None:
-        write_result(merged, output)
-        merged.path = str(output)
-    return merged
+    return Result(dump_toml(data), tallies, counts, timings, meta)
 
 
 # ----------------------------------------------------------------------------- field-grid files
@@ -345,7 +376,9 @@ def write_reweighted(
     rate ``rate_per_Myr``) to the HDF5 file ``path``, atomically; returns the path.
 
     ``tally_names`` picks tallies (default: all; an unknown name is a ValueError before anything
-    is written); ``attrs`` are stored as root attributes next to ``rate_per_Myr``.  Layout::
+    is written); ``attrs`` are stored as root attributes next to ``rate_per_Myr``.  Refused: a
+    ``path`` that is the result's own file (``result.path``; :class:`InputOverwriteError`) and one
+    that another process holds (:class:`OutputInUseError`).  Layout::
 
         /NAME/density (attr unit), uncertainty, axes/<axis> edges
         /NAME/burst_density, burst_uncertainty, output_times_Myr   (snapshot tallies only)
@@ -355,8 +388,8 @@ def write_reweighted(
         if name not in result.tallies:
             raise ValueError(f"no tally named '{name}' (available: {', '.join(result.tallies)})")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    refuse_overwriting_inputs(path, [result.path], "result")
+    with output_lock(path), atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         for key, value in (attrs or {}).items():
             f.attrs[key] = value
         f.attrs["rate_per_Myr"] = rate_per_Myr
@@ -377,10 +410,12 @@ def write_reweighted(
 def write_local_spectrum_csv(result: Result, path, spectrum=None, rate_per_Myr: float = 1.0) -> Path:
     """Write the spectrum at the Sun (:meth:`Result.local_spectrum`) for the injection ``spectrum``
     (default: the configured one) and total source rate ``rate_per_Myr`` as CSV with the columns
-    E_GeV, density_per_kpc3_per_GeV, uncertainty, atomically; returns the path."""
-    e, n, dn = result.local_spectrum(spectrum)
+    E_GeV, density_per_kpc3_per_GeV, uncertainty, atomically; returns the path.  Refused like
+    :func:`write_reweighted`: the result's own file, an output another process holds."""
     path = Path(path)
-    with atomic_output(path) as tmp:
+    refuse_overwriting_inputs(path, [result.path], "result")
+    e, n, dn = result.local_spectrum(spectrum)
+    with output_lock(path), atomic_output(path) as tmp:
         np.savetxt(
             tmp,
             np.column_stack([e, n * rate_per_Myr, dn * rate_per_Myr]),
