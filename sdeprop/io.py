@@ -218,8 +218,8 @@ def refuse_overwriting_inputs(output, inputs, what: str = "input"):
             same = False
         if same or os.path.abspath(out) == os.path.abspath(source):
             raise InputOverwriteError(
-                f"the output '{output}' is the {what} file '{source}'"
-                + ("" if str(output) == str(source) else " (the same file under another name)")
+                f"the output '{out}' is the {what} file '{source}'"
+                + ("" if str(out) == str(source) else " (the same file under another name)")
                 + ": writing it would replace the input; choose another output path"
             )
 

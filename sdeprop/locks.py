@@ -85,7 +85,7 @@ def _acquire(path: Path, output) -> int:
 
 def _names_same_file(path: Path, fd: int) -> bool:
     try:
-        on_disk = os.stat(path, follow_symlinks=False)
+        on_disk = os.stat(path)
     except FileNotFoundError:
         return False
     held = os.fstat(fd)
@@ -111,16 +111,20 @@ def _read_holder(fd: int) -> str:
     while True:
         try:
             holder = json.loads(os.pread(fd, 65536, 0).decode())
-            command = str(holder.get("command", ""))
+            pid, host, since = (_one_line(holder[k]) for k in ("pid", "host", "since_utc"))
+            command = _one_line(holder.get("command", ""))
             if len(command) > 200:
                 command = command[:197] + "..."
-            return f"pid {holder['pid']} on host {holder['host']}, since {holder['since_utc']}" + (
-                f", command: {command}" if command else ""
-            )
+            return f"pid {pid} on host {host}, since {since}" + (f", command: {command}" if command else "")
         except (ValueError, KeyError, TypeError, AttributeError, OSError):
             if time.monotonic() > deadline:
                 return "its pid and host are not recorded in the lock file"
             time.sleep(0.02)
+
+
+def _one_line(value) -> str:
+    """A recorded value as one line of text (a command may hold newlines, e.g. ``python -c``)."""
+    return " ".join(str(value).split())
 
 
 def _release(fd: int, path: Path):
