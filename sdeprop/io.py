@@ -100,10 +100,16 @@ def load_result(path) -> Result:
     """Read a result file written by :func:`write_result`."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"result file '{path}' does not exist")
+        what = "is a directory, not a result file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"result file '{path}' {what}")
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"'{path}' is not an sdeprop result (not an HDF5 file)")
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:
-            raise ValueError(f"'{path}' is not an sdeprop result file (format {f.attrs.get('format')!r})")
+            raise ValueError(
+                f"'{path}' is not an sdeprop result (an HDF5 file without the sdeprop format mark; "
+                f"format {f.attrs.get('format')!r})"
+            )
         result = _read_from(f, path)
         if "components" in f:
             result.components = {name: _read_from(g, path) for name, g in f["components"].items()}

@@ -51,8 +51,13 @@ def config_with_overrides(source, overrides, spelled: str = "") -> Config:
     data = copy.deepcopy(source) if isinstance(source, dict) else read_toml(source)
     pairs = list(_pairs(overrides))
     apply_overrides(data, pairs)
+    origin = (
+        None
+        if isinstance(source, dict)
+        else f"'{source}'" + (f" with {spelled.strip() or 'the'} overrides" if pairs else "")
+    )
     try:
-        return load_config(data)
+        return load_config(data, origin=origin)
     except ConfigError as exc:
         hints = [h for h in (unknown_key_hint(data, key, spelled) for key, _ in pairs) if h]
         if not hints:

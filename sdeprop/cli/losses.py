@@ -114,8 +114,8 @@ def main(args):
             raise ValueError(f"--energies '{args.energies}' must be positive [GeV]")
     else:
         table_e = decade_energies(emin, emax)
-    if args.points < 2:
-        raise ValueError("--points must be at least 2")
+    if not 2 <= args.points <= 100000:
+        raise ValueError(f"--points {args.points}: must be between 2 and 100000")
     if not local_loss_rates(cfg, pos, np.array([emin])):
         if cfg.losses.model == "none":
             raise ConfigError(
