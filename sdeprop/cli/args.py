@@ -148,10 +148,13 @@ def apply_settings(data: dict, settings) -> dict:
     return apply_overrides(data, settings_as_pairs(settings))
 
 
-def config_with_settings(source, settings=()) -> Config:
-    """The validated configuration from ``source`` (a TOML path or a table) with ``--set``
-    ``settings`` applied before validation (:func:`sdeprop.overrides.config_with_overrides`)."""
-    return config_with_overrides(source, settings_as_pairs(settings), spelled="--set ")
+def config_with_settings(source, settings=(), origin: str | None = None) -> Config:
+    """The validated configuration from ``source`` (a TOML path or a table read from the file
+    ``origin``) with ``--set`` ``settings`` applied before validation
+    (:func:`sdeprop.overrides.config_with_overrides`)."""
+    return config_with_overrides(
+        source, settings_as_pairs(settings), spelled="--set ", origin=f"'{origin}'" if origin else None
+    )
 
 
 def setting_keys(settings) -> list[str]:

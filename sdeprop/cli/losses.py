@@ -84,7 +84,7 @@ def _config(args):
     data = dict(DEFAULT_CONFIG) if args.config is None else read_toml(args.config)
     if args.species is not None:
         data["species"] = {**data.get("species", {}), "name": args.species}
-    return common.config_with_settings(data, args.set)
+    return common.config_with_settings(data, args.set, origin=args.config)
 
 
 def main(args):

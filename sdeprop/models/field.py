@@ -228,13 +228,11 @@ def unit_vector(vector) -> np.ndarray:
     """``vector / |vector|`` for any finite non-zero vector: scaled by its largest component first, so
     that [1e-300, 0, 0] (|v|² underflows) and [1e300, 1e300, 0] (|v|² overflows) mean what they say."""
     v = np.asarray(vector, dtype=float)
-    norm = np.linalg.norm(v)
-    if 1e-150 < norm < 1e150:  # |v|² neither underflows nor overflows
-        return v / norm
     largest = np.max(np.abs(v))
     if not (np.isfinite(largest) and largest > 0.0):
         raise ValueError(f"direction {list(vector)} must be a finite, non-zero vector")
-    v = v / largest
+    if not 1e-150 < largest < 1e150:  # |v|² would underflow or overflow
+        v = v / largest
     return v / np.linalg.norm(v)
 
 
