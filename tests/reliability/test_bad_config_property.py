@@ -294,6 +294,7 @@ def test_the_base_is_valid():
     max_examples=150,
     deadline=None,
     derandomize=True,
+    database=None,  # the same examples every run; nothing written to .hypothesis/
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(mutations=configurations)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import tomllib
 
 import h5py
@@ -29,6 +30,7 @@ import pytest
 import sdeprop
 from sdeprop.cli import main
 from sdeprop.config import dump_toml, load_config
+from sdeprop.io import FORMAT
 
 from .conftest import BASE_TOML, assert_clean_failure, leftovers, sdeprop_cli
 
@@ -381,15 +383,23 @@ def _not_results(tmp_path):
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f["x"] = np.arange(3)
     (tmp_path / "results.d").mkdir()
+    with h5py.File(tmp_path / "marked.h5", "w") as f:  # sdeprop's format mark, nothing else
+        f.attrs["format"] = FORMAT
+    with h5py.File(tmp_path / "cut.h5", "w") as f:
+        f.attrs["format"] = FORMAT
+        f["sums"] = np.arange(4096.0)
+    os.truncate(tmp_path / "cut.h5", os.path.getsize(tmp_path / "cut.h5") // 2)
     return {
         "notes.txt": "'{}' is not an sdeprop result (not an HDF5 file)",
         "other.h5": "'{}' is not an sdeprop result (an HDF5 file without the sdeprop format mark",
+        "marked.h5": "'{}' is not a readable sdeprop result",
+        "cut.h5": "'{}' is not a readable sdeprop result",
         "results.d": "'{}' is a directory",
         "gone.h5": "'{}' does not exist",
     }
 
 
-@pytest.mark.parametrize("name", ["notes.txt", "other.h5", "results.d", "gone.h5"])
+@pytest.mark.parametrize("name", ["notes.txt", "other.h5", "marked.h5", "cut.h5", "results.d", "gone.h5"])
 @pytest.mark.parametrize("verb", ["info", "plot", "reweight", "merge", "fit"])
 def test_a_file_that_is_not_a_result_is_named(tmp_path, capsys, verb, name):
     expected = _not_results(tmp_path)[name].format(tmp_path / name)
