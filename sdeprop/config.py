@@ -125,7 +125,8 @@ class _Section(BaseModel):
 
 Vector3 = Annotated[list[float], Field(min_length=3, max_length=3)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-#: the largest field strength a key takes [μG] (1 G); |B|² of larger values overflows in the kernel's frame
+#: the largest field strength a key takes [μG]: 1 G, a million times the Galaxy's field, so a larger value is
+#: a slip (and far larger ones, ~1e154 μG, would overflow |B|² in the kernel's frame)
 FIELD_STRENGTH_MAX_UG = 1.0e6
 FieldStrength = Annotated[float, Field(gt=0, le=FIELD_STRENGTH_MAX_UG)]
 
@@ -136,7 +137,7 @@ class RunSection(_Section):
     seed: Integer = Field(
         12345,
         ge=0,
-        le=2**63 - 1,
+        le=2**63 - 1,  # stored as a 64-bit integer in the output
         description="Master random seed. Batch streams are spawned from it (numpy SeedSequence).",
     )
     particles: Integer = Field(10000, ge=1, le=10**10, description="Number of pseudo-particles injected.")
@@ -941,7 +942,7 @@ class NumericsSection(_Section):
     max_steps_per_particle: Integer = Field(
         10**7,
         ge=1,
-        le=10**15,
+        le=10**15,  # a 64-bit integer in the kernel
         description="Safety limit of steps per particle; particles reaching it are counted as alive at "
         "t_max.",
     )
