@@ -9,15 +9,28 @@ by ``sdeprop config --markdown > docs/configuration.md``.
 
 from __future__ import annotations
 
+import logging
 import math
+import numbers
 import os
 import tomllib
+import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError  # defined in errors.py; `from sdeprop.config import ConfigError` still works
 
@@ -30,7 +43,14 @@ from .errors import ConfigError  # defined in errors.py; `from sdeprop.config im
 #: sdeprop/config_checks.py hands them in with register_check when the package is imported, so
 #: load_config still rejects every bad key at load time.  Each check raises ValueError, TypeError
 #: or KeyError with a message; the schema puts the key in front of it.
-CHECK_NAMES = ("field_model_parameters", "turbulence_parameters", "isrf", "loss_processes", "field_grid_file")
+CHECK_NAMES = (
+    "field_model_parameters",
+    "turbulence_parameters",
+    "isrf",
+    "loss_processes",
+    "field_grid_file",
+    "field_grid_extent",
+)
 _checks: dict[str, Callable[..., Any]] = {}
 
 
@@ -52,29 +72,83 @@ def _check(name: str, *args) -> Any:
     return check(*args)
 
 
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- strict values
+#: Values are strict: a number key takes a number (an integer is fine where a float is expected), never
+#: true/false or a quoted string; a true/false key takes true or false only; a string key takes a string.
+#: Numbers are finite (a NaN or an infinity is refused) except where a model's own parameters allow an
+#: infinity (the Galactic field models' ``overrides``, e.g. ``r_max = inf``).  An integer key also takes
+#: a float with an integral value, because a physicist writes ``particles = 1e5``; ``1.5`` is refused.
+def _whole_number(value):
+    """An integral float (1e5) as the int it spells; anything else is left for the strict int check."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):  # numpy integers too
+        return int(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _lists(value):
+    """Tuples as lists, at any depth (a Python caller may write a position as a tuple)."""
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_whole_number)]
+
+
+def _not_nan(value: float) -> float:
+    if math.isnan(value):
+        raise ValueError("must be a number, not nan")
+    return value
+
+
+#: a model's own parameter: an infinity may mean something there (r_max = inf), the model's check judges
+ModelParameter = Annotated[float, AllowInfNan(True), AfterValidator(_not_nan)]
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tuples_as_lists(cls, data):
+        return _lists(data) if isinstance(data, dict) else data
 
 
 Vector3 = Annotated[list[float], Field(min_length=3, max_length=3)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: the largest field strength a key takes [μG]: 1 G, a million times the Galaxy's field, so a larger value is
+#: a slip (and far larger ones, ~1e154 μG, would overflow |B|² in the kernel's frame)
+FIELD_STRENGTH_MAX_UG = 1.0e6
+FieldStrength = Annotated[float, Field(gt=0, le=FIELD_STRENGTH_MAX_UG)]
 
 
 # ----------------------------------------------------------------------------- run
 class RunSection(_Section):
     name: str = Field("sdeprop_run", description="Run name; used in the default output file name.")
-    seed: int = Field(
-        12345, ge=0, description="Master random seed. Batch streams are spawned from it (numpy SeedSequence)."
+    seed: Integer = Field(
+        12345,
+        ge=0,
+        le=2**63 - 1,  # stored as a 64-bit integer in the output
+        description="Master random seed. Batch streams are spawned from it (numpy SeedSequence).",
     )
-    particles: int = Field(10000, ge=1, le=10**10, description="Number of pseudo-particles injected.")
-    batch_size: int = Field(
+    particles: Integer = Field(10000, ge=1, le=10**10, description="Number of pseudo-particles injected.")
+    batch_size: Integer = Field(
         2000,
         ge=1,
         le=10**8,
         description="Pseudo-particles per batch (one independent random stream each). Results depend on "
         "it, not on the number of workers.",
     )
-    workers: int = Field(1, ge=1, le=4096, description="Parallel worker processes (joblib).")
+    workers: Integer = Field(1, ge=1, le=4096, description="Parallel worker processes (joblib).")
     output: str = Field(
         "outputs/{name}.h5",
         description="HDF5 output path; '{name}' is replaced by run.name. Relative paths are relative to "
@@ -170,14 +244,14 @@ class UniformField(_FieldModel):
     direction: Vector3 = Field(
         [0.0, 0.0, 1.0], description="Direction of the field (normalised internally; must be non-zero)."
     )
-    strength_uG: PositiveFloat = Field(1.0, description="Field strength [μG].")
+    strength_uG: FieldStrength = Field(1.0, description="Field strength [μG].")
     south_direction: Vector3 | None = Field(
         None,
         description="Direction of the field for z < 0 (default: the same as north). Two half-spaces with "
         "different fields are the simplest case of a tensor that jumps across the plane "
         "(numerics.plane_interface); for validation.",
     )
-    south_strength_uG: PositiveFloat | None = Field(
+    south_strength_uG: FieldStrength | None = Field(
         None, description="Field strength for z < 0 [μG] (default: strength_uG)."
     )
 
@@ -191,7 +265,7 @@ class UniformField(_FieldModel):
 
 class CerriToyField(_FieldModel):
     model: Literal["cerri_toy"] = "cerri_toy"
-    B0_phi_uG: PositiveFloat = Field(
+    B0_phi_uG: FieldStrength = Field(
         3.0,
         description="Azimuthal amplitude B0φ in B_φ = B0φ (1 − exp(−R/R0)) [μG] (Cerri et al. 2017 eq. 3.1).",
     )
@@ -222,7 +296,7 @@ class GridField(_FieldModel):
 
 class _GalacticField(_FieldModel):
     variant: str | None = None
-    overrides: dict[str, float | str | bool] = Field(
+    overrides: dict[str, ModelParameter | bool] = Field(
         default_factory=dict,
         description="Model parameters to change, by the names of the model's parameter table (see its "
         "module docstring); also component switches and scales.",
@@ -316,14 +390,16 @@ class TurbulenceSection(_Section):
         "'constant' (rms_uG everywhere) or 'jf12_random' (Jansson & Farrar 2012b random-field "
         "amplitude). Enters the synchrotron losses with the coherent field.",
     )
-    rms_uG: float = Field(0.0, ge=0, allow_inf_nan=False, description="δB_rms of the 'constant' model [μG].")
+    rms_uG: float = Field(
+        0.0, ge=0, le=FIELD_STRENGTH_MAX_UG, description="δB_rms of the 'constant' model [μG]."
+    )
     variant: Literal["jf12", "planck"] | None = Field(
         None,
         description="'jf12_random' parameter set: 'jf12' (default) or 'planck' (Planck Collaboration Int. "
         "XLII 2016).",
     )
     scale: float = Field(1.0, ge=0, le=1e3, allow_inf_nan=False, description="Factor applied to δB_rms.")
-    overrides: dict[str, float | bool | list[float]] = Field(
+    overrides: dict[str, ModelParameter | bool | list[ModelParameter]] = Field(
         default_factory=dict,
         description="'jf12_random' parameters to change (names of "
         "sdeprop.models.gmf_jf12.JF12_RANDOM_DEFAULTS).",
@@ -531,7 +607,7 @@ class LossesSection(_Section):
     )
     isrf: IsrfSection = Field(default_factory=IsrfSection)
     gas: GasSection = Field(default_factory=GasSection)
-    table_points_per_decade: int = Field(
+    table_points_per_decade: Integer = Field(
         32,
         ge=4,
         le=1000,
@@ -713,7 +789,7 @@ class ComponentSection(_Section):
         description="Injection spectrum and total rate of this component ([components.spectrum], same "
         "keys as [spectrum]).",
     )
-    particles: int | None = Field(
+    particles: Integer | None = Field(
         None, ge=1, le=10**10, description="Pseudo-particles for this component; default run.particles."
     )
 
@@ -824,7 +900,7 @@ class NumericsSection(_Section):
     field_floor_uG: float = Field(
         1.0e-3,
         gt=0,
-        allow_inf_nan=False,
+        le=FIELD_STRENGTH_MAX_UG,
         description="Regularisation B_f: b = B/sqrt(|B|² + B_f²), so D tends smoothly to D⊥ I where |B| → "
         "0 [μG].",
     )
@@ -863,9 +939,10 @@ class NumericsSection(_Section):
         "the middle of the coming interval, so D is off by at most ±δ × tolerance/2 and not "
         "biased to first order. 0: every step.",
     )
-    max_steps_per_particle: int = Field(
+    max_steps_per_particle: Integer = Field(
         10**7,
         ge=1,
+        le=10**15,  # a 64-bit integer in the kernel
         description="Safety limit of steps per particle; particles reaching it are counted as alive at "
         "t_max.",
     )
@@ -874,7 +951,7 @@ class NumericsSection(_Section):
 # ----------------------------------------------------------------------------- tallies
 class _TallyBase(_Section):
     name: str = Field(..., min_length=1, description="Tally name (key in the output file).")
-    energy_bins: int = Field(
+    energy_bins: Integer = Field(
         20, ge=1, le=10000, description="Number of logarithmic bins of the current kinetic energy E."
     )
     energy_min_GeV: float | None = Field(
@@ -889,7 +966,7 @@ class _TallyBase(_Section):
         allow_inf_nan=False,
         description="Upper edge of the energy axis [GeV]; default energy.max_GeV.",
     )
-    source_energy_bins: int | None = Field(
+    source_energy_bins: Integer | None = Field(
         None,
         ge=1,
         le=10000,
@@ -904,10 +981,10 @@ class CylindricalTally(_TallyBase):
     R_max_kpc: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Outer radius [kpc]; default galaxy.radius_max_kpc."
     )
-    R_bins: int = Field(40, ge=1, le=100000, description="Number of radial bins.")
+    R_bins: Integer = Field(40, ge=1, le=100000, description="Number of radial bins.")
     z_min_kpc: float | None = Field(None, allow_inf_nan=False, description="Lower z edge [kpc]; default −H.")
     z_max_kpc: float | None = Field(None, allow_inf_nan=False, description="Upper z edge [kpc]; default +H.")
-    z_bins: int = Field(40, ge=1, le=100000, description="Number of z bins.")
+    z_bins: Integer = Field(40, ge=1, le=100000, description="Number of z bins.")
 
 
 class CartesianTally(_TallyBase):
@@ -921,7 +998,7 @@ class CartesianTally(_TallyBase):
     z_range_kpc: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
         [-4.0, 4.0], description="[z_min, z_max] [kpc]."
     )
-    bins: Annotated[list[int], Field(min_length=3, max_length=3)] = Field(
+    bins: Annotated[list[Integer], Field(min_length=3, max_length=3)] = Field(
         [40, 40, 8], description="Number of bins along x, y, z."
     )
 
@@ -929,8 +1006,8 @@ class CartesianTally(_TallyBase):
     def _ranges(self):
         for key in ("x_range_kpc", "y_range_kpc", "z_range_kpc"):
             lo, hi = getattr(self, key)
-            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-                raise ValueError(f"{key} = {[lo, hi]} must be finite and increasing")
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and math.isfinite(hi - lo)):
+                raise ValueError(f"{key} = {[lo, hi]} must be finite and increasing, with a finite width")
         if any(n < 1 for n in self.bins):
             raise ValueError(f"bins = {self.bins} must all be >= 1")
         return self
@@ -952,6 +1029,66 @@ def _default_tallies():
 
 
 # ----------------------------------------------------------------------------- top level
+def _check_sphere_inside(tally: SphereTally, galaxy: GalaxySection) -> None:
+    """An observer sphere centred outside the galaxy (R > R_max or |z| > H) would score nothing."""
+    H, Rmax = galaxy.halo_height_kpc, galaxy.radius_max_kpc
+    if tally.center_kpc is not None:
+        key, c = f"tally '{tally.name}': center_kpc", tally.center_kpc
+    else:
+        key, c = (
+            f"galaxy.sun_position_kpc (the centre of sphere tally '{tally.name}')",
+            galaxy.sun_position_kpc,
+        )
+    R = math.hypot(c[0], c[1])
+    if R > Rmax or abs(c[2]) > H:
+        raise ValueError(
+            f"{key} = {c} lies outside the galaxy (R = {R:.4g} kpc, |z| = {abs(c[2]):.4g} kpc; needs R ≤ "
+            f"galaxy.radius_max_kpc = {Rmax} and |z| ≤ galaxy.halo_height_kpc = {H}): no particle reaches "
+            "it, the tally would hold only zeros; move the sphere inside the halo"
+        )
+
+
+_warned_field_grids: set = set()
+
+
+def _warn_partial_field_grid(field, galaxy: GalaxySection) -> None:
+    """Log a warning (once per file and galaxy) when a 'grid' field covers only part of the galaxy's box
+    x, y ∈ [−R_max, R_max], z ∈ [−H, H]: outside its nodes the field is zero."""
+    H, Rmax = galaxy.halo_height_kpc, galaxy.radius_max_kpc
+    parts = field.components if isinstance(field, SumField) else [field]
+    for i, part in enumerate(parts):
+        if not isinstance(part, GridField):
+            continue
+        key = "field.file" if part is field else f"field.components[{i}].file"
+        (x0, x1), (y0, y1), (z0, z1) = _check("field_grid_extent", part.file)
+        slack = 1e-9 * max(Rmax, H)
+        covered = min(-x0, x1, -y0, y1) >= Rmax - slack and min(-z0, z1) >= H - slack
+        seen = (os.path.abspath(part.file), (x0, x1, y0, y1, z0, z1), H, Rmax)
+        if covered or seen in _warned_field_grids:
+            continue
+        _warned_field_grids.add(seen)
+        log.warning(
+            "%s = '%s': the field grid covers x ∈ [%g, %g], y ∈ [%g, %g], z ∈ [%g, %g] kpc, only part of the "
+            "galaxy (R ≤ galaxy.radius_max_kpc = %g, |z| ≤ galaxy.halo_height_kpc = %g: x, y ∈ [%g, %g], "
+            "z ∈ [%g, %g] kpc); outside the grid the field is zero, so diffusion there is isotropic "
+            "(D⊥ in every direction)",
+            key,
+            part.file,
+            x0,
+            x1,
+            y0,
+            y1,
+            z0,
+            z1,
+            Rmax,
+            H,
+            -Rmax,
+            Rmax,
+            -H,
+            H,
+        )
+
+
 class Config(_Section):
     """A complete, validated run configuration."""
 
@@ -1023,6 +1160,7 @@ class Config(_Section):
             )
             if not (abs(c[2]) < H and math.hypot(c[0], c[1]) < Rmax):
                 raise ValueError(f"the observer {c} of source.observer_fraction lies outside the halo")
+        _warn_partial_field_grid(self.field, self.galaxy)
         names = [t.name for t in self.tally]
         if len(set(names)) != len(names):
             raise ValueError(f"tally names {names} must be unique")
@@ -1045,6 +1183,13 @@ class Config(_Section):
                     )
                 if zlo >= zhi:
                     raise ValueError(f"tally '{t.name}': z_min_kpc = {zlo} must be below z_max_kpc = {zhi}")
+                if not math.isfinite(zhi - zlo):
+                    raise ValueError(
+                        f"tally '{t.name}': z_max_kpc − z_min_kpc = {zhi} − {zlo} overflows; give a "
+                        "finite width"
+                    )
+            if isinstance(t, SphereTally):
+                _check_sphere_inside(t, self.galaxy)
         prev = 0.0
         for i, reg in enumerate(self.time.regimes):
             if reg.energy_max_GeV <= prev:
@@ -1103,65 +1248,268 @@ class Config(_Section):
         return dump_toml(data)
 
 
-_TAGS = (
-    "uniform",
-    "cerri_toy",
-    "grid",
-    "jf12",
-    "jf12_solenoidal",
-    "uf23",
-    "pt11",
-    "cerri17",
-    "sum",
-    "point",
-    "disk",
-    "radial_profile",
-    "cylindrical",
-    "cartesian",
-    "sphere",
-)
-
-
-def _format_validation_error(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in _TAGS))
-        msg = err["msg"].removeprefix("Value error, ")
-        value = err.get("input")
-        if err["type"] == "extra_forbidden":
-            parent = loc.rsplit(".", 1)[0] if "." in loc else "top level"
-            lines.append(
-                f"unknown key '{loc}' (not allowed in {parent}; see docs/configuration.md for the allowed "
-                "keys)"
-            )
-        elif err["type"] == "missing":
-            lines.append(f"missing required key '{loc}'")
-        elif loc:
-            shown = repr(value) if not isinstance(value, dict) else "{...}"
-            lines.append(f"{loc} = {shown}: {msg}")
+# ----------------------------------------------------------------------------- error messages
+def _unwrap(annotation):
+    """(the type inside ``Annotated``/``X | None``, the constraint metadata found on the way)."""
+    metadata = []
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            args = get_args(annotation)
+            annotation, metadata = args[0], metadata + list(args[1:])
+        elif origin in (Union, types.UnionType):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation, metadata
+            annotation = members[0]
         else:
-            lines.append(msg)
-    return "invalid configuration: " + "; ".join(lines)
+            return annotation, metadata
+
+
+def _union_members(annotation) -> list:
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return [a for a in get_args(annotation) if a is not type(None)]
+    return []
+
+
+def _model_class(annotation):
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _tag_of(cls) -> tuple[str, Any] | None:
+    for key in DISCRIMINATOR_KEYS:
+        info = cls.model_fields.get(key)
+        if (
+            info is not None
+            and get_origin(info.annotation) is Literal
+            and len(get_args(info.annotation)) == 1
+        ):
+            return key, get_args(info.annotation)[0]
+    return None
+
+
+class _Place:
+    """Where an error's location points in the schema: the key as written in the file, the union the
+    value may take (``branch``: the key of a non-discriminated union whose member failed), and the
+    annotation and constraints at the place."""
+
+    def __init__(self, root, loc):
+        self.key = ""
+        self.branch: str | None = None
+        self.metadata: list = []
+        self.annotation: Any = root
+        for part in loc:
+            annotation, metadata = _unwrap(self.annotation)
+            members = _union_members(annotation)
+            cls = _model_class(annotation)
+            if members and all(_model_class(m) for m in members) and isinstance(part, str):
+                tagged = {(_tag_of(m) or (None, None))[1]: m for m in members}
+                if part in tagged:  # the tag of a discriminated union: the key stays
+                    self.annotation = tagged[part]
+                    continue
+            if members and isinstance(part, str):  # a member of a plain union (float | str | bool ...)
+                self.branch = self.branch or self.key
+                self.annotation = next((m for m in members if _branch_name(m) == part.split("[")[0]), None)
+                continue
+            if cls is not None and isinstance(part, str):
+                info = cls.model_fields.get(part)
+                self.key = f"{self.key}.{part}" if self.key else part
+                self.annotation = info.annotation if info is not None else None
+                self.metadata = list(info.metadata) if info is not None else []
+                continue
+            origin = get_origin(annotation)
+            if isinstance(part, int) and origin is list:
+                self.key += f"[{part}]"
+                self.annotation = get_args(annotation)[0]
+                self.metadata = []
+                continue
+            if origin is dict:
+                self.key = f"{self.key}.{part}" if self.key else str(part)
+                self.annotation = get_args(annotation)[1]
+                self.metadata = []
+                continue
+            self.key = f"{self.key}.{part}" if self.key else str(part)  # a key the schema does not know
+            self.annotation = None
+            self.metadata = []
+        if self.annotation is not None:
+            self.annotation, extra = _unwrap(self.annotation)
+            self.metadata += extra
+
+    def choices(self, discriminator: str) -> list:
+        """The values of ``discriminator`` the union at this place takes."""
+        members = _union_members(self.annotation) or [self.annotation]
+        return [get_args(m.model_fields[discriminator].annotation)[0] for m in members if _model_class(m)]
+
+    def allowed(self) -> str:
+        parts = []
+        for m in self.metadata:
+            for attr, sym in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
+                val = getattr(m, attr, None)
+                if val is not None:
+                    parts.append(f"{sym} {val}")
+        if get_origin(self.annotation) is Literal:
+            parts.append("one of " + ", ".join(repr(a) for a in get_args(self.annotation)))
+        return ", ".join(parts)
+
+
+def _branch_name(annotation) -> str:
+    """The first word of pydantic's label of a union member ('float', 'str', 'bool', 'list', ...)."""
+    inner, _ = _unwrap(annotation)
+    origin = get_origin(inner)
+    if origin is not None:
+        return getattr(origin, "__name__", str(origin))
+    if inner is int:
+        return "function-before"  # Integer: a before-validator in front of int
+    return getattr(inner, "__name__", str(inner))
+
+
+#: what a value of each kind is called in a message, by pydantic's error type
+_KIND = {
+    "float_type": "a number",
+    "finite_number": "a finite number (not nan or inf)",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "string_type": "a string (in quotes)",
+    "list_type": "a list [...]",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+
+
+def _shown(value) -> str:
+    """A bad value as the TOML file spells it (true/false; strings and lists as Python writes them)."""
+    if isinstance(value, dict):
+        return "{...}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _what_it_is(err_type: str, value) -> str:
+    """What the refused value is instead, and how to write it when the slip is a common one."""
+    if err_type not in _KIND or err_type == "finite_number":
+        return ""
+    if isinstance(value, bool):
+        return ", not true/false"
+    if isinstance(value, str):
+        if err_type in ("float_type", "int_type"):
+            try:
+                float(value)
+            except ValueError:
+                return ", not a string"
+            return f", not a string; write {value.strip()} without quotes"
+        if err_type == "bool_type" and value.lower() in ("true", "false"):
+            return f", not a string; write {value.lower()} without quotes"
+        return ", not a string"
+    if isinstance(value, float) and err_type in ("int_type", "int_from_float"):
+        return f"; {value!r} is not whole (an integral float such as 1e5 is fine)"
+    if isinstance(value, (int, float)) and err_type in ("bool_type", "string_type"):
+        return ", not a number"
+    if isinstance(value, list) and err_type != "list_type":
+        return ", not a list"
+    if isinstance(value, dict) and err_type not in ("dict_type", "model_type", "model_attributes_type"):
+        return ", not a table"
+    return ""
+
+
+def _one_error(place: _Place, err: dict, value) -> str:
+    kind, key = err["type"], place.key
+    msg = err["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+    msg = msg.replace("List should have", "must have").replace(" after validation", "")
+    if kind == "extra_forbidden":
+        parent = key.rsplit(".", 1)[0] if "." in key else "the top level"
+        return (
+            f"unknown key '{key}' (not allowed in {parent}; see docs/configuration.md for the allowed keys)"
+        )
+    if kind == "missing":
+        return f"missing required key '{key}'"
+    if kind == "union_tag_not_found":
+        disc = str(err.get("ctx", {}).get("discriminator", "model")).strip("'")
+        choices = ", ".join(repr(c) for c in place.choices(disc))
+        where = f"[{key}]" if key else "the table"
+        return f"missing required key '{key}.{disc}': {where} must say which {disc} it is (one of {choices})"
+    if kind == "union_tag_invalid":
+        disc = str(err.get("ctx", {}).get("discriminator", "model")).strip("'")
+        tag = value.get(disc) if isinstance(value, dict) else err.get("ctx", {}).get("tag")
+        choices = ", ".join(repr(c) for c in place.choices(disc))
+        return f"{key}.{disc} = {_shown(tag)}: must be one of {choices}"
+    if kind in _KIND:
+        allowed = place.allowed() if kind != "finite_number" else ""
+        return (
+            f"{key} = {_shown(value)}: must be {_KIND[kind]}"
+            + (f" ({allowed})" if allowed else "")
+            + _what_it_is(kind, value)
+        )
+    if key:
+        return f"{key} = {_shown(value)}: {msg}" if not isinstance(value, dict) else f"{key}: {msg}"
+    return msg
+
+
+def _format_validation_error(exc: ValidationError, root=None) -> str:
+    """One line naming each bad key (as the file spells it), its value and what is allowed."""
+    if root is None:
+        root = {c.__name__: c for c in [Config] + [m for _, m in _SECTIONS]}.get(exc.title, Config)
+    grouped: dict[str, list] = {}
+    for err in exc.errors():
+        place = _Place(root, err["loc"])
+        grouped.setdefault(place.branch if place.branch is not None else place.key, []).append((place, err))
+    lines = []
+    for errs in grouped.values():
+        if len(errs) == 1 or errs[0][0].branch is None:
+            lines += [_one_error(place, err, err.get("input")) for place, err in errs]
+            continue
+        # a plain union (e.g. float | str | bool): the members whose type fitted say what is wrong;
+        # if none fitted, list what the value may be
+        fitted = [(p, e) for p, e in errs if e["type"] not in _KIND]
+        if fitted:
+            lines += [_one_error(p, e, e.get("input")) for p, e in fitted]
+        else:
+            kinds = list(dict.fromkeys(_KIND[e["type"]] for _, e in errs))
+            value = errs[0][1].get("input")
+            what = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
+            lines.append(f"{errs[0][0].branch} = {_shown(value)}: must be {what}")
+    return "invalid configuration: " + "; ".join(dict.fromkeys(lines))
 
 
 def read_toml(path) -> dict:
-    """The raw table of a TOML configuration file (ConfigError if missing or malformed)."""
+    """The raw table of a TOML configuration file (ConfigError naming the file if it is missing, not a
+    file, unreadable, not text or not valid TOML)."""
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise ConfigError(f"configuration file '{path}' is a directory, not a TOML file")
+    if not path.exists():
         raise ConfigError(f"configuration file '{path}' does not exist")
     try:
-        return tomllib.loads(path.read_text())
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file '{path}': {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"configuration file '{path}' is not a text (TOML) file: byte {exc.start} is not UTF-8"
+        ) from None
+    if "\x00" in text:
+        raise ConfigError(f"configuration file '{path}' is a binary file (it holds NUL bytes), not TOML")
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file '{path}' is not valid TOML: {exc}") from None
 
 
-def load_config(source: str | os.PathLike | dict | Config) -> Config:
+def load_config(source: str | os.PathLike | dict | Config, origin: str | None = None) -> Config:
     """Load and validate a run configuration from a TOML file path, a dict, or a Config.
+
+    ``origin`` names where a table came from in the error message (a file path is named by itself).
 
     Raises
     ------
     ConfigError
-        With a message naming each bad key, its value and the allowed range.
+        With a message naming the file, each bad key, its value and the allowed range.
     """
     if isinstance(source, Config):
         return source
@@ -1169,10 +1517,14 @@ def load_config(source: str | os.PathLike | dict | Config) -> Config:
         data = source
     else:
         data = read_toml(source)
+        origin = origin or f"'{source}'"
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc)) from None
+        message = _format_validation_error(exc, Config)
+        if origin:
+            message = message.replace("invalid configuration", f"invalid configuration {origin}", 1)
+        raise ConfigError(message) from None
 
 
 # ----------------------------------------------------------------------------- TOML writing
@@ -1303,6 +1655,10 @@ def describe_schema_markdown() -> str:
         "Unknown keys are errors. Units are in the key names (`_kpc`, `_Myr`, `_GeV`, `_GV`, `_uG`, "
         "`_cm2_per_s`).",
         "`sdeprop config` prints a complete configuration with all defaults filled in.",
+        "Values are strict: a number key takes a finite number (an integer is fine where a float is "
+        "expected; `nan` and `inf` are refused, except in a field model's `overrides`), never `true`/`false` "
+        "or a quoted string; an integer key also takes a float with an integral value (`particles = 1e5`), "
+        "not `1.5`; a `true`/`false` key takes `true` or `false` only; a string key takes a quoted string.",
         "",
         "## Choices",
         "",

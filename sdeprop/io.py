@@ -101,20 +101,29 @@ def load_result(path) -> Result:
     """Read a result file written by :func:`write_result`."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"result file '{path}' does not exist")
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("format") != FORMAT:
-            raise ValueError(f"'{path}' is not an sdeprop result file (format {f.attrs.get('format')!r})")
-        result = _read_from(f, path)
-        if "components" in f:
-            result.components = {name: _read_from(g, path) for name, g in f["components"].items()}
+        what = "is a directory, not a result file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"result file '{path}' {what}")
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"'{path}' is not an sdeprop result (not an HDF5 file)")
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise ValueError(
+                    f"'{path}' is not an sdeprop result (an HDF5 file without the sdeprop format mark; "
+                    f"format {f.attrs.get('format')!r})"
+                )
+            result = _read_from(f, path)
+            if "components" in f:
+                result.components = {name: _read_from(g, path) for name, g in f["components"].items()}
+    except (OSError, KeyError) as exc:  # truncated, or a dataset missing: h5py's message names no file
+        raise ValueError(f"'{path}' is not a readable sdeprop result ({exc})") from None
     return result
 
 
 def _read_from(f, path) -> Result:
     """One result from an open HDF5 file or group."""
     toml_text = f["config"][()].decode() if isinstance(f["config"][()], bytes) else str(f["config"][()])
-    cfg = load_config(tomllib.loads(toml_text))
+    cfg = load_config(tomllib.loads(toml_text), origin=f"(stored in '{path}')")
     counts = {k: int(v) for k, v in f["counts"].attrs.items()}
     meta_extra = {
         "dependencies": {k: str(v) for k, v in f["dependencies"].attrs.items()}

@@ -44,15 +44,20 @@ def apply_overrides(data: dict, overrides) -> dict:
     return data
 
 
-def config_with_overrides(source, overrides, spelled: str = "") -> Config:
+def config_with_overrides(source, overrides, spelled: str = "", origin: str | None = None) -> Config:
     """The validated configuration from ``source`` (a TOML path or a table, left unchanged) with
     ``overrides`` applied before validation.  ``spelled`` is how the caller's users write an override
-    (the command line passes ``"--set "``), used in the hint for an unknown key."""
+    (the command line passes ``"--set "``), used in the hint for an unknown key; ``origin`` names the
+    file a table was read from, in error messages (a path ``source`` is named by itself)."""
     data = copy.deepcopy(source) if isinstance(source, dict) else read_toml(source)
     pairs = list(_pairs(overrides))
     apply_overrides(data, pairs)
+    if not isinstance(source, dict):
+        origin = f"'{source}'"
+    if origin and pairs:
+        origin += f" with {spelled.strip() or 'the'} overrides"
     try:
-        return load_config(data)
+        return load_config(data, origin=origin)
     except ConfigError as exc:
         hints = [h for h in (unknown_key_hint(data, key, spelled) for key, _ in pairs) if h]
         if not hints:

@@ -11,6 +11,7 @@ naming the key, and an unknown key an error that also lists the keys allowed the
 
 from __future__ import annotations
 
+import argparse
 import math
 import tomllib
 
@@ -34,8 +35,10 @@ def add_set_option(parser, help_text: str = SET_HELP, metavar: str = "SECTION.KE
 
 def add_run_size_options(parser) -> None:
     """``--particles`` and ``--workers`` of a Monte Carlo run (default: the configuration's)."""
-    parser.add_argument("--particles", type=int, help="pseudo-particles (default: run.particles)")
-    parser.add_argument("--workers", type=int, help="parallel workers (default: run.workers)")
+    parser.add_argument(
+        "--particles", type=whole_number, help="pseudo-particles, e.g. 20000 or 2e4 (default: run.particles)"
+    )
+    parser.add_argument("--workers", type=whole_number, help="parallel workers (default: run.workers)")
 
 
 def add_output_option(parser, help_text: str) -> None:
@@ -89,6 +92,45 @@ def numbers(text, count: int | None, option: str, meaning: str = "") -> list[flo
     return values
 
 
+def finite_number(text) -> float:
+    """``text`` as a finite float; ValueError for anything else (nan, inf, a word)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def finite_float(text) -> float:
+    """argparse ``type``: a finite number (nan and inf are refused)."""
+    try:
+        return finite_number(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' must be a finite number") from None
+
+
+def whole_number(text) -> int:
+    """argparse ``type``: an integer, also written as a float with an integral value (2e4)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value.is_integer()):
+        raise argparse.ArgumentTypeError(f"'{text}' must be an integer (e.g. 20000 or 2e4)")
+    return int(value)
+
+
+def positive_float(text) -> float:
+    """argparse ``type``: a finite number > 0."""
+    value = finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be a finite number > 0")
+    return value
+
+
 # --------------------------------------------------------------------------- --set
 def settings_as_pairs(settings) -> list[tuple[str, object]]:
     """``--set SECTION.KEY=VALUE`` arguments as (dotted key, TOML value) pairs, in order."""
@@ -106,10 +148,13 @@ def apply_settings(data: dict, settings) -> dict:
     return apply_overrides(data, settings_as_pairs(settings))
 
 
-def config_with_settings(source, settings=()) -> Config:
-    """The validated configuration from ``source`` (a TOML path or a table) with ``--set``
-    ``settings`` applied before validation (:func:`sdeprop.overrides.config_with_overrides`)."""
-    return config_with_overrides(source, settings_as_pairs(settings), spelled="--set ")
+def config_with_settings(source, settings=(), origin: str | None = None) -> Config:
+    """The validated configuration from ``source`` (a TOML path or a table read from the file
+    ``origin``) with ``--set`` ``settings`` applied before validation
+    (:func:`sdeprop.overrides.config_with_overrides`)."""
+    return config_with_overrides(
+        source, settings_as_pairs(settings), spelled="--set ", origin=f"'{origin}'" if origin else None
+    )
 
 
 def setting_keys(settings) -> list[str]:

@@ -34,8 +34,10 @@ def add_parser(subparsers):
         help="print B at this point [kpc] (repeatable; write --at=-8.5,0,0 when x is negative)",
     )
     f.add_argument("--plot", action="store_true", help="draw the maps (the default without --at)")
-    f.add_argument("--extent", type=float, default=20.0, help="half-width of the maps [kpc]")
-    f.add_argument("--height", type=float, default=6.0, help="half-height of the edge-on map [kpc]")
+    f.add_argument("--extent", type=common.positive_float, default=20.0, help="half-width of the maps [kpc]")
+    f.add_argument(
+        "--height", type=common.positive_float, default=6.0, help="half-height of the edge-on map [kpc]"
+    )
     common.add_output_option(f, "PNG path (default field_MODEL.png)")
     f.add_argument(
         "--clear-cache",

@@ -12,7 +12,10 @@ def _bound(text):
     lo, sep, hi = text.partition(":")
     if not sep:
         raise ValueError(text)
-    return float(lo), float(hi)
+    lo, hi = common.finite_number(lo), common.finite_number(hi)
+    if not lo < hi:
+        raise ValueError(text)
+    return lo, hi
 
 
 def _range(text):
@@ -20,9 +23,12 @@ def _range(text):
     if len(parts) != 2:
         raise ValueError(f"--range '{text}' must be LO,HI")
     try:
-        return float(parts[0]), float(parts[1])
+        lo, hi = common.finite_number(parts[0]), common.finite_number(parts[1])
     except ValueError:
-        raise ValueError(f"--range '{text}' must be two numbers LO,HI") from None
+        raise ValueError(f"--range '{text}' must be two finite numbers LO,HI") from None
+    if not lo < hi:
+        raise ValueError(f"--range '{text}' must be LO,HI with LO < HI")
+    return lo, hi
 
 
 def add_parser(subparsers):
@@ -54,7 +60,9 @@ def add_parser(subparsers):
     )
     g = f.add_mutually_exclusive_group()
     g.add_argument(
-        "--phi", type=float, help="fixed force-field potential phi [GV] (default 0: no modulation)"
+        "--phi",
+        type=common.finite_float,
+        help="fixed force-field potential phi [GV] (default 0: no modulation)",
     )
     g.add_argument("--fit-phi", action="store_true", help="fit phi [GV] (start 0.6)")
     f.add_argument(
@@ -96,10 +104,10 @@ def main(args):
         variable=args.variable,
         phi=args.phi,
         fit_phi=args.fit_phi,
-        fix=common.key_values(args.fix, "--fix", float),
+        fix=common.key_values(args.fix, "--fix", common.finite_number),
         free=args.free or (),
         bounds=common.key_values(args.bound, "--bound", _bound, "KEY=LO:HI"),
-        start=common.key_values(args.start, "--start", float),
+        start=common.key_values(args.start, "--start", common.finite_number),
         energy_range=_range(args.range) if args.range else None,
         errors=args.errors,
         model_error=not args.no_model_error,

@@ -84,7 +84,7 @@ def _config(args):
     data = dict(DEFAULT_CONFIG) if args.config is None else read_toml(args.config)
     if args.species is not None:
         data["species"] = {**data.get("species", {}), "name": args.species}
-    return common.config_with_settings(data, args.set)
+    return common.config_with_settings(data, args.set, origin=args.config)
 
 
 def main(args):
@@ -114,8 +114,8 @@ def main(args):
             raise ValueError(f"--energies '{args.energies}' must be positive [GeV]")
     else:
         table_e = decade_energies(emin, emax)
-    if args.points < 2:
-        raise ValueError("--points must be at least 2")
+    if not 2 <= args.points <= 100000:
+        raise ValueError(f"--points {args.points}: must be between 2 and 100000")
     if not local_loss_rates(cfg, pos, np.array([emin])):
         if cfg.losses.model == "none":
             raise ConfigError(

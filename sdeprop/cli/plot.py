@@ -11,7 +11,7 @@ def add_parser(subparsers):
     p = subparsers.add_parser("plot", help="density map and local spectrum as PNG")
     p.add_argument("result", help="result file (HDF5)")
     common.add_output_option(p, "PNG path (default RESULT.png)")
-    p.add_argument("--energy", type=float, help="energy of the map [GeV] (default 10)")
+    p.add_argument("--energy", type=common.positive_float, help="energy of the map [GeV] (default 10)")
     p.add_argument("--spectrum", help="reweight first (same form as in 'reweight')")
     p.add_argument("--tally", help="tally for the map")
     return p

@@ -224,14 +224,26 @@ def grid_with_jacobian(x, y, z, bx, by, bz) -> np.ndarray:
     return out
 
 
+def unit_vector(vector) -> np.ndarray:
+    """``vector / |vector|`` for any finite non-zero vector: scaled by its largest component first, so
+    that [1e-300, 0, 0] (|v|² underflows) and [1e300, 1e300, 0] (|v|² overflows) mean what they say."""
+    v = np.asarray(vector, dtype=float)
+    largest = np.max(np.abs(v))
+    if not (np.isfinite(largest) and largest > 0.0):
+        raise ValueError(f"direction {list(vector)} must be a finite, non-zero vector")
+    if not 1e-150 < largest < 1e150:  # |v|² would underflow or overflow
+        v = v / largest
+    return v / np.linalg.norm(v)
+
+
 def _component(cfg, grid_file):
     """(kind, params, grid) of one model section (not a sum); ``grid_file`` as in ``build_field``."""
     model = cfg.model
     if model == "uniform":
-        d = np.asarray(cfg.direction, dtype=float)
-        north = cfg.strength_uG * d / np.linalg.norm(d)
-        d = d if cfg.south_direction is None else np.asarray(cfg.south_direction, dtype=float)
-        south = (cfg.south_strength_uG or cfg.strength_uG) * d / np.linalg.norm(d)
+        d = unit_vector(cfg.direction)
+        north = cfg.strength_uG * d
+        d = d if cfg.south_direction is None else unit_vector(cfg.south_direction)
+        south = (cfg.south_strength_uG or cfg.strength_uG) * d
         return FIELD_UNIFORM, np.concatenate([north, south]), EMPTY_GRID
     if model == "cerri_toy":
         return FIELD_CERRI_TOY, np.array([cfg.B0_phi_uG, cfg.R0_kpc, cfg.epsilon_B]), EMPTY_GRID
