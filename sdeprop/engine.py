@@ -516,6 +516,14 @@ def _check_cost(model: Model, sizes: list[int], workers: int, scheduler) -> Cost
             budget_h,
         )
         return None
+    log.info(
+        "cost pilot: %d particles in this process, at most %g s of CPU (the bound, %.3g CPU hours, exceeds "
+        "run.max_cpu_hours = %g)",
+        PILOT_PARTICLES,
+        PILOT_CPU_S,
+        bound_h,
+        budget_h,
+    )
     est = estimate_cost(model, sizes, 0 if scheduler else workers, cfg.run.seed)
     log.info("cost estimate: %s", est.describe())
     if est.cpu_hours <= budget_h:
@@ -524,7 +532,8 @@ def _check_cost(model: Model, sizes: list[int], workers: int, scheduler) -> Cost
     if not cause:
         dpar = float(diffusion_at(cfg.diffusion, cfg.species.name, cfg.energy.min_GeV)[0][0])
         length = min(cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc)
-        dt_allowed = min(cfg.time.dt_max_Myr, cfg.time.step_fraction**2 * length**2 / (2.0 * dpar))
+        dt_halo = cfg.time.step_fraction**2 * length**2 / (2.0 * dpar) if dpar > 0 else math.inf
+        dt_allowed = min(cfg.time.dt_max_Myr, dt_halo)
         if est.mean_step_Myr < 0.1 * dt_allowed:
             cause = (
                 f"the pilot's steps average {est.mean_step_Myr:.2g} Myr, far below the {dt_allowed:.2g} Myr "

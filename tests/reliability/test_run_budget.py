@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import signal
 import time
 import tomllib
 
@@ -21,9 +23,18 @@ import sdeprop
 from sdeprop import engine
 from sdeprop.errors import ConfigError
 
-from .conftest import BASE_TOML, assert_clean_failure, leftovers, sdeprop_cli
+from .conftest import BASE_TOML, assert_clean_failure, leftovers, sdeprop_cli, start_cli
 
 TINY_D = "\n[diffusion]\nD0_cm2_per_s = 1e20\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled_kernel():
+    """Compile the kernel (or load it) once, so that numba's disk cache is warm for the CLI runs
+    whose set-up time is asserted."""
+    cfg = _config()
+    cfg["run"].update(particles=10, batch_size=10)
+    sdeprop.run(cfg)
 
 
 def _config(extra: str = "") -> dict:
@@ -189,3 +200,25 @@ def test_budget_key_is_validated(value):
         return
     with pytest.raises(ConfigError, match="max_cpu_hours"):
         sdeprop.load_config(cfg)
+
+
+def test_ctrl_c_during_the_pilot_leaves_nothing(tmp_path):
+    """SIGINT while the pilot runs (D0 = 1e20: it runs its full second): exit 130 with a message,
+    no output, no checkpoint folder, no temporary file."""
+    cfg = tmp_path / "tiny_d.toml"
+    cfg.write_text(BASE_TOML + TINY_D)
+    out = tmp_path / "out.h5"
+    proc = start_cli("-v", "run", cfg, "-q", "-o", out, "--set", "run.max_cpu_hours=0.01", cwd=tmp_path)
+    try:
+        for line in proc.stderr:
+            if "cost pilot:" in line:
+                break
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err and "interrupted" in err, err[-2000:]
+    _nothing_written(tmp_path, out)
