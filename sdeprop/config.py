@@ -160,6 +160,14 @@ class RunSection(_Section):
         description="Largest memory one process (the main one or a worker) may need for the tallies "
         "[GiB]; larger configurations are refused before running.",
     )
+    max_cpu_hours: float = Field(
+        1.0e4,
+        ge=0,
+        allow_inf_nan=False,
+        description="Largest expected CPU time of the run [CPU hours, all workers together]. Before any "
+        "batch runs, a short pilot estimates it (docs/production.md, 'Cost estimate'); a larger run is "
+        "refused with the estimate. 0 switches the check off.",
+    )
 
 
 class ParallelSection(_Section):
@@ -943,8 +951,8 @@ class NumericsSection(_Section):
         10**7,
         ge=1,
         le=10**15,  # a 64-bit integer in the kernel
-        description="Safety limit of steps per particle; particles reaching it are counted as alive at "
-        "t_max.",
+        description="Safety limit of steps per particle; particles reaching it stop and are counted as "
+        "max_steps_reached.",
     )
 
 
@@ -1240,9 +1248,9 @@ class Config(_Section):
 
     def fingerprint_toml(self) -> str:
         """The configuration without the keys that only say how it is executed (workers, progress,
-        output path, memory budget, scheduler): what must match to resume or merge runs."""
+        output path, memory and CPU budgets, scheduler): what must match to resume or merge runs."""
         data = self._dump()
-        for key in ("workers", "progress", "output", "memory_budget_GiB"):
+        for key in ("workers", "progress", "output", "memory_budget_GiB", "max_cpu_hours"):
             data["run"].pop(key, None)
         data.pop("parallel", None)
         return dump_toml(data)

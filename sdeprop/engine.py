@@ -32,6 +32,7 @@ from .models.losses import build_losses
 from .models.sources import EnergySampler, build_source
 from .result import Result
 from .tallies import N_MOMENTS, TallyLayout, build_tally_layouts, tally_tables
+from .units import diffusion_kpc2_per_myr_to_cm2_per_s
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,7 @@ class BatchResult:
     compile_s: float = 0.0
     host: str = ""
     pid: int = 0
+    transport_cpu_s: float = 0.0  # the part of cpu_s spent in the kernel loop (with buffer refills)
 
     @property
     def sum1(self) -> np.ndarray:
@@ -233,9 +235,19 @@ class BatchResult:
 
 
 def run_batch(
-    model: Model, index: int, n: int, seed_seq: np.random.SeedSequence, keep_state: bool = False
+    model: Model,
+    index: int,
+    n: int,
+    seed_seq: np.random.SeedSequence,
+    keep_state: bool = False,
+    cpu_limit_s: float | None = None,
 ) -> BatchResult:
-    """Inject ``n`` pseudo-particles with the stream ``seed_seq`` and transport them to the end."""
+    """Inject ``n`` pseudo-particles with the stream ``seed_seq`` and transport them to the end.
+
+    ``cpu_limit_s``: stop once the transport has used this much CPU time [s] (the cost pilot); the
+    kernel returns about every 65 000 steps, so the limit holds even for particles that never
+    finish.  Particles left unfinished keep status ALIVE and their steps so far in the final state.
+    """
     start = time.process_time()
     rng = np.random.Generator(np.random.SFC64(seed_seq))
     if hasattr(model.source, "sample_weighted"):  # importance-sampled positions carry weights
@@ -301,11 +313,14 @@ def run_batch(
             gc.enable()
     compile_s = time.process_time() - t_compile
     first, n_pos, u_pos = 0, 0, 0
+    t_transport = time.process_time()
     while True:
         first, n_pos, u_pos = K.transport(
             particles, randoms, first, n_pos, u_pos, model.physics, model.numerics, scoring
         )
         if first >= n:
+            break
+        if cpu_limit_s is not None and time.process_time() - t_transport > cpu_limit_s:
             break
         if n_pos + K.NORMALS_PER_STEP > NORMAL_BUFFER:
             rng.standard_normal(out=randoms.normals)
@@ -313,6 +328,7 @@ def run_batch(
         if u_pos + K.UNIFORMS_PER_STEP > UNIFORM_BUFFER:
             rng.random(out=randoms.uniforms)
             u_pos = 0
+    transport_cpu_s = time.process_time() - t_transport
     sums, counters, status_counts = scoring.sums, scoring.counters, scoring.status_counts
     if not np.isfinite(sums.sum()):  # a NaN or inf anywhere shows in the sum (no full-size temporary)
         raise FloatingPointError(
@@ -334,6 +350,7 @@ def run_batch(
         compile_s,
         socket.gethostname(),
         os.getpid(),
+        transport_cpu_s,
     )
 
 
@@ -341,6 +358,196 @@ def batch_plan(n_particles: int, batch_size: int) -> list[int]:
     """Sizes of the batches that make up a run of ``n_particles``."""
     full, rest = divmod(n_particles, batch_size)
     return [batch_size] * full + ([rest] if rest else [])
+
+
+# ----------------------------------------------------------------------------- cost estimate
+PILOT_PARTICLES = 32
+"""Pseudo-particles of the cost pilot (docs/production.md, "Cost estimate")."""
+PILOT_CPU_S = 1.0
+"""CPU time [s] after which the pilot stops, finished or not."""
+PILOT_STREAM = 0x70696C6F74
+"""Second entropy word of the pilot's random stream (with run.seed); no batch stream uses it."""
+SLOW_STEP_CPU_S = 1e-5
+"""CPU time of a slow step [s]: 20× the slowest rate measured (1.9e6 steps/s/core, docs/fields.md).
+A run of N particles costs at most N × numerics.max_steps_per_particle steps; when that many slow
+steps fit into run.max_cpu_hours the pilot cannot change the outcome and is skipped."""
+
+
+@dataclass
+class CostEstimate:
+    """Expected cost of a run's batches, from a pilot of a few particles (docs/production.md).
+
+    ``steps_per_particle`` is the pilot's mean with its standard error.  When ``lower_bound`` some
+    pilot particles had not finished within ``PILOT_CPU_S``: it is then the mean of the steps taken
+    so far by the particles started, and the true mean is larger.
+    """
+
+    particles: int  # in the batches to run
+    batches: int
+    largest_batch: int
+    workers: int  # parallel processes; 0 for a Dask cluster (its size is not known here)
+    steps_per_particle: float
+    steps_per_particle_error: float  # standard error of the pilot mean (nan for a lower bound)
+    lower_bound: bool
+    cpu_s_per_step: float  # in the kernel loop, random-buffer refills included
+    batch_setup_cpu_s: float  # per batch: sampling the sources, filling the first buffers
+    pilot_particles: int
+    pilot_finished: int
+    pilot_at_step_limit: int
+    pilot_cpu_s: float
+    mean_step_Myr: float  # mean time step of the pilot's particles
+
+    def _cpu_s(self, particles: int, batches: int) -> float:
+        return particles * self.steps_per_particle * self.cpu_s_per_step + batches * self.batch_setup_cpu_s
+
+    @property
+    def cpu_hours(self) -> float:
+        """CPU time of all the batches [h]."""
+        return self._cpu_s(self.particles, self.batches) / 3600.0
+
+    @property
+    def wall_hours(self) -> float:
+        """Wall time on ``workers`` processes [h] (nan on a Dask cluster): the batches are shared out,
+        and no run is shorter than its largest batch."""
+        if self.workers <= 0:
+            return math.nan
+        spread = self._cpu_s(self.particles, self.batches) / min(self.workers, self.batches)
+        return max(spread, self._cpu_s(self.largest_batch, 1)) / 3600.0
+
+    def describe(self) -> str:
+        """One line: steps per particle, CPU time per step, CPU and wall hours."""
+        at_least = "at least " if self.lower_bound else ""
+        if self.lower_bound:
+            steps = f"at least {self.steps_per_particle:.3g} steps per particle"
+            pilot = (
+                f"{self.pilot_finished} of {self.pilot_particles} finished in {self.pilot_cpu_s:.2g} s CPU"
+            )
+        else:
+            steps = f"{self.steps_per_particle:.3g} ± {self.steps_per_particle_error:.2g} steps per particle"
+            pilot = f"{self.pilot_particles} particles"
+        if self.pilot_at_step_limit:
+            pilot += f", {self.pilot_at_step_limit} stopped by the step limit"
+        if self.workers > 0:
+            wall = f"{at_least}{self.wall_hours:.3g} h wall on {self.workers} worker(s)"
+        else:
+            wall = "wall time: that ÷ the Dask cluster's workers"
+        return (
+            f"{at_least}{self.cpu_hours:.3g} CPU hours, {wall}: {self.particles} particles in {self.batches} "
+            f"batch(es) × {steps} (pilot: {pilot}) × {self.cpu_s_per_step:.2g} CPU s per step"
+        )
+
+
+def estimate_cost(model: Model, sizes: list[int], workers: int, seed: int) -> CostEstimate:
+    """Run the pilot (``PILOT_PARTICLES`` from their own random stream, in this process, at most
+    ``PILOT_CPU_S`` of CPU) and estimate the cost of batches of ``sizes`` on ``workers`` processes
+    (0: a Dask cluster).  The pilot touches nothing the run uses: the result does not depend on it."""
+    pilot_seed = np.random.SeedSequence([int(seed), PILOT_STREAM])
+    res = run_batch(model, -1, PILOT_PARTICLES, pilot_seed, keep_state=True, cpu_limit_s=PILOT_CPU_S)
+    state = res.final_state
+    steps = state["steps"].astype(float)
+    finished = state["status"] != K.ALIVE
+    started = finished | (steps > 0)
+    total_steps = max(float(steps.sum()), 1.0)
+    if finished.all():
+        mean, error = float(steps.mean()), float(steps.std(ddof=1) / math.sqrt(len(steps)))
+    else:
+        mean, error = float(steps[started].sum() / max(int(started.sum()), 1)), math.nan
+    return CostEstimate(
+        particles=int(sum(sizes)),
+        batches=len(sizes),
+        largest_batch=max(sizes),
+        workers=int(workers),
+        steps_per_particle=mean,
+        steps_per_particle_error=error,
+        lower_bound=not finished.all(),
+        cpu_s_per_step=res.transport_cpu_s / total_steps,
+        batch_setup_cpu_s=max(res.cpu_s - res.transport_cpu_s, 0.0),
+        pilot_particles=PILOT_PARTICLES,
+        pilot_finished=int(finished.sum()),
+        pilot_at_step_limit=int((state["status"] == K.MAX_STEPS).sum()),
+        pilot_cpu_s=res.transport_cpu_s,
+        mean_step_Myr=float(state["time"][started].sum()) / total_steps,
+    )
+
+
+def _tiny_step_cause(cfg: Config) -> str:
+    """Why steps are tiny, when the configuration alone says so ('' when it does not).
+
+    The halo rule allows steps with sqrt(2 D∥ Δt) = step_fraction × min(H, R_max), about
+    (1/step_fraction)² steps to cross the halo.  When D∥ at the lowest injected energy is so small
+    that time.dt_max_Myr caps the step 100 times or more below that, crossing takes
+    (H / sqrt(2 D∥ Δt_max))² steps: D is tiny compared with the geometry.
+    """
+    H = cfg.galaxy.halo_height_kpc
+    length = min(H, cfg.galaxy.radius_max_kpc)
+    dpar = float(diffusion_at(cfg.diffusion, cfg.species.name, cfg.energy.min_GeV)[0][0])  # kpc²/Myr
+    dt_max = cfg.time.dt_max_Myr
+    dt_halo = cfg.time.step_fraction**2 * length**2 / (2.0 * dpar) if dpar > 0 else math.inf
+    if dt_halo < 100.0 * dt_max:
+        return ""
+    step_kpc = math.sqrt(2.0 * dpar * dt_max)
+    return (
+        f"each step moves about {step_kpc:.2g} kpc (sqrt(2 D∥ Δt) with D∥ = "
+        f"{diffusion_kpc2_per_myr_to_cm2_per_s(dpar):.2g} cm²/s at {cfg.energy.min_GeV:g} GeV and Δt at most "
+        f"time.dt_max_Myr = {dt_max:g}) against a halo of {H:g} kpc, so crossing it takes ~"
+        f"{(H / step_kpc) ** 2:.2g} steps: the step is tiny because D is tiny compared with the geometry "
+        "(check diffusion.D0_cm2_per_s; Galactic values are ~1e28-1e29 cm²/s)"
+    )
+
+
+def _check_cost(model: Model, sizes: list[int], workers: int, scheduler) -> CostEstimate | None:
+    """Log the expected cost of the batches of ``sizes`` and refuse it above run.max_cpu_hours
+    (``ConfigError``), before anything is written.  The pilot is skipped when the check is off or
+    cannot fail (see ``SLOW_STEP_CPU_S``)."""
+    cfg = model.config
+    budget_h = cfg.run.max_cpu_hours
+    if budget_h == 0:
+        log.info("run.max_cpu_hours = 0: no cost estimate")
+        return None
+    n = int(sum(sizes))
+    bound_h = n * model.numerics.max_steps * SLOW_STEP_CPU_S / 3600.0
+    if bound_h <= budget_h:
+        log.info(
+            "cost: at most %.3g CPU hours (%d particles × numerics.max_steps_per_particle = %d steps × "
+            "%g s, a slow step), within run.max_cpu_hours = %g: no pilot needed",
+            bound_h,
+            n,
+            model.numerics.max_steps,
+            SLOW_STEP_CPU_S,
+            budget_h,
+        )
+        return None
+    log.info(
+        "cost pilot: %d particles in this process, at most %g s of CPU (the bound, %.3g CPU hours, exceeds "
+        "run.max_cpu_hours = %g)",
+        PILOT_PARTICLES,
+        PILOT_CPU_S,
+        bound_h,
+        budget_h,
+    )
+    est = estimate_cost(model, sizes, 0 if scheduler else workers, cfg.run.seed)
+    log.info("cost estimate: %s", est.describe())
+    if est.cpu_hours <= budget_h:
+        return est
+    cause = _tiny_step_cause(cfg)
+    if not cause:
+        dpar = float(diffusion_at(cfg.diffusion, cfg.species.name, cfg.energy.min_GeV)[0][0])
+        length = min(cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc)
+        dt_halo = cfg.time.step_fraction**2 * length**2 / (2.0 * dpar) if dpar > 0 else math.inf
+        dt_allowed = min(cfg.time.dt_max_Myr, dt_halo)
+        if est.mean_step_Myr < 0.1 * dt_allowed:
+            cause = (
+                f"the pilot's steps average {est.mean_step_Myr:.2g} Myr, far below the {dt_allowed:.2g} Myr "
+                "that the halo size and time.dt_max_Myr allow: the field rule (time.step_fraction, "
+                "time.step_control, the step floors), energy losses (time.loss_fraction) or the "
+                "snapshot cadence shorten them"
+            )
+        else:
+            cause = f"the run is large ({n} particles): use fewer particles"
+    raise ConfigError(
+        f"this run would take {est.describe()}; above run.max_cpu_hours = {budget_h:g}. Likely cause: "
+        f"{cause}. If the run is meant to be this long, raise run.max_cpu_hours (0 switches the check off)"
+    )
 
 
 def _execute(model: Model, indices, sizes, seeds, workers=1, scheduler=None, keep_state=False):
@@ -534,6 +741,43 @@ def _with_run(cfg, **run_keys):
     )
 
 
+def _warn_unfinished(cfg: Config, counts: dict) -> None:
+    """Warn when more than 1 % of the particles were stopped before they left the halo, and say why:
+    the step limit (numerics.max_steps_per_particle) or t_max (time.regimes), each with its remedy.
+    Under a reflecting boundary particles end at t_max by design; only the step limit counts there."""
+    n = counts["injected"]
+    by_steps = counts["max_steps_reached"]
+    at_t_max = counts["alive_at_t_max"] if cfg.galaxy.boundary == "escape" else 0
+    if by_steps + at_t_max <= 0.01 * n:
+        return
+    parts = []
+    if by_steps:
+        cause = _tiny_step_cause(cfg)
+        parts.append(
+            f"{by_steps} ({100 * by_steps / n:.1f}%) were stopped by the step limit "
+            f"numerics.max_steps_per_particle = {cfg.numerics.max_steps_per_particle} "
+            f"({counts['steps'] / n:.3g} steps per particle on average): "
+            + (
+                f"{cause}"
+                if cause
+                else "raise numerics.max_steps_per_particle, or find what makes the steps short "
+                "(time.dt_max_Myr, time.step_fraction and the field rule, energy losses)"
+            )
+        )
+    if at_t_max:
+        parts.append(
+            f"{at_t_max} ({100 * at_t_max / n:.1f}%) were still alive at t_max: raise time.regimes t_max_Myr"
+        )
+    log.warning(
+        "%d of %d particles (%.1f%%) were stopped inside the halo, so the steady state misses their later "
+        "contribution: %s",
+        by_steps + at_t_max,
+        n,
+        100 * (by_steps + at_t_max) / n,
+        "; ".join(parts),
+    )
+
+
 def _run_single(
     cfg, source, *, output=None, write=False, keep_state=False, batches=None, scheduler=None, restart=False
 ):
@@ -552,6 +796,7 @@ def _run_single(
             "run.memory_budget_GiB = "
             f"{cfg.run.memory_budget_GiB}; use fewer or coarser tally bins (or raise the budget)"
         )
+    _check_cost(model, [sizes[b] for b in plan], n_workers, scheduler)
     path = Path(output) if output is not None else (cfg.output_path if write else None)
     folder = None
     if path is not None and not keep_state:
@@ -610,15 +855,7 @@ def _run_single(
         "bridge_escapes": int(acc.scalars["bridge_escapes"]),
         "steps": int(acc.scalars["steps"]),
     }
-    lost = counts["alive_at_t_max"] + counts["max_steps_reached"]
-    if lost > 0.01 * n_particles and model.config.galaxy.boundary == "escape":
-        log.warning(
-            "%d of %d particles (%.1f%%) were still alive at t_max: the steady state misses their later "
-            "contribution; raise time.regimes t_max_Myr",
-            lost,
-            n_particles,
-            100 * lost / n_particles,
-        )
+    _warn_unfinished(model.config, counts)
     cpu = acc.scalars["cpu_s"]
     timings = {
         "wall_s": wall,

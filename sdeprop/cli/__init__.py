@@ -51,6 +51,6 @@ def main(argv=None) -> int:
         print(f"sdeprop: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        print(f"sdeprop: {exc or 'interrupted; no output was written'}", file=sys.stderr)
+        print(f"sdeprop: {str(exc) or 'interrupted; no output was written'}", file=sys.stderr)
         return 130
     return 0

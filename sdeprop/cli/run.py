@@ -56,7 +56,8 @@ def main(args):
     print(f"wrote {out}")
     print(
         f"  injected {c['injected']}, escaped {c['escaped_z']} (|z|=H) + {c['escaped_R']} (R=Rmax), "
-        f"alive at t_max {c['alive_at_t_max']}, below energy floor {c['below_energy_floor']}"
+        f"alive at t_max {c['alive_at_t_max']}, stopped by the step limit {c['max_steps_reached']}, "
+        f"below energy floor {c['below_energy_floor']}"
     )
     print(
         f"  {c['steps']:.3e} steps in {tm['wall_s']:.1f} s wall on {tm['workers']} worker(s): "
