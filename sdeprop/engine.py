@@ -367,10 +367,9 @@ PILOT_CPU_S = 1.0
 """CPU time [s] after which the pilot stops, finished or not."""
 PILOT_STREAM = 0x70696C6F74
 """Second entropy word of the pilot's random stream (with run.seed); no batch stream uses it."""
-SLOW_STEP_CPU_S = 1e-5
-"""CPU time of a slow step [s]: 20× the slowest rate measured (1.9e6 steps/s/core, docs/fields.md).
-A run of N particles costs at most N × numerics.max_steps_per_particle steps; when that many slow
-steps fit into run.max_cpu_hours the pilot cannot change the outcome and is skipped."""
+LONG_RUN_WARNING_CPU_H = 0.1
+"""A run whose pilot particles did not finish and whose (lower-bound) estimate exceeds this many CPU
+hours gets a warning with the estimate at set-up."""
 
 
 @dataclass
@@ -470,13 +469,14 @@ def estimate_cost(model: Model, sizes: list[int], workers: int, seed: int) -> Co
     )
 
 
-def _tiny_step_cause(cfg: Config) -> str:
-    """Why steps are tiny, when the configuration alone says so ('' when it does not).
+def _crossing_steps(cfg: Config) -> tuple[float, str]:
+    """Steps a particle needs to cross the halo when the step is tiny, and why (0 and '' otherwise).
 
     The halo rule allows steps with sqrt(2 D∥ Δt) = step_fraction × min(H, R_max), about
     (1/step_fraction)² steps to cross the halo.  When D∥ at the lowest injected energy is so small
     that time.dt_max_Myr caps the step 100 times or more below that, crossing takes
-    (H / sqrt(2 D∥ Δt_max))² steps: D is tiny compared with the geometry.
+    (H / sqrt(2 D∥ Δt_max))² steps (the mean exit time H²/(2D) of a walk started at z = 0, in steps
+    of Δt_max; D∥ is the fastest direction, so this is the fewest steps the field allows).
     """
     H = cfg.galaxy.halo_height_kpc
     length = min(H, cfg.galaxy.radius_max_kpc)
@@ -484,50 +484,72 @@ def _tiny_step_cause(cfg: Config) -> str:
     dt_max = cfg.time.dt_max_Myr
     dt_halo = cfg.time.step_fraction**2 * length**2 / (2.0 * dpar) if dpar > 0 else math.inf
     if dt_halo < 100.0 * dt_max:
-        return ""
+        return 0.0, ""
     step_kpc = math.sqrt(2.0 * dpar * dt_max)
-    return (
+    steps = (length / step_kpc) ** 2
+    return steps, (
         f"each step moves about {step_kpc:.2g} kpc (sqrt(2 D∥ Δt) with D∥ = "
         f"{diffusion_kpc2_per_myr_to_cm2_per_s(dpar):.2g} cm²/s at {cfg.energy.min_GeV:g} GeV and Δt at most "
-        f"time.dt_max_Myr = {dt_max:g}) against a halo of {H:g} kpc, so crossing it takes ~"
-        f"{(H / step_kpc) ** 2:.2g} steps: the step is tiny because D is tiny compared with the geometry "
+        f"time.dt_max_Myr = {dt_max:g}) against a halo of {length:g} kpc, so crossing it takes ~"
+        f"{steps:.2g} steps: the step is tiny because D is tiny compared with the geometry "
         "(check diffusion.D0_cm2_per_s; Galactic values are ~1e28-1e29 cm²/s)"
     )
 
 
+def _tiny_step_cause(cfg: Config) -> str:
+    """Why steps are tiny, when the configuration alone says so ('' when it does not)."""
+    return _crossing_steps(cfg)[1]
+
+
+def _refuse_step_limited(cfg: Config, est: CostEstimate) -> None:
+    """Refuse a run whose particles would nearly all be stopped by the step limit before leaving the
+    halo (its steady state would miss them): the pilot confirms what the configuration suggests.
+
+    Either most pilot particles already reached numerics.max_steps_per_particle, or most had not
+    finished within the pilot and crossing the halo takes more steps than the limit allows
+    (``_crossing_steps``).  Energy losses can end particles before they cross; the pilot sees that.
+    """
+    limit = cfg.numerics.max_steps_per_particle
+    half = est.pilot_particles / 2
+    if est.pilot_finished - est.pilot_at_step_limit >= half:
+        return
+    crossing, cause = _crossing_steps(cfg)
+    if est.pilot_at_step_limit < half and crossing <= limit:
+        return
+    reason = cause or (
+        f"{est.pilot_at_step_limit} of {est.pilot_particles} pilot particles reached it; find what makes "
+        "the steps short (time.dt_max_Myr, time.step_fraction and the field rule, energy losses)"
+    )
+    raise ConfigError(
+        f"nearly every particle would be stopped by the step limit numerics.max_steps_per_particle = "
+        f"{limit} before leaving the halo, so the steady state would miss them ({est.describe()}): "
+        f"{reason}. If this is meant, raise numerics.max_steps_per_particle (and run.max_cpu_hours); "
+        "run.max_cpu_hours = 0 switches the set-up checks off"
+    )
+
+
 def _check_cost(model: Model, sizes: list[int], workers: int, scheduler) -> CostEstimate | None:
-    """Log the expected cost of the batches of ``sizes`` and refuse it above run.max_cpu_hours
-    (``ConfigError``), before anything is written.  The pilot is skipped when the check is off or
-    cannot fail (see ``SLOW_STEP_CPU_S``)."""
+    """Run the cost pilot and refuse, before anything is written (``ConfigError``), a run whose
+    estimate exceeds run.max_cpu_hours or whose particles would nearly all be stopped by the step
+    limit; log the estimate, and warn with the expected time when the pilot's particles did not
+    finish (a lower bound that long means something is off).  run.max_cpu_hours = 0 skips it all."""
     cfg = model.config
     budget_h = cfg.run.max_cpu_hours
     if budget_h == 0:
         log.info("run.max_cpu_hours = 0: no cost estimate")
         return None
     n = int(sum(sizes))
-    bound_h = n * model.numerics.max_steps * SLOW_STEP_CPU_S / 3600.0
-    if bound_h <= budget_h:
-        log.info(
-            "cost: at most %.3g CPU hours (%d particles × numerics.max_steps_per_particle = %d steps × "
-            "%g s, a slow step), within run.max_cpu_hours = %g: no pilot needed",
-            bound_h,
-            n,
-            model.numerics.max_steps,
-            SLOW_STEP_CPU_S,
-            budget_h,
-        )
-        return None
-    log.info(
-        "cost pilot: %d particles in this process, at most %g s of CPU (the bound, %.3g CPU hours, exceeds "
-        "run.max_cpu_hours = %g)",
-        PILOT_PARTICLES,
-        PILOT_CPU_S,
-        bound_h,
-        budget_h,
-    )
+    log.info("cost pilot: %d particles in this process, at most %g s of CPU", PILOT_PARTICLES, PILOT_CPU_S)
     est = estimate_cost(model, sizes, 0 if scheduler else workers, cfg.run.seed)
     log.info("cost estimate: %s", est.describe())
+    _refuse_step_limited(cfg, est)
     if est.cpu_hours <= budget_h:
+        if est.lower_bound and est.cpu_hours > LONG_RUN_WARNING_CPU_H:
+            log.warning(
+                "this run will take %s; likely cause: %s",
+                est.describe(),
+                _tiny_step_cause(cfg) or "long or slow steps (see docs/production.md, 'Cost estimate')",
+            )
         return est
     cause = _tiny_step_cause(cfg)
     if not cause:

@@ -54,8 +54,11 @@ def _nothing_written(folder, output):
         ("--particles", "1000000000", "--set", "run.batch_size=1000000"),
         # the quick base run at a small budget
         ("--set", "run.max_cpu_hours=0.01"),
+        # the quick base run at the default budget: 0.4 CPU hours of particles all stopped by the
+        # step limit, refused by the per-particle check
+        (),
     ],
-    ids=["default-budget", "small-budget"],
+    ids=["default-budget", "small-budget", "default-budget-small-run"],
 )
 def test_tiny_diffusion_is_refused_at_setup(tmp_path, args):
     """D0 = 1e20: refused within seconds with the estimate, the key and the cause; nothing written."""
@@ -105,20 +108,40 @@ def test_step_limited_run_says_so(tmp_path):
 
 
 def test_budget_raised_lets_the_run_through(caplog):
-    """The same small run passes once run.max_cpu_hours is above the pilot's estimate (the pilot
-    runs: the bound 20 × 2000 slow steps exceeds the budget), and the counts are those of the step limit."""
-    cfg = _config(TINY_D + "\n[numerics]\nmax_steps_per_particle = 2000\n")
-    cfg["run"].update(particles=20, batch_size=10)
+    """An ordinary run is refused below the pilot's estimate and goes through once run.max_cpu_hours
+    is above it."""
+    cfg = _config()
     cfg["run"]["max_cpu_hours"] = 1e-9
     with pytest.raises(ConfigError, match="run.max_cpu_hours"):
         sdeprop.run(cfg)
-    cfg["run"]["max_cpu_hours"] = 1e-4  # the bound (1.1e-4 h) still asks for a pilot
+    cfg["run"]["max_cpu_hours"] = 1.0
     with caplog.at_level(logging.INFO, logger="sdeprop.engine"):
         result = sdeprop.run(cfg)
     assert "cost estimate:" in caplog.text
-    assert result.counts["max_steps_reached"] == 20
-    assert result.counts["alive_at_t_max"] == 0
-    assert result.counts["steps"] == 20 * 2000
+    assert result.counts["injected"] == 2000 and result.counts["max_steps_reached"] == 0
+
+
+def test_step_limited_run_is_refused_whatever_the_budget():
+    """Particles that would all stop at the step limit are refused at any budget but 0 (which
+    switches the checks off): the message names the step limit and the tiny D."""
+    cfg = _config(TINY_D + "\n[numerics]\nmax_steps_per_particle = 2000\n")
+    cfg["run"].update(particles=20, batch_size=10, max_cpu_hours=1e4)
+    with pytest.raises(ConfigError, match="numerics.max_steps_per_particle") as err:
+        sdeprop.run(cfg)
+    assert "D is tiny compared with the geometry" in str(err.value)
+
+
+def test_steps_shortened_by_losses_are_not_refused():
+    """Electrons with D0 = 1e20 cool before they could cross the halo: the pilot sees them finish
+    (below the energy floor), so the per-particle check lets the run go ahead."""
+    cfg = _config(TINY_D + '\n[species]\nname = "electron"\n\n[losses]\nmodel = "quadratic"\n')
+    cfg["run"].update(particles=20, batch_size=10)
+    model = engine.build_model(sdeprop.load_config(cfg))
+    est = engine.estimate_cost(model, [10, 10], workers=1, seed=7)
+    assert est.pilot_finished - est.pilot_at_step_limit == engine.PILOT_PARTICLES, est.describe()
+    engine._refuse_step_limited(model.config, est)  # does not raise
+    result = sdeprop.run(cfg)  # nor does the whole set-up
+    assert result.counts["below_energy_floor"] == 20
 
 
 def test_t_max_limited_run_gets_the_t_max_advice(caplog):
@@ -161,7 +184,7 @@ def test_results_are_bit_identical_with_and_without_the_pilot(caplog):
     cfg = _config()
     cfg["run"]["max_cpu_hours"] = 0  # no check, no pilot
     without = sdeprop.run(cfg)
-    cfg["run"]["max_cpu_hours"] = 1e-3  # the bound (2000 particles × 1e7 slow steps) exceeds it: pilot
+    cfg["run"]["max_cpu_hours"] = 1.0  # the check is on: the pilot runs
     with caplog.at_level(logging.INFO, logger="sdeprop.engine"):
         with_pilot = sdeprop.run(cfg)
     assert "cost estimate:" in caplog.text
@@ -192,12 +215,6 @@ def test_pilot_runs_locally_before_a_dask_scheduler_is_reached():
 def test_budget_key_is_validated(value):
     cfg = _config()
     cfg["run"]["max_cpu_hours"] = value
-    if value is True:  # pydantic reads a bool as 1.0 unless the schema is strict; either is clean
-        try:
-            sdeprop.load_config(cfg)
-        except ConfigError as exc:
-            assert "max_cpu_hours" in str(exc)
-        return
     with pytest.raises(ConfigError, match="max_cpu_hours"):
         sdeprop.load_config(cfg)
 
