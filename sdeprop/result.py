@@ -11,6 +11,7 @@ Units: densities are per kpc³ per GeV of kinetic energy for a total source rate
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass, field
 
@@ -20,15 +21,31 @@ from .config import load_config
 from .models.diffusion import SPECIES
 from .models.sources import EnergySampler
 from .provenance import environment
-from .spectra import Spectrum, bin_rates, bin_weights, spectrum_from_config
+from .spectra import (
+    RESIDUAL_LIMIT,
+    BinWeights,
+    Spectrum,
+    bin_rates,
+    describe_spectrum,
+    positive_bin_weights,
+    spectrum_from_config,
+)
 from .tallies import M_C, M_C2, M_C2V, M_C2VV, M_CV, N_MOMENTS, TallyLayout
 
 DENSITY_UNIT = "kpc^-3 GeV^-1"
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Density:
-    """A reweighted density: steady state (and burst snapshots) with 1σ statistical errors."""
+    """A reweighted density: steady state (and burst snapshots) with 1σ statistical errors.
+
+    ``weight_residual`` and ``weight_clamped`` (one entry per source-energy bin: the E0 axis, or the E
+    axis where E = E0) say how well the in-bin weight represents the importance weight W: the
+    relative rms residual ρ_j of W about the applied weight, and whether its slope had to be reduced
+    to keep it non-negative (spectra.positive_bin_weights; None for sums over several results).
+    """
 
     density: np.ndarray
     uncertainty: np.ndarray
@@ -37,6 +54,8 @@ class Density:
     burst_uncertainty: np.ndarray | None = None
     output_times_Myr: np.ndarray | None = None
     unit: str = DENSITY_UNIT
+    weight_residual: np.ndarray | None = None
+    weight_clamped: np.ndarray | None = None
 
 
 class Tally:
@@ -65,6 +84,7 @@ class Tally:
         self.spectrum = spectrum
         self.rate_per_Myr = rate_per_Myr
         self._default: Density | None = None
+        self._warned_coarse = False
 
     # axes ------------------------------------------------------------------
     @property
@@ -102,10 +122,16 @@ class Tally:
         edges = e0 if e0 is not None else self.layout.energy_edges_GeV
         return edges, self.sampler, self.n_injected, mass, charge
 
+    def bin_weights(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> BinWeights:
+        """The weight a_j + b_j v [1/Myr] ``reweight`` applies in each source-energy bin, non-negative over
+        the bin, with its residual and clamping flags (spectra.positive_bin_weights)."""
+        return positive_bin_weights(spectrum, *self._weight_args(), rate_per_Myr)
+
     def weights(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-        """Per source-energy bin coefficients (a_j, b_j) [1/Myr] of the weight a_j + b_j v
-        (spectra.bin_weights)."""
-        return bin_weights(spectrum, *self._weight_args(), rate_per_Myr)
+        """Per source-energy bin coefficients (a_j, b_j) [1/Myr] of the weight a_j + b_j v that ``reweight``
+        applies (spectra.positive_bin_weights)."""
+        bw = self.bin_weights(spectrum, rate_per_Myr)
+        return bw.a, bw.b
 
     def rates(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> np.ndarray:
         """Bin-averaged rate [1/Myr] one pseudo-particle of each source-energy bin represents
@@ -113,8 +139,16 @@ class Tally:
         return bin_rates(spectrum, *self._weight_args(), rate_per_Myr)
 
     def reweight(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> Density:
-        """Densities for the injection spectrum ``spectrum`` normalised to ``rate_per_Myr``."""
-        a, b = self.weights(spectrum, rate_per_Myr)
+        """Densities for the injection spectrum ``spectrum`` normalised to ``rate_per_Myr``.
+
+        Every cell is a sum of non-negative contributions.  Where the source-energy bins are too coarse
+        for the spectrum (spectra.BinWeights.coarse) a warning is logged, the first time for this tally
+        (later ones at INFO level); ``Density.weight_residual`` holds the figure per bin.
+        """
+        bw = self.bin_weights(spectrum, rate_per_Myr)
+        a, b = bw.a, bw.b
+        if bw.coarse.any():
+            self._report_coarse(spectrum, bw)
         s = self.sums
         m = {k: s[..., k] for k in (M_C, M_CV, M_C2, M_C2V, M_C2VV)}
         if self.layout.source_energy_edges_GeV is None:  # E = E0: the E axis is the source-energy axis
@@ -138,6 +172,45 @@ class Tally:
             burst_density=dens[1:] if len(times) else None,
             burst_uncertainty=err[1:] if len(times) else None,
             output_times_Myr=times if len(times) else None,
+            weight_residual=bw.residual,
+            weight_clamped=bw.clamped,
+        )
+
+    def _report_coarse(self, spectrum: Spectrum, bw: BinWeights) -> None:
+        """Log that the source-energy bins are too coarse for ``spectrum``: how many, how far off, the fix."""
+        level = logging.INFO if self._warned_coarse else logging.WARNING
+        self._warned_coarse = True
+        if not log.isEnabledFor(level):  # a fit reweights many times; skip the search for a bin count
+            return
+        edges, *rest = self._weight_args()
+        coarse = bw.coarse
+        worst = int(np.argmax(np.where(coarse, bw.residual, -1.0)))
+        has_e0 = self.layout.source_energy_edges_GeV is not None
+        key = "source_energy_bins" if has_e0 else "energy_bins"
+        axis = "source-energy (E0)" if has_e0 else "energy (E = E0 without losses)"
+        n_bins = len(edges) - 1
+        suggestion = _finer_bin_count(spectrum, edges, rest)
+        advice = f"{suggestion} or more" if suggestion else "a larger number"
+        log.log(
+            level,
+            "tally '%s': the %s bins are too coarse for the spectrum %s: in %d of %d bins the in-bin "
+            "weight departs from the importance weight by more than %.0f %% rms or had to be clamped to "
+            "stay non-negative (%d clamped; worst %.0f %% rms in %.3g–%.3g GeV), so a cell whose content "
+            "varies across such a bin may be biased by up to that residual × the relative spread of its "
+            "content over the bin. Remedy: set %s = %s (now %d) in this [[tally]] table and run again",
+            self.name,
+            axis,
+            describe_spectrum(spectrum),
+            int(coarse.sum()),
+            n_bins,
+            100.0 * RESIDUAL_LIMIT,
+            int(bw.clamped.sum()),
+            100.0 * bw.residual[worst],
+            edges[worst],
+            edges[worst + 1],
+            key,
+            advice,
+            n_bins,
         )
 
     def _default_density(self) -> Density:
@@ -278,3 +351,16 @@ class Result:
         if any(k < 0 or k >= n for k, n in zip(idx, shape)):
             raise ValueError(f"the Sun lies outside tally '{t.name}'")
         return e, d.density[idx], d.uncertainty[idx]
+
+
+def _finer_bin_count(spectrum: Spectrum, edges: np.ndarray, weight_args) -> int | None:
+    """The smallest of a few bin counts over the same range (up to 64 times the present one, at most
+    10000, the configuration's limit) for which no bin is too coarse for ``spectrum``; None if none."""
+    n = len(edges) - 1
+    for factor in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64):
+        if n * factor > 10000:
+            break
+        finer = np.geomspace(edges[0], edges[-1], n * factor + 1)
+        if not positive_bin_weights(spectrum, finer, *weight_args).coarse.any():
+            return n * factor
+    return None
