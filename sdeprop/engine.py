@@ -643,9 +643,15 @@ def _select_batches(spec, n_batches: int) -> list[int]:
     if isinstance(spec, str):
         lo, _, hi = spec.partition(":")
         try:
-            spec = slice(int(lo) if lo else 0, int(hi) if hi else n_batches)
+            start, stop = int(lo) if lo else 0, int(hi) if hi else n_batches
         except ValueError:
             raise ValueError(f"batches '{spec}' must be START:STOP (integers)") from None
+        if not 0 <= start < stop <= n_batches:
+            raise ValueError(
+                f"batches '{spec}' must be START:STOP with 0 <= START < STOP <= {n_batches} "
+                f"(the plan has {n_batches} batches)"
+            )
+        spec = slice(start, stop)
     if isinstance(spec, slice):
         spec = range(*spec.indices(n_batches))
     out = sorted(set(int(b) for b in spec))

@@ -44,17 +44,27 @@ def lock_path(output) -> Path:
 def output_lock(output) -> Iterator[Path]:
     """Hold the exclusive lock on ``output`` for the ``with`` block; yields the lock file's path.
 
-    Creates the output's folder if needed.  Raises :class:`OutputInUseError` at once when another
-    process (or another ``output_lock`` of this process) holds it, and OSError naming the lock file
-    when it cannot be created (e.g. a read-only folder)."""
+    Creates the output's folder if needed, and removes the folders it created when they are still
+    empty at the end (a run refused after taking the lock leaves nothing behind).  Raises
+    :class:`OutputInUseError` at once when another process (or another ``output_lock`` of this
+    process) holds it, and OSError naming the lock file when it cannot be created (e.g. a read-only
+    folder)."""
     path = lock_path(output)
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = _acquire(path, output)
     try:
-        _write_holder(fd)
-        yield path
+        fd = _acquire(path, output)
+        try:
+            _write_holder(fd)
+            yield path
+        finally:
+            _release(fd, path)
     finally:
-        _release(fd, path)
+        for folder in created:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (the output is there) or already gone
+                break
 
 
 def _acquire(path: Path, output) -> int:

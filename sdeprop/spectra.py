@@ -229,6 +229,8 @@ def parse_spectrum(text: str) -> tuple[Spectrum, float]:
         if not eq:
             raise ConfigError(f"spectrum option '{item}' must be key=value")
         key, val = key.strip(), val.strip()
+        if key in data:
+            raise ConfigError(f"spectrum option '{key}' is given twice in '{text}'")
         try:
             data[key] = float(val)
         except ValueError:

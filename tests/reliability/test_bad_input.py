@@ -30,6 +30,7 @@ import pytest
 import sdeprop
 from sdeprop.cli import main
 from sdeprop.config import dump_toml, load_config
+from sdeprop.errors import ConfigError
 from sdeprop.io import FORMAT
 
 from .conftest import BASE_TOML, assert_clean_failure, leftovers, sdeprop_cli
@@ -425,3 +426,34 @@ def test_file_errors_in_a_subprocess(tmp_path):
     proc = sdeprop_cli("run", path, "-o", tmp_path / "out" / "r.h5", cwd=tmp_path)
     assert_clean_failure(proc, "binary.toml", "not a text (TOML) file", rc=2)
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+# ============================================================================ options given wrongly
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("power_law:index=2,index=3", ["'index' is given twice"]),
+        ("power_law:index=nan", ["index", "nan"]),
+        ("power_law:index", ["'index' must be key=value"]),
+        ("power_law:slope=2", ["slope"]),
+    ],
+)
+def test_spectrum_options_are_strict(text, words):
+    """A spectrum written on the command line: a repeated, non-finite, malformed or unknown option is
+    refused naming it (not silently the last value, a NaN density or an ignored key)."""
+    from sdeprop.spectra import parse_spectrum
+
+    with pytest.raises(ConfigError) as err:
+        parse_spectrum(text)
+    for word in words:
+        assert word in str(err.value), (word, str(err.value))
+
+
+@pytest.mark.parametrize("spec", ["5:2", "3:3", "-1:4", "0:99", "a:b"])
+def test_batch_ranges_are_checked(tmp_path, capsys, spec):
+    """--batches START:STOP outside the plan or empty: refused naming the option and the plan size."""
+    config = _config(tmp_path, name="base.toml")
+    rc, out, err = _cli(["run", config, "-o", tmp_path / "out" / "o.h5", f"--batches={spec}"], capsys)
+    assert rc == 2 and "Traceback" not in err, (rc, err)
+    assert f"batches '{spec}'" in err and "START:STOP" in err, err
+    assert not (tmp_path / "out").exists()
