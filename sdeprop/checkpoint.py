@@ -18,6 +18,7 @@ Folder layout (``<output>.partial/``)::
 
 from __future__ import annotations
 
+import errno
 import glob
 import io
 import json
@@ -52,7 +53,7 @@ class OutputWriteError(OSError):
         return f"cannot write '{self.path}': {self.strerror}" + (f"; {self.advice}" if self.advice else "")
 
 
-_TEMPORARY = re.compile(r"\.(?P<pid>\d+)@(?P<host>[^/@]+)\.[0-9a-f]+\.tmp")
+_TEMPORARY = re.compile(r"(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[^/@]+)\.[0-9a-f]+\.tmp")
 
 
 def _host_tag() -> str:
@@ -90,17 +91,27 @@ def remove_stale_temporaries(path) -> list[str]:
     process's file and other hosts' files (a shared file system) are never touched.  Returns the
     paths removed."""
     path = Path(path)
+    return _remove_stale(path.parent, glob.escape(path.name) + ".*.tmp", path.name)
+
+
+def remove_stale_temporaries_in(folder) -> list[str]:
+    """:func:`remove_stale_temporaries` for every file in ``folder``."""
+    return _remove_stale(Path(folder), "*.tmp", None)
+
+
+def _remove_stale(folder: Path, pattern: str, name: str | None) -> list[str]:
     host = _host_tag()
     removed = []
     try:
-        candidates = list(path.parent.glob(glob.escape(path.name) + ".*.tmp"))
+        candidates = list(folder.glob(pattern))
     except OSError:
         return removed
     for tmp in candidates:
-        m = _TEMPORARY.fullmatch(tmp.name[len(path.name) :])
-        if m is None or m["host"] != host:
+        m = _TEMPORARY.fullmatch(tmp.name)
+        if m is None or (name is not None and m["name"] != name) or m["host"] != host:
             continue
-        if int(m["pid"]) == os.getpid() or _process_alive(int(m["pid"])):
+        pid = int(m["pid"])
+        if pid == os.getpid() or _process_alive(pid):
             continue
         try:
             tmp.unlink()
@@ -120,15 +131,21 @@ def _fsync_path(path, directory=False):
 
 @contextmanager
 def atomic_output(path) -> Iterator[str]:
-    """Write a file atomically: yields a temporary path beside ``path`` to write to, which is synced
-    to disk and replaces ``path`` when the block ends normally.  When the block raises (a failed
-    write, Ctrl-C, the SIGTERM the command turns into an exception) the temporary file is removed
-    and ``path`` keeps its earlier content; an OSError becomes :class:`OutputWriteError`, naming
-    ``path``.  Temporary files of ``path`` left by killed writers are removed first."""
+    """Write a file atomically: yields a temporary path beside ``path`` (its folder created if
+    needed) to write to, which is synced to disk and replaces ``path`` when the block ends
+    normally.  When the block raises (a failed write, Ctrl-C, the SIGTERM the command turns into
+    an exception) the temporary file is removed and ``path`` keeps its earlier content; an
+    OSError becomes :class:`OutputWriteError`, naming ``path``.  Temporary files of ``path`` left
+    by killed writers are removed first."""
     path = Path(path)
-    remove_stale_temporaries(path)
     tmp = None
     try:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # mkdir's own message names only that part
+            cause = "a part of that path is a file, not a folder"
+            raise NotADirectoryError(errno.ENOTDIR, cause) from None
+        remove_stale_temporaries(path)
         tmp = temporary_beside(path)
         yield tmp
         _fsync_path(tmp)
@@ -207,6 +224,7 @@ class BatchAccumulator:
                     "run with the configuration it was started with, or delete that folder (or use "
                     "--restart) to start afresh"
                 )
+            remove_stale_temporaries_in(self.folder)  # checkpoints being written when a run was killed
             self._load()
         else:
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,10 +249,11 @@ def _exit_if_orphaned(parent_pid: int):
 def end_with_parent(parent_pid: int):
     """In a pool worker started by ``parent_pid``: make sure the worker ends with that process.
 
-    Checks now and then polls every ``_PARENT_POLL_S`` in a daemon thread, which also covers a worker
-    idling between batches (the kernel returns to Python every ~65k steps, so the thread gets its
-    turn).  Only for pool workers: a single-process run's parent is the user's shell, and ``nohup``
-    must keep it alive when that shell goes."""
+    Checks at once, then every ``_PARENT_POLL_S`` seconds in a daemon thread, which also covers a
+    worker idling between batches (the kernel returns to Python every ~65k steps, so the thread gets
+    its turn; run_batch checks between those calls as well).  Only for pool workers: a
+    single-process run's parent is the user's shell, and ``nohup`` must keep it alive when that
+    shell goes."""
     global _watched_parent
     _exit_if_orphaned(parent_pid)
     if _watched_parent == parent_pid:
@@ -633,7 +635,9 @@ def _run_single(
     except OutputWriteError as exc:  # a checkpoint could not be written (disk full)
         raise _with_resume_advice(exc, acc, folder) from None
     finally:
-        gen.close()  # stops a worker pool at once (joblib kills its workers) when the loop ended early
+        with warnings.catch_warnings():  # joblib warns that it cancels the running batches: we know
+            warnings.filterwarnings("ignore", message=".*tasks which were still being processed")
+            gen.close()  # stops a worker pool at once (joblib kills its workers) when the loop ended early
         if bar is not None:
             bar.close()
     wall = time.perf_counter() - t0

@@ -53,7 +53,6 @@ def write_result(result: Result, path) -> Path:
     """Write ``result`` (and its components, in groups ``components/<name>``) to ``path``
     atomically; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = io.BytesIO()
     with h5py.File(image, "w") as f:
         f.attrs["format"] = FORMAT
@@ -362,7 +361,6 @@ def write_reweighted(
         if name not in result.tallies:
             raise ValueError(f"no tally named '{name}' (available: {', '.join(result.tallies)})")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = io.BytesIO()
     with h5py.File(image, "w") as f:
         for key, value in (attrs or {}).items():

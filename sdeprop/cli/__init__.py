@@ -5,11 +5,11 @@ and ``main(args)`` (parses nothing more: calls the library and prints).  What th
 (common options, the KEY=VALUE parser, ``--set``) is in :mod:`sdeprop.cli.args`.
 
 Bad input ends with one line on stderr (``sdeprop: error: ...``) and exit status 2, never a
-traceback; so does a failed write (disk full), which names the file.  Ctrl-C ends with status 130
-and SIGTERM with 143, after the same clean-up (temporary files removed, worker pool shut down,
-finished batches kept for resuming).  The command only writes figures to files, so :func:`main` always selects
-matplotlib's non-interactive Agg backend before a verb imports pyplot (the library's plotting
-functions leave the backend to their caller).
+traceback; so does a failed write (disk full), which names the file.  Ctrl-C ends with status
+130 and SIGTERM with 143, after the same clean-up (temporary files removed, worker pool shut
+down, finished batches kept for resuming).  The command only writes figures to files, so
+:func:`main` always selects matplotlib's non-interactive Agg backend before a verb imports pyplot
+(the library's plotting functions leave the backend to their caller).
 """
 
 from __future__ import annotations

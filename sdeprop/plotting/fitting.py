@@ -88,7 +88,6 @@ def plot_fit(fit: FitResult, path, weight_index: float = 2.7) -> Path:
         xlabel="rigidity R [GV]" if fit.data_variable == "rigidity" else "kinetic energy T [GeV]",
     )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:  # a failed write leaves no half-written figure
         fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
     plt.close(fig)

@@ -62,7 +62,6 @@ def plot_result(
         axes[1].text(0.5, 0.5, str(exc), ha="center", va="center", transform=axes[1].transAxes)
         axes[1].set_axis_off()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as tmp:  # a failed write leaves no half-written figure
         fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
     plt.close(fig)

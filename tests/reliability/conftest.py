@@ -84,8 +84,9 @@ def sdeprop_cli(*args, cwd, timeout=120, preexec_fn=None, env=None, **popen) -> 
     )
 
 
-def start_cli(*args, cwd, env=None) -> subprocess.Popen:
-    """``python -m sdeprop ARGS`` started in the background, in its own process group."""
+def start_cli(*args, cwd, env=None, **popen) -> subprocess.Popen:
+    """``python -m sdeprop ARGS`` started in the background, in its own session (its pid is the
+    session id); ``popen``: more Popen arguments (``preexec_fn=file_size_limit(...)``)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "sdeprop", *map(str, args)],
@@ -95,6 +96,7 @@ def start_cli(*args, cwd, env=None) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        **popen,
     )
 
 

@@ -2,7 +2,8 @@
 
 A 2-worker run is started in its own session and signalled once its workers are busy: on SIGTERM
 the run shuts its pool down and exits with 143 and one line; on SIGKILL the workers notice that
-their parent is gone and end themselves.  Either way no process of the session (workers, loky's
+their parent is gone and end themselves; a checkpoint that cannot be written (full disk) stops
+the pool as well.  Either way no process of the session (workers, loky's
 resource trackers) may remain.  A single-process run, whose parent is the user's shell, keeps
 running when that shell goes (what ``nohup`` relies on).
 """
@@ -18,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BASE_TOML, ROOT, kill_session, session_processes, start_cli
+from .conftest import (
+    BASE_TOML,
+    ROOT,
+    assert_clean_failure,
+    file_size_limit,
+    kill_session,
+    session_processes,
+    start_cli,
+)
 
 PARALLEL_TOML = (
     BASE_TOML.replace("particles = 2000", "particles = 2000000")
@@ -102,6 +111,21 @@ def test_workers_end_when_the_run_is_killed(parallel_run, tmp_path):
     proc.wait(timeout=30)
     assert wait_until_session_empty(proc.pid) == []
     assert not (tmp_path / "par.h5").exists()
+
+
+def test_failed_checkpoint_write_shuts_the_pool_down(tmp_path):
+    """The disk is full while the workers run: one line naming the file, and the pool goes too."""
+    (tmp_path / "par.toml").write_text(PARALLEL_TOML)
+    proc = start_cli("run", "par.toml", "-o", "par.h5", cwd=tmp_path, preexec_fn=file_size_limit(4096))
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+        assert wait_until_session_empty(proc.pid) == []
+    finally:
+        kill_session(proc.pid)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    assert_clean_failure(done, "cannot write", "batch_", "file too large", "par.h5.partial", rc=2)
+    assert len(stderr.strip().splitlines()) == 1, stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
 
 
 def test_single_process_run_outlives_its_shell(base_toml, tmp_path):

@@ -294,3 +294,29 @@ def test_sigkill_during_final_write_leaves_a_stale_temporary_the_next_write_remo
     assert leftovers(tmp_path) == []
     merged = tally_sums(out)["tally map"]
     assert np.array_equal(merged, sum(tally_sums(p)["tally map"] for p in big_parts))
+
+
+def test_only_temporaries_of_ended_writers_are_removed(tmp_path):
+    """A run folder resumed after a kill: temporaries of this host's ended processes go; those of a
+    live process, of another host and files not named like temporaries stay."""
+    from sdeprop.checkpoint import remove_stale_temporaries, remove_stale_temporaries_in
+
+    host = socket.gethostname().replace("/", "_").replace("@", "_")
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        stale = tmp_path / f"prefix.npz.{ended.pid}@{host}.00aa11bb.tmp"
+        kept = [
+            tmp_path / f"prefix.npz.{alive.pid}@{host}.22cc33dd.tmp",
+            tmp_path / f"prefix.npz.{ended.pid}@other-host.example.44ee55ff.tmp",
+            tmp_path / "notes.tmp",
+        ]
+        for p in [stale, *kept]:
+            p.write_bytes(b"x")
+        assert remove_stale_temporaries(tmp_path / "batch_000001.npz") == []  # another file's
+        assert remove_stale_temporaries_in(tmp_path) == [str(stale)]
+        assert all(p.exists() for p in kept) and not stale.exists()
+    finally:
+        alive.kill()
+        alive.wait()
