@@ -26,12 +26,16 @@ to start afresh (``sdeprop run ... --restart``, ``restart=True``) or to delete t
 
 from __future__ import annotations
 
+import errno
+import glob
 import hashlib
+import io
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,38 +51,149 @@ _CHECKSUM_KEY = "checksum_sha256"
 _BATCH_NAME = re.compile(r"batch_(\d{6,})\.npz")
 
 
+class OutputWriteError(OSError):
+    """A file could not be written (disk full, file-size limit, no permission...); the message names
+    the file and the cause (and ``advice``: what to do).  The file's earlier content, if any, is
+    untouched."""
+
+    def __init__(self, path, cause: OSError, advice: str = ""):
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+        self.path = str(path)
+        self.cause = cause
+        self.advice = advice
+
+    def __str__(self):
+        return f"cannot write '{self.path}': {self.strerror}" + (f"; {self.advice}" if self.advice else "")
+
+
+_TEMPORARY = re.compile(r"(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[^/@]+)\.[0-9a-f]+\.tmp")
+
+
+def _host_tag() -> str:
+    """This host's name as it appears in temporary file names."""
+    return socket.gethostname().replace("/", "_").replace("@", "_") or "localhost"
+
+
 def temporary_beside(path: Path) -> str:
-    """A new temporary file next to ``path`` (same file system, so os.replace is atomic), with the
-    permissions an ordinary new file gets (mkstemp alone would make it private, 0600)."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return tmp
+    """A new empty temporary file next to ``path`` (same file system, so os.replace is atomic), with
+    the permissions an ordinary new file gets.  Its name, ``NAME.PID@HOST.RANDOM.tmp``, tells whose
+    it is, so a later writer can remove it once that process is gone (:func:`remove_stale_temporaries`)."""
+    host = _host_tag()
+    while True:
+        tmp = path.parent / f"{path.name}.{os.getpid()}@{host}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(tmp)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path) -> list[str]:
+    """Remove the temporary files of ``path`` (see :func:`temporary_beside`) left by a writer that was
+    killed outright (SIGKILL, power loss): those of this host whose process no longer exists.  A live
+    process's file and other hosts' files (a shared file system) are never touched.  Returns the
+    paths removed."""
+    path = Path(path)
+    return _remove_stale(path.parent, glob.escape(path.name) + ".*.tmp", path.name)
+
+
+def remove_stale_temporaries_in(folder) -> list[str]:
+    """:func:`remove_stale_temporaries` for every file in ``folder``."""
+    return _remove_stale(Path(folder), "*.tmp", None)
+
+
+def _remove_stale(folder: Path, pattern: str, name: str | None) -> list[str]:
+    host = _host_tag()
+    removed = []
+    try:
+        candidates = list(folder.glob(pattern))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        m = _TEMPORARY.fullmatch(tmp.name)
+        if m is None or (name is not None and m["name"] != name) or m["host"] != host:
+            continue
+        pid = int(m["pid"])
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(str(tmp))
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _fsync_path(path, directory=False):
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextmanager
 def atomic_output(path) -> Iterator[str]:
-    """Write a file atomically: yields a temporary path beside ``path`` to write to, which replaces
-    ``path`` when the block ends normally and is removed when it raises (no half-written file is
-    ever seen at ``path``)."""
+    """Write a file atomically: yields a temporary path beside ``path`` (its folder created if
+    needed) to write to, which is synced to disk and replaces ``path`` when the block ends
+    normally.  When the block raises (a failed write, Ctrl-C, the SIGTERM the command turns into
+    an exception) the temporary file is removed and ``path`` keeps its earlier content; an
+    OSError becomes :class:`OutputWriteError`, naming ``path``.  Temporary files of ``path`` left
+    by killed writers are removed first."""
     path = Path(path)
-    tmp = temporary_beside(path)
+    tmp = None
     try:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # mkdir's own message names only that part
+            cause = "a part of that path is a file, not a folder"
+            raise NotADirectoryError(errno.ENOTDIR, cause) from None
+        remove_stale_temporaries(path)
+        tmp = temporary_beside(path)
         yield tmp
+        _fsync_path(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+        tmp = None
+        try:
+            _fsync_path(path.parent, directory=True)  # make the rename itself durable
+        except OSError:
+            pass  # not every file system syncs directories; the data is on disk already
+    except OSError as exc:
+        if isinstance(exc, OutputWriteError):
+            raise
+        raise OutputWriteError(path, exc) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
-        raise
+
+
+def write_bytes_atomically(path, data, chunk_bytes: int = 8 * 2**20) -> Path:
+    """Write ``data`` (bytes or any buffer) to ``path`` atomically with plain file I/O, whose
+    failures (disk full, file-size limit) raise a clean :class:`OutputWriteError`; returns the path."""
+    path = Path(path)
+    view = memoryview(data).cast("B")
+    with atomic_output(path) as tmp, open(tmp, "wb", buffering=0) as f:
+        for start in range(0, len(view), chunk_bytes):
+            chunk = view[start : start + chunk_bytes]
+            while chunk:  # an unbuffered write may take part of the chunk
+                chunk = chunk[f.write(chunk) :]
+    return path
 
 
 def _atomic_savez(path: Path, **arrays):
-    with atomic_output(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_bytes_atomically(path, buffer.getbuffer())
 
 
 def fingerprint_sha256(fingerprint: dict) -> str:
@@ -163,10 +278,7 @@ class BatchAccumulator:
             _FINGERPRINT_KEY: self.fingerprint_hash,
             "fingerprint": self.fingerprint,
         }
-        with atomic_output(meta) as tmp, open(tmp, "w") as f:
-            f.write(json.dumps(record, indent=1))
-            f.flush()
-            os.fsync(f.fileno())
+        write_bytes_atomically(meta, json.dumps(record, indent=1).encode())
 
     def _refusal(self, path, problem, what="checkpoint file") -> CheckpointError:
         return CheckpointError(

@@ -9,19 +9,22 @@ order, which makes the result bit-for-bit identical for any number of workers.
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import math
 import os
 import socket
+import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import kernel as K
-from .checkpoint import BatchAccumulator
+from .checkpoint import BatchAccumulator, OutputWriteError
 from .config import Config, component_config, load_config
 from .errors import ConfigError
 from .io import read_field_grid, write_result
@@ -234,6 +237,40 @@ class BatchResult:
         return self.sums[:, 2]
 
 
+_ORPHANED_EXIT_STATUS = 1
+_PARENT_POLL_S = 0.5
+_watched_parent: int | None = None
+
+
+def _exit_if_orphaned(parent_pid: int):
+    """End this process at once (``os._exit``) when ``parent_pid`` is no longer its parent, i.e. the
+    process that started it is gone and it was handed to init or a subreaper."""
+    if os.getppid() != parent_pid:
+        os._exit(_ORPHANED_EXIT_STATUS)
+
+
+def end_with_parent(parent_pid: int):
+    """In a pool worker started by ``parent_pid``: make sure the worker ends with that process.
+
+    Checks at once, then every ``_PARENT_POLL_S`` seconds in a daemon thread, which also covers a
+    worker idling between batches (the kernel returns to Python every ~65k steps, so the thread gets
+    its turn; run_batch checks between those calls as well).  Only for pool workers: a
+    single-process run's parent is the user's shell, and ``nohup`` must keep it alive when that
+    shell goes."""
+    global _watched_parent
+    _exit_if_orphaned(parent_pid)
+    if _watched_parent == parent_pid:
+        return
+    _watched_parent = parent_pid
+
+    def watch():
+        while True:
+            time.sleep(_PARENT_POLL_S)
+            _exit_if_orphaned(parent_pid)
+
+    threading.Thread(target=watch, name="sdeprop-end-with-parent", daemon=True).start()
+
+
 def run_batch(
     model: Model,
     index: int,
@@ -241,13 +278,19 @@ def run_batch(
     seed_seq: np.random.SeedSequence,
     keep_state: bool = False,
     cpu_limit_s: float | None = None,
+    parent_pid: int | None = None,
 ) -> BatchResult:
     """Inject ``n`` pseudo-particles with the stream ``seed_seq`` and transport them to the end.
 
     ``cpu_limit_s``: stop once the transport has used this much CPU time [s] (the cost pilot); the
     kernel returns about every 65 000 steps, so the limit holds even for particles that never
     finish.  Particles left unfinished keep status ALIVE and their steps so far in the final state.
+
+    ``parent_pid``: set when this runs in a local pool worker started by that process; the worker
+    then ends itself within a second when that process is gone (see :func:`end_with_parent`).
     """
+    if parent_pid is not None:
+        end_with_parent(parent_pid)
     start = time.process_time()
     rng = np.random.Generator(np.random.SFC64(seed_seq))
     if hasattr(model.source, "sample_weighted"):  # importance-sampled positions carry weights
@@ -322,6 +365,8 @@ def run_batch(
             break
         if cpu_limit_s is not None and time.process_time() - t_transport > cpu_limit_s:
             break
+        if parent_pid is not None:
+            _exit_if_orphaned(parent_pid)
         if n_pos + K.NORMALS_PER_STEP > NORMAL_BUFFER:
             rng.standard_normal(out=randoms.normals)
             n_pos = 0
@@ -593,8 +638,10 @@ def _execute(model: Model, indices, sizes, seeds, workers=1, scheduler=None, kee
     else:
         from joblib import Parallel, delayed
 
+        # the workers end with this process, even when it is killed outright (SIGKILL)
+        parent = os.getpid()
         yield from Parallel(n_jobs=workers, return_as="generator_unordered")(
-            delayed(run_batch)(model, b, n, s, keep_state) for b, n, s in jobs
+            delayed(run_batch)(model, b, n, s, keep_state, parent) for b, n, s in jobs
         )
 
 
@@ -867,7 +914,12 @@ def _run_single(
         done = len(acc.done)
         where = f"; they are saved in '{folder}': run the same command again to resume" if folder else ""
         raise RunInterrupted(f"interrupted after {done} of {len(plan)} batches{where}") from None
+    except OutputWriteError as exc:  # a checkpoint could not be written (disk full)
+        raise _with_resume_advice(exc, acc, folder) from None
     finally:
+        with warnings.catch_warnings():  # joblib warns that it cancels the running batches: we know
+            warnings.filterwarnings("ignore", message=".*tasks which were still being processed")
+            gen.close()  # stops a worker pool at once (joblib kills its workers) when the loop ended early
         if bar is not None:
             bar.close()
     wall = time.perf_counter() - t0
@@ -906,7 +958,33 @@ def _run_single(
         scheduler=scheduler or "",
     )
     if path is not None:
-        write_result(result, path)
+        try:
+            write_result(result, path)
+        except KeyboardInterrupt:
+            kept = (
+                f"; all {len(plan)} batches are saved in '{folder}': run the same command again"
+                if folder
+                else ""
+            )
+            raise RunInterrupted(f"interrupted while writing '{path}'{kept}") from None
+        except OutputWriteError as exc:
+            raise _with_resume_advice(exc, acc, folder) from None
         result.path = str(path)
         acc.remove_folder()
     return result
+
+
+_NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _with_resume_advice(exc: OutputWriteError, acc: BatchAccumulator, folder) -> OutputWriteError:
+    """``exc`` with what was kept of the run and how to go on."""
+    if folder is None:
+        return exc
+    when = "once there is room" if exc.errno in _NO_ROOM else "once that is fixed"
+    return OutputWriteError(
+        exc.path,
+        exc.cause,
+        f"{len(acc.done)} of {len(acc.plan)} batches are finished and kept in '{folder}/': "
+        f"the same command resumes {when}",
+    )

@@ -1,6 +1,11 @@
 """HDF5 output (one file per run, written atomically: temporary file, then rename) and the reader of
 gridded magnetic-field files (``load_field_grid``; the models never read files themselves).
 
+HDF5 files are built in memory (h5py on an ``io.BytesIO``) and copied to disk with plain file I/O
+(:func:`sdeprop.checkpoint.write_bytes_atomically`): a write that fails (disk full, file-size limit)
+raises a clean OSError naming the file, where the HDF5 library writing to disk itself would leave
+a half-closed file that crashes the process at exit.  The extra memory is the size of the file.
+
 Layout::
 
     /               attrs: format, sdeprop_version, git_commit, host, platform, created_utc,
@@ -20,6 +25,7 @@ Layout::
 
 from __future__ import annotations
 
+import io
 import os
 import tomllib
 from functools import lru_cache
@@ -28,7 +34,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .checkpoint import _describe_difference, atomic_output
+from .checkpoint import _describe_difference, atomic_output, write_bytes_atomically
 from .config import dump_toml, load_config
 from .errors import ConfigError, InputOverwriteError
 from .locks import output_lock
@@ -48,15 +54,15 @@ def write_result(result: Result, path) -> Path:
     """Write ``result`` (and its components, in groups ``components/<name>``) to ``path``
     atomically; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
         f.attrs["format"] = FORMAT
         _write_into(f, result)
         if result.components:
             cg = f.create_group("components")
             for name, comp in result.components.items():
                 _write_into(cg.create_group(name), comp)
-    return path
+    return write_bytes_atomically(path, image.getbuffer())
 
 
 def _write_into(f, result: Result):
@@ -398,7 +404,8 @@ def write_reweighted(
             raise ValueError(f"no tally named '{name}' (available: {', '.join(result.tallies)})")
     path = Path(path)
     refuse_overwriting_inputs(path, [result.path], "result")
-    with output_lock(path), atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
         for key, value in (attrs or {}).items():
             f.attrs[key] = value
         f.attrs["rate_per_Myr"] = rate_per_Myr
@@ -413,7 +420,8 @@ def write_reweighted(
                 g.create_dataset("output_times_Myr", data=d.output_times_Myr)
             for axis, edges in d.edges.items():
                 g.create_dataset(f"axes/{axis}", data=edges)
-    return path
+    with output_lock(path):
+        return write_bytes_atomically(path, image.getbuffer())
 
 
 def write_local_spectrum_csv(result: Result, path, spectrum=None, rate_per_Myr: float = 1.0) -> Path:

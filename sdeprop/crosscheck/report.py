@@ -4,12 +4,14 @@ crosscheck.npz and the figures of :mod:`sdeprop.plotting.crosscheck`)."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import write_bytes_atomically
 from ..plotting.crosscheck import plot_crosscheck
 
 
@@ -222,8 +224,9 @@ def write_report(rep: CrosscheckReport, output_dir, sun_R_kpc: float = 8.3) -> l
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rep.files = rep.plot(out, sun_R_kpc)
+    arrays = io.BytesIO()
     np.savez(
-        out / "crosscheck.npz",
+        arrays,
         mc=rep.mc,
         mc_err=rep.mc_err,
         grid=rep.grid,
@@ -232,8 +235,9 @@ def write_report(rep: CrosscheckReport, output_dir, sun_R_kpc: float = 8.3) -> l
         pull=rep.pull,
         **{f"edges_{k}": v for k, v in rep.edges.items()},
     )
-    (out / "summary.json").write_text(json.dumps(rep.summary(), indent=2, default=float))
+    write_bytes_atomically(out / "crosscheck.npz", arrays.getbuffer())
+    write_bytes_atomically(out / "summary.json", json.dumps(rep.summary(), indent=2, default=float).encode())
     md = out / "report.md"
     rep.files += [out / "crosscheck.npz", out / "summary.json", md]
-    md.write_text(rep.markdown(sun_R_kpc))
+    write_bytes_atomically(md, rep.markdown(sun_R_kpc).encode())
     return rep.files

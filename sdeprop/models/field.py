@@ -11,6 +11,7 @@ The models read no files: the 'grid' model gets its arrays from the caller
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -349,14 +350,15 @@ def precomputed_grid(kind, params, grid, spacing_kpc, box_kpc, jacobian="analyti
         sampled = np.load(path)
     except (OSError, ValueError):
         sampled = sample_on_grid(kind, np.asarray(params, dtype=np.float64), grid, *axes)
+        tmp = path + f".{os.getpid()}.tmp"
         try:
             os.makedirs(folder, exist_ok=True)
-            tmp = path + f".{os.getpid()}.tmp"
             with open(tmp, "wb") as f:
                 np.save(f, sampled)
             os.replace(tmp, path)
-        except OSError:
-            pass  # no cache: still correct, only slower next time
+        except OSError:  # no cache (disk full, read-only): still correct, only slower next time
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
     x, y, z = axes
     if jacobian == "finite_difference":
         sampled = grid_with_jacobian(x, y, z, sampled[..., 0], sampled[..., 1], sampled[..., 2])

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import atomic_output
+
 
 def _panel(report, ax, axp, x, sl, xlabel, logx=False):
     """MC ± 1σ and the two finest grids along one line of cells ``sl`` (top), the pulls (bottom)."""
@@ -33,7 +35,8 @@ def _line_figure(plt, report, path, x, sl, xlabel, title, logx=False) -> Path:
     _panel(report, ax, axp, x, sl, xlabel, logx)
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as tmp:  # a failed write leaves no half-written figure
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
     plt.close(fig)
     return path
 
@@ -48,7 +51,8 @@ def _pull_histogram(plt, report, path) -> Path:
     ax.set_title(f"χ²/dof = {report.chi2_per_dof:.2f}, p = {report.p_value:.2g}")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as tmp:  # a failed write leaves no half-written figure
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
     plt.close(fig)
     return path
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import atomic_output
+
 
 def plot_field_maps(
     field_cfg, path, extent_kpc: float = 20.0, height_kpc: float = 6.0, n: int = 241, title: str | None = None
@@ -53,7 +55,7 @@ def plot_field_maps(
     if title:
         fig.suptitle(title)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as tmp:  # a failed write leaves no half-written figure
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
     plt.close(fig)
     return path

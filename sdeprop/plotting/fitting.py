@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..checkpoint import atomic_output
+
 if TYPE_CHECKING:
     from ..fitting import FitResult
 
@@ -86,7 +88,7 @@ def plot_fit(fit: FitResult, path, weight_index: float = 2.7) -> Path:
         xlabel="rigidity R [GV]" if fit.data_variable == "rigidity" else "kinetic energy T [GeV]",
     )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as tmp:  # a failed write leaves no half-written figure
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
     plt.close(fig)
     return path

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import atomic_output
 from ..units import MYR_S
 
 
@@ -64,8 +65,8 @@ def plot_losses(
         _horizon_panel(axes[2], horizon, halo_height_kpc)
     fig.suptitle(title, fontsize=10)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as tmp:  # a failed write leaves no half-written figure
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
     plt.close(fig)
     return path
 

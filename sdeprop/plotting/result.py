@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import atomic_output
+
 
 def plot_result(
     result, path, energy_GeV: float | None = None, spectrum=None, tally: str | None = None
@@ -60,7 +62,7 @@ def plot_result(
         axes[1].text(0.5, 0.5, str(exc), ha="center", va="center", transform=axes[1].transAxes)
         axes[1].set_axis_off()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as tmp:  # a failed write leaves no half-written figure
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
     plt.close(fig)
     return path

@@ -84,8 +84,9 @@ def sdeprop_cli(*args, cwd, timeout=120, preexec_fn=None, env=None, **popen) -> 
     )
 
 
-def start_cli(*args, cwd, env=None) -> subprocess.Popen:
-    """``python -m sdeprop ARGS`` started in the background, in its own process group."""
+def start_cli(*args, cwd, env=None, **popen) -> subprocess.Popen:
+    """``python -m sdeprop ARGS`` started in the background, in its own session (its pid is the
+    session id); ``popen``: more Popen arguments (``preexec_fn=file_size_limit(...)``)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "sdeprop", *map(str, args)],
@@ -95,6 +96,7 @@ def start_cli(*args, cwd, env=None) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        **popen,
     )
 
 
@@ -111,3 +113,31 @@ def assert_clean_failure(proc: subprocess.CompletedProcess, *words, rc=None):
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     for word in words:
         assert word.lower() in proc.stderr.lower(), (word, proc.stderr[-2000:])
+
+
+def session_processes(session_id: int) -> list[int]:
+    """Pids of the live processes whose session id is ``session_id`` (read from /proc; a process
+    started with ``start_cli`` leads its own session, so this lists it and everything it started
+    that did not leave the session: pool workers, resource trackers).  Zombies are not counted."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        state, session = fields[0], int(fields[3])
+        if session == session_id and state != "Z":
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def kill_session(session_id: int):
+    """SIGKILL every process of the session (test teardown: a failing test never leaks processes)."""
+    for pid in session_processes(session_id):
+        try:
+            os.kill(pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
