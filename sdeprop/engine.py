@@ -641,7 +641,7 @@ def _execute(model: Model, indices, sizes, seeds, workers=1, scheduler=None, kee
         # the workers end with this process, even when it is killed outright (SIGKILL)
         parent = os.getpid()
         yield from Parallel(n_jobs=workers, return_as="generator_unordered")(
-            delayed(run_batch)(model, b, n, s, keep_state, parent) for b, n, s in jobs
+            delayed(run_batch)(model, b, n, s, keep_state, parent_pid=parent) for b, n, s in jobs
         )
 
 
