@@ -83,11 +83,13 @@ def test_resume_skips_saved_batches(tmp_path, reference, monkeypatch):
     ran = []
     real = engine.run_batch
 
-    def flaky(model, index, n, seed_seq, keep_state=False):
+    def flaky(model, index, n, seed_seq, keep_state=False, **options):
+        if index < 0:  # the cost pilot (engine.estimate_cost), not a batch of the run
+            return real(model, index, n, seed_seq, keep_state, **options)
         if index == 6:
             raise KeyboardInterrupt
         ran.append(index)
-        return real(model, index, n, seed_seq, keep_state)
+        return real(model, index, n, seed_seq, keep_state, **options)
 
     monkeypatch.setattr(engine, "run_batch", flaky)
     with pytest.raises(
@@ -95,7 +97,9 @@ def test_resume_skips_saved_batches(tmp_path, reference, monkeypatch):
     ):
         sdeprop.run(_config(), output=out)
     assert ran == [0, 1, 2, 3, 4, 5] and not out.exists()
-    monkeypatch.setattr(engine, "run_batch", lambda *a, **k: (ran.append(a[1]), real(*a, **k))[1])
+    monkeypatch.setattr(
+        engine, "run_batch", lambda *a, **k: (a[1] >= 0 and ran.append(a[1]), real(*a, **k))[1]
+    )
     res = sdeprop.run(_config(), output=out)
     assert ran[6:] == [6, 7, 8, 9]
     _assert_same(res, reference)
@@ -107,10 +111,10 @@ def test_resume_refuses_other_configuration(tmp_path, monkeypatch):
     out = tmp_path / "r.h5"
     real = engine.run_batch
 
-    def stop(model, index, n, seed_seq, keep_state=False):
+    def stop(model, index, n, seed_seq, keep_state=False, **options):
         if index == 2:
             raise KeyboardInterrupt
-        return real(model, index, n, seed_seq, keep_state)
+        return real(model, index, n, seed_seq, keep_state, **options)
 
     monkeypatch.setattr(engine, "run_batch", stop)
     with pytest.raises(engine.RunInterrupted):
