@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -56,6 +57,10 @@ def _handle_terminate(received: list):
     return handler
 
 
+BROKEN_PIPE_EXIT_STATUS = 128 + signal.SIGPIPE
+"""Exit status when the reader of standard output goes away (what a shell shows for SIGPIPE)."""
+
+
 def main(argv=None) -> int:
     """Run ``sdeprop`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
 
@@ -75,6 +80,11 @@ def main(argv=None) -> int:
     previous = signal.signal(signal.SIGTERM, _handle_terminate(terminated)) if in_main_thread else None
     try:
         args.func(args)
+    except BrokenPipeError:
+        # the reader of our output has gone (``sdeprop info OUT.h5 | head``): stop quietly, as a
+        # command killed by SIGPIPE does, and keep the interpreter's final flush from failing again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE_EXIT_STATUS
     except (ConfigError, ValueError, FileNotFoundError, OSError, TypeError) as exc:
         print(f"sdeprop: error: {exc}", file=sys.stderr)
         return 2

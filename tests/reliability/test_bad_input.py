@@ -457,3 +457,25 @@ def test_batch_ranges_are_checked(tmp_path, capsys, spec):
     assert rc == 2 and "Traceback" not in err, (rc, err)
     assert f"batches '{spec}'" in err and "START:STOP" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path):
+    """``sdeprop config | true``: the reader is gone before the first line is written (as with
+    ``| head`` on a long listing); the command stops quietly with the SIGPIPE status instead of
+    printing an error about its own output."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    shell = f"{sys.executable} -m sdeprop config | true"
+    proc = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.stderr == "", proc.stderr
+    assert proc.returncode == 141, proc.returncode
