@@ -7,11 +7,17 @@ therefore point numba's cache at a folder named after a hash of every ``.py`` fi
 package, so any change gives a fresh cache.  The folder lies under ``$NUMBA_CACHE_DIR`` when
 that is set, else under ``$XDG_CACHE_HOME/sdeprop-numba`` (``~/.cache``).  If it cannot be
 created, numba's default is left alone.
+
+A compiled function that cannot be saved there (a full disk, a quota) is not an error: the
+function was compiled in memory and works; the failure is logged once as a warning and the next
+process compiles again.  (numba itself would raise the OSError out of the compilation, ending a
+run for the sake of a cache.)
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -42,4 +48,31 @@ def configure() -> str | None:
     return folder
 
 
+def tolerate_cache_write_failures():
+    """Make numba log, instead of raise, an OSError while saving a compiled function to its cache."""
+    from numba.core import caching
+
+    save = caching.Cache.save_overload
+    if getattr(save, "tolerates_write_failures", False):
+        return
+    warned = []
+
+    def save_overload(self, sig, data):
+        try:
+            save(self, sig, data)
+        except OSError as exc:
+            if not warned:
+                warned.append(True)
+                logging.getLogger("sdeprop").warning(
+                    "could not save compiled code to numba's cache in '%s' (%s); it is compiled again in "
+                    "each new process until there is room",
+                    CACHE_DIR or "numba's default folder",
+                    exc.strerror or exc,
+                )
+
+    save_overload.tolerates_write_failures = True
+    caching.Cache.save_overload = save_overload
+
+
 CACHE_DIR = configure()
+tolerate_cache_write_failures()

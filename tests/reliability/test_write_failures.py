@@ -320,3 +320,26 @@ def test_only_temporaries_of_ended_writers_are_removed(tmp_path):
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_full_disk_under_numbas_cache_is_a_warning(tmp_path):
+    """numba raises the OSError of a failed cache save out of the compilation, which ended a run
+    before it had written anything of its own.  The package makes it a warning: the function was
+    compiled in memory and runs; only the cache is missing."""
+    (tmp_path / "tiny_kernel.py").write_text(
+        "from numba import njit\n\n\n@njit(cache=True)\ndef add_one(x):\n    return x + 1\n"
+    )
+    script = "import logging, sdeprop, tiny_kernel; logging.basicConfig(); print(tiny_kernel.add_one(41))"
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}:{tmp_path}", "NUMBA_CACHE_DIR": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=file_size_limit(64),  # room for no cache file at all
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "42"
+    assert "could not save compiled code to numba's cache" in proc.stderr, proc.stderr[-2000:]
+    assert "File too large" in proc.stderr and "Traceback" not in proc.stderr
