@@ -825,13 +825,16 @@ class Regime(_Section):
         gt=0,
         allow_inf_nan=False,
         description="Time after which particles of this regime are no longer followed [Myr]; default: 5 "
-        "H²/(2 D_min) at the regime's lowest energy, D_min = max(D⊥, 0.01 D∥).",
+        "H²/(2 D_min) at the regime's lowest energy, D_min = max(D⊥, 1e-4 D∥) (five mean escape times "
+        "under D⊥ alone, which is all that moves a particle whose field line stays in the halo); with "
+        "boundary = 'reflect' D_min = max(D⊥, 0.01 D∥). A given value is used as it is.",
     )
     snapshot_dt_Myr: float | None = Field(
         None,
         gt=0,
         allow_inf_nan=False,
-        description="Snapshot cadence Δt for the snapshot estimator [Myr]; default: t_max/400.",
+        description="Snapshot cadence Δt for the snapshot estimator [Myr]; default: t_max/400 of a given "
+        "t_max, else 5 H²/(2 max(D⊥, 0.01 D∥))/400 (t_max/400 when D⊥ ≥ 0.01 D∥).",
     )
 
 

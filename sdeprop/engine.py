@@ -76,12 +76,22 @@ class Model:
     sampler: EnergySampler
 
 
+#: Below this ratio D⊥/D∥ the default t_max stops following D⊥ (at D⊥ = 0 no time bounds the escape).
+T_MAX_DMIN_FLOOR = 1.0e-4
+
+
 def _auto_regimes(cfg: Config) -> Regimes:
     """Regimes from the configuration; missing t_max / cadence are filled in.
 
-    Default t_max = 5 H²/(2 D_min) at the regime's lowest energy, with D_min = max(D⊥, 0.01 D∥),
-    i.e. five mean vertical escape times for the slowest plausible transport; the snapshot
-    cadence defaults to t_max/400.  Without regimes: one regime per decade of energy.
+    Default t_max = 5 H²/(2 D_min) at the regime's lowest energy: five mean escape times H²/(2D) of a
+    walk started at z = 0 (Redner 2001, "A Guide to First-Passage Processes", ch. 2) for the slowest
+    transport the tensor allows, D_min = D⊥ (floored at 1e-4 D∥, ``T_MAX_DMIN_FLOOR``).  Where the
+    field holds a particle's field line in the halo, only D⊥ moves it out; a shorter t_max cuts those
+    histories and the steady state misses their later residence (docs/numerics.md, 'Time regimes:
+    the default t_max').  Under a reflecting boundary (no escape; every history lasts t_max) D_min
+    stays max(D⊥, 0.01 D∥).  The snapshot cadence defaults to 1/400 of 5 H²/(2 max(D⊥, 0.01 D∥))
+    (t_max/400 for D⊥ ≥ 0.01 D∥; t_max/400 of a given t_max), and with the snapshot estimator t_max
+    is rounded to a multiple of it.  Without regimes: one regime per decade of energy.
     """
     emin, emax = cfg.energy.min_GeV, cfg.energy.max_GeV
     H = cfg.galaxy.halo_height_kpc
@@ -97,11 +107,18 @@ def _auto_regimes(cfg: Config) -> Regimes:
         given_dt = [None] * n
     lows = [emin] + tops[:-1]
     dpar, dperp = diffusion_at(cfg.diffusion, cfg.species.name, np.array(lows))
+    reflect = cfg.galaxy.boundary == "reflect"
     t_max, snap = [], []
     for k in range(len(tops)):
-        dmin = max(dperp[k], 0.01 * dpar[k])
-        tm = given_t[k] if given_t[k] is not None else 5.0 * H * H / (2.0 * dmin)
-        dts = given_dt[k] if given_dt[k] is not None else tm / 400.0
+        # the cadence keeps resolving the escape of particles whose field lines leave the halo
+        t_cadence = 5.0 * H * H / (2.0 * max(dperp[k], 0.01 * dpar[k]))
+        if given_t[k] is not None:
+            tm = t_cadence = given_t[k]
+        elif reflect:
+            tm = t_cadence  # no escape to wait for: every history lasts t_max, its cost grows with it
+        else:
+            tm = 5.0 * H * H / (2.0 * max(dperp[k], T_MAX_DMIN_FLOOR * dpar[k]))
+        dts = given_dt[k] if given_dt[k] is not None else t_cadence / 400.0
         if cfg.estimator.method == "snapshot":
             # the last midpoint (K - 1/2) dt must lie before t_max: make t_max a multiple of dt
             tm = max(1, round(tm / dts)) * dts
