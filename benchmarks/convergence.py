@@ -35,7 +35,8 @@ field), toy_eps0.03 / toy_eps0.01 / toy_eps0.003 / toy_eps0.001 (the toy field w
 add its own overrides after colons: ``toy:diffusion.epsilon=0.02:field.R0_kpc=1.5`` or
 ``jf12:time.min_step_kpc=0.02``.  ``--set KEY=VALUE`` (a TOML literal) applies to every run of
 every case, e.g. ``--set numerics.integrator=...`` to measure another integrator without any
-change here; ``--label`` names it in the output.
+change here; ``--label`` names it in the output.  Two integrators side by side in one table:
+``--cases jf12,jf12:numerics.integrator=NAME``.
 
 The default invocation (JF12 and the toy field, ε = 0.1, step fractions 0.2/0.1/0.05, 2000
 particles per run) takes a few minutes on two cores.  Heavier studies:
@@ -140,17 +141,21 @@ def interpolate_loglog(x, xs, ys, end_slope: float = -2.0) -> float:
 
 def accuracy_table(fit: dict | None, sfs, cpu_per_particle, biases=BIASES) -> list[dict]:
     """For each relative bias: the step_fraction (central and 2σ-conservative) and the CPU per
-    particle interpolated there."""
+    particle interpolated there.  A step_fraction above the coarsest one measured is not
+    extrapolated: it is reported as that coarsest value (``"at_least": True``) with its CPU."""
     rows = []
+    top = max(sfs) if len(sfs) else math.inf
     for bias in biases:
         if fit is None:
             rows.append({"bias": bias})
             continue
-        sf = step_fraction_for_bias(fit, bias)
-        sf_c = step_fraction_for_bias(fit, bias, n_sigma=2.0)
+        sf = min(step_fraction_for_bias(fit, bias), top)
+        sf_c = min(step_fraction_for_bias(fit, bias, n_sigma=2.0), top)
         rows.append(
             {
                 "bias": bias,
+                "at_least": sf >= top,
+                "at_least_2sigma": sf_c >= top,
                 "step_fraction": sf,
                 "cpu_s_per_particle": interpolate_loglog(sf, sfs, cpu_per_particle),
                 "step_fraction_2sigma": sf_c,
@@ -398,14 +403,15 @@ def markdown(study: dict) -> str:
     lines = [f"command: `{study['command']}`", ""]
     for case in study["cases"]:
         rows = case["runs"]
-        ref = case["analysis"]["density_sun"]["fit"]
-        norm = ref["a"] if ref else rows[-1]["density_sun"]
+        norm = (
+            case["analysis"]["density_sun"]["finest"]["value"] or 1.0
+        )  # densities relative to the finest run
         has_cb = any("closed_box_chi2" in r for r in rows)
         lines += [
             f"### {case['case']}" + (f" ({study['label']})" if study.get("label") else ""),
             "",
             "| step_fraction | steps/particle (escape, disc) | CPU ms/particle | escape time [Myr] | "
-            "density at Sun / extrapolated |" + (" closed box χ²/dof |" if has_cb else ""),
+            "density at Sun / finest run |" + (" closed box χ²/dof |" if has_cb else ""),
             "|---|---|---|---|---|" + ("---|" if has_cb else ""),
         ]
         for r in rows:
@@ -424,7 +430,10 @@ def markdown(study: dict) -> str:
             + " |"
         )
         lines.append("|---|---|---|---|---|" + "---|" * len(BIASES))
-        for key, name in (("escape_time", "escape time [Myr]"), ("density_sun", "density at Sun (rel.)")):
+        for key, name in (
+            ("escape_time", "escape time [Myr]"),
+            ("density_sun", "density at Sun / finest run"),
+        ):
             an = case["analysis"][key]
             fit = an["fit"]
             scale = norm if key == "density_sun" else 1.0
@@ -434,8 +443,9 @@ def markdown(study: dict) -> str:
                 continue
             acc = []
             for row in an["accuracy"]:
+                ge, ge_c = ("≥" if row["at_least"] else ""), ("≥" if row["at_least_2sigma"] else "")
                 acc.append(
-                    f"{row['step_fraction']:.3g} ({row['step_fraction_2sigma']:.3g}) → "
+                    f"{ge}{row['step_fraction']:.3g} ({ge_c}{row['step_fraction_2sigma']:.3g}) → "
                     f"{1e3 * row['cpu_s_per_particle']:.3g} ({1e3 * row['cpu_s_per_particle_2sigma']:.3g})"
                 )
             lines.append(
@@ -516,7 +526,12 @@ def main(argv=None):
     ap.add_argument("--t-max", type=float, default=None, help="history cap [Myr] (default: 100 escape times)")
     ap.add_argument("--order", type=float, default=1.0, help="assumed weak order p in dt (bias ∝ sf^(2p))")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1, help="seed of the first step_fraction (then +1, +2, ...)")
+    ap.add_argument(
+        "--same-seed",
+        action="store_true",
+        help="one seed for all step_fractions (correlated runs: the fit's χ² and errors are then too small)",
+    )
     ap.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override for every run")
     ap.add_argument("--label", default="", help="name of this variant (e.g. the integrator) in the output")
     ap.add_argument(
@@ -535,12 +550,29 @@ def main(argv=None):
         "settings": vars(args),
         "cases": [],
     }
+    from sdeprop.errors import ConfigError
+
+    try:
+        run_study(args, sfs, cases, study)
+    except ConfigError as exc:
+        raise SystemExit(f"convergence.py: {exc}") from None
+    print(markdown(study))
+    if args.output:
+        Path(args.output).write_text(json.dumps(study, indent=1, default=float))
+    if args.plot:
+        plot(study, args.plot)
+
+
+def run_study(args, sfs, cases, study) -> None:
+    """Measure every case at every step_fraction; appends to ``study["cases"]``."""
     t0 = time.perf_counter()
     for label, field, over in cases:
         rows = []
         warm_up(args, field, over, sfs[0])
-        for sf in sfs:
-            r = measure(args, field, over, sf)
+        for i, sf in enumerate(sfs):
+            # independent seeds per step_fraction: the fit weighs the runs as independent
+            run_args = argparse.Namespace(**{**vars(args), "seed": args.seed + (0 if args.same_seed else i)})
+            r = measure(run_args, field, over, sf)
             rows.append(r)
             print(
                 f"# {label} sf={sf:g}: escape {r['escape_time_Myr']:.4g} ± "
@@ -562,11 +594,6 @@ def main(argv=None):
         for r in rows:
             r.pop("_map", None)
         study["cases"].append(case)
-    print(markdown(study))
-    if args.output:
-        Path(args.output).write_text(json.dumps(study, indent=1, default=float))
-    if args.plot:
-        plot(study, args.plot)
 
 
 if __name__ == "__main__":

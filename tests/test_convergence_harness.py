@@ -83,6 +83,11 @@ def test_accuracy_table_and_map_comparison():
     rows = conv.accuracy_table(fit, [0.2, 0.1, 0.05], [1e-3, 4e-3, 16e-3])
     assert [r["bias"] for r in rows] == list(conv.BIASES)
     assert rows[1]["step_fraction"] == pytest.approx(math.sqrt(0.01 * 5.0 / 10.0))
+    assert not rows[1]["at_least"]
+    # a slope consistent with zero asks for steps coarser than measured: capped, not extrapolated
+    flat = conv.accuracy_table({**fit, "b": 1e-6, "b_err": 1e-6}, [0.2, 0.1], [1e-3, 4e-3])
+    assert flat[0]["at_least"] and flat[0]["step_fraction"] == 0.2
+    assert flat[0]["cpu_s_per_particle"] == pytest.approx(1e-3)
     coarse = np.ones((2, 2))
     fine = coarse.copy()
     fine[0, 1] = 1.5
