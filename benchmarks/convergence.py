@@ -27,7 +27,9 @@ the measured CPU per particle in step_fraction, extrapolated from the end segmen
 Physics defaults: protons at 10 TeV (a 0.1 % wide band), D∥ = 3e28 cm²/s (R/4 GV)^0.5, ε = 0.1,
 H = 4 kpc, R_max = 20 kpc, the Sun at (−8.5, 0, 0) kpc, observer sphere of 1 kpc (``--sphere``).
 The density at the Sun is the noisier observable: at 10 TeV a few thousand disc-source particles
-give it to ±10 %, against ±1.5 % for the escape time.
+give it to ±10–15 %, against ±1.5 % for the escape time.  Each step_fraction runs with its own
+seed (``--seed``, +1, +2, ...), so the fit may treat the runs as independent (``--same-seed``:
+one seed for all; correlated runs make the fit's χ² and errors too small).
 
 Cases (``--cases``, comma separated): jf12, uf23 (base), pt11 (ASS), cerri17, toy (Cerri toy
 field), toy_eps0.03 / toy_eps0.01 / toy_eps0.003 / toy_eps0.001 (the toy field with D⊥/D∥ down to
@@ -41,8 +43,8 @@ change here; ``--label`` names it in the output.  Two integrators side by side i
 The default invocation (JF12 and the toy field, ε = 0.1, step fractions 0.2/0.1/0.05, 2000
 particles per run) takes a few minutes on two cores.  Heavier studies:
 
-    # the JF12 study of docs/numerics.md (~20 min on 2 cores)
-    python benchmarks/convergence.py --cases jf12 --step-fractions 0.1,0.05,0.025 --particles 3000
+    # the JF12 study of docs/numerics.md (~8 min on 2 cores shared with other work)
+    python benchmarks/convergence.py --cases jf12 --step-fractions 0.1,0.05,0.025 --particles 3000 --regions
     # all realistic fields, with the closed-box check and the region map (hours)
     python benchmarks/convergence.py --cases jf12,uf23,pt11,cerri17 \\
         --step-fractions 0.2,0.1,0.05,0.025,0.0125 --particles 20000 --closed-box 60000 --regions \\
@@ -52,7 +54,8 @@ particles per run) takes a few minutes on two cores.  Heavier studies:
         --step-fractions 0.2,0.1,0.05,0.025 --particles 10000
 
 Steps per particle grow as sf⁻² (10 TeV protons in JF12: ~1.4e4 at 0.1, 6.5e4 at 0.05, 2.7e5 at
-0.025, 1.1e6 at 0.0125; about 3, 13, 54 ms per particle on one core).
+0.025, 1.1e6 at 0.0125 from the Sun; 2, 10 and 42 ms of CPU per particle at 0.1, 0.05 and 0.025,
+averaged over the two runs).
 """
 
 from __future__ import annotations
