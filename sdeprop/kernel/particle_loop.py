@@ -1,12 +1,15 @@
-"""The particle loop: Euler–Maruyama integration of the Itô SDE over the kernel's records.
+"""The particle loop: integration of the Itô SDE over the kernel's records, by Euler–Maruyama
+steps or by the field-line step (numerics.integrator; docs/design.md §2.2.1).
 
     dX = (∇·D) dt + σ dW,   σσᵀ = 2D      (docs/design.md §2; the pieces in step.py)
     dE = −b(X, E) dt,  b = q(X, E) E²  (q frozen over a step: E → E/(1 + q E dt), exact for b ∝ E²)
 
 A step: the local frame (field direction, noise, drift; ``step.local_frame``), the step size
 (``step.field_limited_step``, the loss time, ``clip_to_schedule``), the residence-time
-score, the Euler proposal, the near-plane step where the tensor jumps or has a cusp at z = 0
-(``plane.plane_step_wanted``, ``plane_end_point``), the energy update, and the walls (``boundaries``).
+score, the Euler proposal (or the field-line step: an arc traced along the line,
+``step.trace_field_line``, plus the isotropic Gaussian), the near-plane step where the tensor
+jumps or has a cusp at z = 0 (``plane.plane_step_wanted``, ``plane_end_point``), the energy
+update, and the walls (``boundaries``).
 
 Particles are processed one after another; normal and uniform variates come from pre-generated
 buffers (numpy's generator is much faster than per-call draws).  When a buffer runs out the

@@ -12,10 +12,10 @@ field-line step moves along the circle itself, so only its Runge–Kutta error (
 1 % of 4 D⊥ dt) and the statistics remain.
 
 Set-up (benchmarks/integrators.py ring_config): cerri_toy with ε_B = 0 and R0_field = 0.001 kpc
-(B_φ constant to 1e-800 beyond a few pc), D∥ = 0.1 kpc²/Myr constant, ε = 0.03 (D∥/D⊥ ≈ 33),
-start (2, 0, 0) kpc, t = 20 Myr, reflecting walls at 30 kpc (never reached), step_fraction 0.5
-(a few steps of sqrt(2 D∥ dt) ≈ 1 kpc on a circle of radius 2 kpc).  The tolerances are k standard
-errors of the sample means (from N), k = 4.
+(B_φ = B0φ (1 − e^{−R/R0}) is B0φ to double precision beyond 0.04 kpc), D∥ = 0.1 kpc²/Myr
+constant, ε = 0.03 (D∥/D⊥ ≈ 33), start (2, 0, 0) kpc, t = 20 Myr, reflecting walls at 30 kpc
+(never reached), step_fraction 0.5 (a few steps of sqrt(2 D∥ dt) ≈ 1 kpc on a circle of radius
+2 kpc).  The tolerances are k standard errors of the sample means (from N), k = 4.
 """
 
 from __future__ import annotations
