@@ -189,7 +189,7 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
             if traced:
                 # field-line step: an arc s = sqrt(2 (D∥ − D⊥) dt) η along dX/ds = b, then the isotropic
                 # Gaussian and the drift (D∥ − D⊥) b ∇·b (the arc's curvature supplies the rest of ∇·D);
-                # within 4√2 vertical standard deviations of a plane where the tensor jumps, and when
+                # within 4 vertical standard deviations of a plane where the tensor jumps, and when
                 # the end point changed side, the Euler/near-plane step is taken instead
                 eta = normals[n_pos]
                 n_pos += 1
