@@ -908,6 +908,14 @@ class NumericsSection(_Section):
     brownian_bridge: bool = Field(
         True, description="Brownian-bridge correction for boundary crossings within a step."
     )
+    integrator: Literal["euler_maruyama", "field_line"] = Field(
+        "euler_maruyama",
+        description="The step. euler_maruyama: Gaussian displacement with covariance 2D dt along the "
+        "straight chord of b at the start point, drift ∇·D. field_line: the isotropic part as a "
+        "straight Gaussian, the parallel part as an arc traced along the curved field line (RK4), "
+        "drift (D∥ − D⊥) b ∇·b; removes the curvature bias of strongly anisotropic diffusion at "
+        'the cost of 3 or more field evaluations per step (docs/numerics.md "Field-line step").',
+    )
     field_floor_uG: float = Field(
         1.0e-3,
         gt=0,

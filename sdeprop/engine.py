@@ -201,6 +201,7 @@ def build_model(config, source=None) -> Model:
         brownian_bridge=bool(cfg.numerics.brownian_bridge),
         plane_mode=int(plane_mode),
         max_steps=int(cfg.numerics.max_steps_per_particle),
+        integrator=K.INTEGRATOR_FIELD_LINE if cfg.numerics.integrator == "field_line" else K.INTEGRATOR_EM,
     )
     if source is None:
         source = build_source(cfg)
@@ -384,7 +385,7 @@ def run_batch(
             break
         if parent_pid is not None:
             _exit_if_orphaned(parent_pid)
-        if n_pos + K.NORMALS_PER_STEP > NORMAL_BUFFER:
+        if n_pos + K.normals_per_step(model.numerics.integrator) > NORMAL_BUFFER:
             rng.standard_normal(out=randoms.normals)
             n_pos = 0
         if u_pos + K.UNIFORMS_PER_STEP > UNIFORM_BUFFER:

@@ -1,4 +1,5 @@
-"""The @njit transport kernel: Euler–Maruyama integration of the Itô SDE over plain arrays.
+"""The @njit transport kernel: integration of the Itô SDE (Euler–Maruyama or the field-line step) over
+plain arrays.
 
     records.py     the interface: Particles, RandomBuffers, Physics, Numerics, Scoring (NamedTuples)
                    and the integer codes (particle status, counters, step rules)
@@ -21,6 +22,9 @@ from .records import (
                       C_STEPS,
                       ESCAPED_R,
                       ESCAPED_Z,
+                      INTEGRATOR_EM,
+                      INTEGRATOR_FIELD_LINE,
+                      INTEGRATOR_FIELD_LINE_RK2,
                       MAX_STEPS,
                       N_COUNTERS,
                       N_STATUS,
@@ -33,10 +37,13 @@ from .records import (
                       Physics,
                       RandomBuffers,
                       Scoring,
+                      normals_per_step,
 )
 
 __all__ = [
     "ALIVE", "AT_TMAX", "BELOW_EMIN", "C_BRIDGE_ESCAPES", "C_NTOUCHED", "C_STEPS", "ESCAPED_R", "ESCAPED_Z",
+    "INTEGRATOR_EM", "INTEGRATOR_FIELD_LINE", "INTEGRATOR_FIELD_LINE_RK2",
     "MAX_STEPS", "N_COUNTERS", "N_STATUS", "NORMALS_PER_STEP", "STEP_DIRECTION", "STEP_GRADIENT",
-    "UNIFORMS_PER_STEP", "Numerics", "Particles", "Physics", "RandomBuffers", "Scoring", "transport",
+    "UNIFORMS_PER_STEP", "Numerics", "Particles", "Physics", "RandomBuffers", "Scoring", "normals_per_step",
+    "transport",
 ]

@@ -1,12 +1,15 @@
-"""The particle loop: Euler–Maruyama integration of the Itô SDE over the kernel's records.
+"""The particle loop: integration of the Itô SDE over the kernel's records, by Euler–Maruyama
+steps or by the field-line step (numerics.integrator; docs/design.md §2.2.1).
 
     dX = (∇·D) dt + σ dW,   σσᵀ = 2D      (docs/design.md §2; the pieces in step.py)
     dE = −b(X, E) dt,  b = q(X, E) E²  (q frozen over a step: E → E/(1 + q E dt), exact for b ∝ E²)
 
 A step: the local frame (field direction, noise, drift; ``step.local_frame``), the step size
 (``step.field_limited_step``, the loss time, ``clip_to_schedule``), the residence-time
-score, the Euler proposal, the near-plane step where the tensor jumps or has a cusp at z = 0
-(``plane.plane_step_wanted``, ``plane_end_point``), the energy update, and the walls (``boundaries``).
+score, the Euler proposal (or the field-line step: an arc traced along the line,
+``step.trace_field_line``, plus the isotropic Gaussian), the near-plane step where the tensor
+jumps or has a cusp at z = 0 (``plane.plane_step_wanted``, ``plane_end_point``), the energy
+update, and the walls (``boundaries``).
 
 Particles are processed one after another; normal and uniform variates come from pre-generated
 buffers (numpy's generator is much faster than per-call draws).  When a buffer runs out the
@@ -38,11 +41,21 @@ from .records import (
     C_STEPS,
     ESCAPED_R,
     ESCAPED_Z,
+    INTEGRATOR_EM,
+    INTEGRATOR_FIELD_LINE,
     MAX_STEPS,
     NORMALS_PER_STEP,
     UNIFORMS_PER_STEP,
 )
-from .step import clip_to_schedule, energy_state, field_limited_step, local_frame, lose_energy
+from .step import (
+    clip_to_schedule,
+    energy_state,
+    field_limited_step,
+    local_frame,
+    lose_energy,
+    trace_field_line,
+    trace_substeps,
+)
 
 
 @njit(cache=True, error_model="numpy")
@@ -93,6 +106,9 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
     use_bridge = numerics.brownian_bridge and not reflect  # a reflected end point accounts for excursions
     plane_mode = numerics.plane_mode if use_drift else 0  # models.field.PLANE_*: what z = 0 holds for D
     plane = plane_mode != 0
+    traced = numerics.integrator != INTEGRATOR_EM  # the field-line step (docs/numerics.md "Field-line step")
+    rk_order = 4 if numerics.integrator == INTEGRATOR_FIELD_LINE else 2
+    n_need = NORMALS_PER_STEP + 1 if traced else NORMALS_PER_STEP
     floor2 = physics.field_floor_uG * physics.field_floor_uG
     fkind, dkind, lkind = physics.field_kind, physics.diffusion_kind, physics.loss_kind
     field_p, field_grid = physics.field_params, physics.field_grid
@@ -132,11 +148,12 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         fresh = False
         bx = by = bz = breg2 = jn2 = g_norm2 = kap2 = c = vx = vy = vz = 0.0
         dzbx = dzby = dzbz = 0.0  # ∂_z b at the current point (for the near-plane step)
+        divb = 0.0
         m2 = 1.0
         q_loss = 0.0
         status = ALIVE
         while True:
-            if (n_pos + NORMALS_PER_STEP > normals.shape[0]
+            if (n_pos + n_need > normals.shape[0]
                     or ((use_bridge or plane) and u_pos + UNIFORMS_PER_STEP > uniforms.shape[0])):
                 _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps)
                 p.pending_residence[i] = half_prev
@@ -144,8 +161,8 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
             # --- local field, noise amplitude and drift (kept while the field is uniform and E fixed)
             if not fresh:
                 f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
-                (bx, by, bz, breg2, m2, jn2, c, vx, vy, vz, g_norm2, kap2, dzbx, dzby, dzbz) = local_frame(
-                    f, floor2, dperp, ddiff, s_perp, use_drift)
+                (bx, by, bz, breg2, m2, jn2, c, vx, vy, vz, g_norm2, kap2, dzbx, dzby, dzbz,
+                 divb) = local_frame(f, floor2, dperp, ddiff, s_perp, use_drift)
                 fresh = uniform_field
             # --- time step (docs/numerics.md "Step control")
             dt = field_limited_step(numerics.dt_max_Myr, step_frac2, numerics.geometric_length_kpc, inv_2dpar,
@@ -165,14 +182,36 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
             # --- Euler proposal
             xi0, xi1, xi2 = normals[n_pos], normals[n_pos + 1], normals[n_pos + 2]
             n_pos += NORMALS_PER_STEP
-            bxi = c * (bx * xi0 + by * xi1 + bz * xi2)
             if dt != last_dt:
                 sq = math.sqrt(dt)
                 last_dt = dt
-            x1 = x + (s_perp * xi0 + bxi * bx) * sq + vx * dt
-            y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
-            z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
-            if plane and dt > 0.0:
+            euler = True
+            if traced:
+                # field-line step: an arc s = sqrt(2 (D∥ − D⊥) dt) η along dX/ds = b, then the isotropic
+                # Gaussian and the drift (D∥ − D⊥) b ∇·b (the arc's curvature supplies the rest of ∇·D);
+                # within 4 vertical standard deviations of a plane where the tensor jumps, and when
+                # the end point changed side, the Euler/near-plane step is taken instead
+                eta = normals[n_pos]
+                n_pos += 1
+                if not plane or z * z >= 32.0 * (dperp + ddiff * bz * bz) * dt:
+                    s_arc = math.sqrt(2.0 * ddiff * dt) * eta
+                    if uniform_field:
+                        xa, ya, za = x + s_arc * bx, y + s_arc * by, z + s_arc * bz
+                    else:
+                        n_sub = trace_substeps(s_arc, kap2, breg2 / m2, dperp * dt, rk_order)
+                        xa, ya, za = trace_field_line(fkind, field_p, field_grid, floor2, rk_order, n_sub,
+                                                      x, y, z, bx, by, bz, s_arc)
+                    dv = ddiff * divb * dt
+                    x1 = xa + s_perp * xi0 * sq + dv * bx
+                    y1 = ya + s_perp * xi1 * sq + dv * by
+                    z1 = za + s_perp * xi2 * sq + dv * bz
+                    euler = plane and z * z1 <= 0.0
+            if euler:
+                bxi = c * (bx * xi0 + by * xi1 + bz * xi2)
+                x1 = x + (s_perp * xi0 + bxi * bx) * sq + vx * dt
+                y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
+                z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
+            if euler and plane and dt > 0.0:
                 dzz = dperp + ddiff * bz * bz
                 near, touched_plane, used = plane_step_wanted(plane_mode, dzz, z, z1, dt, uniforms[u_pos])
                 u_pos += used

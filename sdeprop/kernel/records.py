@@ -36,11 +36,21 @@ N_COUNTERS = 4
 STEP_DIRECTION = 0  # expected change of the field direction b over a step, |Δb|² = 2 dt tr(Gᵀ D G)
 STEP_GRADIENT = 1   # parallel displacement against the scale length |B|/‖∇B‖ (docs/design.md §2)
 
+# integrators (numerics.integrator; docs/numerics.md "Field-line step")
+INTEGRATOR_EM = 0           # Euler–Maruyama: σ = s⊥ I + c b bᵀ, drift ∇·D
+INTEGRATOR_FIELD_LINE = 1   # isotropic Gaussian + arc traced along the line by RK4, drift (D∥ − D⊥) b ∇·b
+INTEGRATOR_FIELD_LINE_RK2 = 2  # the same with the midpoint rule (kept for the accuracy comparison)
+
 #: uniform variates a step may use (three bridge walls, and whether and to which side it crossed
 #: z = 0); the caller refills the buffer when fewer are left
 UNIFORMS_PER_STEP = 5
-#: normal variates a step uses
+#: normal variates a step uses (the field-line step one more: the arc length)
 NORMALS_PER_STEP = 3
+
+
+def normals_per_step(integrator: int) -> int:
+    """Normal variates one step of ``integrator`` uses."""
+    return NORMALS_PER_STEP + (1 if integrator != INTEGRATOR_EM else 0)
 
 
 class Particles(NamedTuple):
@@ -103,6 +113,7 @@ class Numerics(NamedTuple):
     brownian_bridge: bool               #: Brownian-bridge escape test within a step
     plane_mode: int                     #: models.field.PLANE_*: what the plane z = 0 holds for the tensor
     max_steps: int                      #: steps after which a particle is stopped
+    integrator: int = INTEGRATOR_EM     #: INTEGRATOR_*: Euler–Maruyama or the field-line step
 
 
 class Scoring(NamedTuple):

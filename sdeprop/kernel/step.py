@@ -19,6 +19,7 @@ import math
 from numba import njit
 
 from ..models.diffusion import diffusion_coefficients, rigidity_and_beta
+from ..models.field import field_and_jacobian
 from ..units import SPEED_OF_LIGHT_KPC_PER_MYR
 from .records import STEP_DIRECTION
 
@@ -49,11 +50,11 @@ def local_frame(f, floor2, dperp, ddiff, s_perp, use_drift):
     """Field direction, noise amplitude and drift from the field and its Jacobian at a point,
     f = (B_x, B_y, B_z, J_xx, J_xy, ..., J_zz) as ``models.field.field_and_jacobian`` returns it.
 
-    Returns (b_x, b_y, b_z, |B|², M², ‖J‖², c, v_x, v_y, v_z, ‖G‖², |κ|², ∂_z b_x, ∂_z b_y, ∂_z b_z):
+    Returns (b_x, b_y, b_z, |B|², M², ‖J‖², c, v_x, v_y, v_z, ‖G‖², |κ|², ∂_z b_x, ∂_z b_y, ∂_z b_z, ∇·b):
     the unit-ish direction b = B/M, the regular field squared, M² = |B|² + B_f², the squared norm of
     the field's Jacobian, the noise coefficient c of σ = s⊥ I + c b bᵀ, the drift v = ∇·D, the
     squared norm of G = ∇b and of the curvature κ = (b·∇) b (both set the step), and ∂_z b (for
-    the near-plane step).
+    the near-plane step), and ∇·b (0 without the drift; the field-line step's drift is (D∥ − D⊥) b ∇·b).
     """
     breg2 = f[0] * f[0] + f[1] * f[1] + f[2] * f[2]
     m2 = breg2 + floor2
@@ -79,6 +80,7 @@ def local_frame(f, floor2, dperp, ddiff, s_perp, use_drift):
     dzbx = 0.0
     dzby = 0.0
     dzbz = 0.0
+    divb = 0.0
     if jn2 > 0.0:
         g0 = bx * f[3] + by * f[4] + bz * f[5]
         g1 = bx * f[6] + by * f[7] + bz * f[8]
@@ -107,7 +109,7 @@ def local_frame(f, floor2, dperp, ddiff, s_perp, use_drift):
             vx = ddiff * (bx * divb + kx)
             vy = ddiff * (by * divb + ky)
             vz = ddiff * (bz * divb + kz)
-    return bx, by, bz, breg2, m2, jn2, c, vx, vy, vz, g_norm2, kap2, dzbx, dzby, dzbz
+    return bx, by, bz, breg2, m2, jn2, c, vx, vy, vz, g_norm2, kap2, dzbx, dzby, dzbz, divb
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -159,3 +161,75 @@ def lose_energy(e, ln_e, q_loss, dt):
     else:
         ln_e -= math.log1p(xl)
     return e, ln_e
+
+
+#: the field-line step's sub-steps keep the estimated Runge–Kutta error of one arc, measured as the
+#: spurious change of R² on a circle of the line's curvature radius, below this fraction of the
+#: step's perpendicular variance 4 D⊥ dt (docs/numerics.md "Field-line step")
+TRACE_TOLERANCE = 0.01
+#: most sub-steps of one traced arc
+TRACE_MAX_SUBSTEPS = 64
+
+
+@njit(cache=True, error_model="numpy")  # not inlined: one copy of the field models for all stages
+def trace_field_line(fkind, field_p, field_grid, floor2, order, n_sub, x, y, z, bx, by, bz, s):
+    """End point X(s) of the field line dX/ds = b(X), b = B/sqrt(|B|² + B_f²), from X(0) = (x, y, z)
+    where b = (bx, by, bz), by ``n_sub`` steps of the classical Runge–Kutta method of ``order`` 4 or
+    of the midpoint method (order 2) (Hairer, Nørsett & Wanner 1993, Solving ODEs I, §II.1).
+    The anisotropic half of the field-line step (docs/numerics.md "Field-line step")."""
+    h = s / n_sub
+    for k in range(n_sub):
+        if k > 0:
+            f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, math.sqrt(x * x + y * y))
+            inv_m = 1.0 / math.sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2] + floor2)
+            bx = f[0] * inv_m
+            by = f[1] * inv_m
+            bz = f[2] * inv_m
+        # stages: k_j = b(X + a_j h k_{j−1}); RK4 a = (½, ½, 1), weights (1, 2, 2, 1)/6; midpoint a = ½
+        kx, ky, kz = bx, by, bz
+        sx = sy = sz = 0.0
+        n_stage = 3 if order == 4 else 1
+        for j in range(n_stage):
+            a = 1.0 if j == 2 else 0.5
+            px = x + a * h * kx
+            py = y + a * h * ky
+            pz = z + a * h * kz
+            f = field_and_jacobian(fkind, field_p, field_grid, px, py, pz, math.sqrt(px * px + py * py))
+            inv_m = 1.0 / math.sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2] + floor2)
+            kx = f[0] * inv_m
+            ky = f[1] * inv_m
+            kz = f[2] * inv_m
+            wgt = 0.5 if j == 2 else 1.0
+            sx += wgt * kx
+            sy += wgt * ky
+            sz += wgt * kz
+        if order == 4:
+            x += h * (bx + 2.0 * sx) * (1.0 / 6.0)
+            y += h * (by + 2.0 * sy) * (1.0 / 6.0)
+            z += h * (bz + 2.0 * sz) * (1.0 / 6.0)
+        else:
+            x += h * sx
+            y += h * sy
+            z += h * sz
+    return x, y, z
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def trace_substeps(s, kap2, b2, dperp_dt, order):
+    """Sub-steps n of a traced arc of parameter length s.  On a circle of radius ρ = |b|²/|κ|
+    (κ = (b·∇) b at the start) the line turns by θ = |s| |κ|/|b|, and n steps of the midpoint rule
+    change R² by ρ² θ⁴/(8 n³), n RK4 steps by −ρ² θ⁶/(72 n⁵) (leading terms); n is the smallest
+    count that keeps this below TRACE_TOLERANCE × 4 D⊥ dt (``dperp_dt`` = D⊥ dt)."""
+    if kap2 <= 0.0 or b2 <= 0.0:
+        return 1
+    s2k2 = s * s * kap2
+    bound = TRACE_TOLERANCE * 4.0 * max(dperp_dt, 1e-300)
+    if order == 4:
+        q = s2k2 * s2k2 * s * s / (b2 * 72.0 * bound)
+        if q <= 1.0:
+            return 1
+        return min(TRACE_MAX_SUBSTEPS, int(math.ceil(q**0.2)))
+    q = s2k2 * s * s / (8.0 * bound)
+    if q <= 1.0:
+        return 1
+    return min(TRACE_MAX_SUBSTEPS, int(math.ceil(q ** (1.0 / 3.0))))
