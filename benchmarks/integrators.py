@@ -115,25 +115,36 @@ def ring_table(particles, epsilons=(0.1, 0.03, 0.01), fractions=(0.1, 0.3, 0.5))
                 )
 
 
+def _disc_config(particles, energy_range_GeV, field, bins, step_fraction=None):
+    """Protons from the pulsar-like disc in one batch, ε = 0.1, H = 4 kpc, R_max = 20 kpc, one
+    (R, z) map of ``bins`` cells; the cost pilot off (these runs are timed)."""
+    cfg = {
+        "run": {
+            "particles": particles,
+            "batch_size": particles,
+            "seed": 1,
+            "progress": False,
+            "max_cpu_hours": 0,
+        },
+        "energy": {"min_GeV": energy_range_GeV[0], "max_GeV": energy_range_GeV[1]},
+        "galaxy": {"halo_height_kpc": 4.0, "radius_max_kpc": 20.0},
+        "field": field,
+        "diffusion": {"epsilon": 0.1},
+        "source": {"type": "radial_profile"},
+        "tally": [
+            {"name": "map", "type": "cylindrical", "R_bins": bins[0], "z_bins": bins[1], "energy_bins": 1}
+        ],
+    }
+    if step_fraction is not None:
+        cfg["time"] = {"step_fraction": step_fraction}
+    return cfg
+
+
 def speed_table(particles):
     fields = [("uniform", {"model": "uniform", "direction": [1.0, 0.0, 0.3]}), ("jf12", {"model": "jf12"})]
     print("field    integrator  steps/particle  steps/s/core  CPU ms/particle")
     for label, field in fields:
-        cfg = {
-            "run": {
-                "particles": particles,
-                "batch_size": particles,
-                "seed": 1,
-                "progress": False,
-                "max_cpu_hours": 0,
-            },
-            "energy": {"min_GeV": 1000.0, "max_GeV": 10000.0},
-            "galaxy": {"halo_height_kpc": 4.0, "radius_max_kpc": 20.0},
-            "field": field,
-            "diffusion": {"epsilon": 0.1},
-            "source": {"type": "radial_profile"},
-            "tally": [{"name": "map", "type": "cylindrical", "R_bins": 10, "z_bins": 8, "energy_bins": 1}],
-        }
+        cfg = _disc_config(particles, (1000.0, 10000.0), field, bins=(10, 8))
         for name, code in INTEGRATORS:
             run_model(cfg, code)  # compile / load
             _, res = run_model(cfg, code, seed=2)
@@ -222,22 +233,7 @@ def escape_table(particles):
         ("FL-RK4", K.INTEGRATOR_FIELD_LINE, 0.1),
         ("EM", K.INTEGRATOR_EM, 0.05),
     ):
-        cfg = {
-            "run": {
-                "particles": particles,
-                "batch_size": particles,
-                "seed": 1,
-                "progress": False,
-                "max_cpu_hours": 0,
-            },
-            "energy": {"min_GeV": 10000.0, "max_GeV": 10001.0},
-            "galaxy": {"halo_height_kpc": 4.0, "radius_max_kpc": 20.0},
-            "field": {"model": "jf12"},
-            "diffusion": {"epsilon": 0.1},
-            "source": {"type": "radial_profile"},
-            "time": {"step_fraction": f},
-            "tally": [{"name": "map", "type": "cylindrical", "R_bins": 2, "z_bins": 2, "energy_bins": 1}],
-        }
+        cfg = _disc_config(particles, (10000.0, 10001.0), {"model": "jf12"}, bins=(2, 2), step_fraction=f)
         st, res = run_model(cfg, code, seed=11)
         t = st["time"]
         out[(name, f)] = (t.mean(), t.std() / np.sqrt(t.size))

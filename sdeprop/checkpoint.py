@@ -108,7 +108,8 @@ def remove_stale_temporaries(path) -> list[str]:
 
 
 def remove_stale_temporaries_in(folder) -> list[str]:
-    """:func:`remove_stale_temporaries` for every file in ``folder``."""
+    """:func:`remove_stale_temporaries` for every file in ``folder`` (for folders shared between
+    writers; a run's own checkpoint folder is cleared of every temporary, under its lock)."""
     return _remove_stale(Path(folder), "*.tmp", None)
 
 
@@ -258,7 +259,10 @@ class BatchAccumulator:
     def _open(self):
         meta = self.folder / "run.json"
         if self.folder.is_dir():
-            for tmp in self.folder.glob("*.tmp"):  # a write cut short by a kill: never a valid file
+            # a write cut short by a kill: never a valid file.  Every one goes, not only those of dead
+            # processes (remove_stale_temporaries): the run holds the output lock, so no one else
+            # writes in its folder
+            for tmp in self.folder.glob("*.tmp"):
                 tmp.unlink()
         if meta.exists():
             self._check_run_json(meta)

@@ -532,6 +532,15 @@ def estimate_cost(model: Model, sizes: list[int], workers: int, seed: int) -> Co
     )
 
 
+def _halo_step(cfg: Config) -> tuple[float, float, float]:
+    """D∥ at the lowest injected energy [kpc²/Myr], the halo length min(H, R_max) [kpc] and the time
+    step [Myr] the halo rule allows there, step_fraction² length²/(2 D∥) (docs/numerics.md)."""
+    length = min(cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc)
+    dpar = float(diffusion_at(cfg.diffusion, cfg.species.name, cfg.energy.min_GeV)[0][0])
+    dt_halo = cfg.time.step_fraction**2 * length**2 / (2.0 * dpar) if dpar > 0 else math.inf
+    return dpar, length, dt_halo
+
+
 def _crossing_steps(cfg: Config) -> tuple[float, str]:
     """Steps a particle needs to cross the halo when the step is tiny, and why (0 and '' otherwise).
 
@@ -541,11 +550,8 @@ def _crossing_steps(cfg: Config) -> tuple[float, str]:
     (H / sqrt(2 D∥ Δt_max))² steps (the mean exit time H²/(2D) of a walk started at z = 0, in steps
     of Δt_max; D∥ is the fastest direction, so this is the fewest steps the field allows).
     """
-    H = cfg.galaxy.halo_height_kpc
-    length = min(H, cfg.galaxy.radius_max_kpc)
-    dpar = float(diffusion_at(cfg.diffusion, cfg.species.name, cfg.energy.min_GeV)[0][0])  # kpc²/Myr
+    dpar, length, dt_halo = _halo_step(cfg)
     dt_max = cfg.time.dt_max_Myr
-    dt_halo = cfg.time.step_fraction**2 * length**2 / (2.0 * dpar) if dpar > 0 else math.inf
     if dt_halo < 100.0 * dt_max:
         return 0.0, ""
     step_kpc = math.sqrt(2.0 * dpar * dt_max)
@@ -616,10 +622,7 @@ def _check_cost(model: Model, sizes: list[int], workers: int, scheduler) -> Cost
         return est
     cause = _tiny_step_cause(cfg)
     if not cause:
-        dpar = float(diffusion_at(cfg.diffusion, cfg.species.name, cfg.energy.min_GeV)[0][0])
-        length = min(cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc)
-        dt_halo = cfg.time.step_fraction**2 * length**2 / (2.0 * dpar) if dpar > 0 else math.inf
-        dt_allowed = min(cfg.time.dt_max_Myr, dt_halo)
+        dt_allowed = min(cfg.time.dt_max_Myr, _halo_step(cfg)[2])
         if est.mean_step_Myr < 0.1 * dt_allowed:
             cause = (
                 f"the pilot's steps average {est.mean_step_Myr:.2g} Myr, far below the {dt_allowed:.2g} Myr "
