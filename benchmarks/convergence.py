@@ -218,6 +218,57 @@ def compare_maps(coarse, coarse_err, fine, fine_err, r_edges, z_edges, top: int 
     }
 
 
+#: region bands of the escape-time budget: R edges and |z| edges [kpc]
+BUDGET_R_KPC = (0.0, 2.0, 5.0, 12.0, math.inf)
+BUDGET_Z_KPC = (0.0, 0.25, 0.75, 1.5, math.inf)
+
+
+def escape_time_budget(tally, mean_escape_time_Myr: float) -> tuple[np.ndarray, np.ndarray]:
+    """The mean escape time split over (R band, |z| band) regions (``BUDGET_R_KPC`` ×
+    ``BUDGET_Z_KPC``) from a cylindrical residence-time tally of the Sun-injected histories:
+    density × cell volume ∝ time spent in the cell, normalised so that the regions add up to the
+    measured mean escape time.  Returns (time [Myr], standard error [Myr]) per region; the errors
+    add the cells' errors in quadrature (cells of one history are correlated, so a region's error
+    is somewhat underestimated; compare differences of several σ only)."""
+    dens = np.asarray(tally.density)[..., 0]
+    err = np.asarray(tally.uncertainty)[..., 0]
+    r_e = np.asarray(tally.edges["R_kpc"])
+    z_e = np.asarray(tally.edges["z_kpc"])
+    vol = np.pi * np.diff(r_e**2)[:, None] * np.diff(z_e)[None, :]
+    mass = dens * vol
+    scale = mean_escape_time_Myr / mass.sum()
+    r_mid = 0.5 * (r_e[1:] + r_e[:-1])
+    az_mid = np.abs(0.5 * (z_e[1:] + z_e[:-1]))
+    ir = np.searchsorted(BUDGET_R_KPC, r_mid, side="right") - 1
+    iz = np.searchsorted(BUDGET_Z_KPC, az_mid, side="right") - 1
+    time_ = np.zeros((len(BUDGET_R_KPC) - 1, len(BUDGET_Z_KPC) - 1))
+    var = np.zeros_like(time_)
+    np.add.at(time_, (ir[:, None], iz[None, :]), mass * scale)
+    np.add.at(var, (ir[:, None], iz[None, :]), (err * vol * scale) ** 2)
+    return time_, np.sqrt(var)
+
+
+def compare_budgets(coarse, fine) -> dict:
+    """Where the escape time of the coarsest run differs from the finest: per region the times,
+    their difference coarse − fine [Myr] and its pull."""
+    (tc, ec), (tf, ef) = coarse, fine
+    rows = []
+    for i in range(tc.shape[0]):
+        for j in range(tc.shape[1]):
+            sig = math.hypot(ec[i, j], ef[i, j])
+            rows.append(
+                {
+                    "R_kpc": [BUDGET_R_KPC[i], BUDGET_R_KPC[i + 1]],
+                    "abs_z_kpc": [BUDGET_Z_KPC[j], BUDGET_Z_KPC[j + 1]],
+                    "coarse_Myr": float(tc[i, j]),
+                    "fine_Myr": float(tf[i, j]),
+                    "difference_Myr": float(tc[i, j] - tf[i, j]),
+                    "pull": float((tc[i, j] - tf[i, j]) / sig) if sig > 0 else 0.0,
+                }
+            )
+    return {"total_difference_Myr": float(tc.sum() - tf.sum()), "regions": rows}
+
+
 # --------------------------------------------------------------------------- configurations
 def parse_case(spec: str) -> tuple[str, dict, dict]:
     """(label, [field] table, dotted overrides) of a case: a name of CASES, optionally followed by
@@ -260,6 +311,11 @@ def run_config(args, field: dict, case_over: dict, sf: float, kind: str) -> dict
     ]
     if kind == "density" and args.regions:
         tallies.append({"name": "map", "type": "cylindrical", "R_bins": 10, "z_bins": 16, "energy_bins": 1})
+    if kind == "escape" and args.regions:
+        # residence time of the Sun-injected histories by cell: the escape time's budget by region
+        tallies.append(
+            {"name": "budget", "type": "cylindrical", "R_bins": 40, "z_bins": 64, "energy_bins": 1}
+        )
     n_batches = 4 * args.workers
     cfg = {
         "run": {
@@ -339,6 +395,7 @@ def measure(args, field: dict, case_over: dict, sf: float) -> dict:
         "wall_s": esc.timings["wall_s"] + den.timings["wall_s"],
     }
     if args.regions:
+        row["_budget"] = escape_time_budget(esc.tallies["budget"], float(t.mean()))
         tal = den.tallies["map"]
         row["_map"] = (
             np.asarray(tal.density)[..., 0],
@@ -474,6 +531,22 @@ def markdown(study: dict) -> str:
                     f"| {c['R_kpc'][0]:g}–{c['R_kpc'][1]:g} | {c['z_kpc'][0]:g}–{c['z_kpc'][1]:g} | "
                     f"{c['region']} | {c['pull']:+.2f} | {100 * c['relative_difference']:+.1f} % |"
                 )
+        if case.get("escape_budget"):
+            bud = case["escape_budget"]
+            lines += [
+                "",
+                "Escape time by region, coarsest − finest run "
+                f"(total {bud['total_difference_Myr']:+.3f} Myr):",
+                "",
+                "| R [kpc] | abs(z) [kpc] | coarsest [Myr] | finest [Myr] | difference [Myr] | pull |",
+                "|---|---|---|---|---|---|",
+            ]
+            for c in bud["regions"]:
+                lines.append(
+                    f"| {c['R_kpc'][0]:g}–{c['R_kpc'][1]:g} | {c['abs_z_kpc'][0]:g}–{c['abs_z_kpc'][1]:g} | "
+                    f"{c['coarse_Myr']:.3f} | {c['fine_Myr']:.3f} | {c['difference_Myr']:+.3f} | "
+                    f"{c['pull']:+.1f} |"
+                )
         lines.append("")
     return "\n".join(lines)
 
@@ -594,8 +667,10 @@ def run_study(args, sfs, cases, study) -> None:
         if args.regions and len(rows) >= 2:
             c, f = rows[0]["_map"], rows[-1]["_map"]
             case["regions"] = compare_maps(c[0], c[1], f[0], f[1], c[2], c[3])
+            case["escape_budget"] = compare_budgets(rows[0]["_budget"], rows[-1]["_budget"])
         for r in rows:
             r.pop("_map", None)
+            r.pop("_budget", None)
         study["cases"].append(case)
 
 

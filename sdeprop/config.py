@@ -856,6 +856,17 @@ class TimeSection(_Section):
         "field_gradient: sqrt(2 D∥ dt) ≤ step_fraction × |B|/‖∇B‖ (stricter; kept for "
         "comparison).",
     )
+    max_step_kpc: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Cap on the parallel displacement sqrt(2 D∥ dt) of any step [kpc], on top of "
+        "step_fraction × min(H, R_max) and the rules of step_control. Default: half the narrowest "
+        "transition width the field model declares (JF12 and its solenoidal form: 0.1 kpc, for "
+        "their 0.2–0.27 kpc disc–halo and halo-edge profiles, which a rule evaluated at the start "
+        "point cannot see coming); no cap for the other models. Set it to the halo size to switch "
+        'it off; see docs/numerics.md "Convergence in realistic fields".',
+    )
     min_step_kpc: float = Field(
         0.0,
         ge=0,
@@ -915,6 +926,18 @@ class NumericsSection(_Section):
         "straight Gaussian, the parallel part as an arc traced along the curved field line (RK4), "
         "drift (D∥ − D⊥) b ∇·b; removes the curvature bias of strongly anisotropic diffusion at "
         'the cost of 3 or more field evaluations per step (docs/numerics.md "Field-line step").',
+    )
+    step_refinement: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="Refine a step whose end point sees a different tensor: when the field direction "
+        "at the proposed end point differs from the start's by ‖b₁b₁ᵀ − b₀b₀ᵀ‖ > this factor × "
+        "sqrt(2) × step_fraction (a feature the start point's step rule could not see: a narrow "
+        "transition, a jump of the model), the step is halved with the Brownian increment split "
+        "by a Brownian-bridge draw, so the path keeps its law (Gaines & Lyons 1997); at most "
+        '10 halvings. 0: off (docs/numerics.md "Step refinement").',
     )
     field_floor_uG: float = Field(
         1.0e-3,

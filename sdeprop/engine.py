@@ -30,7 +30,7 @@ from .errors import ConfigError
 from .io import read_field_grid, write_result
 from .locks import output_lock
 from .models.diffusion import SPECIES, build_diffusion, diffusion_at
-from .models.field import PLANE_CUSP, PLANE_SMOOTH, build_field, plane_structure
+from .models.field import PLANE_CUSP, PLANE_SMOOTH, build_field, narrowest_transition_kpc, plane_structure
 from .models.losses import build_losses
 from .models.sources import EnergySampler, build_source
 from .result import Result
@@ -191,7 +191,7 @@ def build_model(config, source=None) -> Model:
         dt_max_Myr=float(cfg.time.dt_max_Myr),
         step_fraction=float(cfg.time.step_fraction),
         step_rule=K.STEP_DIRECTION if cfg.time.step_control == "field_direction" else K.STEP_GRADIENT,
-        geometric_length_kpc=float(min(H, Rmax)),
+        geometric_length_kpc=step_length_scale(cfg),
         min_step_kpc=float(cfg.time.min_step_kpc),
         min_step_mean_free_paths=float(cfg.time.min_step_mean_free_paths),
         loss_fraction=float(cfg.time.loss_fraction),
@@ -202,6 +202,7 @@ def build_model(config, source=None) -> Model:
         plane_mode=int(plane_mode),
         max_steps=int(cfg.numerics.max_steps_per_particle),
         integrator=K.INTEGRATOR_FIELD_LINE if cfg.numerics.integrator == "field_line" else K.INTEGRATOR_EM,
+        refinement=float(cfg.numerics.step_refinement),
     )
     if source is None:
         source = build_source(cfg)
@@ -359,7 +360,12 @@ def run_batch(
         counters=np.zeros(K.N_COUNTERS, dtype=np.int64),
         status_counts=np.zeros(K.N_STATUS, dtype=np.int64),
     )
-    randoms = K.RandomBuffers(normals=np.empty(NORMAL_BUFFER), uniforms=np.empty(UNIFORM_BUFFER))
+    randoms = K.RandomBuffers(
+        normals=np.empty(NORMAL_BUFFER),
+        uniforms=np.empty(UNIFORM_BUFFER),
+        refinement_stack=np.zeros((K.REFINE_MAX_DEPTH, 5)),
+        refinement_depth=np.zeros(1, dtype=np.int64),
+    )
     rng.standard_normal(out=randoms.normals)
     rng.random(out=randoms.uniforms)
     # a call that starts past the last particle does nothing but compile (or load from the
@@ -385,7 +391,7 @@ def run_batch(
             break
         if parent_pid is not None:
             _exit_if_orphaned(parent_pid)
-        if n_pos + K.normals_per_step(model.numerics.integrator) > NORMAL_BUFFER:
+        if n_pos + K.normals_per_step(model.numerics.integrator, model.numerics.refinement) > NORMAL_BUFFER:
             rng.standard_normal(out=randoms.normals)
             n_pos = 0
         if u_pos + K.UNIFORMS_PER_STEP > UNIFORM_BUFFER:
@@ -532,12 +538,38 @@ def estimate_cost(model: Model, sizes: list[int], workers: int, seed: int) -> Co
     )
 
 
+#: default cap on the parallel displacement of a step, in units of the field model's narrowest
+#: transition width (measured in JF12, docs/numerics.md "Convergence in realistic fields")
+MAX_STEP_PER_TRANSITION_WIDTH = 0.5
+
+
+def max_step_kpc(cfg: Config) -> float | None:
+    """The cap on sqrt(2 D∥ dt) [kpc]: time.max_step_kpc, else MAX_STEP_PER_TRANSITION_WIDTH × the
+    field model's narrowest transition (``models.field.narrowest_transition_kpc``), else None."""
+    if cfg.time.max_step_kpc is not None:
+        return float(cfg.time.max_step_kpc)
+    width = narrowest_transition_kpc(cfg.field)
+    return None if width is None else MAX_STEP_PER_TRANSITION_WIDTH * width
+
+
+def step_length_scale(cfg: Config) -> float:
+    """The length L [kpc] of the halo rule sqrt(2 D∥ dt) <= step_fraction × L: min(H, R_max), or less
+    where ``max_step_kpc`` caps the parallel displacement (docs/numerics.md "Step control")."""
+    length = min(cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc)
+    cap = max_step_kpc(cfg)
+    if cap is not None:
+        length = min(length, cap / cfg.time.step_fraction)
+    return float(length)
+
+
 def _halo_step(cfg: Config) -> tuple[float, float, float]:
     """D∥ at the lowest injected energy [kpc²/Myr], the halo length min(H, R_max) [kpc] and the time
-    step [Myr] the halo rule allows there, step_fraction² length²/(2 D∥) (docs/numerics.md)."""
+    step [Myr] the halo rule allows there, step_fraction² L²/(2 D∥) with L = ``step_length_scale``
+    (docs/numerics.md)."""
     length = min(cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc)
+    rule_length = step_length_scale(cfg)
     dpar = float(diffusion_at(cfg.diffusion, cfg.species.name, cfg.energy.min_GeV)[0][0])
-    dt_halo = cfg.time.step_fraction**2 * length**2 / (2.0 * dpar) if dpar > 0 else math.inf
+    dt_halo = cfg.time.step_fraction**2 * rule_length**2 / (2.0 * dpar) if dpar > 0 else math.inf
     return dpar, length, dt_halo
 
 

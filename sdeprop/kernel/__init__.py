@@ -29,6 +29,7 @@ from .records import (
                       N_COUNTERS,
                       N_STATUS,
                       NORMALS_PER_STEP,
+                      REFINE_MAX_DEPTH,
                       STEP_DIRECTION,
                       STEP_GRADIENT,
                       UNIFORMS_PER_STEP,
@@ -43,7 +44,8 @@ from .records import (
 __all__ = [
     "ALIVE", "AT_TMAX", "BELOW_EMIN", "C_BRIDGE_ESCAPES", "C_NTOUCHED", "C_STEPS", "ESCAPED_R", "ESCAPED_Z",
     "INTEGRATOR_EM", "INTEGRATOR_FIELD_LINE", "INTEGRATOR_FIELD_LINE_RK2",
-    "MAX_STEPS", "N_COUNTERS", "N_STATUS", "NORMALS_PER_STEP", "STEP_DIRECTION", "STEP_GRADIENT",
+    "MAX_STEPS", "N_COUNTERS", "N_STATUS", "NORMALS_PER_STEP", "REFINE_MAX_DEPTH", "STEP_DIRECTION",
+    "STEP_GRADIENT",
     "UNIFORMS_PER_STEP", "Numerics", "Particles", "Physics", "RandomBuffers", "Scoring", "normals_per_step",
     "transport",
 ]

@@ -45,6 +45,7 @@ from .records import (
     INTEGRATOR_FIELD_LINE,
     MAX_STEPS,
     NORMALS_PER_STEP,
+    REFINE_MAX_DEPTH,
     UNIFORMS_PER_STEP,
 )
 from .step import (
@@ -56,6 +57,19 @@ from .step import (
     trace_field_line,
     trace_substeps,
 )
+
+#: 1/√2
+HALF_SQRT2 = 0.7071067811865476
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def tensor_change2(bx, by, bz, cx, cy, cz):
+    """‖c cᵀ − b bᵀ‖²_F = |b|⁴ + |c|⁴ − 2 (b·c)² between two field directions b and c; blind to the
+    sign of b, like the tensor."""
+    b0 = bx * bx + by * by + bz * bz
+    b1 = cx * cx + cy * cy + cz * cz
+    d = bx * cx + by * cy + bz * cz
+    return b0 * b0 + b1 * b1 - 2.0 * d * d
 
 
 @njit(cache=True, error_model="numpy")
@@ -109,6 +123,14 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
     traced = numerics.integrator != INTEGRATOR_EM  # the field-line step (docs/numerics.md "Field-line step")
     rk_order = 4 if numerics.integrator == INTEGRATOR_FIELD_LINE else 2
     n_need = NORMALS_PER_STEP + 1 if traced else NORMALS_PER_STEP
+    # step refinement (docs/numerics.md "Step refinement"): a step whose end point sees a tensor
+    # ‖b₁b₁ᵀ − b₀b₀ᵀ‖² > refine_tol2 is halved; the room checked before a step covers all its halvings
+    refine = numerics.refinement > 0.0
+    refine_tol2 = 2.0 * (numerics.refinement * numerics.step_fraction) ** 2
+    refine_ratio = numerics.refinement ** 2
+    n_room = n_need * (1 + REFINE_MAX_DEPTH) if refine else n_need
+    stack = randoms.refinement_stack
+    depth = randoms.refinement_depth[0]  # halves pending for particle ``first`` (resumed after a refill)
     floor2 = physics.field_floor_uG * physics.field_floor_uG
     fkind, dkind, lkind = physics.field_kind, physics.diffusion_kind, physics.loss_kind
     field_p, field_grid = physics.field_params, physics.field_grid
@@ -122,6 +144,7 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
     # a uniform field (the same in both half-spaces) is evaluated once per particle and energy
     uniform_field = (fkind == FIELD_UNIFORM and field_p[0] == field_p[3] and field_p[1] == field_p[4]
                      and field_p[2] == field_p[5])
+    refine = refine and not uniform_field
 
     p = particles
     for i in range(first, p.x.shape[0]):
@@ -152,67 +175,124 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         m2 = 1.0
         q_loss = 0.0
         status = ALIVE
+        # the field at the last accepted end point (xe, ye, ze), evaluated by the refinement test
+        f_next = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        have_next = False
+        xe = ye = ze = 0.0
         while True:
-            if (n_pos + n_need > normals.shape[0]
+            if (n_pos + n_room > normals.shape[0]
                     or ((use_bridge or plane) and u_pos + UNIFORMS_PER_STEP > uniforms.shape[0])):
                 _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps)
                 p.pending_residence[i] = half_prev
+                randoms.refinement_depth[0] = depth
                 return i, n_pos, u_pos, n_touched
             # --- local field, noise amplitude and drift (kept while the field is uniform and E fixed)
             if not fresh:
-                f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
+                if have_next and x == xe and y == ye and z == ze:
+                    f = f_next
+                else:
+                    f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
+                have_next = False
                 (bx, by, bz, breg2, m2, jn2, c, vx, vy, vz, g_norm2, kap2, dzbx, dzby, dzbz,
                  divb) = local_frame(f, floor2, dperp, ddiff, s_perp, use_drift)
                 fresh = uniform_field
-            # --- time step (docs/numerics.md "Step control")
-            dt = field_limited_step(numerics.dt_max_Myr, step_frac2, numerics.geometric_length_kpc, inv_2dpar,
-                                    numerics.step_rule, dperp, ddiff, g_norm2, kap2, jn2, m2, floor_step2)
             if lkind != LOSS_NONE:
                 # loss time E/b = 1/(q E); q = b/E² is frozen over the step
                 q_loss = loss_coefficient(lkind, loss_p, x, y, z, r, e, ln_e, breg2)
+            if depth == 0:
+                # --- time step (docs/numerics.md "Step control")
+                dt = field_limited_step(numerics.dt_max_Myr, step_frac2, numerics.geometric_length_kpc,
+                                        inv_2dpar, numerics.step_rule, dperp, ddiff, g_norm2, kap2, jn2, m2,
+                                        floor_step2)
                 if q_loss > 0.0:
                     dt = min(dt, numerics.loss_fraction / (q_loss * e))
-            t_output = output_times[k_out] if k_out < output_times.shape[0] else math.inf
-            dt = clip_to_schedule(dt, t, t_max, snapshot, k_snap, snap_dt, t_output)
+                t_output = output_times[k_out] if k_out < output_times.shape[0] else math.inf
+                dt = clip_to_schedule(dt, t, t_max, snapshot, k_snap, snap_dt, t_output)
+                xi0, xi1, xi2 = normals[n_pos], normals[n_pos + 1], normals[n_pos + 2]
+                n_pos += NORMALS_PER_STEP
+                eta = 0.0
+                if traced:
+                    eta = normals[n_pos]
+                    n_pos += 1
+            else:
+                # the second half of a refined step: its duration and scaled Brownian increments
+                depth -= 1
+                dt, xi0, xi1, xi2, eta = stack[depth, 0], stack[depth, 1], stack[depth, 2], stack[depth, 3], \
+                    stack[depth, 4]
+            dzz = dperp + ddiff * bz * bz
+            while True:
+                # --- Euler proposal
+                if dt != last_dt:
+                    sq = math.sqrt(dt)
+                    last_dt = dt
+                euler = True
+                if traced:
+                    # field-line step: an arc s = sqrt(2 (D∥ − D⊥) dt) η along dX/ds = b, then the
+                    # isotropic Gaussian and the drift (D∥ − D⊥) b ∇·b (the arc's curvature supplies the
+                    # rest of ∇·D); within 4 vertical standard deviations of a plane where the tensor
+                    # jumps, and when the end point changed side, the Euler/near-plane step is taken instead
+                    if not plane or z * z >= 32.0 * dzz * dt:
+                        s_arc = math.sqrt(2.0 * ddiff * dt) * eta
+                        if uniform_field:
+                            xa, ya, za = x + s_arc * bx, y + s_arc * by, z + s_arc * bz
+                        else:
+                            n_sub = trace_substeps(s_arc, kap2, breg2 / m2, dperp * dt, rk_order)
+                            xa, ya, za = trace_field_line(fkind, field_p, field_grid, floor2, rk_order, n_sub,
+                                                          x, y, z, bx, by, bz, s_arc)
+                        dv = ddiff * divb * dt
+                        x1 = xa + s_perp * xi0 * sq + dv * bx
+                        y1 = ya + s_perp * xi1 * sq + dv * by
+                        z1 = za + s_perp * xi2 * sq + dv * bz
+                        euler = plane and z * z1 <= 0.0
+                if euler:
+                    bxi = c * (bx * xi0 + by * xi1 + bz * xi2)
+                    x1 = x + (s_perp * xi0 + bxi * bx) * sq + vx * dt
+                    y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
+                    z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
+                # --- step refinement: is the tensor at the end point the one the step assumed?
+                # (not for steps the near-plane step ends: the jump at z = 0 has its own treatment)
+                if not refine or depth >= REFINE_MAX_DEPTH:
+                    break
+                if plane and (z * z1 <= 0.0 or z * z < 32.0 * dzz * dt):
+                    break
+                f1 = field_and_jacobian(fkind, field_p, field_grid, x1, y1, z1, math.sqrt(x1 * x1 + y1 * y1))
+                fr = local_frame(f1, floor2, dperp, ddiff, s_perp, False)
+                # accepted when the direction changed by less than the tolerance and the end point's own
+                # step rule allows at least dt/refinement²: the step is acceptable seen from both ends
+                dt_end = field_limited_step(math.inf, step_frac2, numerics.geometric_length_kpc, inv_2dpar,
+                                            numerics.step_rule, dperp, ddiff, fr[10], fr[11], fr[5], fr[4],
+                                            floor_step2)
+                if (tensor_change2(bx, by, bz, fr[0], fr[1], fr[2]) <= refine_tol2
+                        and dt <= refine_ratio * dt_end):
+                    f_next = f1
+                    have_next = True
+                    xe, ye, ze = x1, y1, z1
+                    break
+                # halve the step: W(dt/2) given W(dt) is Gaussian about W(dt)/2 with variance dt/4, so in
+                # units of sqrt(dt/2) the halves are (ξ + ζ)/√2 and (ξ − ζ)/√2 with a fresh normal ζ
+                zeta0, zeta1, zeta2 = normals[n_pos], normals[n_pos + 1], normals[n_pos + 2]
+                n_pos += NORMALS_PER_STEP
+                zeta3 = 0.0
+                if traced:
+                    zeta3 = normals[n_pos]
+                    n_pos += 1
+                dt *= 0.5
+                stack[depth, 0] = dt
+                stack[depth, 1] = (xi0 - zeta0) * HALF_SQRT2
+                stack[depth, 2] = (xi1 - zeta1) * HALF_SQRT2
+                stack[depth, 3] = (xi2 - zeta2) * HALF_SQRT2
+                stack[depth, 4] = (eta - zeta3) * HALF_SQRT2
+                depth += 1
+                xi0 = (xi0 + zeta0) * HALF_SQRT2
+                xi1 = (xi1 + zeta1) * HALF_SQRT2
+                xi2 = (xi2 + zeta2) * HALF_SQRT2
+                eta = (eta + zeta3) * HALF_SQRT2
             # --- residence-time estimator (trapezoid): end half of the last step + start half of this one
             if not snapshot:
                 n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * (half_prev + 0.5 * dt), scratch, stamp,
                                   touched, n_touched, pid)
                 half_prev = 0.5 * dt
-            # --- Euler proposal
-            xi0, xi1, xi2 = normals[n_pos], normals[n_pos + 1], normals[n_pos + 2]
-            n_pos += NORMALS_PER_STEP
-            if dt != last_dt:
-                sq = math.sqrt(dt)
-                last_dt = dt
-            euler = True
-            if traced:
-                # field-line step: an arc s = sqrt(2 (D∥ − D⊥) dt) η along dX/ds = b, then the isotropic
-                # Gaussian and the drift (D∥ − D⊥) b ∇·b (the arc's curvature supplies the rest of ∇·D);
-                # within 4 vertical standard deviations of a plane where the tensor jumps, and when
-                # the end point changed side, the Euler/near-plane step is taken instead
-                eta = normals[n_pos]
-                n_pos += 1
-                if not plane or z * z >= 32.0 * (dperp + ddiff * bz * bz) * dt:
-                    s_arc = math.sqrt(2.0 * ddiff * dt) * eta
-                    if uniform_field:
-                        xa, ya, za = x + s_arc * bx, y + s_arc * by, z + s_arc * bz
-                    else:
-                        n_sub = trace_substeps(s_arc, kap2, breg2 / m2, dperp * dt, rk_order)
-                        xa, ya, za = trace_field_line(fkind, field_p, field_grid, floor2, rk_order, n_sub,
-                                                      x, y, z, bx, by, bz, s_arc)
-                    dv = ddiff * divb * dt
-                    x1 = xa + s_perp * xi0 * sq + dv * bx
-                    y1 = ya + s_perp * xi1 * sq + dv * by
-                    z1 = za + s_perp * xi2 * sq + dv * bz
-                    euler = plane and z * z1 <= 0.0
-            if euler:
-                bxi = c * (bx * xi0 + by * xi1 + bz * xi2)
-                x1 = x + (s_perp * xi0 + bxi * bx) * sq + vx * dt
-                y1 = y + (s_perp * xi1 + bxi * by) * sq + vy * dt
-                z1 = z + (s_perp * xi2 + bxi * bz) * sq + vz * dt
             if euler and plane and dt > 0.0:
-                dzz = dperp + ddiff * bz * bz
                 near, touched_plane, used = plane_step_wanted(plane_mode, dzz, z, z1, dt, uniforms[u_pos])
                 u_pos += used
                 if near or touched_plane:
@@ -267,6 +347,7 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                 status = MAX_STEPS
             if status != ALIVE:
                 break
+        depth = 0  # a stopped particle leaves its pending halves
         counters[C_STEPS] += nsteps
         if not snapshot and half_prev > 0.0 and status in (AT_TMAX, BELOW_EMIN, MAX_STEPS):
             # the particle is still inside: its last end point keeps the remaining half step
@@ -277,4 +358,5 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         p.status[i] = status
         scoring.status_counts[status] += 1
         n_touched = close_history(scoring.sums, scratch, touched, n_touched, ti, scoring.source_position)
+    randoms.refinement_depth[0] = 0
     return p.x.shape[0], n_pos, u_pos, n_touched

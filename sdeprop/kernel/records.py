@@ -46,11 +46,14 @@ INTEGRATOR_FIELD_LINE_RK2 = 2  # the same with the midpoint rule (kept for the a
 UNIFORMS_PER_STEP = 5
 #: normal variates a step uses (the field-line step one more: the arc length)
 NORMALS_PER_STEP = 3
+#: most halvings of one step by the step refinement (numerics.step_refinement)
+REFINE_MAX_DEPTH = 10
 
 
-def normals_per_step(integrator: int) -> int:
-    """Normal variates one step of ``integrator`` uses."""
-    return NORMALS_PER_STEP + (1 if integrator != INTEGRATOR_EM else 0)
+def normals_per_step(integrator: int, refinement: float = 0.0) -> int:
+    """Normal variates one step of ``integrator`` may use (with step refinement: all its halvings)."""
+    n = NORMALS_PER_STEP + (1 if integrator != INTEGRATOR_EM else 0)
+    return n * (1 + REFINE_MAX_DEPTH) if refinement > 0.0 else n
 
 
 class Particles(NamedTuple):
@@ -77,6 +80,10 @@ class RandomBuffers(NamedTuple):
 
     normals: np.ndarray   #: standard normal variates
     uniforms: np.ndarray  #: uniform variates on [0, 1)
+    #: step refinement: the halves still to be taken, (dt, 4 Brownian increments) per row, and
+    #: their count in refinement_depth[0]; kept here so that a return for a refill resumes them
+    refinement_stack: np.ndarray
+    refinement_depth: np.ndarray
 
 
 class Physics(NamedTuple):
@@ -103,7 +110,7 @@ class Numerics(NamedTuple):
     dt_max_Myr: float                   #: largest step
     step_fraction: float                #: accuracy of a step (docs/numerics.md "Step control")
     step_rule: int                      #: STEP_DIRECTION or STEP_GRADIENT
-    geometric_length_kpc: float         #: min(H, R_max): sqrt(2 D∥ dt) <= step_fraction × this
+    geometric_length_kpc: float         #: min(H, R_max, max_step/step_fraction): sqrt(2 D∥ dt) <= sf × this
     min_step_kpc: float                 #: floor of the parallel displacement the field rule may ask for
     min_step_mean_free_paths: float     #: the same floor in scattering mean free paths λ∥
     loss_fraction: float                #: dt <= loss_fraction × E/b
@@ -114,6 +121,7 @@ class Numerics(NamedTuple):
     plane_mode: int                     #: models.field.PLANE_*: what the plane z = 0 holds for the tensor
     max_steps: int                      #: steps after which a particle is stopped
     integrator: int = INTEGRATOR_EM     #: INTEGRATOR_*: Euler–Maruyama or the field-line step
+    refinement: float = 0.0             #: step refinement factor (0: off; numerics.step_refinement)
 
 
 class Scoring(NamedTuple):

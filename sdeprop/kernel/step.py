@@ -117,8 +117,9 @@ def field_limited_step(dt_max, step_frac2, l_geo, inv_2dpar, step_rule, dperp, d
                        floor_step2):
     """The step [Myr] allowed by the halo size and by the field (docs/numerics.md "Step control").
 
-    sqrt(2 D∥ dt) <= step_fraction × min(H, R_max), and either the expected squared change of b
-    over the step, 2 dt tr(Gᵀ D G), <= step_fraction² (STEP_DIRECTION) or
+    sqrt(2 D∥ dt) <= step_fraction × l_geo (min(H, R_max), or less under time.max_step_kpc), and
+    either the expected squared change of b over the step, 2 dt tr(Gᵀ D G), <= step_fraction²
+    (STEP_DIRECTION) or
     sqrt(2 D∥ dt) <= step_fraction × |B|/‖∇B‖ (STEP_GRADIENT), never below the step floor.
     """
     dt = min(dt_max, step_frac2 * l_geo * l_geo * inv_2dpar)

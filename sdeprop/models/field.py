@@ -20,7 +20,14 @@ import numpy as np
 from numba import njit
 
 from .gmf_cerri17 import cerri17_field, cerri17_params
-from .gmf_jf12 import jf12_field, jf12_params, jf12_solenoidal_field, jf12_solenoidal_params
+from .gmf_jf12 import (
+    J_K_DISK,
+    J_K_HALO,
+    jf12_field,
+    jf12_params,
+    jf12_solenoidal_field,
+    jf12_solenoidal_params,
+)
 from .gmf_pt11 import pt11_field, pt11_params
 from .gmf_uf23 import uf23_field, uf23_params
 
@@ -262,6 +269,26 @@ def _component(cfg, grid_file):
         kind, builder = GMF_MODELS[model]
         return kind, gmf_params(model, cfg.variant, cfg.overrides), EMPTY_GRID
     raise ValueError(f"unknown field model {model!r}")
+
+
+#: field models whose narrowest transitions are logistic profiles of width w_disk (disc–halo) and
+#: w_h (halo edge) in their parameter arrays, stored as 2/w (models.gmf_jf12)
+_JF12_FAMILY = ("jf12", "jf12_solenoidal")
+
+
+def narrowest_transition_kpc(field_cfg) -> float | None:
+    """Width [kpc] of the narrowest transition of the field direction in a [field] section, for the
+    models that declare one (JF12 and its solenoidal form: min(w_disk, w_h) = 0.2 kpc, Jansson &
+    Farrar 2012a, Table 1); None for the others.  A step rule evaluated at the start point cannot
+    see such a layer coming, so the default step cap resolves it (docs/numerics.md "Convergence in
+    realistic fields")."""
+    sections = field_cfg.components if field_cfg.model == "sum" else [field_cfg]
+    widths = []
+    for c in sections:
+        if c.model in _JF12_FAMILY:
+            p = gmf_params(c.model, c.variant, c.overrides)
+            widths.append(2.0 / max(p[J_K_DISK], p[J_K_HALO]))
+    return min(widths) if widths else None
 
 
 def gmf_params(model: str, variant, overrides: dict) -> np.ndarray:
