@@ -919,9 +919,12 @@ class NumericsSection(_Section):
     brownian_bridge: bool = Field(
         True, description="Brownian-bridge correction for boundary crossings within a step."
     )
-    integrator: Literal["euler_maruyama", "field_line"] = Field(
-        "euler_maruyama",
-        description="The step. euler_maruyama: Gaussian displacement with covariance 2D dt along the "
+    integrator: Literal["auto", "euler_maruyama", "field_line"] = Field(
+        "auto",
+        description="The step. auto: field_line where D∥/D⊥ reaches 100 somewhere in the run's energy "
+        "range and the field is not uniform, euler_maruyama otherwise (the measured cheaper one for "
+        'per-cent accuracy, docs/numerics.md "Field-line step"). euler_maruyama: Gaussian '
+        "displacement with covariance 2D dt along the "
         "straight chord of b at the start point, drift ∇·D. field_line: the isotropic part as a "
         "straight Gaussian, the parallel part as an arc traced along the curved field line (RK4), "
         "drift (D∥ − D⊥) b ∇·b; removes the curvature bias of strongly anisotropic diffusion at "

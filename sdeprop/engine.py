@@ -201,7 +201,9 @@ def build_model(config, source=None) -> Model:
         brownian_bridge=bool(cfg.numerics.brownian_bridge),
         plane_mode=int(plane_mode),
         max_steps=int(cfg.numerics.max_steps_per_particle),
-        integrator=K.INTEGRATOR_FIELD_LINE if cfg.numerics.integrator == "field_line" else K.INTEGRATOR_EM,
+        integrator=K.INTEGRATOR_FIELD_LINE
+        if resolved_integrator(cfg, e_floor if lkind else cfg.energy.min_GeV) == "field_line"
+        else K.INTEGRATOR_EM,
         refinement=float(cfg.numerics.step_refinement),
     )
     if source is None:
@@ -536,6 +538,28 @@ def estimate_cost(model: Model, sizes: list[int], workers: int, seed: int) -> Co
         pilot_cpu_s=res.transport_cpu_s,
         mean_step_Myr=float(state["time"][started].sum()) / total_steps,
     )
+
+
+#: numerics.integrator = "auto" takes the field-line step from this D∥/D⊥ on (docs/numerics.md
+#: "Field-line step": where Euler–Maruyama's curvature bias at the default step fails the crosscheck)
+AUTO_FIELD_LINE_ANISOTROPY = 100.0
+
+
+def resolved_integrator(cfg: Config, lowest_energy_GeV: float | None = None) -> str:
+    """The integrator a run uses: numerics.integrator, with "auto" resolved to "field_line" when the
+    largest D∥/D⊥ between ``lowest_energy_GeV`` (default energy.min_GeV; the loss floor under losses)
+    and energy.max_GeV reaches AUTO_FIELD_LINE_ANISOTROPY in a field that is not uniform, else
+    "euler_maruyama"."""
+    choice = cfg.numerics.integrator
+    if choice != "auto":
+        return choice
+    if cfg.field.model == "uniform":
+        return "euler_maruyama"
+    e_lo = cfg.energy.min_GeV if lowest_energy_GeV is None else min(lowest_energy_GeV, cfg.energy.min_GeV)
+    energies = np.geomspace(e_lo, cfg.energy.max_GeV, 33)
+    dpar, dperp = diffusion_at(cfg.diffusion, cfg.species.name, energies)
+    ratio = np.max(dpar / np.maximum(dperp, 1e-300))
+    return "field_line" if ratio >= AUTO_FIELD_LINE_ANISOTROPY else "euler_maruyama"
 
 
 #: default cap on the parallel displacement of a step, in units of the field model's narrowest
