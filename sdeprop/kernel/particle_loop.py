@@ -5,9 +5,10 @@ steps or by the field-line step (numerics.integrator; docs/design.md §2.2.1).
     dE = −b(X, E) dt,  b = q(X, E) E²  (q frozen over a step: E → E/(1 + q E dt), exact for b ∝ E²)
 
 A step: the local frame (field direction, noise, drift; ``step.local_frame``), the step size
-(``step.field_limited_step``, the loss time, ``clip_to_schedule``), the residence-time
-score, the Euler proposal (or the field-line step: an arc traced along the line,
-``step.trace_field_line``, plus the isotropic Gaussian), the near-plane step where the tensor
+(``step.field_limited_step``, the loss time, ``clip_to_schedule``), the Euler proposal (or the
+field-line step: an arc traced along the line, ``step.trace_field_line``, plus the isotropic
+Gaussian), with step refinement its check at the end point and halving by a Brownian-bridge draw
+(docs/numerics.md "Step refinement"), the residence-time score, the near-plane step where the tensor
 jumps or has a cusp at z = 0 (``plane.plane_step_wanted``, ``plane_end_point``), the energy
 update, and the walls (``boundaries``).
 
