@@ -234,7 +234,7 @@ def escape_time_budget(tally, mean_escape_time_Myr: float) -> tuple[np.ndarray, 
     err = np.asarray(tally.uncertainty)[..., 0]
     r_e = np.asarray(tally.edges["R_kpc"])
     z_e = np.asarray(tally.edges["z_kpc"])
-    vol = np.pi * np.diff(r_e**2)[:, None] * np.diff(z_e)[None, :]
+    vol = tally.layout.cell_volume_kpc3()
     mass = dens * vol
     scale = mean_escape_time_Myr / mass.sum()
     r_mid = 0.5 * (r_e[1:] + r_e[:-1])

@@ -97,3 +97,24 @@ def test_accuracy_table_and_map_comparison():
     assert top["R_kpc"] == [0.0, 1.0] and top["z_kpc"] == [0.0, 1.0] and top["region"] == "axis"
     assert top["pull"] == pytest.approx(0.5 / math.hypot(0.1, 0.1))
     assert top["relative_difference"] == pytest.approx(0.5)
+
+
+def test_escape_time_budget_adds_up_to_the_mean_escape_time():
+    """Uniform density in a cylinder R < 20, |z| < 4 kpc: each region's share is its volume fraction,
+    and the regions add up to the mean escape time given."""
+    from types import SimpleNamespace
+
+    r_e = np.linspace(0.0, 20.0, 41)
+    z_e = np.linspace(-4.0, 4.0, 65)
+    vol = np.pi * np.outer(np.diff(r_e**2), np.diff(z_e))
+    tally = SimpleNamespace(
+        density=np.ones((40, 64, 1)),
+        uncertainty=np.zeros((40, 64, 1)),
+        edges={"R_kpc": r_e, "z_kpc": z_e},
+        layout=SimpleNamespace(cell_volume_kpc3=lambda: vol),
+    )
+    time_, err = conv.escape_time_budget(tally, 6.0)
+    assert time_.sum() == pytest.approx(6.0, rel=1e-12)
+    assert np.all(err == 0.0)
+    # R < 2 kpc, |z| < 0.25 kpc: (π 2² × 0.5) / (π 20² × 8) of the total
+    assert time_[0, 0] == pytest.approx(6.0 * (4.0 * 0.5) / (400.0 * 8.0), rel=1e-12)

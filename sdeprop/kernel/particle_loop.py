@@ -271,6 +271,7 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                     break
                 # halve the step: W(dt/2) given W(dt) is Gaussian about W(dt)/2 with variance dt/4, so in
                 # units of sqrt(dt/2) the halves are (ξ + ζ)/√2 and (ξ − ζ)/√2 with a fresh normal ζ
+                # (the Brownian tree of Gaines & Lyons 1997, SIAM J. Appl. Math. 57, 1455)
                 zeta0, zeta1, zeta2 = normals[n_pos], normals[n_pos + 1], normals[n_pos + 2]
                 n_pos += NORMALS_PER_STEP
                 zeta3 = 0.0
