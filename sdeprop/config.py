@@ -921,7 +921,7 @@ class NumericsSection(_Section):
     )
     integrator: Literal["auto", "euler_maruyama", "field_line"] = Field(
         "auto",
-        description="The step. auto: field_line where D∥/D⊥ reaches 100 somewhere in the run's energy "
+        description="The step. auto: field_line where D∥/D⊥ reaches 30 somewhere in the run's energy "
         "range and the field is not uniform, euler_maruyama otherwise (the measured cheaper one for "
         'per-cent accuracy, docs/numerics.md "Field-line step"). euler_maruyama: Gaussian '
         "displacement with covariance 2D dt along the "

@@ -7,6 +7,7 @@ import pytest
 
 import sdeprop
 from sdeprop.config import ConfigError, load_config
+from sdeprop.engine import AUTO_FIELD_LINE_ANISOTROPY, resolved_integrator
 from sdeprop.kernel.step import step_floor2
 from sdeprop.models.diffusion import SPECIES, diffusion_at
 from sdeprop.units import SPEED_OF_LIGHT_KPC_PER_MYR
@@ -93,3 +94,56 @@ def test_reflecting_walls_keep_every_particle_inside():
 def test_bad_step_and_boundary_keys_are_named(section, key, bad):
     with pytest.raises(ConfigError, match=f"{section}.{key}"):
         load_config({section: {key: bad}})
+
+
+def test_auto_integrator_takes_the_field_line_step_from_the_anisotropy_threshold():
+    """integrator = "auto": Euler–Maruyama below D∥/D⊥ = 30 (its curvature bias at the default step
+    stays within 1 %, docs/numerics.md), the field-line step from 30 on, never in a uniform field;
+    the ratio is taken over the whole energy range, down to the loss floor."""
+    assert AUTO_FIELD_LINE_ANISOTROPY == 30.0
+
+    def choice(epsilon, field="cerri_toy", **extra):
+        cfg = {"field": {"model": field}, "diffusion": {"epsilon": epsilon, **extra}}
+        return resolved_integrator(load_config(cfg))
+
+    assert choice(0.1) == "euler_maruyama"
+    assert choice(0.05) == "euler_maruyama"
+    assert choice(1.0 / 30.0) == "field_line"
+    assert choice(0.01) == "field_line"
+    assert choice(0.01, field="uniform") == "euler_maruyama"
+    # D⊥ ∝ R^0.7 against D∥ ∝ R^0.3: ε = 0.1 at the reference rigidity, D∥/D⊥ = 10 (R/R_ref)^(−0.4)
+    # reaches 30 below R_ref/15.6; the run's lowest energy decides
+    cfg = load_config(
+        {
+            "field": {"model": "cerri_toy"},
+            "energy": {"min_GeV": 10.0, "max_GeV": 1e3},
+            "diffusion": {"epsilon": 0.1, "delta_par": 0.3, "delta_perp": 0.7},
+        }
+    )
+    assert resolved_integrator(cfg) == "euler_maruyama"
+    assert resolved_integrator(cfg, lowest_energy_GeV=0.01) == "field_line"
+    with pytest.raises(ConfigError, match="numerics.integrator"):
+        load_config({"numerics": {"integrator": "midpoint"}})
+
+
+def test_default_step_cap_is_the_narrowest_transition_scale():
+    """time.max_step_kpc unset: the cap is the e-folding length of the model's narrowest logistic
+    transition (JF12: w_h/2 = 0.1 kpc, its logistics being 1/(1 + e^{−2(s − h)/w}); UF23: w_d, its
+    σ being 1/(1 + e^{−(s − s0)/w}), or w_p where narrower), none for models without one; an explicit
+    value wins, and a sum takes its narrowest component."""
+    from sdeprop.engine import max_step_kpc
+
+    def cap(field, **time):
+        return max_step_kpc(load_config({"field": field, "time": time}))
+
+    assert cap({"model": "jf12"}) == pytest.approx(0.1, rel=1e-12)
+    assert cap({"model": "jf12", "overrides": {"w_h": 0.5}}) == pytest.approx(0.135, rel=1e-12)
+    assert cap({"model": "uf23", "variant": "base"}) == pytest.approx(0.10720909, rel=1e-12)
+    assert cap({"model": "uf23", "variant": "base", "overrides": {"w_d": 0.3}}) == pytest.approx(
+        0.11188158, rel=1e-12
+    )
+    assert cap({"model": "uf23", "variant": "expX"}) == pytest.approx(0.098524736, rel=1e-12)
+    assert cap({"model": "cerri_toy"}) is None and cap({"model": "pt11"}) is None
+    assert cap({"model": "uf23", "variant": "base"}, max_step_kpc=0.5) == 0.5
+    both = {"model": "sum", "components": [{"model": "jf12"}, {"model": "uf23", "variant": "neCL"}]}
+    assert cap(both) == pytest.approx(0.061162799, rel=1e-12)

@@ -29,6 +29,8 @@ from .gmf_jf12 import (
     jf12_solenoidal_params,
 )
 from .gmf_pt11 import pt11_field, pt11_params
+from .gmf_uf23 import D_INV_WD as U_INV_WD
+from .gmf_uf23 import D_INV_WP as U_INV_WP
 from .gmf_uf23 import uf23_field, uf23_params
 
 FIELD_UNIFORM = 0
@@ -271,24 +273,35 @@ def _component(cfg, grid_file):
     raise ValueError(f"unknown field model {model!r}")
 
 
-#: field models whose narrowest transitions are logistic profiles of width w_disk (disc–halo) and
-#: w_h (halo edge) in their parameter arrays, stored as 2/w (models.gmf_jf12)
+#: field models whose narrowest transitions are logistic profiles 1/(1 + e^{−2(s − h)/w}) of width
+#: w_disk (disc–halo) and w_h (halo edge), stored as k = 2/w (models.gmf_jf12)
 _JF12_FAMILY = ("jf12", "jf12_solenoidal")
 
 
-def narrowest_transition_kpc(field_cfg) -> float | None:
-    """Width [kpc] of the narrowest transition of the field direction in a [field] section, for the
-    models that declare one (JF12 and its solenoidal form: min(w_disk, w_h) = 0.2 kpc, Jansson &
-    Farrar 2012a, Table 1); None for the others.  A step rule evaluated at the start point cannot
-    see such a layer coming, so the default step cap resolves it (docs/numerics.md "Convergence in
-    realistic fields")."""
+def narrowest_transition_scale_kpc(field_cfg) -> float | None:
+    """e-folding length [kpc] of the narrowest logistic transition of the field in a [field] section,
+    for the models that declare one, else None.  A logistic 1/(1 + e^{−(s − s0)/λ}) changes by a
+    factor e over λ in its tails and from 27 % to 73 % over 2λ.
+
+    * JF12 and its solenoidal form: their logistics are written with 2/w, so λ = w/2; the narrowest
+      is w_h = 0.2 kpc (halo edge), λ = 0.1 kpc (Jansson & Farrar 2012a, ApJ 757, 14, Table 1).
+    * UF23: σ(s; s0, w) = 1/(1 + e^{−(s − s0)/w}), so λ = w; the narrowest are the disc–halo
+      transition w_d and the poloidal footpoint edge w_p (base: 0.107 and 0.112 kpc; Unger & Farrar
+      2024, ApJ 970, 95, parameter values of the authors' code); the expX variant has no w_p.
+
+    A step rule evaluated at the start point cannot see such a layer coming, so the default step
+    cap resolves it (docs/numerics.md "Convergence in realistic fields")."""
     sections = field_cfg.components if field_cfg.model == "sum" else [field_cfg]
-    widths = []
+    scales = []
     for c in sections:
         if c.model in _JF12_FAMILY:
             p = gmf_params(c.model, c.variant, c.overrides)
-            widths.append(2.0 / max(p[J_K_DISK], p[J_K_HALO]))
-    return min(widths) if widths else None
+            scales.append(1.0 / max(p[J_K_DISK], p[J_K_HALO]))
+        elif c.model == "uf23":
+            p = gmf_params(c.model, c.variant, c.overrides)
+            inverse = [p[U_INV_WD]] + ([p[U_INV_WP]] if math.isfinite(p[U_INV_WP]) else [])
+            scales.append(1.0 / max(inverse))
+    return min(scales) if scales else None
 
 
 def gmf_params(model: str, variant, overrides: dict) -> np.ndarray:
