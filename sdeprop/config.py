@@ -861,11 +861,11 @@ class TimeSection(_Section):
         gt=0,
         allow_inf_nan=False,
         description="Cap on the parallel displacement sqrt(2 D∥ dt) of any step [kpc], on top of "
-        "step_fraction × min(H, R_max) and the rules of step_control. Default: half the narrowest "
-        "transition width the field model declares (JF12 and its solenoidal form: 0.1 kpc, for "
-        "their 0.2–0.27 kpc disc–halo and halo-edge profiles, which a rule evaluated at the start "
-        "point cannot see coming); no cap for the other models. Set it to the halo size to switch "
-        'it off; see docs/numerics.md "Convergence in realistic fields".',
+        "step_fraction × min(H, R_max) and the rules of step_control. Default: the e-folding length "
+        "of the narrowest logistic transition the field model declares, which a rule evaluated at "
+        "the start point cannot see coming (JF12 and its solenoidal form: w_h/2 = 0.1 kpc; UF23: "
+        "min(w_d, w_p), 0.107 kpc in base); no cap for the other models. Set it to the halo size to "
+        'switch it off; see docs/numerics.md "Convergence in realistic fields".',
     )
     min_step_kpc: float = Field(
         0.0,
