@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import load_config
+from .kernel import INTEGRATOR_EM, INTEGRATOR_FIELD_LINE
 from .models.diffusion import SPECIES
 from .models.sources import EnergySampler
 from .provenance import environment
@@ -31,6 +32,9 @@ from .spectra import (
     spectrum_from_config,
 )
 from .tallies import M_C, M_C2, M_C2V, M_C2VV, M_CV, N_MOMENTS, TallyLayout
+
+#: names of the kernel's integrators, as stored in a result's metadata
+STEP_NAMES = {INTEGRATOR_EM: "euler_maruyama", INTEGRATOR_FIELD_LINE: "field_line"}
 
 DENSITY_UNIT = "kpc^-3 GeV^-1"
 
@@ -277,6 +281,12 @@ class Result:
             "regime_snapshot_dt_Myr": model.regimes.snapshot_dt_Myr,
             "batches": np.asarray(batches if batches is not None else [], dtype=np.int64),
             "batch_log": list(batch_log or []),
+            # the step the kernel took: the integrator "auto" resolved to, and the largest parallel
+            # displacement sqrt(2 D∥ dt) any step may take (step_fraction × min(H, R_max), or the cap)
+            "integrator": STEP_NAMES.get(model.numerics.integrator, "field_line_midpoint"),
+            "max_parallel_step_kpc": float(
+                model.numerics.step_fraction * model.numerics.geometric_length_kpc
+            ),
         }
         meta.update(environment())
         return cls(cfg.to_toml(), tallies, counts, timings, meta, final_state)

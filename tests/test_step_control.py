@@ -147,3 +147,31 @@ def test_default_step_cap_is_the_narrowest_transition_scale():
     assert cap({"model": "uf23", "variant": "base"}, max_step_kpc=0.5) == 0.5
     both = {"model": "sum", "components": [{"model": "jf12"}, {"model": "uf23", "variant": "neCL"}]}
     assert cap(both) == pytest.approx(0.061162799, rel=1e-12)
+
+
+def test_result_records_the_step_it_took(tmp_path):
+    """The result (and its HDF5 file) names the integrator "auto" resolved to and the largest parallel
+    displacement a step may take: step_fraction × min(H, R_max), or step_fraction × the cap."""
+    cfg = {
+        "run": {
+            "particles": 20,
+            "batch_size": 20,
+            "seed": 3,
+            "progress": False,
+            "output": str(tmp_path / "a.h5"),
+        },
+        "field": {"model": "cerri_toy"},
+        "diffusion": {"epsilon": 0.01},
+        "time": {"regimes": [{"energy_max_GeV": 1.0e4, "t_max_Myr": 1.0}]},
+    }
+    res = sdeprop.run(cfg, output=tmp_path / "a.h5")
+    assert res.metadata["integrator"] == "field_line"
+    assert res.metadata["max_parallel_step_kpc"] == pytest.approx(0.1 * 4.0, rel=1e-12)
+    stored = sdeprop.load_result(tmp_path / "a.h5").metadata
+    assert stored["integrator"] == "field_line" and stored["max_parallel_step_kpc"] == pytest.approx(0.4)
+    cfg["field"] = {"model": "jf12"}
+    cfg["diffusion"] = {"epsilon": 0.1}
+    res = sdeprop.run(cfg)
+    assert res.metadata["integrator"] == "euler_maruyama"
+    # JF12's cap 0.1 kpc bounds the displacement itself
+    assert res.metadata["max_parallel_step_kpc"] == pytest.approx(0.1, rel=1e-12)

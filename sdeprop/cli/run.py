@@ -37,7 +37,7 @@ def add_parser(subparsers):
 
 
 def main(args):
-    from ..engine import run
+    from ..engine import max_step_kpc, run
     from ..plotting import plot_result
 
     cfg = common.config_with_settings(args.config, args.set)
@@ -63,6 +63,20 @@ def main(args):
         f"  {c['steps']:.3e} steps in {tm['wall_s']:.1f} s wall on {tm['workers']} worker(s): "
         f"{tm['steps_per_s_per_core']:.3g} steps/s/core"
     )
+    md = result.metadata
+    if "integrator" in md:
+        cap = max_step_kpc(cfg)
+        if cap is None:
+            cap_text = "no cap"
+        elif cfg.time.max_step_kpc is not None:
+            cap_text = f"time.max_step_kpc = {cap:.3g} kpc"
+        else:
+            cap_text = f"capped at {cap:.3g} kpc, the field model's narrowest transition"
+        print(
+            f"  step: {md['integrator']} (numerics.integrator = {cfg.numerics.integrator!r}), parallel "
+            f"displacement at most {md['max_parallel_step_kpc']:.3g} kpc per step "
+            f"(step_fraction {cfg.time.step_fraction:g}; {cap_text})"
+        )
     if args.plot:
         png = plot_result(result, out.with_suffix(".png"))
         print(f"wrote {png}")
