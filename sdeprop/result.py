@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import load_config
-from .kernel import INTEGRATOR_EM, INTEGRATOR_FIELD_LINE
+from .kernel import INTEGRATOR_EM, INTEGRATOR_FIELD_LINE, INTEGRATOR_FIELD_LINE_RK2
 from .models.diffusion import SPECIES
 from .models.sources import EnergySampler
 from .provenance import environment
@@ -34,7 +34,11 @@ from .spectra import (
 from .tallies import M_C, M_C2, M_C2V, M_C2VV, M_CV, N_MOMENTS, TallyLayout
 
 #: names of the kernel's integrators, as stored in a result's metadata
-STEP_NAMES = {INTEGRATOR_EM: "euler_maruyama", INTEGRATOR_FIELD_LINE: "field_line"}
+STEP_NAMES = {
+    INTEGRATOR_EM: "euler_maruyama",
+    INTEGRATOR_FIELD_LINE: "field_line",
+    INTEGRATOR_FIELD_LINE_RK2: "field_line_midpoint",
+}
 
 DENSITY_UNIT = "kpc^-3 GeV^-1"
 
@@ -283,7 +287,7 @@ class Result:
             "batch_log": list(batch_log or []),
             # the step the kernel took: the integrator "auto" resolved to, and the largest parallel
             # displacement sqrt(2 D∥ dt) any step may take (step_fraction × min(H, R_max), or the cap)
-            "integrator": STEP_NAMES.get(model.numerics.integrator, "field_line_midpoint"),
+            "integrator": STEP_NAMES[model.numerics.integrator],
             "max_parallel_step_kpc": float(
                 model.numerics.step_fraction * model.numerics.geometric_length_kpc
             ),
