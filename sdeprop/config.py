@@ -50,6 +50,8 @@ CHECK_NAMES = (
     "loss_processes",
     "field_grid_file",
     "field_grid_extent",
+    "turbulent_diffusion",
+    "diffusion_grid_file",
 )
 _checks: dict[str, Callable[..., Any]] = {}
 
@@ -426,6 +428,84 @@ class TurbulenceSection(_Section):
 
 
 # ----------------------------------------------------------------------------- diffusion
+class TwoHaloSection(_Section):
+    inner_half_thickness_kpc: PositiveFloat = Field(
+        0.8,
+        description="Half-thickness ξL of the inner halo [kpc] (ξ ≈ 0.16 of L ≈ 5 kpc in the two-halo "
+        "study); the index is δ(z) = delta_par + delta_change (|z|/ξL)^n inside and delta_par + delta_change "
+        "outside.",
+    )
+    delta_change: float = Field(
+        0.39,
+        ge=-2,
+        le=2,
+        allow_inf_nan=False,
+        description="Δ: the rigidity index of D grows from delta_par (δ0) in the plane to δ0 + Δ in the "
+        "outer halo.",
+    )
+    transition_index: float = Field(
+        5.0, ge=1, le=100, allow_inf_nan=False, description="n of the transition (|z|/ξL)^n (smooth)."
+    )
+    sharp: bool = Field(
+        False,
+        description="D jumps at |z| = ξL (the limit n → ∞; transition_index is then unused): the interface "
+        "step handles the jump (docs/transport.md).",
+    )
+
+
+class DiffusionTurbulenceSection(_Section):
+    model: str = Field(
+        "quasi_linear",
+        description="How D∥ and D⊥ scale with the turbulence level η = δB/B "
+        "(sdeprop.models.turbulent_diffusion.TURBULENCE_DIFFUSION_MODELS; docs/transport.md).",
+    )
+    reference_eta: PositiveFloat = Field(
+        0.5,
+        description="η_ref where D takes its configured value (D0 and the rigidity law); D ∝ f(R, η/η_ref).",
+    )
+    eta_min: PositiveFloat = Field(
+        1e-3, description="Lower end of the η table; η is clamped to it (where δB → 0)."
+    )
+    eta_max: PositiveFloat = Field(
+        1e3, description="Upper end of the η table; η is clamped to it (where the regular field vanishes)."
+    )
+    options: dict[str, float] = Field(
+        default_factory=dict,
+        description="The model's own options (names, defaults and bounds in docs/transport.md).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.eta_min < self.reference_eta < self.eta_max:
+            raise ValueError(
+                "need eta_min < reference_eta < eta_max; got "
+                f"{self.eta_min}, {self.reference_eta}, {self.eta_max}"
+            )
+        try:
+            _check("turbulent_diffusion", self.model, dict(self.options))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"diffusion.turbulence: {exc}") from None
+        return self
+
+
+class DiffusionGridSection(_Section):
+    file: str = Field(
+        ...,
+        description="HDF5 file with ln D∥ and ln D⊥ multipliers on a Cartesian grid, with a rigidity axis or "
+        "per-node index changes (layout in docs/transport.md; "
+        "sdeprop.models.spatial_diffusion.write_diffusion_grid).",
+    )
+
+    @field_validator("file")
+    @classmethod
+    def _readable(cls, value):
+        try:
+            _check("diffusion_grid_file", value)
+        except (ValueError, TypeError, KeyError, OSError) as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
 class DiffusionSection(_Section):
     form: Literal["power_law", "broken_power_law"] = Field(
         "power_law",
@@ -464,6 +544,91 @@ class DiffusionSection(_Section):
         le=3,
         allow_inf_nan=False,
         description="γ2 of the broken power law (low-rigidity slope is 2γ1 − γ2).",
+    )
+    spatial: Literal["uniform", "two_halo", "turbulence", "grid"] = Field(
+        "uniform",
+        description="How D varies in space: 'uniform'; 'two_halo' (the index grows away from the plane; "
+        "[diffusion.two_halo]); 'turbulence' (D∥, D⊥ scale with η = δB/B; [diffusion.turbulence]); 'grid' "
+        "(multipliers from a file; [diffusion.grid]). docs/transport.md.",
+    )
+    two_halo: TwoHaloSection | None = Field(None, description="Parameters of spatial = 'two_halo'.")
+    turbulence: DiffusionTurbulenceSection | None = Field(
+        None, description="Parameters of spatial = 'turbulence'."
+    )
+    grid: DiffusionGridSection | None = Field(None, description="Parameters of spatial = 'grid'.")
+
+    @model_validator(mode="after")
+    def _spatial_tables(self):
+        for name in ("two_halo", "turbulence", "grid"):
+            if getattr(self, name) is not None and self.spatial != name:
+                raise ValueError(
+                    f"[diffusion.{name}] is given but diffusion.spatial = '{self.spatial}'; set "
+                    f"spatial = '{name}' or remove the table"
+                )
+        if self.spatial == "two_halo":
+            if self.two_halo is None:
+                self.two_halo = TwoHaloSection()
+            if self.form != "power_law":
+                raise ValueError("spatial = 'two_halo' needs form = 'power_law' (δ0 is delta_par)")
+        if self.spatial == "turbulence" and self.turbulence is None:
+            self.turbulence = DiffusionTurbulenceSection()
+        if self.spatial == "grid" and self.grid is None:
+            raise ValueError("spatial = 'grid' needs a [diffusion.grid] table with its file")
+        return self
+
+
+# ----------------------------------------------------------------------------- advection, reacceleration
+class AdvectionSection(_Section):
+    v0_km_s: float = Field(
+        0.0,
+        ge=0,
+        le=3000,
+        allow_inf_nan=False,
+        description="Wind speed at the plane v0 [km/s]: u_z = sign(z)(v0 + dv/dz |z|).",
+    )
+    dvdz_km_s_per_kpc: float = Field(
+        0.0, ge=0, le=3000, allow_inf_nan=False, description="Wind gradient dv/dz [km/s/kpc]."
+    )
+
+
+class ReaccelerationSection(_Section):
+    alfven_speed_km_s: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        allow_inf_nan=False,
+        description="Alfvén speed v_A [km/s]; 0 switches reacceleration off. Momentum diffusion "
+        "D_pp = 4 p² v_A² / (3 δ (4 − δ²)(4 − δ) ω D∥) (Seo & Ptuskin 1994) with ω = 1.",
+    )
+    turbulence_index: float | None = Field(
+        None,
+        gt=0,
+        lt=2,
+        allow_inf_nan=False,
+        description="δ in D_pp (the turbulence spectrum's index); default: the local rigidity index of D∥ "
+        "(diffusion.delta_par, δ(z) in the two-halo model).",
+    )
+
+
+class CatastrophicSection(_Section):
+    inelastic: bool = Field(
+        False,
+        description="Inelastic collisions with the gas (protons: σ_inel of Kafexhiu et al. 2014 on n_H, "
+        "helium targets scaled by losses.gas.helium_ratio × helium_cross_section_ratio), applied as a weight "
+        "exp(−∫ν dt) on every score.",
+    )
+    helium_cross_section_ratio: float = Field(
+        3.5,
+        ge=0,
+        le=10,
+        allow_inf_nan=False,
+        description="σ_inel(p He)/σ_inel(p p) for the helium targets.",
+    )
+    decay_lifetime_Myr: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Rest-frame lifetime τ [Myr] of an unstable species: ν = 1/(γ τ).",
     )
 
 
@@ -1146,6 +1311,9 @@ class Config(_Section):
     turbulence: TurbulenceSection = Field(default_factory=TurbulenceSection)
     diffusion: DiffusionSection = Field(default_factory=DiffusionSection)
     losses: LossesSection = Field(default_factory=LossesSection)
+    advection: AdvectionSection = Field(default_factory=AdvectionSection)
+    reacceleration: ReaccelerationSection = Field(default_factory=ReaccelerationSection)
+    catastrophic: CatastrophicSection = Field(default_factory=CatastrophicSection)
     source: SourceSection = Field(default_factory=RadialProfileSource)
     spectrum: SpectrumSection = Field(default_factory=SpectrumSection)
     time: TimeSection = Field(default_factory=TimeSection)

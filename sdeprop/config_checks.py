@@ -15,6 +15,7 @@ from .models.field import gmf_params
 from .models.gmf_jf12 import jf12_random_params
 from .models.isrf import isrf_from_config
 from .models.losses import check_loss_processes
+from .models.spatial_diffusion import load_diffusion_grid
 
 #: override keys that are on/off switches of a component: true/false or a scale factor (jf12_params,
 #: jf12_random_params); every other parameter of the models is a number and refuses true/false
@@ -64,6 +65,15 @@ def _field_grid_extent(path: str) -> tuple[tuple[float, float], ...]:
     return tuple((float(data[k][0]), float(data[k][-1])) for k in ("x", "y", "z"))
 
 
+def _turbulent_diffusion(model: str, options: dict) -> None:
+    """The model and options of diffusion.spatial = 'turbulence' (``[diffusion.turbulence]``)."""
+    from .models.turbulent_diffusion import check_turbulence_options
+
+    check_turbulence_options(model, options)
+
+
+register_check("turbulent_diffusion", _turbulent_diffusion)
+register_check("diffusion_grid_file", load_diffusion_grid)
 register_check("field_model_parameters", _field_model_parameters)
 register_check("turbulence_parameters", _turbulence_parameters)
 register_check("isrf", isrf_from_config)

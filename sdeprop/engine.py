@@ -29,6 +29,8 @@ from .config import Config, component_config, load_config
 from .errors import ConfigError
 from .io import read_field_grid, write_result
 from .locks import output_lock
+from .models.advection import wind_parameters
+from .models.catastrophic import build_catastrophic
 from .models.diffusion import SPECIES, build_diffusion, diffusion_at
 from .models.field import (
     PLANE_CUSP,
@@ -38,7 +40,9 @@ from .models.field import (
     plane_structure,
 )
 from .models.losses import build_losses
+from .models.reacceleration import alfven_speed_kpc_per_myr
 from .models.sources import EnergySampler, build_source
+from .models.spatial_diffusion import SPATIAL_TWO_HALO, TH_SHARP, build_spatial_diffusion
 from .result import Result
 from .tallies import N_MOMENTS, TallyLayout, build_tally_layouts, tally_tables
 from .units import diffusion_kpc2_per_myr_to_cm2_per_s
@@ -143,6 +147,35 @@ def _plane_mode(fkind, field_p, grid, field_floor_uG, radius_max_kpc) -> int:
     return max(plane_structure(fkind, field_p, grid, field_floor_uG, r, spacing_kpc=h) for r, h in extents)
 
 
+def _reacceleration_index(cfg) -> float:
+    """δ of the reacceleration's D_pp, or 0 for the local index of D∥ (checked to lie in (0, 2), where
+    Seo & Ptuskin's D_pp is positive, wherever the particle may be)."""
+    rc, dc = cfg.reacceleration, cfg.diffusion
+    if rc.alfven_speed_km_s <= 0.0:
+        return 0.0
+    if rc.turbulence_index is not None:
+        return rc.turbulence_index
+    if dc.form != "power_law":
+        raise ConfigError(
+            "reacceleration with diffusion.form = 'broken_power_law' needs reacceleration.turbulence_index "
+            "(the δ of D_pp); the local index of a broken power law is not a turbulence spectrum's index"
+        )
+    lo = hi = dc.delta_par
+    if dc.spatial == "two_halo":
+        lo, hi = min(lo, lo + dc.two_halo.delta_change), max(hi, hi + dc.two_halo.delta_change)
+    elif dc.spatial != "uniform":
+        raise ConfigError(
+            f"reacceleration with diffusion.spatial = '{dc.spatial}' needs reacceleration.turbulence_index "
+            "(the δ of D_pp)"
+        )
+    if not (0.0 < lo and hi < 2.0):
+        raise ConfigError(
+            f"reacceleration: the rigidity index of D∥ runs over [{lo:g}, {hi:g}], but D_pp of Seo & Ptuskin "
+            "needs 0 < δ < 2; set reacceleration.turbulence_index"
+        )
+    return 0.0
+
+
 def build_model(config, source=None) -> Model:
     """Validate and convert a configuration into kernel inputs (no particle runs here)."""
     cfg = load_config(config)
@@ -172,6 +205,13 @@ def build_model(config, source=None) -> Model:
     else:
         e_floor = min([lay.energy_edges_GeV[0] for lay in layouts] + [cfg.energy.min_GeV / 10])
     lkind, loss_p = build_losses(cfg, e_floor)
+    try:
+        skind, spatial_p = build_spatial_diffusion(cfg)
+        ckind, cat_p = build_catastrophic(cfg, e_floor)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    v0, dvdz = wind_parameters(cfg)
+    reacc_index = _reacceleration_index(cfg)
     physics = K.Physics(
         mass_GeV=float(mass),
         charge=float(charge),
@@ -183,6 +223,14 @@ def build_model(config, source=None) -> Model:
         diffusion_params=diff_p,
         loss_kind=int(lkind),
         loss_params=loss_p,
+        spatial_kind=int(skind),
+        spatial_params=spatial_p,
+        wind_v0_kpc_per_myr=float(v0),
+        wind_gradient_per_myr=float(dvdz),
+        alfven_speed_kpc_per_myr=float(alfven_speed_kpc_per_myr(cfg)),
+        reacceleration_index=float(reacc_index),
+        catastrophic_kind=int(ckind),
+        catastrophic_params=cat_p,
     )
     if not cfg.numerics.drift or cfg.numerics.plane_interface == "off":
         plane_mode = PLANE_SMOOTH
@@ -399,10 +447,19 @@ def run_batch(
             break
         if parent_pid is not None:
             _exit_if_orphaned(parent_pid)
-        if n_pos + K.normals_per_step(model.numerics.integrator, model.numerics.refinement) > NORMAL_BUFFER:
+        phys = model.physics
+        reacc = phys.alfven_speed_kpc_per_myr > 0.0
+        if (
+            n_pos
+            + K.normals_per_step(
+                model.numerics.integrator, model.numerics.refinement, reacc, phys.spatial_kind != 0
+            )
+            > NORMAL_BUFFER
+        ):
             rng.standard_normal(out=randoms.normals)
             n_pos = 0
-        if u_pos + K.UNIFORMS_PER_STEP > UNIFORM_BUFFER:
+        interface = phys.spatial_kind == SPATIAL_TWO_HALO and phys.spatial_params[TH_SHARP] > 0.5
+        if u_pos + K.uniforms_per_step(interface, phys.wind_v0_kpc_per_myr > 0.0) > UNIFORM_BUFFER:
             rng.random(out=randoms.uniforms)
             u_pos = 0
     transport_cpu_s = time.process_time() - t_transport

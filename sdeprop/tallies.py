@@ -195,10 +195,13 @@ def energy_cells(ti, tf, ln_e, ln_e0, out):
     """For each tally, the flat (E, E0) part ie·nE0 + ie0 of the cell index, or −1 when E or E0
     lies outside the tally's energy axes; written to ``out``.
 
-    Returns the highest ln E below which some tally's E cell changes (−inf if none): energy only
-    falls, so the caller recomputes the cells only once ln E drops below that value.
+    Returns (below, above): the caller recomputes the cells only once ln E has dropped below
+    ``below`` (the highest ln E below which some tally's E cell changes; −inf if none) or risen to
+    ``above`` (the lowest upper cell edge, or the lower end of an axis E lies below; inf if none):
+    losses only lower E, reacceleration and adiabatic heating may raise it.
     """
     below = -math.inf
+    above = math.inf
     for k in range(ti.shape[0]):
         ne0 = ti[k, TI_NE0]
         ne = ti[k, TI_NE]
@@ -207,13 +210,16 @@ def energy_cells(ti, tf, ln_e, ln_e0, out):
         ie = _axis_index(ln_e, lo, inv, ne)
         if ie >= 0:
             below = max(below, lo + ie / inv)
+            above = min(above, lo + (ie + 1) / inv)
         elif ln_e >= lo:  # above the axis: the cell changes on entering it
             below = max(below, lo + ne / inv)
+        else:
+            above = min(above, lo)
         ie0 = 0
         if ne0 > 1:
             ie0 = _axis_index(ln_e0, tf[k, TF_LNE0], tf[k, TF_INVE0], ne0)
         out[k] = -1 if (ie < 0 or ie0 < 0) else ie * ne0 + ie0
-    return below
+    return below, above
 
 
 @njit(cache=True, inline="always", error_model="numpy")

@@ -40,3 +40,8 @@ def per_kpc3_to_per_cm3(value_per_kpc3):
 def per_myr_to_per_s(value_per_myr):
     """Convert a rate from Myr⁻¹ to s⁻¹."""
     return value_per_myr / MYR_S
+
+
+def speed_km_s_to_kpc_per_myr(value_km_s):
+    """Speed [km/s] → [kpc/Myr] (1 km/s ≈ 1.0227e-3 kpc/Myr)."""
+    return value_km_s * 1e5 * MYR_S / KPC_CM

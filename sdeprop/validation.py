@@ -59,6 +59,7 @@ def closed_box_config(
     bins=(7, 7, 4),
     time: dict | None = None,
     numerics: dict | None = None,
+    diffusion: dict | None = None,
 ) -> dict:
     """Configuration of the check: particles uniform at t = 0, recorded at T with D∥ T = ``spread_kpc2``;
     the tally covers the largest square |x|, |y| < R_max/√2 over the full height."""
@@ -78,6 +79,7 @@ def closed_box_config(
             "delta_par": 0.0,
             "epsilon": epsilon,
             "beta": False,
+            **(diffusion or {}),
         },
         "estimator": {"method": "snapshot", "output_times_Myr": [T]},
         "time": {

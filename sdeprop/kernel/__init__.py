@@ -39,6 +39,7 @@ from .records import (
                       RandomBuffers,
                       Scoring,
                       normals_per_step,
+                      uniforms_per_step,
 )
 
 __all__ = [
@@ -47,5 +48,5 @@ __all__ = [
     "MAX_STEPS", "N_COUNTERS", "N_STATUS", "NORMALS_PER_STEP", "REFINE_MAX_DEPTH", "STEP_DIRECTION",
     "STEP_GRADIENT",
     "UNIFORMS_PER_STEP", "Numerics", "Particles", "Physics", "RandomBuffers", "Scoring", "normals_per_step",
-    "transport",
+    "transport", "uniforms_per_step",
 ]

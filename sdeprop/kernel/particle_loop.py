@@ -28,11 +28,25 @@ import math
 
 from numba import njit
 
+from ..models.advection import plane_occupation, wind_speed
+from ..models.catastrophic import CATASTROPHIC_NONE, catastrophic_rate
+from ..models.diffusion import rigidity_and_beta
 from ..models.field import FIELD_UNIFORM, field_and_jacobian
 from ..models.losses import LOSS_NONE, loss_coefficient
+from ..models.reacceleration import momentum_diffusion_rate
+from ..models.spatial_diffusion import (
+    SPATIAL_GRID,
+    SPATIAL_TWO_HALO,
+    SPATIAL_UNIFORM,
+    TH_DELTA,
+    TH_HALF,
+    TH_SHARP,
+    rigidity_selection,
+    spatial_factors,
+)
 from ..tallies import close_history, energy_cells, score, source_energy_positions
 from .boundaries import bridge_escape, reflect_end_point
-from .plane import plane_end_point, plane_step_wanted
+from .plane import plane_end_point, plane_step_wanted, skew_interface_end
 from .records import (
     ALIVE,
     AT_TMAX,
@@ -47,7 +61,9 @@ from .records import (
     MAX_STEPS,
     NORMALS_PER_STEP,
     REFINE_MAX_DEPTH,
+    UNIFORMS_INTERFACE,
     UNIFORMS_PER_STEP,
+    UNIFORMS_WIND,
 )
 from .step import (
     clip_to_schedule,
@@ -55,6 +71,8 @@ from .step import (
     field_limited_step,
     local_frame,
     lose_energy,
+    parallel_log_slope,
+    scale_momentum,
     trace_field_line,
     trace_substeps,
 )
@@ -89,8 +107,9 @@ def transport(particles, randoms, first, n_pos, u_pos, physics, numerics, scorin
 
 
 @njit(cache=True, inline="always")
-def _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps):
+def _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps, w):
     """Write particle i's state back to the arrays."""
+    p.weight[i] = w
     p.x[i] = x
     p.y[i] = y
     p.z[i] = z
@@ -142,10 +161,36 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
     scratch, stamp, touched = scoring.scratch, scoring.stamp, scoring.touched
     counters = scoring.counters
     normals, uniforms = randoms.normals, randoms.uniforms
+    # transport beyond uniform diffusion (docs/transport.md): D varying in space, a wind, reacceleration,
+    # catastrophic losses
+    skind, sp = physics.spatial_kind, physics.spatial_params
+    spatial = skind != SPATIAL_UNIFORM
+    interface = skind == SPATIAL_TWO_HALO and sp[TH_SHARP] > 0.5  # D jumps at |z| = ξL
+    h_interface = sp[TH_HALF] if interface else 0.0
+    v0, dvdz = physics.wind_v0_kpc_per_myr, physics.wind_gradient_per_myr
+    wind = v0 > 0.0 or dvdz > 0.0
+    va2 = physics.alfven_speed_kpc_per_myr ** 2
+    reacc = va2 > 0.0
+    reacc_index = physics.reacceleration_index
+    delta0 = diff_p[2]  # rigidity index of D∥ (power law), to which the spatial model adds its change
+    ckind, cat_p = physics.catastrophic_kind, physics.catastrophic_params
+    mass = physics.mass_GeV
+    # the energy only falls (losses alone): D is evaluated ahead, at the middle of the coming interval
+    descending = not (wind or reacc)
+    u_room = (UNIFORMS_PER_STEP + (UNIFORMS_INTERFACE if interface else 0)
+              + (UNIFORMS_WIND if (wind and v0 > 0.0) else 0))
+    if reacc:
+        n_need += 1
     # a uniform field (the same in both half-spaces) is evaluated once per particle and energy
     uniform_field = (fkind == FIELD_UNIFORM and field_p[0] == field_p[3] and field_p[1] == field_p[4]
                      and field_p[2] == field_p[5])
-    refine = refine and not uniform_field
+    cache_frame = uniform_field and not spatial and not wind
+    # the end point is checked by the field's refinement test (numerics.step_refinement) and, where D
+    # varies in space, by the change of ln D over the step (always: a step must not jump over a layer
+    # where D changes that its start point cannot see; docs/transport.md)
+    refine_field = refine and not uniform_field
+    refine = refine_field or spatial
+    n_room = n_need * (1 + REFINE_MAX_DEPTH) if refine else n_need
 
     p = particles
     for i in range(first, p.x.shape[0]):
@@ -157,13 +202,24 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         ln_e = math.log(e)
         ln_e0 = math.log(p.source_energy[i])
         source_energy_positions(ti, tf, ln_e0, scoring.source_position)
-        cells_below = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
+        cells_below, cells_above = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
         # under losses D is re-evaluated each time ln E has fallen by e_tol, at the middle of the
-        # coming interval [ln E − e_tol, ln E] (docs/numerics.md "Energy losses")
+        # coming interval [ln E − e_tol, ln E] (docs/numerics.md "Energy losses"); when E can also rise
+        # (wind, reacceleration), each time it moved by e_tol/2, at the current E
         ln_e_d = ln_e
-        dpar, dperp, ddiff, s_perp, inv_2dpar, floor_step2 = energy_state(
-            dkind, diff_p, math.exp(ln_e - 0.5 * e_tol) if lkind != LOSS_NONE else e, physics.mass_GeV,
-            physics.charge, min_step2, numerics.min_step_mean_free_paths)
+        e_d = math.exp(ln_e - 0.5 * e_tol) if (lkind != LOSS_NONE and descending) else e
+        dpar_e, dperp_e, ddiff, s_perp, inv_2dpar, floor_step2 = energy_state(
+            dkind, diff_p, e_d, mass, physics.charge, min_step2, numerics.min_step_mean_free_paths)
+        dpar, dperp = dpar_e, dperp_e
+        sel_j, sel_dl = rigidity_selection(skind, sp,
+                                           math.log(rigidity_and_beta(e_d, mass, physics.charge)[0]))
+        slope_e = parallel_log_slope(dkind, diff_p, e_d, mass, physics.charge) if reacc else 0.0
+        ddelta = 0.0  # the spatial model's change of D∥'s rigidity index at the particle
+        rate_d = 0.0  # 2 gᵀ D g of ln D∥ and ln D⊥: the step control of a D varying in space
+        ex = ey = ez = 0.0  # drift beyond the field's: ∇ of the magnitudes, and the wind
+        nu = catastrophic_rate(ckind, cat_p, math.sqrt(x * x + y * y), z, e, ln_e, mass)
+        k_pp = 0.0
+        lfp = 0.0
         r = math.sqrt(x * x + y * y)
         last_dt = -1.0
         half_prev = p.pending_residence[i]
@@ -182,8 +238,8 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         xe = ye = ze = 0.0
         while True:
             if (n_pos + n_room > normals.shape[0]
-                    or ((use_bridge or plane) and u_pos + UNIFORMS_PER_STEP > uniforms.shape[0])):
-                _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps)
+                    or ((use_bridge or plane or interface or wind) and u_pos + u_room > uniforms.shape[0])):
+                _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps, w)
                 p.pending_residence[i] = half_prev
                 randoms.refinement_depth[0] = depth
                 return i, n_pos, u_pos, n_touched
@@ -194,19 +250,65 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                 else:
                     f = field_and_jacobian(fkind, field_p, field_grid, x, y, z, r)
                 have_next = False
+                if spatial:
+                    # D∥ = D∥(E) f∥(x), D⊥ = D⊥(E) f⊥(x) (models.spatial_diffusion)
+                    lfp, lfq, gpx, gpy, gpz, gqx, gqy, gqz, ddelta = spatial_factors(
+                        skind, sp, sel_j, sel_dl, x, y, z, f, floor2)
+                    dpar = dpar_e * math.exp(lfp)
+                    dperp = dperp_e * math.exp(lfq)
+                    ddiff = dpar - dperp
+                    s_perp = math.sqrt(2.0 * dperp)
+                    inv_2dpar = 0.5 / dpar
                 (bx, by, bz, breg2, m2, jn2, c, vx, vy, vz, g_norm2, kap2, dzbx, dzby, dzbz,
                  divb) = local_frame(f, floor2, dperp, ddiff, s_perp, use_drift)
-                fresh = uniform_field
+                ex = ey = ez = 0.0
+                if spatial:
+                    # (∇·D)_j gains ∂_j D⊥ + b_j (b·∇)(D∥ − D⊥); the expected squared change of ln D over a
+                    # step, 2 dt gᵀ D g, is held below step_fraction² like the field direction's
+                    bgp = bx * gpx + by * gpy + bz * gpz
+                    bgq = bx * gqx + by * gqy + bz * gqz
+                    rate_d = 2.0 * max(dperp * (gpx * gpx + gpy * gpy + gpz * gpz) + ddiff * bgp * bgp,
+                                       dperp * (gqx * gqx + gqy * gqy + gqz * gqz) + ddiff * bgq * bgq)
+                    if use_drift:
+                        dd = dpar * bgp - dperp * bgq
+                        ex = dperp * gqx + bx * dd
+                        ey = dperp * gqy + by * dd
+                        ez = dperp * gqz + bz * dd
+                if wind:
+                    ez += wind_speed(v0, dvdz, z)
+                vx += ex
+                vy += ey
+                vz += ez
+                fresh = cache_frame
             if lkind != LOSS_NONE:
                 # loss time E/b = 1/(q E); q = b/E² is frozen over the step
                 q_loss = loss_coefficient(lkind, loss_p, x, y, z, r, e, ln_e, breg2)
+            if reacc:
+                # reacceleration: K = D_pp/p² at the particle (models.reacceleration)
+                delta_pp = reacc_index if reacc_index > 0.0 else delta0 + ddelta
+                k_pp = momentum_diffusion_rate(va2, delta_pp, dpar)
             if depth == 0:
                 # --- time step (docs/numerics.md "Step control")
-                dt = field_limited_step(numerics.dt_max_Myr, step_frac2, numerics.geometric_length_kpc,
-                                        inv_2dpar, numerics.step_rule, dperp, ddiff, g_norm2, kap2, jn2, m2,
-                                        floor_step2)
+                if interface:
+                    # where D jumps, both sides take the step of the faster one: a step that changes
+                    # with the side would bias the residence-time score next to the jump (the trapezoid
+                    # gives a point half of its predecessor's step; docs/transport.md)
+                    sc = math.exp(max(sp[TH_DELTA] * sel_dl, 0.0) - lfp)
+                    dt = field_limited_step(numerics.dt_max_Myr, step_frac2, numerics.geometric_length_kpc,
+                                            inv_2dpar / sc, numerics.step_rule, dperp * sc, ddiff * sc,
+                                            g_norm2, kap2, jn2, m2, floor_step2)
+                else:
+                    dt = field_limited_step(numerics.dt_max_Myr, step_frac2, numerics.geometric_length_kpc,
+                                            inv_2dpar, numerics.step_rule, dperp, ddiff, g_norm2, kap2, jn2,
+                                            m2, floor_step2)
+                if rate_d * dt > step_frac2:
+                    dt = min(dt, max(step_frac2 / rate_d, floor_step2 * inv_2dpar))
                 if q_loss > 0.0:
                     dt = min(dt, numerics.loss_fraction / (q_loss * e))
+                if wind and dvdz > 0.0:
+                    dt = min(dt, 3.0 * numerics.loss_fraction / dvdz)  # adiabatic: Δ ln p = −(dv/dz) dt/3
+                if reacc:
+                    dt = min(dt, numerics.loss_fraction ** 2 / (2.0 * k_pp))
                 t_output = output_times[k_out] if k_out < output_times.shape[0] else math.inf
                 dt = clip_to_schedule(dt, t, t_max, snapshot, k_snap, snap_dt, t_output)
                 xi0, xi1, xi2 = normals[n_pos], normals[n_pos + 1], normals[n_pos + 2]
@@ -232,7 +334,7 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                     # isotropic Gaussian and the drift (D∥ − D⊥) b ∇·b (the arc's curvature supplies the
                     # rest of ∇·D); within 4 vertical standard deviations of a plane where the tensor
                     # jumps, and when the end point changed side, the Euler/near-plane step is taken instead
-                    if not plane or z * z >= 32.0 * dzz * dt:
+                    if (not plane or z * z >= 32.0 * dzz * dt) and ddiff > 0.0:
                         s_arc = math.sqrt(2.0 * ddiff * dt) * eta
                         if uniform_field:
                             xa, ya, za = x + s_arc * bx, y + s_arc * by, z + s_arc * bz
@@ -241,9 +343,9 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                             xa, ya, za = trace_field_line(fkind, field_p, field_grid, floor2, rk_order, n_sub,
                                                           x, y, z, bx, by, bz, s_arc)
                         dv = ddiff * divb * dt
-                        x1 = xa + s_perp * xi0 * sq + dv * bx
-                        y1 = ya + s_perp * xi1 * sq + dv * by
-                        z1 = za + s_perp * xi2 * sq + dv * bz
+                        x1 = xa + s_perp * xi0 * sq + (dv * bx + ex * dt)
+                        y1 = ya + s_perp * xi1 * sq + (dv * by + ey * dt)
+                        z1 = za + s_perp * xi2 * sq + (dv * bz + ez * dt)
                         euler = plane and z * z1 <= 0.0
                 if euler:
                     bxi = c * (bx * xi0 + by * xi1 + bz * xi2)
@@ -256,18 +358,38 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                     break
                 if plane and (z * z1 <= 0.0 or z * z < 32.0 * dzz * dt):
                     break
-                f1 = field_and_jacobian(fkind, field_p, field_grid, x1, y1, z1, math.sqrt(x1 * x1 + y1 * y1))
-                fr = local_frame(f1, floor2, dperp, ddiff, s_perp, False)
-                # accepted when the direction changed by less than the tolerance and the end point's own
-                # step rule allows at least dt/refinement²: the step is acceptable seen from both ends
-                dt_end = field_limited_step(math.inf, step_frac2, numerics.geometric_length_kpc, inv_2dpar,
-                                            numerics.step_rule, dperp, ddiff, fr[10], fr[11], fr[5], fr[4],
-                                            floor_step2)
-                if (tensor_change2(bx, by, bz, fr[0], fr[1], fr[2]) <= refine_tol2
-                        and dt <= refine_ratio * dt_end):
-                    f_next = f1
-                    have_next = True
-                    xe, ye, ze = x1, y1, z1
+                accept = True
+                f1 = f
+                if refine_field or (skind != SPATIAL_TWO_HALO and skind != SPATIAL_GRID):
+                    f1 = field_and_jacobian(fkind, field_p, field_grid, x1, y1, z1,
+                                            math.sqrt(x1 * x1 + y1 * y1))
+                if refine_field:
+                    fr = local_frame(f1, floor2, dperp, ddiff, s_perp, False)
+                    # accepted when the direction changed by less than the tolerance and the end point's own
+                    # step rule allows at least dt/refinement²: the step is acceptable seen from both ends
+                    dt_end = field_limited_step(math.inf, step_frac2, numerics.geometric_length_kpc,
+                                                inv_2dpar, numerics.step_rule, dperp, ddiff, fr[10], fr[11],
+                                                fr[5], fr[4], floor_step2)
+                    accept = (tensor_change2(bx, by, bz, fr[0], fr[1], fr[2]) <= refine_tol2
+                              and dt <= refine_ratio * dt_end)
+                if accept and spatial and not interface:
+                    # D at the end point: ln D∥ and ln D⊥ changed by at most √2 step_fraction, and the end
+                    # point's own bound 2 dt gᵀ D g <= step_fraction² allows at least dt/2
+                    e1 = spatial_factors(skind, sp, sel_j, sel_dl, x1, y1, z1, f1, floor2)
+                    bgp1 = bx * e1[2] + by * e1[3] + bz * e1[4]
+                    bgq1 = bx * e1[5] + by * e1[6] + bz * e1[7]
+                    g2p = e1[2] * e1[2] + e1[3] * e1[3] + e1[4] * e1[4]
+                    g2q = e1[5] * e1[5] + e1[6] * e1[6] + e1[7] * e1[7]
+                    rate_end = 2.0 * max(dperp * g2p + ddiff * bgp1 * bgp1, dperp * g2q + ddiff * bgq1 * bgq1)
+                    dlp = e1[0] - lfp
+                    dlq = e1[1] - lfq
+                    accept = (dlp * dlp <= 2.0 * step_frac2 and dlq * dlq <= 2.0 * step_frac2
+                              and rate_end * dt <= 2.0 * step_frac2)
+                if accept:
+                    if refine_field:
+                        f_next = f1
+                        have_next = True
+                        xe, ye, ze = x1, y1, z1
                     break
                 # halve the step: W(dt/2) given W(dt) is Gaussian about W(dt)/2 with variance dt/4, so in
                 # units of sqrt(dt/2) the halves are (ξ + ζ)/√2 and (ξ − ζ)/√2 with a fresh normal ζ
@@ -302,16 +424,56 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                                                  by, bz, dzbx, dzby, dzbz, x, y, z, x1, y1, z1, dt,
                                                  touched_plane, uniforms[u_pos])
                     u_pos += 1
-            # --- energy losses: deterministic drift in E (exact for b ∝ E²)
+            if interface and dt > 0.0:
+                # D jumps at |z| = ξL (two-halo model, n = inf): the interface step (skew Brownian motion;
+                # plane.skew_interface_end), with the interface on the start point's side of the plane
+                zi = h_interface if z >= 0.0 else -h_interface
+                a0 = z - zi
+                a1 = z1 - zi
+                hit = a0 * a1 <= 0.0
+                if not hit and a0 * a1 < 40.0 * dzz * dt:
+                    hit = uniforms[u_pos] < math.exp(-a0 * a1 / (dzz * dt))
+                    u_pos += 1
+                if hit:
+                    # D_zz on each side: the start's, scaled by the ratio of the multipliers
+                    f_out = math.exp(sp[TH_DELTA] * sel_dl)
+                    d_in = dzz if abs(z) < h_interface else dzz / f_out
+                    d_out = d_in * f_out
+                    if zi > 0.0:
+                        z1 = zi + skew_interface_end(a1, d_out, d_in, dzz, uniforms[u_pos])
+                    else:
+                        z1 = zi + skew_interface_end(a1, d_in, d_out, dzz, uniforms[u_pos])
+                    u_pos += 1
+            # --- energy: continuous losses (a drift in E, exact for b ∝ E²), then the wind's adiabatic
+            # cooling and reacceleration in ln p
             if lkind != LOSS_NONE:
                 e, ln_e = lose_energy(e, ln_e, q_loss, dt)
-                if ln_e < cells_below:
-                    cells_below = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
-                if ln_e < ln_e_d - e_tol:
+            if wind or reacc:
+                dlnp = 0.0
+                if wind:
+                    dlnp -= dvdz * dt / 3.0
+                    if v0 > 0.0 and z * z1 < 40.0 * dzz * dt:
+                        # the jump of u_z at the plane: Δ ln p = −(2 v0/3) ∫δ(z) dt over the step
+                        dlnp -= 2.0 * v0 / 3.0 * plane_occupation(z, z1, dzz, dt, uniforms[u_pos])
+                        u_pos += 1
+                if reacc:
+                    dlnp += k_pp * (3.0 - slope_e - ddelta) * dt + math.sqrt(2.0 * k_pp * dt) * normals[n_pos]
+                    n_pos += 1
+                e, ln_e = scale_momentum(e, mass, dlnp)
+            if lkind != LOSS_NONE or wind or reacc:
+                if ln_e < cells_below or ln_e >= cells_above:
+                    cells_below, cells_above = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
+                if (ln_e < ln_e_d - e_tol) if descending else (abs(ln_e - ln_e_d) > 0.5 * e_tol):
                     ln_e_d = ln_e
-                    dpar, dperp, ddiff, s_perp, inv_2dpar, floor_step2 = energy_state(
-                        dkind, diff_p, math.exp(ln_e - 0.5 * e_tol), physics.mass_GeV, physics.charge,
-                        min_step2, numerics.min_step_mean_free_paths)
+                    e_d = math.exp(ln_e - 0.5 * e_tol) if descending else e
+                    dpar_e, dperp_e, ddiff, s_perp, inv_2dpar, floor_step2 = energy_state(
+                        dkind, diff_p, e_d, mass, physics.charge, min_step2,
+                        numerics.min_step_mean_free_paths)
+                    dpar, dperp = dpar_e, dperp_e
+                    ln_rig = math.log(rigidity_and_beta(e_d, mass, physics.charge)[0])
+                    sel_j, sel_dl = rigidity_selection(skind, sp, ln_rig)
+                    if reacc:
+                        slope_e = parallel_log_slope(dkind, diff_p, e_d, mass, physics.charge)
                     fresh = False
             t += dt
             nsteps += 1
@@ -331,6 +493,11 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                 if status != ALIVE:
                     counters[C_BRIDGE_ESCAPES] += 1
             x, y, z, r = x1, y1, z1, r1
+            if ckind != CATASTROPHIC_NONE:
+                # catastrophic losses as a weight: w → w exp(−∫ν dt), ν by the trapezoid rule
+                nu_end = catastrophic_rate(ckind, cat_p, r, z, e, ln_e, mass)
+                w *= math.exp(-0.5 * (nu + nu_end) * dt)
+                nu = nu_end
             if status == ALIVE and e < numerics.energy_floor_GeV:
                 status = BELOW_EMIN
             if status == ALIVE and snapshot:
@@ -356,7 +523,7 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
             n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * half_prev, scratch, stamp, touched,
                               n_touched, pid)
         p.pending_residence[i] = 0.0
-        _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps)
+        _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps, w)
         p.status[i] = status
         scoring.status_counts[status] += 1
         n_touched = close_history(scoring.sums, scratch, touched, n_touched, ti, scoring.source_position)

@@ -40,6 +40,30 @@ def _shear_integral(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z_a,
     return h * (a[1] + b[1]), h * (a[2] + b[2])
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def skew_interface_end(a1, d_plus, d_minus, d_start, u):
+    """End point (relative to an interface where the normal diffusion jumps from D⁻ below to D⁺ above)
+    of a step whose path touched the interface, from its proposal a1 made with the start side's
+    D_start and the uniform variate u.
+
+    In s = a/√D the motion is skew Brownian motion (Lejay 2006, Probab. Surveys 3, 413, §5): the last
+    excursion ends above with probability α = √D⁺/(√D⁺ + √D⁻), and its length scales by
+    √(D_new/D_start).  The excursion is moved to the other side only as often as the skew needs
+    (above kept with probability min(1, 2α), below with min(1, 2(1 − α))): for a driftless proposal
+    (ends symmetric given a touch) that gives P(above) = α, and for α = ½ it keeps the proposal, with
+    the drift's effect on the side.
+    """
+    sp = math.sqrt(d_plus)
+    sm = math.sqrt(d_minus)
+    if a1 >= 0.0:
+        north = u * (sp + sm) < 2.0 * sp
+    else:
+        north = u * (sp + sm) >= 2.0 * sm
+    if north:
+        return abs(a1) * sp / math.sqrt(d_start)
+    return -abs(a1) * sm / math.sqrt(d_start)
+
+
 @njit(cache=True, error_model="numpy")  # not inlined: runs only on steps near the plane
 def plane_step(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z, xr, yr, z1, touched, u):
     """End point of a step near the plane z = 0 in a field whose tensor jumps or has a cusp there
@@ -73,21 +97,7 @@ def plane_step(fkind, field_p, field_grid, floor2, dperp, ddiff, x, y, z, xr, yr
     if touched:
         dp = _vertical_shear(fkind, field_p, field_grid, floor2, dperp, ddiff, xl, yl, PLANE_OFFSET_KPC)[0]
         dm = _vertical_shear(fkind, field_p, field_grid, floor2, dperp, ddiff, xl, yl, -PLANE_OFFSET_KPC)[0]
-        d0 = dp if z >= 0.0 else dm
-        sp = math.sqrt(dp)
-        sm = math.sqrt(dm)
-        # move the proposal's last excursion to the other side only as often as the skew needs:
-        # north kept with probability min(1, 2α), south with min(1, 2(1 − α)), α = √D⁺/(√D⁺ + √D⁻);
-        # for a driftless proposal (ends symmetric given a touch) that gives P(north) = α, and for
-        # α = ½ it keeps the Euler end point, with the drift's effect on the side
-        if z1 >= 0.0:
-            north = u * (sp + sm) < 2.0 * sp
-        else:
-            north = u * (sp + sm) >= 2.0 * sm
-        if north:
-            z_end = abs(z1) * sp / math.sqrt(d0)
-        else:
-            z_end = -abs(z1) * sm / math.sqrt(d0)
+        z_end = skew_interface_end(z1, dp, dm, dp if z >= 0.0 else dm, u)
     if (z >= 0.0) == (z_end >= 0.0):
         gx, gy = _shear_integral(fkind, field_p, field_grid, floor2, dperp, ddiff, xl, yl, z, z_end)
     else:

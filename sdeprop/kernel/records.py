@@ -44,16 +44,29 @@ INTEGRATOR_FIELD_LINE_RK2 = 2  # the same with the midpoint rule (kept for the a
 #: uniform variates a step may use (three bridge walls, and whether and to which side it crossed
 #: z = 0); the caller refills the buffer when fewer are left
 UNIFORMS_PER_STEP = 5
+#: more uniform variates a step may use with a jump of D at |z| = ξL (touched, side) and with a wind
+#: (the time spent at the plane)
+UNIFORMS_INTERFACE = 2
+UNIFORMS_WIND = 1
+#: parameters of an absent model
+_NO_PARAMS = np.zeros(1)
 #: normal variates a step uses (the field-line step one more: the arc length)
 NORMALS_PER_STEP = 3
 #: most halvings of one step by the step refinement (numerics.step_refinement)
 REFINE_MAX_DEPTH = 10
 
 
-def normals_per_step(integrator: int, refinement: float = 0.0) -> int:
-    """Normal variates one step of ``integrator`` may use (with step refinement: all its halvings)."""
-    n = NORMALS_PER_STEP + (1 if integrator != INTEGRATOR_EM else 0)
-    return n * (1 + REFINE_MAX_DEPTH) if refinement > 0.0 else n
+def normals_per_step(integrator: int, refinement: float = 0.0, reacceleration: bool = False,
+                     spatial: bool = False) -> int:
+    """Normal variates one step of ``integrator`` may use (with step refinement, which a D varying in
+    space always has: all its halvings; with reacceleration one more for the momentum)."""
+    n = NORMALS_PER_STEP + (1 if integrator != INTEGRATOR_EM else 0) + (1 if reacceleration else 0)
+    return n * (1 + REFINE_MAX_DEPTH) if (refinement > 0.0 or spatial) else n
+
+
+def uniforms_per_step(interface: bool = False, wind: bool = False) -> int:
+    """Uniform variates one step may use (with a jump of D at |z| = ξL and with a wind: more)."""
+    return UNIFORMS_PER_STEP + (UNIFORMS_INTERFACE if interface else 0) + (UNIFORMS_WIND if wind else 0)
 
 
 class Particles(NamedTuple):
@@ -99,6 +112,14 @@ class Physics(NamedTuple):
     diffusion_params: np.ndarray
     loss_kind: int              #: models.losses.LOSS_* code
     loss_params: np.ndarray
+    spatial_kind: int = 0       #: models.spatial_diffusion.SPATIAL_* code (0: D uniform in space)
+    spatial_params: np.ndarray = _NO_PARAMS
+    wind_v0_kpc_per_myr: float = 0.0      #: wind speed at the plane (models.advection)
+    wind_gradient_per_myr: float = 0.0    #: dv/dz of the wind
+    alfven_speed_kpc_per_myr: float = 0.0  #: v_A of reacceleration (0: off; models.reacceleration)
+    reacceleration_index: float = 0.0     #: δ of D_pp (0: the local index of D∥)
+    catastrophic_kind: int = 0            #: models.catastrophic code (0: none)
+    catastrophic_params: np.ndarray = _NO_PARAMS
 
 
 class Numerics(NamedTuple):

@@ -46,6 +46,30 @@ def energy_state(dkind, diff_p, kinetic_GeV, mass, charge, min_step2, min_step_m
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def parallel_log_slope(dkind, diff_p, kinetic_GeV, mass, charge):
+    """d ln D∥/d ln p at kinetic energy T [GeV] (central difference over ±0.1 % in p; used by
+    reacceleration's drift, docs/transport.md)."""
+    p = math.sqrt(kinetic_GeV * (kinetic_GeV + 2.0 * mass))
+    h = 1e-3
+    lo = p * math.exp(-h)
+    hi = p * math.exp(h)
+    t_lo = lo * lo / (math.sqrt(lo * lo + mass * mass) + mass)
+    t_hi = hi * hi / (math.sqrt(hi * hi + mass * mass) + mass)
+    d_lo = diffusion_coefficients(dkind, diff_p, t_lo, mass, charge)[0]
+    d_hi = diffusion_coefficients(dkind, diff_p, t_hi, mass, charge)[0]
+    return (math.log(d_hi) - math.log(d_lo)) / (2.0 * h)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def scale_momentum(kinetic_GeV, mass, dlnp):
+    """(T, ln T) after the momentum changed by the factor exp(dlnp): T = p²/(sqrt(p² + m²) + m), which
+    keeps its precision for T ≪ m."""
+    p = math.sqrt(kinetic_GeV * (kinetic_GeV + 2.0 * mass)) * math.exp(dlnp)
+    t = p * p / (math.sqrt(p * p + mass * mass) + mass)
+    return t, math.log(t)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def local_frame(f, floor2, dperp, ddiff, s_perp, use_drift):
     """Field direction, noise amplitude and drift from the field and its Jacobian at a point,
     f = (B_x, B_y, B_z, J_xx, J_xy, ..., J_zz) as ``models.field.field_and_jacobian`` returns it.

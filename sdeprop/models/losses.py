@@ -408,34 +408,19 @@ class LossModel:
         blocks = [head]
         offset = N_LOSS_HEADER
         if nch:
-            nr = max(2, int(math.ceil(radius_max_kpc / R_spacing_kpc)) + 1)
-            dr = radius_max_kpc / (nr - 1)
-            a = TABLE_Z_SCALE_KPC
-            umax = halo_height_kpc / (halo_height_kpc + a)
-            du = z_resolution_kpc / a
-            nu = max(2, int(math.ceil(2.0 * umax / du)) + 1)
-            u_nodes = np.linspace(-umax, umax, nu)
-            z_nodes = a * u_nodes / (1.0 - np.abs(u_nodes))  # inverse of u = z/(|z| + a)
-            rr, zz = np.meshgrid(np.arange(nr) * dr, z_nodes, indexing="ij")
-            pts = np.column_stack([rr.ravel(), np.zeros(rr.size), zz.ravel()])
-            space = np.column_stack([c(pts) for _, c, _ in chans])  # (nr*nu, nch), R outer, z inner
-            lo, hi = math.log(energy_min_GeV), math.log(energy_max_GeV)
-            ne = max(2, int(math.ceil((hi - lo) / math.log(10.0) * points_per_decade)) + 1)
-            e_nodes = np.exp(np.linspace(lo, hi, ne))
-            energy = np.column_stack([g(e_nodes) * MYR_S / e_nodes**2 for _, _, g in chans])
-            if not (np.all(np.isfinite(space)) and np.all(np.isfinite(energy))):
-                raise ValueError(
-                    "the loss table has non-finite entries; check the gas and radiation parameters"
-                )
-            head[P_UNIFORM0] = float(chans[0][0] == UNIFORM_CHANNEL)
-            head[P_NR], head[P_INV_DR] = nr, 1.0 / dr
-            head[P_NU], head[P_Z_SCALE], head[P_UMIN], head[P_INV_DU] = nu, a, -umax, (nu - 1) / (2.0 * umax)
-            head[P_NE], head[P_LNE_MIN], head[P_INV_DLNE] = ne, lo, (ne - 1) / (hi - lo)
-            head[P_OFF_SPACE] = offset
-            offset += space.size
-            head[P_OFF_ENERGY] = offset
-            offset += energy.size
-            blocks += [space.ravel(), energy.ravel()]
+            blocks += separable_table(
+                head,
+                chans,
+                lambda e: MYR_S / e**2,
+                energy_min_GeV=energy_min_GeV,
+                energy_max_GeV=energy_max_GeV,
+                radius_max_kpc=radius_max_kpc,
+                halo_height_kpc=halo_height_kpc,
+                points_per_decade=points_per_decade,
+                R_spacing_kpc=R_spacing_kpc,
+                z_resolution_kpc=z_resolution_kpc,
+            )
+            offset = N_LOSS_HEADER + sum(b.size for b in blocks[1:])
         if "synchrotron" in self.processes and self.magnetic_field_uG is None:
             tc = self.turbulence_cfg
             if tc.model == "constant":
@@ -451,6 +436,49 @@ class LossModel:
                 )
                 blocks.append(grid.ravel())
         return np.concatenate(blocks)
+
+
+def separable_table(
+    head,
+    chans,
+    energy_factor,
+    *,
+    energy_min_GeV,
+    energy_max_GeV,
+    radius_max_kpc,
+    halo_height_kpc,
+    points_per_decade,
+    R_spacing_kpc,
+    z_resolution_kpc,
+) -> list[np.ndarray]:
+    """The blocks of a separable table Σ_k c_k(R, z) g_k(E) × energy_factor(E), read by
+    :func:`tabulated_coefficient`; fills the table part of ``head`` (a P_* header, offsets counted
+    from its end).  ``chans``: (name, c(points), g(E)) as :meth:`LossModel.channels` gives them."""
+    nr = max(2, int(math.ceil(radius_max_kpc / R_spacing_kpc)) + 1)
+    dr = radius_max_kpc / (nr - 1)
+    a = TABLE_Z_SCALE_KPC
+    umax = halo_height_kpc / (halo_height_kpc + a)
+    du = z_resolution_kpc / a
+    nu = max(2, int(math.ceil(2.0 * umax / du)) + 1)
+    u_nodes = np.linspace(-umax, umax, nu)
+    z_nodes = a * u_nodes / (1.0 - np.abs(u_nodes))  # inverse of u = z/(|z| + a)
+    rr, zz = np.meshgrid(np.arange(nr) * dr, z_nodes, indexing="ij")
+    pts = np.column_stack([rr.ravel(), np.zeros(rr.size), zz.ravel()])
+    space = np.column_stack([c(pts) for _, c, _ in chans])  # (nr*nu, nch), R outer, z inner
+    lo, hi = math.log(energy_min_GeV), math.log(energy_max_GeV)
+    ne = max(2, int(math.ceil((hi - lo) / math.log(10.0) * points_per_decade)) + 1)
+    e_nodes = np.exp(np.linspace(lo, hi, ne))
+    energy = np.column_stack([g(e_nodes) * energy_factor(e_nodes) for _, _, g in chans])
+    if not (np.all(np.isfinite(space)) and np.all(np.isfinite(energy))):
+        raise ValueError("the rate table has non-finite entries; check the gas and radiation parameters")
+    head[P_NCH] = len(chans)
+    head[P_UNIFORM0] = float(chans[0][0] == UNIFORM_CHANNEL)
+    head[P_NR], head[P_INV_DR] = nr, 1.0 / dr
+    head[P_NU], head[P_Z_SCALE], head[P_UMIN], head[P_INV_DU] = nu, a, -umax, (nu - 1) / (2.0 * umax)
+    head[P_NE], head[P_LNE_MIN], head[P_INV_DLNE] = ne, lo, (ne - 1) / (hi - lo)
+    head[P_OFF_SPACE] = N_LOSS_HEADER
+    head[P_OFF_ENERGY] = N_LOSS_HEADER + space.size
+    return [space.ravel(), energy.ravel()]
 
 
 UNIFORM_CHANNEL = "radiation (uniform)"
