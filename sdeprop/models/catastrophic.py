@@ -47,6 +47,12 @@ def inelastic_rate_per_s(kinetic_GeV, n_H_cm3, helium_ratio=0.0, helium_cross_se
     return beta * lp.C_CM_S * sigma * n_H_cm3 * (1.0 + helium_ratio * helium_cross_section_ratio)
 
 
+def _hydrogen_density(model, pts):
+    """n_H = n_HI + 2 n_H2 + n_HII [cm⁻³] of the loss model's gas at the rows of ``pts`` [kpc]."""
+    n_h, _, n_hii = model._densities(pts)
+    return n_h + n_hii
+
+
 def build_catastrophic(cfg, energy_floor_GeV) -> tuple[int, np.ndarray]:
     """(kind, params) of ``[catastrophic]`` for the kernel."""
     cc = cfg.catastrophic
@@ -66,7 +72,7 @@ def build_catastrophic(cfg, energy_floor_GeV) -> tuple[int, np.ndarray]:
         chans = [
             (
                 "n_H",
-                lambda pts: model._densities(pts)[0] + model._densities(pts)[2],
+                lambda pts: _hydrogen_density(model, pts),
                 lambda e: inelastic_rate_per_s(e, 1.0, he, 1.0),
             )
         ]

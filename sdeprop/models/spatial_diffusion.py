@@ -37,7 +37,6 @@ import h5py
 import numpy as np
 from numba import njit
 
-from ..units import PROTON_MASS_GEV
 from .diffusion import SPECIES
 from .field import field_and_jacobian
 
@@ -563,10 +562,3 @@ def spatial_factors_at(cfg, points_kpc, rigidity_GV, *, kind_params=None, field=
     j, dl = rigidity_selection(kind, sp, math.log(rigidity_GV))
     out = _many(kind, sp, fkind, fp, fg, float(cfg.numerics.field_floor_uG) ** 2, j, dl, pts)
     return np.exp(out[:, 0]), np.exp(out[:, 1]), out[:, 2:5], out[:, 5:8]
-
-
-def rigidity_of(species: str, kinetic_GeV):
-    """Rigidity [GV] of kinetic energies [GeV] for ``species``."""
-    mass, charge = SPECIES.get(species, (PROTON_MASS_GEV, 1.0))
-    e = np.asarray(kinetic_GeV, dtype=float)
-    return np.sqrt(e * (e + 2 * mass)) / abs(charge)
