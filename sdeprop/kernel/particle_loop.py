@@ -28,7 +28,7 @@ import math
 
 from numba import njit
 
-from ..models.advection import plane_occupation, wind_speed
+from ..models.advection import plane_occupation, reflected_wind_step, wind_speed
 from ..models.catastrophic import CATASTROPHIC_NONE, catastrophic_rate
 from ..models.diffusion import rigidity_and_beta
 from ..models.field import FIELD_UNIFORM, field_and_jacobian
@@ -43,6 +43,7 @@ from ..models.spatial_diffusion import (
     TH_SHARP,
     rigidity_selection,
     spatial_factors,
+    spatial_step_bound,
 )
 from ..tallies import close_history, energy_cells, score, source_energy_positions
 from .boundaries import bridge_escape, reflect_end_point
@@ -185,11 +186,13 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
     uniform_field = (fkind == FIELD_UNIFORM and field_p[0] == field_p[3] and field_p[1] == field_p[4]
                      and field_p[2] == field_p[5])
     cache_frame = uniform_field and not spatial and not wind
-    # the end point is checked by the field's refinement test (numerics.step_refinement) and, where D
-    # varies in space, by the change of ln D over the step (always: a step must not jump over a layer
-    # where D changes that its start point cannot see; docs/transport.md)
+    # the end point is checked by the field's refinement test (numerics.step_refinement); where D varies in
+    # space the step is bounded from its start point alone (a bound that looks at the end point biases the
+    # density where ln D is steep; docs/transport.md)
     refine_field = refine and not uniform_field
-    refine = refine_field or spatial
+    refine = refine_field
+    # the step bound that looks over the step's reach (smooth two_halo, grid); turbulence: the start point's
+    windowed = (skind == SPATIAL_TWO_HALO and not interface) or skind == SPATIAL_GRID
     n_room = n_need * (1 + REFINE_MAX_DEPTH) if refine else n_need
 
     p = particles
@@ -301,7 +304,11 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                     dt = field_limited_step(numerics.dt_max_Myr, step_frac2, numerics.geometric_length_kpc,
                                             inv_2dpar, numerics.step_rule, dperp, ddiff, g_norm2, kap2, jn2,
                                             m2, floor_step2)
-                if rate_d * dt > step_frac2:
+                if windowed:
+                    # ln D may be steepest where the start point cannot see: the bound looks over the reach
+                    dt = max(spatial_step_bound(skind, sp, sel_dl, x, y, z, bx, by, bz, dpar, dperp, dt,
+                                                step_frac2), min(dt, floor_step2 * inv_2dpar))
+                elif rate_d * dt > step_frac2:
                     dt = min(dt, max(step_frac2 / rate_d, floor_step2 * inv_2dpar))
                 if q_loss > 0.0:
                     dt = min(dt, numerics.loss_fraction / (q_loss * e))
@@ -358,38 +365,20 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                     break
                 if plane and (z * z1 <= 0.0 or z * z < 32.0 * dzz * dt):
                     break
-                accept = True
-                f1 = f
-                if refine_field or (skind != SPATIAL_TWO_HALO and skind != SPATIAL_GRID):
-                    f1 = field_and_jacobian(fkind, field_p, field_grid, x1, y1, z1,
-                                            math.sqrt(x1 * x1 + y1 * y1))
-                if refine_field:
-                    fr = local_frame(f1, floor2, dperp, ddiff, s_perp, False)
-                    # accepted when the direction changed by less than the tolerance and the end point's own
-                    # step rule allows at least dt/refinement²: the step is acceptable seen from both ends
-                    dt_end = field_limited_step(math.inf, step_frac2, numerics.geometric_length_kpc,
-                                                inv_2dpar, numerics.step_rule, dperp, ddiff, fr[10], fr[11],
-                                                fr[5], fr[4], floor_step2)
-                    accept = (tensor_change2(bx, by, bz, fr[0], fr[1], fr[2]) <= refine_tol2
-                              and dt <= refine_ratio * dt_end)
-                if accept and spatial and not interface:
-                    # D at the end point: ln D∥ and ln D⊥ changed by at most √2 step_fraction, and the end
-                    # point's own bound 2 dt gᵀ D g <= step_fraction² allows at least dt/2
-                    e1 = spatial_factors(skind, sp, sel_j, sel_dl, x1, y1, z1, f1, floor2)
-                    bgp1 = bx * e1[2] + by * e1[3] + bz * e1[4]
-                    bgq1 = bx * e1[5] + by * e1[6] + bz * e1[7]
-                    g2p = e1[2] * e1[2] + e1[3] * e1[3] + e1[4] * e1[4]
-                    g2q = e1[5] * e1[5] + e1[6] * e1[6] + e1[7] * e1[7]
-                    rate_end = 2.0 * max(dperp * g2p + ddiff * bgp1 * bgp1, dperp * g2q + ddiff * bgq1 * bgq1)
-                    dlp = e1[0] - lfp
-                    dlq = e1[1] - lfq
-                    accept = (dlp * dlp <= 2.0 * step_frac2 and dlq * dlq <= 2.0 * step_frac2
-                              and rate_end * dt <= 2.0 * step_frac2)
+                f1 = field_and_jacobian(fkind, field_p, field_grid, x1, y1, z1,
+                                        math.sqrt(x1 * x1 + y1 * y1))
+                fr = local_frame(f1, floor2, dperp, ddiff, s_perp, False)
+                # accepted when the direction changed by less than the tolerance and the end point's own
+                # step rule allows at least dt/refinement²: the step is acceptable seen from both ends
+                dt_end = field_limited_step(math.inf, step_frac2, numerics.geometric_length_kpc,
+                                            inv_2dpar, numerics.step_rule, dperp, ddiff, fr[10], fr[11],
+                                            fr[5], fr[4], floor_step2)
+                accept = (tensor_change2(bx, by, bz, fr[0], fr[1], fr[2]) <= refine_tol2
+                          and dt <= refine_ratio * dt_end)
                 if accept:
-                    if refine_field:
-                        f_next = f1
-                        have_next = True
-                        xe, ye, ze = x1, y1, z1
+                    f_next = f1
+                    have_next = True
+                    xe, ye, ze = x1, y1, z1
                     break
                 # halve the step: W(dt/2) given W(dt) is Gaussian about W(dt)/2 with variance dt/4, so in
                 # units of sqrt(dt/2) the halves are (ξ + ζ)/√2 and (ξ − ζ)/√2 with a fresh normal ζ
@@ -444,6 +433,14 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                     else:
                         z1 = zi + skew_interface_end(a1, d_in, d_out, dzz, uniforms[u_pos])
                     u_pos += 1
+            occupation = 0.0  # ∫δ(z) dt over the step [Myr/kpc] (the wind's adiabatic kick at the plane)
+            if wind and v0 > 0.0 and not plane and dt > 0.0:
+                # u_z = sign(z) v0 jumps at the plane: |z| is a Brownian motion with the outward drift,
+                # reflected at 0 (Tanaka's formula), whose end point and local time are exact given the free
+                # step, through the minimum of its Brownian bridge (models.advection.reflected_wind_step)
+                occupation, z1, used = reflected_wind_step(z, z1, dzz, dt, uniforms[u_pos],
+                                                           uniforms[u_pos + 1])
+                u_pos += used
             # --- energy: continuous losses (a drift in E, exact for b ∝ E²), then the wind's adiabatic
             # cooling and reacceleration in ln p
             if lkind != LOSS_NONE:
@@ -452,10 +449,12 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                 dlnp = 0.0
                 if wind:
                     dlnp -= dvdz * dt / 3.0
-                    if v0 > 0.0 and z * z1 < 40.0 * dzz * dt:
-                        # the jump of u_z at the plane: Δ ln p = −(2 v0/3) ∫δ(z) dt over the step
-                        dlnp -= 2.0 * v0 / 3.0 * plane_occupation(z, z1, dzz, dt, uniforms[u_pos])
+                    if v0 > 0.0 and plane and z * z1 < 40.0 * dzz * dt:
+                        # with a field that changes at the plane: the bridge's local time given the end point
+                        occupation = plane_occupation(z, z1, dzz, dt, uniforms[u_pos])
                         u_pos += 1
+                    # the jump of u_z at the plane: Δ ln p = −(2 v0/3) ∫δ(z) dt over the step
+                    dlnp -= 2.0 * v0 / 3.0 * occupation
                 if reacc:
                     dlnp += k_pp * (3.0 - slope_e - ddelta) * dt + math.sqrt(2.0 * k_pp * dt) * normals[n_pos]
                     n_pos += 1

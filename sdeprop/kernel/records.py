@@ -47,7 +47,7 @@ UNIFORMS_PER_STEP = 5
 #: more uniform variates a step may use with a jump of D at |z| = ξL (touched, side) and with a wind
 #: (the time spent at the plane)
 UNIFORMS_INTERFACE = 2
-UNIFORMS_WIND = 1
+UNIFORMS_WIND = 2
 #: parameters of an absent model
 _NO_PARAMS = np.zeros(1)
 #: normal variates a step uses (the field-line step one more: the arc length)

@@ -48,3 +48,31 @@ def plane_occupation(z0, z1, dzz, dt, u):
     if ell <= 0.0:
         return 0.0
     return ell / (2.0 * dzz)
+
+
+@njit(cache=True, error_model="numpy")
+def reflected_wind_step(z0, z1, dzz, dt, u_min, u_side):
+    """The end of a step across the plane under the wind u_z = sign(z) v0 (+ dv/dz z): (∫δ(Z) ds [Myr/kpc],
+    new z1 [kpc], uniforms used).
+
+    By Tanaka's formula |Z| is a Brownian motion (σ² = 2 D_zz) with the outward drift, reflected at 0, and
+    its Skorokhod representation |Z_t| = X_t + L_t, L_t = max(0, −min_{s≤t} X_s), with X the free process
+    (Karatzas & Shreve 1991, Brownian Motion and Stochastic Calculus, §3.6).  X's end point y1 = |z0| ±
+    (z1 − z0) is the Euler step already taken (drift from the start point); the minimum of its Brownian
+    bridge is drawn exactly, P(min < m) = exp(−2 (y0 − m)(y1 − m)/(σ² dt)) (Borodin & Salminen 2002,
+    part II, 1.1.8), and when it is below 0 the end is y1 + L on a side chosen with probability ½ (each
+    excursion from the plane is up or down with equal probability).  ∫δ(Z) ds = L/σ².  The Euler step,
+    which keeps the start's drift through the plane, put 4 % too much time at the plane (measured at
+    v0 = 30 km/s)."""
+    y0 = abs(z0)
+    sign = 1.0 if z0 >= 0.0 else -1.0
+    y1 = y0 + sign * (z1 - z0)
+    s2t = 2.0 * dzz * dt
+    if y0 * y1 >= 20.0 * s2t or s2t <= 0.0:
+        return 0.0, z1, 0  # P(touch) = exp(−2 y0 y1/(σ² dt)) < e^−40: the plane is out of reach
+    d = y1 - y0
+    low = 0.5 * (y0 + y1 - math.sqrt(d * d - 2.0 * s2t * math.log(max(u_min, 1e-300))))
+    if low >= 0.0:
+        return 0.0, z1, 1
+    end = y1 - low
+    return -low / (2.0 * dzz), end if u_side < 0.5 else -end, 2

@@ -88,8 +88,12 @@ N_TURB_HEADER = 15
     G_INV_DLNR,
     G_LNR_REF,
     G_OFF,
-) = range(14)
-N_GRID_HEADER = 14
+    G_NLEV,
+    G_OFF_LEV,
+) = range(16)
+N_GRID_HEADER = 16
+#: bound channels per pyramid cell: max |∂_k ln f| of the factors (x, y, z), then of their index changes
+GRID_BOUND_CHANNELS = 6
 #: channels per grid node: ln f∥, ln f⊥ at the rigidity node and their slopes d ln f/d ln R
 GRID_CHANNELS = 4
 
@@ -268,6 +272,90 @@ def spatial_factors(kind, sp, j, dl, x, y, z, f, floor2):
             s,
         )
     return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+
+
+#: a step's vertical reach, in standard deviations sqrt(2 D_zz dt), over which the two-halo step bound looks
+#: for the steepest ln D (docs/transport.md "The drift and the step")
+REACH_SIGMAS = 6.0
+#: bisection halvings of ln dt when the two-halo bound is solved for the largest admissible step
+REACH_BISECTIONS = 6
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _two_halo_window(sp, dl, az, reach):
+    """max over |z'| ∈ [|z| − reach, |z| + reach] of |∂_z ln D|², times the largest ratio of D in that
+    window to D at |z| (smooth two-halo model; |∂_z ln D| = δ n u/|z| |ln(R/R0)| grows with |z| inside ξL
+    and vanishes outside)."""
+    h = sp[TH_HALF]
+    if az - reach >= h:
+        return 0.0
+    n = sp[TH_N]
+    adl = sp[TH_DELTA] * abs(dl)
+    z_hi = min(az + reach, h)
+    u_hi = (z_hi / h) ** n
+    u_lo = (max(az - reach, 0.0) / h) ** n
+    g = adl * n * u_hi / z_hi if z_hi > 0.0 else 0.0
+    return g * g * math.exp(adl * (u_hi - u_lo))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _grid_window(sp, dl, x, y, z, bx, by, bz, dpar, dperp, reach):
+    """2 (D⊥ |g|² + (D∥ − D⊥)(|b|·g)²) with g_k a bound of |∂_k ln f| (both factors) over every point within
+    ``reach`` [kpc] of (x, y, z): from the max pyramid of the multiplier grid, at the coarsest level whose
+    cells are at least ``reach`` wide (each cell there holds the max over itself and its neighbours)."""
+    cells = reach * max(sp[G_INV_DX], sp[G_INV_DY], sp[G_INV_DZ])
+    nlev = int(sp[G_NLEV])
+    lev = 0
+    width = 1.0
+    while width < cells and lev < nlev - 1:
+        lev += 1
+        width *= 2.0
+    o = int(sp[G_OFF_LEV]) + 4 * lev
+    nx, ny, nz, off = int(sp[o]), int(sp[o + 1]), int(sp[o + 2]), int(sp[o + 3])
+    ix = min(max(int((x - sp[G_X0]) * sp[G_INV_DX] / width), 0), nx - 1)
+    iy = min(max(int((y - sp[G_Y0]) * sp[G_INV_DY] / width), 0), ny - 1)
+    iz = min(max(int((z - sp[G_Z0]) * sp[G_INV_DZ] / width), 0), nz - 1)
+    c = off + ((ix * ny + iy) * nz + iz) * GRID_BOUND_CHANNELS
+    adl = abs(dl)
+    gx = sp[c] + adl * sp[c + 3]
+    gy = sp[c + 1] + adl * sp[c + 4]
+    gz = sp[c + 2] + adl * sp[c + 5]
+    gb = abs(bx) * gx + abs(by) * gy + abs(bz) * gz
+    return 2.0 * (dperp * (gx * gx + gy * gy + gz * gz) + (dpar - dperp) * gb * gb)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _window_rate(kind, sp, dl, x, y, z, bx, by, bz, dpar, dperp, dzz, dt):
+    """Bound of 2 gᵀ D g of ln D over the points a step of dt [Myr] can reach (REACH_SIGMAS standard
+    deviations: vertical for two_halo, parallel for grid)."""
+    if kind == SPATIAL_TWO_HALO:
+        return 2.0 * dzz * _two_halo_window(sp, dl, abs(z), REACH_SIGMAS * math.sqrt(2.0 * dzz * dt))
+    return _grid_window(sp, dl, x, y, z, bx, by, bz, dpar, dperp, REACH_SIGMAS * math.sqrt(2.0 * dpar * dt))
+
+
+@njit(cache=True, error_model="numpy")
+def spatial_step_bound(kind, sp, dl, x, y, z, bx, by, bz, dpar, dperp, dt, step_frac2):
+    """The largest step ≤ dt [Myr] over which ln D∥ and ln D⊥ change by at most step_fraction anywhere the
+    particle can reach: 2 dt gᵀ D g ≤ step_fraction² with g bounded over a window of REACH_SIGMAS standard
+    deviations around the start point (smooth two_halo: analytic; grid: the max pyramid).  The bound depends
+    only on the start point, so the step stays adapted: a step shortened after seeing its end point
+    (refinement) biases the density where ln D is steep, and a bound from the start point's gradient alone
+    lets steps from a flat region land deep in a steep one (both measured, docs/transport.md).  The window
+    makes the rate non-decreasing in dt, so the largest admissible dt is found by bisection in ln dt
+    between the bound of the full window (admissible) and dt.  D [kpc²/Myr], b the unit field direction."""
+    dzz = dperp + (dpar - dperp) * bz * bz
+    rate = _window_rate(kind, sp, dl, x, y, z, bx, by, bz, dpar, dperp, dzz, dt)
+    if rate * dt <= step_frac2:
+        return dt
+    lo = step_frac2 / rate  # admissible: its window lies inside the full one
+    hi = dt
+    for _ in range(REACH_BISECTIONS):
+        mid = math.sqrt(lo * hi)
+        if mid * _window_rate(kind, sp, dl, x, y, z, bx, by, bz, dpar, dperp, dzz, mid) <= step_frac2:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 # --------------------------------------------------------------------------- building the parameters
@@ -501,7 +589,56 @@ def _pack_grid(data):
     head[G_NR] = nr
     head[G_OFF] = N_GRID_HEADER
     body = np.stack([a, b, s, q], axis=-1)  # (nr, nx, ny, nz, 4)
-    return np.concatenate([head, body.ravel()])
+    levels = _gradient_pyramid(body, head[G_INV_DX], head[G_INV_DY], head[G_INV_DZ])
+    head[G_NLEV] = len(levels)
+    head[G_OFF_LEV] = N_GRID_HEADER + body.size
+    table = np.zeros(4 * len(levels))
+    offset = head[G_OFF_LEV] + table.size
+    for k, lev in enumerate(levels):
+        table[4 * k : 4 * k + 3] = lev.shape[:3]
+        table[4 * k + 3] = offset
+        offset += lev.size
+    return np.concatenate([head, body.ravel(), table] + [lev.ravel() for lev in levels])
+
+
+def _gradient_pyramid(body, inv_dx, inv_dy, inv_dz):
+    """Max pyramid of the bounds of |∂_k ln f| for :func:`spatial_step_bound`: a list of arrays
+    (n_x, n_y, n_z, 6), level ℓ with cells 2^ℓ grid cells wide, each holding the max over all rigidity nodes
+    of the largest |∂_k| of ln f∥ and ln f⊥ (channels 0–2) and of their index changes (3–5) in itself and
+    its neighbours; the trilinear derivative's extremes lie on the cell's edges, so the bound is exact."""
+    from scipy.ndimage import maximum_filter
+
+    def edge_max(v, axis, inv):
+        d = np.abs(np.diff(v, axis=axis)) * inv  # (…) one shorter along axis: per edge
+        # a cell's derivative along axis is bounded by its edges': max over the other two corner indices
+        for other in {1, 2, 3} - {axis}:
+            d = (
+                np.maximum(
+                    d[(slice(None),) * other + (slice(0, -1),)], d[(slice(None),) * other + (slice(1, None),)]
+                )
+                if d.shape[other] > 1
+                else d
+            )
+        return d
+
+    nx, ny, nz = body.shape[1:4]
+    cells = (max(nx - 1, 1), max(ny - 1, 1), max(nz - 1, 1))
+    base = np.zeros(cells + (GRID_BOUND_CHANNELS,))
+    for k, (axis, inv) in enumerate(((1, inv_dx), (2, inv_dy), (3, inv_dz))):
+        for ch, slot in ((0, k), (1, k), (2, k + 3), (3, k + 3)):
+            e = edge_max(body[..., ch], axis, inv).max(axis=0)  # max over rigidity nodes
+            e = e[: cells[0], : cells[1], : cells[2]]
+            base[..., slot] = np.maximum(base[..., slot], np.broadcast_to(e, cells))
+    levels = []
+    cur = base
+    while True:
+        levels.append(maximum_filter(cur, size=(3, 3, 3, 1), mode="nearest"))
+        if max(cur.shape[:3]) == 1:
+            return levels
+        pad = [(0, n % 2) for n in cur.shape[:3]] + [(0, 0)]
+        p = np.pad(cur, pad, mode="edge")
+        a, b, c = (n // 2 for n in p.shape[:3])
+        cur = p.reshape(a, 2, b, 2, c, 2, GRID_BOUND_CHANNELS).max(axis=(1, 3, 5))
 
 
 def grid_from_function(path, function, x_kpc, y_kpc, z_kpc, rigidity_GV):
