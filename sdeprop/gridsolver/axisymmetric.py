@@ -27,6 +27,16 @@ J. Comput. Phys. 209, 354):
 
 All parts are second order in h for smooth D and ψ (checked in
 tests/test_gridsolver_axisymmetric.py: error ratio ≈ 4 per halving of h).
+
+Transport terms beyond uniform diffusion (docs/transport.md, "The grid solvers"):
+
+* D that varies in space: a :class:`StaggeredTensor` gives D on the faces and corners directly
+  (:func:`staggered_tensor`: D⊥ f⊥ (I − b bᵀ) + D∥ f∥ b bᵀ, the factors of ``[diffusion] spatial`` from
+  :func:`axisymmetric_factors`, harmonic means of f over the two half cells on a face — exact for a jump
+  of D on the face, first order for one inside a cell; tests/test_gridsolver_transport.py);
+* the wind u = sign(z)(v0 + dv/dz |z|) ẑ: :func:`advection_operator` (−∇·(uψ), first-order upwind fluxes
+  through the z-faces, u = 0 on the plane, no advective flux through |z| = H where ψ = 0) and
+  :func:`cell_wind_divergence` (the exact cell integral of ∇·u = dv/dz + 2 v0 δ(z), for the adiabatic loss).
 Units: kpc, Myr; D in kpc²/Myr, Q in [ψ]/Myr.
 """
 
