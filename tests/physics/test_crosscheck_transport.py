@@ -9,17 +9,17 @@ Criteria as in tests/test_crosscheck.py: max |pull| < 4 and χ² p > 1e-3 over t
 
 Measured (10 000 histories each, seed 3, 2 workers; grid 0.2/0.1 kpc):
 
-| case | χ²/dof | p | max |pull| | mean pull | status |
-|---|---|---|---|---|---|
-| sharp two-halo alone | 111.2/120 | 0.71 | 2.61 | +0.14 | passes |
-| wind v0 = 20 km/s alone | 826/120 | 7e-106 | 5.41 | −2.17 | **fails**: grid below the MC |
-| reacceleration v_A = 30 km/s alone | 7982/120 | 0 | 17.7 | +6.15 | **fails**: grid above the MC |
-| all three | 157.6/120 | 0.012 | 3.09 | — | passes, plausibly because the two failures cancel |
+| case | χ²/dof | p | max |pull| | mean pull |
+|---|---|---|---|---|
+| sharp two-halo alone | 111.2/120 | 0.71 | 2.61 | +0.14 |
+| wind v0 = 20 km/s alone | 146.9/120 | 0.048 | 2.42 | −0.21 |
+| reacceleration v_A = 30 km/s alone | 115.1/120 | 0.61 | 2.94 | +0.31 |
+| all three together | 101.6/120 | 0.89 | 2.25 | −0.14 |
 
-The grid's wind and reacceleration terms are checked against analytic answers in
-tests/test_gridsolver_transport.py (wind slab, leaky box, reaccelerated slab); the SDE's wind has a known
-excess of time at the plane (docs/transport.md).  Which side the reacceleration discrepancy is on is not
-settled; the failing comparisons are kept as strict expected failures so that a fix shows.
+Before the tally fix (tallies.build_tally_layouts: a source-energy axis whenever the energy moves, so the
+MC is reweighted by E0 with a wind or reacceleration and no continuous losses) the wind alone gave
+χ² 826/120 (mean pull −2.2) and reacceleration alone 7982/120 (mean pull +6.2): the MC reweighted the
+spectrum by the current energy.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def case(diffusion=None, advection=None, reacceleration=None):
 
 def run(cfg):
     r = crosscheck(cfg, write=False, resolutions=(0.2, 0.1))
-    assert r.counts["alive_at_t_max"] == 0
+    assert r.counts["alive_at_t_max"] <= 1e-3 * r.counts["injected"]  # t_max truncation negligible
     assert r.dof == 120, r.markdown()
     return r
 
@@ -82,25 +82,19 @@ def test_sharp_two_halo_sde_matches_grid():
 
 @pytest.mark.slow
 def test_two_halo_wind_and_reacceleration_sde_matches_grid():
-    """The brief's combined case; see the module docstring for why its pass is not a validation."""
+    """Sharp two-halo, wind and reacceleration together (module docstring for the statistics)."""
     r = run(case(diffusion=TWO_HALO, advection=WIND, reacceleration=REACC))
     assert any("reacceleration: one coupled" in n for n in r.notes)
     assert r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="measured χ² 826/120, mean pull −2.2: grid below the SDE (module docstring)"
-)
 def test_wind_sde_matches_grid():
     r = run(case(advection=WIND))
     assert r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="measured χ² 7982/120, mean pull +6.2: grid above the SDE (module docstring)"
-)
 def test_reacceleration_sde_matches_grid():
     r = run(case(reacceleration=REACC))
     assert r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()
