@@ -127,7 +127,13 @@ class TallyLayout:
 def build_tally_layouts(cfg) -> list[TallyLayout]:
     """Layouts of all [[tally]] tables, placed one after another in the flat arrays."""
     H, Rmax = cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc
-    with_e0 = cfg.losses.model != "none"
+    # the energy moves with continuous losses, a wind (adiabatic) or reacceleration: reweight by E0
+    with_e0 = (
+        cfg.losses.model != "none"
+        or cfg.advection.v0_km_s > 0
+        or cfg.advection.dvdz_km_s_per_kpc > 0
+        or cfg.reacceleration.alfven_speed_km_s > 0
+    )
     times = np.asarray(cfg.estimator.output_times_Myr, dtype=float)
     layouts, offset = [], 0
     for t in cfg.tally:

@@ -63,8 +63,18 @@ faster than the grid resolves (UF23's spiral arms) the order drops (measured 0.7
 disc + halo) and a p = 2 Richardson estimate would be optimistic.  Grids whose estimated
 memory (``BYTES_PER_NODE_3D`` per node) exceeds run.memory_budget_GiB are refused.
 
-Limits (refused with a message): energy losses on the 3D path, point or thin-disk sources (no
-grid density), reflecting boundaries, drift switched off, [[components]].
+Transport terms (docs/transport.md, "The grid solvers").  D that varies in space (``[diffusion]
+spatial``) and catastrophic losses enter every path (the factors f∥, f⊥ on the faces, −ν on the
+diagonal; one solve per quadrature node instead of the G ∝ 1/D∥ shortcut).  A wind adds the upwinded
+−∇·(uψ) and its adiabatic loss (p v/3) ∇·u to b, so it takes the energy march of
+:func:`grid_density_losses` even without other losses.  Reacceleration takes
+:func:`grid_density_coupled`: one (E, x) block system (``gridsolver.energy.solve_coupled``) from a decade
+below to a decade above the tally and injection range, zero flux in p at both ends, 24 nodes per decade
+by default; σ_grid adds |ψ_n − ψ_{n/2}|/(2^p − 1) with p = 2, or p = 1 when a loss drift (upwinded) is
+present.  A wind or reacceleration on the 3D path is refused.
+
+Limits (refused with a message): energy losses, a wind or reacceleration on the 3D path, point or
+thin-disk sources (no grid density), reflecting boundaries, drift switched off, [[components]].
 
 Modules: :mod:`.problem` (what is compared and the grid problem built from the configuration:
 checks, tally, source, field, injection spectrum, grids and resolutions), :mod:`.grid` (the grid
@@ -74,7 +84,7 @@ summary.json, crosscheck.npz); the figures are drawn by :mod:`sdeprop.plotting.c
 """
 
 from .compare import apparent_order, crosscheck, grid_answer, pulls
-from .grid import grid_density, grid_density_3d, grid_density_losses
+from .grid import grid_density, grid_density_3d, grid_density_coupled, grid_density_losses
 from .problem import (
     BYTES_PER_NODE_3D,
     DEFAULT_RESOLUTIONS,
@@ -103,6 +113,7 @@ __all__ = [
     "grid_answer",
     "grid_density",
     "grid_density_3d",
+    "grid_density_coupled",
     "grid_density_losses",
     "grid_memory_3d_GiB",
     "pulls",

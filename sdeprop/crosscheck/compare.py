@@ -13,7 +13,8 @@ from scipy.stats import chi2 as chi2_law
 
 from ..config import load_config
 from ..engine import run
-from .grid import grid_density, grid_density_3d, grid_density_losses
+from ..gridsolver.terms import has_reacceleration, has_wind
+from .grid import grid_density, grid_density_3d, grid_density_coupled, grid_density_losses
 from .problem import (
     choose_solver,
     grid_memory_3d_GiB,
@@ -45,7 +46,13 @@ def _grid_note_3d(cfg, f: dict) -> str:
 
 
 def grid_answer(
-    cfg, edges, resolutions, *, solver: str = "2d", n_quad: int = 4, energy_points_per_decade: int = 48
+    cfg,
+    edges,
+    resolutions,
+    *,
+    solver: str = "2d",
+    n_quad: int = 4,
+    energy_points_per_decade: int | None = None,
 ):
     """The grid side of the comparison on the tally ``edges``: the finest-grid answer, the next
     coarser one, σ_grid and diagnostics, for solver '2d' or '3d' and two or three resolutions.
@@ -56,10 +63,17 @@ def grid_answer(
     Returns a dict: fine, coarse, err, order, order_measured, timings (per resolution), residuals,
     n_solves, info (3D: per-resolution solver diagnostics), notes."""
     res = resolutions_for(resolutions, solver)
-    losses = cfg.losses.model != "none"
+    coupled = solver == "2d" and has_reacceleration(cfg)
+    losses = (cfg.losses.model != "none" or has_wind(cfg)) and not coupled
     notes, out, times, infos, resid = [], [], [], [], []
     n_solves = 0
-    if losses:
+    if coupled:
+        n = int(energy_points_per_decade if energy_points_per_decade is not None else 24)
+        if n < 4:
+            raise ValueError(f"energy_points_per_decade must be ≥ 4, got {energy_points_per_decade!r}")
+    elif losses:
+        if energy_points_per_decade is None:
+            energy_points_per_decade = 48
         n = int(energy_points_per_decade)
         if n < 4:
             raise ValueError(f"energy_points_per_decade must be ≥ 4, got {energy_points_per_decade!r}")
@@ -69,6 +83,9 @@ def grid_answer(
             g, info, _ = grid_density_3d(cfg, edges, h, n_quad)
             r, n_solves = info["residual"], info["n_solves"]
             infos.append({"resolution_kpc": h, **info})
+        elif coupled:
+            g, r, n_solves, _, info = grid_density_coupled(cfg, edges, h, n)
+            cinfo = {"resolution_kpc": h, **info}
         elif losses:
             g, r, n_solves, _ = grid_density_losses(cfg, edges, h, n)
         else:
@@ -86,13 +103,31 @@ def grid_answer(
             f"{measured:.2f}; σ_grid uses p = {order:.2f}"
         )
     err = np.abs(g_f - g_c) / (ratio**order - 1.0)
+    if coupled:
+        t0 = time.perf_counter()
+        g_h, *_ = grid_density_coupled(cfg, edges, res[-1], n // 2)
+        # the loss drift (continuous or adiabatic) is upwinded: first order in Δ ln E; else second
+        p_E = 1.0 if (cfg.losses.model != "none" or has_wind(cfg)) else 2.0
+        e_err = np.abs(g_f - g_h) / ((n / (n // 2)) ** p_E - 1.0)
+        err = np.hypot(err, e_err)
+        f = cinfo
+        notes.append(
+            f"reacceleration: one coupled (E, x) system ({f['method']}, {f['unknowns']} unknowns, "
+            f"{f['energies']} energies {f['E_range_GeV'][0]:.3g}–{f['E_range_GeV'][1]:.3g} GeV, "
+            f"{n} per decade, zero flux in p at both ends); σ_grid includes the energy error "
+            f"|ψ_n − ψ_n/2|/(2^{p_E:g} − 1) in quadrature "
+            f"(largest relative to ψ: {float(np.max(e_err / np.where(g_f > 0, g_f, np.inf))):.1e}; "
+            f"{time.perf_counter() - t0:.2f} s)"
+        )
     if losses:
         t0 = time.perf_counter()
         g_h, *_ = grid_density_losses(cfg, edges, res[-1], n // 2)
         e_err = np.abs(g_f - g_h) / ((n / (n // 2)) ** 2 - 1.0)
         err = np.hypot(err, e_err)
         notes.append(
-            f"energy losses ({cfg.losses.model}): BDF2 march from {cfg.energy.max_GeV:g} GeV "
+            f"energy losses ({cfg.losses.model}"
+            + (", adiabatic by the wind" if has_wind(cfg) else "")
+            + f"): BDF2 march from {cfg.energy.max_GeV:g} GeV "
             f"(ψ = 0) down on {n} nodes per decade; σ_grid includes the energy error "
             "|ψ_n − ψ_n/2|/3 in quadrature "
             f"(largest relative to ψ: {float(np.max(e_err / np.where(g_f > 0, g_f, np.inf))):.1e}; "
@@ -148,17 +183,19 @@ def crosscheck(
     max_relative_error: float = 0.3,
     workers=None,
     write=True,
-    energy_points_per_decade: int = 48,
+    energy_points_per_decade: int | None = None,
     solver: str = "auto",
 ) -> CrosscheckReport:
     """Run the SDE engine and the grid solver on ``config`` and compare them.
 
     config: path, dict or Config (disk/radial_profile source; losses 'none', 'quadratic' or
-           'galactic' on the 2D path, loss-free on the 3D path).
+           'galactic', a wind and reacceleration on the 2D path; loss-free on the 3D path; D varying in
+           space and catastrophic losses on both).
     solver: 'auto' (axisymmetric field → the 2D (R, z) solver, otherwise the 3D Cartesian one),
            '2d' (axisymmetric fields only) or '3d' (any field; e.g. to check the 3D path against the
            2D one on an axisymmetric field).
-    energy_points_per_decade: with losses, nodes per decade of the energy march (BDF2); the energy
+    energy_points_per_decade: with losses or a wind, nodes per decade of the energy march (BDF2; default
+           48); with reacceleration, of the coupled (E, x) solve (default 24); the energy
            error is estimated against half as many and added to σ_grid in quadrature.
     particles, workers: override run.particles, run.workers for the MC.
     resolutions: (coarse, fine) or (coarse, middle, fine) grid spacings [kpc], decreasing, one

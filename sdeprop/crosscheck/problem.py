@@ -112,6 +112,14 @@ def choose_solver(cfg, solver: str = "auto") -> str:
             "use solver '3d' (or 'auto')"
         )
     path = solver if solver != "auto" else ("2d" if ok else "3d")
+    ac, rc = cfg.advection, cfg.reacceleration
+    if path == "3d" and (ac.v0_km_s > 0 or ac.dvdz_km_s_per_kpc > 0 or rc.alfven_speed_km_s > 0):
+        raise ValueError(
+            "a wind (adiabatic losses) or reacceleration with the 3D grid solver is not supported: both "
+            "couple the energies, which would need one 3D Krylov solve per energy node (or a coupled "
+            "3D × E system); run an axisymmetric field on the 2D path"
+            + ("" if ok else f" (the field '{cfg.field.model}' is not axisymmetric)")
+        )
     if path == "3d" and cfg.losses.model != "none":
         raise ValueError(
             f"energy losses ({cfg.losses.model}) with the 3D grid solver are not supported: the "

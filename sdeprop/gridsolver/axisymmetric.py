@@ -27,6 +27,16 @@ J. Comput. Phys. 209, 354):
 
 All parts are second order in h for smooth D and ψ (checked in
 tests/test_gridsolver_axisymmetric.py: error ratio ≈ 4 per halving of h).
+
+Transport terms beyond uniform diffusion (docs/transport.md, "The grid solvers"):
+
+* D that varies in space: a :class:`StaggeredTensor` gives D on the faces and corners directly
+  (:func:`staggered_tensor`: D⊥ f⊥ (I − b bᵀ) + D∥ f∥ b bᵀ, the factors of ``[diffusion] spatial`` from
+  :func:`axisymmetric_factors`, harmonic means of f over the two half cells on a face — exact for a jump
+  of D on the face, first order for one inside a cell; tests/test_gridsolver_transport.py);
+* the wind u = sign(z)(v0 + dv/dz |z|) ẑ: :func:`advection_operator` (−∇·(uψ), first-order upwind fluxes
+  through the z-faces, u = 0 on the plane, no advective flux through |z| = H where ψ = 0) and
+  :func:`cell_wind_divergence` (the exact cell integral of ∇·u = dv/dz + 2 v0 δ(z), for the adiabatic loss).
 Units: kpc, Myr; D in kpc²/Myr, Q in [ψ]/Myr.
 """
 
@@ -51,9 +61,25 @@ __all__ = [
     "solve_axisymmetric",
     "tensor_from_field",
     "tensor_from_config",
+    "StaggeredTensor",
+    "staggered_tensor",
+    "axisymmetric_factors",
+    "advection_operator",
+    "cell_wind_divergence",
 ]
 
-TensorInput = Callable | Sequence[np.ndarray]
+
+@dataclass(frozen=True)
+class StaggeredTensor:
+    """(D_RR, D_Rz, D_zz) [kpc²/Myr] given where the scheme uses them: on the R-faces (n_R + 1, n_z), the
+    z-faces (n_R, n_z + 1) and the corners (n_R + 1, n_z + 1) (``staggered_tensor`` builds one)."""
+
+    faces_R: tuple
+    faces_z: tuple
+    corners: tuple
+
+
+TensorInput = Callable | Sequence[np.ndarray] | StaggeredTensor
 
 
 @dataclass(frozen=True)
@@ -154,10 +180,21 @@ def _sample_tensor(grid: AxisymmetricGrid, tensor: TensorInput):
 
     ``tensor`` is either a callable f(R_kpc, z_kpc) -> (D_RR, D_Rz, D_zz) [kpc²/Myr] evaluated
     exactly at faces and corners, or three arrays of shape (n_R + 1, n_z + 1) on the vertices
-    (grid.nodes_mesh()), averaged to the faces (second order)."""
+    (grid.nodes_mesh()), averaged to the faces (second order), or a :class:`StaggeredTensor`."""
     Rn, zn = grid.R_nodes_kpc, grid.z_nodes_kpc
     Rc, zc = grid.R_centres_kpc, grid.z_centres_kpc
-    if callable(tensor):
+    if isinstance(tensor, StaggeredTensor):
+        shapes = ((grid.n_R + 1, grid.n_z), (grid.n_R, grid.n_z + 1), (grid.n_R + 1, grid.n_z + 1))
+        parts = []
+        for nm, part, shape in zip(
+            ("faces_R", "faces_z", "corners"), (tensor.faces_R, tensor.faces_z, tensor.corners), shapes
+        ):
+            comps = tuple(np.broadcast_to(np.asarray(a, dtype=float), shape) for a in part)
+            if len(comps) != 3:
+                raise ValueError(f"StaggeredTensor.{nm} must be (D_RR, D_Rz, D_zz)")
+            parts.append(comps)
+        faces_R, faces_z, corners = parts
+    elif callable(tensor):
 
         def ev(R, z):
             RR, ZZ = np.meshgrid(R, z, indexing="ij")
@@ -233,7 +270,8 @@ def assemble_operator(grid: AxisymmetricGrid, tensor: TensorInput) -> sp.csr_mat
     Conservative finite-volume scheme of the module docstring (face-centred diagonal fluxes,
     corner-centred cross fluxes; cf. Cerri et al. 2017 JCAP 10, 019 app. A; Günter et al.
     2005 JCP 209, 354). ``tensor``: callable f(R_kpc, z_kpc) -> (D_RR, D_Rz, D_zz) in kpc²/Myr,
-    or three vertex arrays of shape (n_R + 1, n_z + 1)."""
+    three vertex arrays of shape (n_R + 1, n_z + 1), or a :class:`StaggeredTensor` (face and corner
+    values, e.g. with the spatial factors of D: :func:`staggered_tensor`)."""
     nR, nz = grid.n_R, grid.n_z
     hR, hz = grid.dR_kpc, grid.dz_kpc
     (fRR, fRz, _), (_, gRz, gzz), (cRR, cRz, czz) = _sample_tensor(grid, tensor)
@@ -384,11 +422,15 @@ def tensor_from_field(
 
 
 def tensor_from_config(cfg, species: str, kinetic_GeV: float, grid: AxisymmetricGrid, phi_rad: float = 0.0):
-    """Vertex arrays (D_RR, D_Rz, D_zz) [kpc²/Myr] for ``solve_axisymmetric`` from sdeprop's
-    configuration: B from ``sdeprop.models.field.evaluate_field(cfg.field, …)`` sampled on the
-    vertices at azimuth phi_rad (default y = 0, x = R), projected on R̂ and ẑ; D∥, D⊥ from
+    """The tensor [kpc²/Myr] for ``solve_axisymmetric`` from sdeprop's configuration: B from
+    ``sdeprop.models.field.evaluate_field(cfg.field, …)`` sampled on the vertices at azimuth phi_rad
+    (default y = 0, x = R), projected on R̂ and ẑ; D∥, D⊥ from
     ``sdeprop.models.diffusion.diffusion_at(cfg.diffusion, species, kinetic_GeV)``; the field
-    floor from cfg.numerics.field_floor_uG (as the SDE kernel; docs/physics.md §1.6)."""
+    floor from cfg.numerics.field_floor_uG (as the SDE kernel; docs/physics.md §1.6).
+
+    Uniform D (diffusion.spatial = 'uniform'): vertex arrays (D_RR, D_Rz, D_zz).  Otherwise a
+    :class:`StaggeredTensor` with D∥ f∥ and D⊥ f⊥, the factors of ``[diffusion] spatial`` taken on
+    the faces and corners (:func:`staggered_tensor`, :func:`axisymmetric_factors`)."""
     cfg = load_config(cfg)
     R, z = grid.nodes_mesh()
     c, s = np.cos(phi_rad), np.sin(phi_rad)
@@ -398,5 +440,125 @@ def tensor_from_config(cfg, species: str, kinetic_GeV: float, grid: Axisymmetric
     Bp = -B[:, 0] * s + B[:, 1] * c
     Bz = B[:, 2]
     dpar, dperp = diffusion_at(cfg.diffusion, species, kinetic_GeV)
+    if cfg.diffusion.spatial != "uniform":
+        from .terms import SpatialFactors
+
+        factors = axisymmetric_factors(grid, SpatialFactors(cfg), kinetic_GeV, phi_rad)
+        shape = R.shape
+        return staggered_tensor(
+            grid,
+            BR.reshape(shape),
+            Bp.reshape(shape),
+            Bz.reshape(shape),
+            float(dpar[0]),
+            float(dperp[0]),
+            cfg.numerics.field_floor_uG,
+            factors,
+        )
     out = tensor_from_field(BR, Bp, Bz, float(dpar[0]), float(dperp[0]), cfg.numerics.field_floor_uG)
     return tuple(a.reshape(R.shape) for a in out)
+
+
+# ----------------------------------------------------------------------------------------
+# D that varies in space, and the wind
+
+
+def axisymmetric_factors(grid: AxisymmetricGrid, sample, kinetic_GeV: float, phi_rad: float = 0.0):
+    """(f∥, f⊥) of D on the R-faces, the z-faces and the corners: a tuple of three pairs of arrays.
+
+    ``sample(x, y, z, T)`` -> (f∥, f⊥, …) (``terms.SpatialFactors``), evaluated at azimuth phi_rad.  A face
+    takes the harmonic mean of f at the centres of its two half cells (``terms.face_factors``: exact
+    for a jump of D on the face, O(h²) from the point value where f is smooth); a corner the point value.
+    On the axis face (zero area) the outer half cell is used twice."""
+    from .terms import face_factors
+
+    c, s = np.cos(phi_rad), np.sin(phi_rad)
+
+    def at(R, z):
+        return sample(R * c, R * s, z, kinetic_GeV)
+
+    hR, hz = grid.dR_kpc, grid.dz_kpc
+    RnR, zcR = np.meshgrid(grid.R_nodes_kpc, grid.z_centres_kpc, indexing="ij")
+    fR = face_factors(at, (np.abs(RnR - 0.25 * hR), zcR), (RnR + 0.25 * hR, zcR))
+    Rcz, znz = np.meshgrid(grid.R_centres_kpc, grid.z_nodes_kpc, indexing="ij")
+    fz = face_factors(at, (Rcz, znz - 0.25 * hz), (Rcz, znz + 0.25 * hz))
+    Rn, zn = grid.nodes_mesh()
+    fc = at(Rn, zn)[:2]
+    return fR, fz, fc
+
+
+def staggered_tensor(grid: AxisymmetricGrid, BR, Bp, Bz, dpar, dperp, field_floor_uG: float, factors=None):
+    """:class:`StaggeredTensor` of D = D⊥ f⊥ (I − b bᵀ) + D∥ f∥ b bᵀ from the field on the vertices [μG].
+
+    b b ᵀ and I − b bᵀ are averaged from the vertices to the faces as the vertex-array input of
+    :func:`assemble_operator` does (so f = 1 gives the same operator); ``factors`` ((f∥, f⊥) on R-faces,
+    z-faces and corners, :func:`axisymmetric_factors`) multiply the two parts there (None: f = 1).
+    dpar, dperp [kpc²/Myr] scalars."""
+    BR, Bp, Bz = (np.asarray(a, dtype=float) for a in (BR, Bp, Bz))
+    norm2 = BR * BR + Bp * Bp + Bz * Bz + field_floor_uG**2
+    bb = (BR * BR / norm2, BR * Bz / norm2, Bz * Bz / norm2)
+    perp = (1.0 - bb[0], -bb[1], 1.0 - bb[2])
+    faces = {
+        "R": (
+            tuple(0.5 * (a[:, :-1] + a[:, 1:]) for a in bb),
+            tuple(0.5 * (a[:, :-1] + a[:, 1:]) for a in perp),
+        ),
+        "z": (
+            tuple(0.5 * (a[:-1, :] + a[1:, :]) for a in bb),
+            tuple(0.5 * (a[:-1, :] + a[1:, :]) for a in perp),
+        ),
+        "c": (bb, perp),
+    }
+    if factors is None:
+        factors = ((1.0, 1.0),) * 3
+    out = []
+    for key, (fpar, fperp) in zip(("R", "z", "c"), factors):
+        par, per = faces[key]
+        out.append(tuple(dpar * fpar * a + dperp * fperp * b for a, b in zip(par, per)))
+    return StaggeredTensor(*out)
+
+
+def _wind_face_speeds(grid: AxisymmetricGrid, v0_kpc_per_Myr: float, dvdz_per_Myr: float):
+    from .terms import wind_face_speed
+
+    return wind_face_speed(grid.z_nodes_kpc, v0_kpc_per_Myr, dvdz_per_Myr)
+
+
+def advection_operator(grid: AxisymmetricGrid, v0_kpc_per_Myr: float, dvdz_per_Myr: float) -> sp.csr_matrix:
+    """Sparse matrix W with Wψ ≈ −∇·(u ψ) [Myr⁻¹ × ψ] for the wind u = sign(z)(v0 + dv/dz |z|) ẑ.
+
+    Finite volume with first-order upwind fluxes through the z-faces, F = u⁺ ψ_below + u⁻ ψ_above
+    (u evaluated on the face, u = 0 on the plane); u_z is odd in z, so every face carries the flux
+    away from the plane and a cell that holds the plane loses through both faces.  On the walls |z| = H
+    the flux is u ψ with the boundary value ψ = 0, i.e. zero: the particles leave through the wall by
+    the diffusive flux of :func:`assemble_operator`.  Σ V W ψ = 0 up to that: W conserves particles."""
+    nR, nz, hz = grid.n_R, grid.n_z, grid.dz_kpc
+    u = _wind_face_speeds(grid, v0_kpc_per_Myr, dvdz_per_Myr)  # (nz + 1,)
+    rows, cols, vals = [], [], []
+    # interior faces jf = 1..nz-1 between cells jf-1 (below) and jf (above)
+    for jf in range(1, nz):
+        uf = u[jf]
+        src = jf - 1 if uf > 0 else jf
+        if uf == 0.0:
+            continue
+        i = np.arange(nR)
+        flux = abs(uf) / hz
+        # the upwind cell loses flux, the downwind cell gains it
+        dst = jf if uf > 0 else jf - 1
+        rows += [i * nz + src, i * nz + dst]
+        cols += [i * nz + src, i * nz + src]
+        vals += [np.full(nR, -flux), np.full(nR, flux)]
+    N = nR * nz
+    if not rows:
+        return sp.csr_matrix((N, N))
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(N, N))
+
+
+def cell_wind_divergence(grid: AxisymmetricGrid, v0_kpc_per_Myr: float, dvdz_per_Myr: float) -> np.ndarray:
+    """∇·u [Myr⁻¹] per cell, flat (n_R n_z,): the finite-volume integral over the cell, (u_top − u_bottom)/h_z
+    (``terms.wind_divergence``: dv/dz + 2 v0/h_z in a cell with the plane inside, v0/h_z in each of two
+    cells that share it as a face)."""
+    from .terms import wind_divergence
+
+    d = wind_divergence(grid.z_nodes_kpc, v0_kpc_per_Myr, dvdz_per_Myr)
+    return np.tile(d, grid.n_R)

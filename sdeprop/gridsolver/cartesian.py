@@ -36,6 +36,11 @@ stays symmetric. For the axis couplings (positive weights) this adds to the diag
 corner weight can be negative, and then it takes from it — bounded by clipping θ below
 (``cylinder_dirichlet``: θ ≥ 0.01); CG has converged on every galactic case tried.
 
+D that varies in space enters through the node tensor (D∥ f∥, D⊥ f⊥ at the nodes;
+``diffusion_tensor_from_config`` for every ``[diffusion] spatial`` kind), catastrophic losses as −ν on
+the diagonal of the assembled matrix (sdeprop/crosscheck/grid.py); the wind and reacceleration are
+solved on the 2D grid only (docs/transport.md, "The grid solvers").
+
 Units: lengths kpc, D kpc²/Myr, Q in (density)/Myr, so ψ is in the density unit of Q × Myr.
 """
 
@@ -444,7 +449,8 @@ def diffusion_tensor_from_config(
     B from ``models.field.evaluate_field(cfg.field, ·)`` [μG], b = B/sqrt(|B|² + B_f²) with
     B_f = cfg.numerics.field_floor_uG (config.py NumericsSection), D∥, D⊥ from
     ``models.diffusion.diffusion_at(cfg.diffusion, species, E)``; D = D⊥ I + (D∥ − D⊥) b bᵀ
-    (docs/physics.md §1.6). species defaults to cfg.species.name."""
+    (docs/physics.md §1.6), times the factors f∥, f⊥ of ``[diffusion] spatial`` at the nodes
+    (``gridsolver.terms.SpatialFactors``). species defaults to cfg.species.name."""
     cfg = load_config(cfg)
     if not (np.isfinite(kinetic_GeV) and kinetic_GeV > 0):
         raise ValueError(f"kinetic_GeV must be finite and > 0, got {kinetic_GeV!r}")
@@ -454,7 +460,12 @@ def diffusion_tensor_from_config(
     bf = cfg.numerics.field_floor_uG
     b = B / np.sqrt(np.sum(B * B, axis=1) + bf * bf)[:, None]
     dpar, dperp = diffusion_at(cfg.diffusion, species, kinetic_GeV)
-    return field_aligned_tensor(b, dpar[0], dperp[0]).reshape(grid.shape + (3, 3))
+    fpar = fperp = 1.0
+    if cfg.diffusion.spatial != "uniform":
+        from .terms import SpatialFactors
+
+        fpar, fperp, _ = SpatialFactors(cfg)(pts[:, 0], pts[:, 1], pts[:, 2], kinetic_GeV)
+    return field_aligned_tensor(b, dpar[0] * fpar, dperp[0] * fperp).reshape(grid.shape + (3, 3))
 
 
 def solve_from_config(
