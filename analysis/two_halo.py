@@ -1,0 +1,140 @@
+"""The two-halo model against a conventional one: the local proton spectrum hardens above ~1 TeV, and
+primary electrons harden above ~10 GeV (docs/transport.md, "The two-halo model").
+
+    sdeprop run runs/two_halo_protons.toml
+    sdeprop run runs/conventional_protons.toml
+    sdeprop run runs/two_halo_electrons.toml          (optional)
+    python analysis/two_halo.py [--outputs outputs] [--out docs/figures]
+
+For each result: the spectrum in the solar-ring tally ("sun_ring"), its local index
+α(E) = −d ln n/d ln E from weighted straight-line fits over sliding windows of ``--window`` bins, with
+the errors of the fit (bins are independent histories-averaged estimates; their Monte Carlo errors are
+taken as uncorrelated between energy bins, which the per-history moments of one particle spanning
+several bins make slightly optimistic), and the index change between a low and a high window.  For the
+protons the one-dimensional estimate of the two-halo model,
+
+    N0 ∝ ξ ρ^(−ν−δ0) + (1 − ξ) ρ^(−ν−δ0−Δ)      (ρ = R/R0, ξ = ξL/L),
+
+is drawn for its shape (normalised to the simulation at the lowest energy): it neglects reacceleration,
+the radial extent of the galaxy and the smooth transition, and tends to index ν + δ0 at high energy.
+Writes <out>/two_halo.png and <out>/two_halo.csv, and prints the table of index changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import sdeprop  # noqa: E402
+from sdeprop.spectra import spectrum_from_config  # noqa: E402
+
+RUNS = ("two_halo_protons", "conventional_protons", "two_halo_electrons")
+#: (low, high) energy windows [GeV] of the index change, per species
+WINDOWS = {"proton": ((10.0, 200.0), (2.0e3, 5.0e4)), "electron": ((1.5, 8.0), (15.0, 100.0))}
+
+
+def ring_spectrum(res, tally="sun_ring"):
+    """(E [GeV], n, σ_n) in the tally's single (R, z) cell, for the run's own injection spectrum."""
+    t = res.tallies[tally]
+    d = t.reweight(spectrum_from_config(res.config.spectrum))
+    return t.centers("E_GeV"), d.density[0, 0, :], d.uncertainty[0, 0, :]
+
+
+def slope(e, n, dn, lo, hi):
+    """Weighted least-squares slope of ln n against ln E over lo ≤ E ≤ hi: (α = −slope, σ_α)."""
+    m = (e >= lo) & (e <= hi) & (n > 0) & (dn > 0)
+    if m.sum() < 2:
+        return math.nan, math.nan
+    x, y, w = np.log(e[m]), np.log(n[m]), (n[m] / dn[m]) ** 2
+    xm = np.sum(w * x) / np.sum(w)
+    sxx = np.sum(w * (x - xm) ** 2)
+    b = np.sum(w * (x - xm) * y) / sxx
+    return -b, 1.0 / math.sqrt(sxx)
+
+
+def local_index(e, n, dn, window):
+    """α(E) from fits over ``window`` adjacent bins: (centres, α, σ_α)."""
+    out = []
+    for i in range(len(e) - window + 1):
+        a, s = slope(e[i : i + window], n[i : i + window], dn[i : i + window], 0.0, math.inf)
+        out.append((math.exp(np.mean(np.log(e[i : i + window]))), a, s))
+    return np.array(out).T if out else np.zeros((3, 0))
+
+
+def one_dimensional_estimate(cfg, e):
+    """ξ ρ^(−ν−δ0) + (1 − ξ) ρ^(−ν−δ0−Δ) per unit rigidity, turned into per unit kinetic energy."""
+    dc, th = cfg.diffusion, cfg.diffusion.two_halo
+    m = 0.93827209
+    p = np.sqrt(e * (e + 2 * m))
+    rho = p / dc.reference_rigidity_GV
+    xi = th.inner_half_thickness_kpc / cfg.galaxy.halo_height_kpc
+    nu = cfg.spectrum.index
+    n = xi * rho ** (-nu - dc.delta_par) + (1 - xi) * rho ** (-nu - dc.delta_par - th.delta_change)
+    return n * (e + m) / p  # dR/dE = E_tot/p
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--outputs", default="outputs", help="folder with the runs' HDF5 results")
+    ap.add_argument("--out", default="docs/figures", help="folder for the figure and the table")
+    ap.add_argument("--window", type=int, default=4, help="bins per local-index fit")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    found = {name: Path(args.outputs) / f"{name}.h5" for name in RUNS}
+    found = {k: v for k, v in found.items() if v.exists()}
+    if not found:
+        raise SystemExit(f"no results in {args.outputs}: run the configurations in runs/ first")
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    rows = ["run,species,low_window_GeV,alpha_low,err_low,high_window_GeV,alpha_high,err_high,change,err"]
+    print(f"{'run':24s} {'α low':>14s} {'α high':>14s} {'Δα':>14s}")
+    for name, path in found.items():
+        res = sdeprop.load_result(path)
+        species = res.config.species.name
+        e, n, dn = ring_spectrum(res)
+        power = 2.7 if species == "proton" else 3.0
+        ok = n > 0
+        line = ax[0].errorbar(e[ok], (e**power * n)[ok], (e**power * dn)[ok], fmt="o-", ms=3, label=name)
+        if name == "two_halo_protons":
+            est = one_dimensional_estimate(res.config, e)
+            ax[0].plot(
+                e,
+                e**power * est * n[ok][0] / est[ok][0],
+                ":",
+                color=line[0].get_color(),
+                label="1D estimate (shape)",
+            )
+        xc, a, s = local_index(e, n, dn, args.window)
+        ax[1].errorbar(xc, a, s, fmt="o-", ms=3, label=name)
+        (l0, l1), (h0, h1) = WINDOWS[species]
+        al, sl = slope(e, n, dn, l0, l1)
+        ah, sh = slope(e, n, dn, h0, h1)
+        change, err = al - ah, math.hypot(sl, sh)
+        print(f"{name:24s} {al:7.3f} ± {sl:5.3f} {ah:7.3f} ± {sh:5.3f} {change:7.3f} ± {err:5.3f}")
+        rows.append(
+            f"{name},{species},{l0}-{l1},{al:.4f},{sl:.4f},{h0}-{h1},{ah:.4f},{sh:.4f},{change:.4f},{err:.4f}"
+        )
+    ax[0].set(
+        xscale="log",
+        yscale="log",
+        xlabel="E [GeV]",
+        ylabel=r"E$^{2.7}$ n (protons), E$^3$ n (e$^-$)",
+        title="solar ring, 7.8 < R < 8.8 kpc, |z| < 0.2 kpc",
+    )
+    ax[1].set(xscale="log", xlabel="E [GeV]", ylabel=r"local index $\alpha = -d\ln n/d\ln E$")
+    for a in ax:
+        a.legend(fontsize=8)
+    fig.savefig(out / "two_halo.png", dpi=110)
+    (out / "two_halo.csv").write_text("\n".join(rows) + "\n")
+    print(f"wrote {out / 'two_halo.png'} and {out / 'two_halo.csv'}")
+
+
+if __name__ == "__main__":
+    main()
