@@ -126,7 +126,7 @@ def main():
         yscale="log",
         xlabel="E [GeV]",
         ylabel=r"E$^{2.7}$ n (protons), E$^3$ n (e$^-$)",
-        title="solar ring, 7.8 < R < 8.8 kpc, |z| < 0.2 kpc",
+        title="solar ring, 7.3 < R < 9.3 kpc, |z| < 0.3 kpc",
     )
     ax[1].set(xscale="log", xlabel="E [GeV]", ylabel=r"local index $\alpha = -d\ln n/d\ln E$")
     for a in ax:

@@ -60,12 +60,15 @@ def closed_box_config(
     time: dict | None = None,
     numerics: dict | None = None,
     diffusion: dict | None = None,
+    turbulence: dict | None = None,
 ) -> dict:
     """Configuration of the check: particles uniform at t = 0, recorded at T with D∥ T = ``spread_kpc2``;
     the tally covers the largest square |x|, |y| < R_max/√2 over the full height."""
     T = spread_kpc2 / D_par_kpc2_per_Myr
     half = radius_max_kpc / math.sqrt(2.0) * 0.99
+    extra = {"turbulence": turbulence} if turbulence else {}
     return {
+        **extra,
         "run": {"particles": particles, "batch_size": min(particles, 20000), "seed": seed, "progress": False},
         "energy": {"min_GeV": 100.0, "max_GeV": 100.01},
         "galaxy": {

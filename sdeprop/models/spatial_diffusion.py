@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 from numba import njit
 
-from .diffusion import SPECIES
+from .diffusion import SPECIES, diffusion_at
 from .field import field_and_jacobian
 
 SPATIAL_UNIFORM = 0
@@ -414,6 +414,14 @@ def _pack_turbulence(cfg, ln_r0):
         if key in known and key not in options:
             options[key] = value
     lnf_par, lnf_perp = turbulence_factor_table(tc.model, tc.reference_eta, ln_r, ln_eta, **options)
+    # D⊥ never exceeds D∥: the quasi-linear scalings, extrapolated to η ≳ 1, would make D⊥ ≫ D∥ (10¹² in
+    # UF23 with the JF12 random field), where scattering has made the transport isotropic; the table is
+    # capped at D⊥ = D∥ (docs/transport.md)
+    energy = np.sqrt((np.exp(ln_r) * abs(charge)) ** 2 + mass**2) - mass
+    d_par, d_perp = diffusion_at(cfg.diffusion, cfg.species.name, energy)
+    with np.errstate(divide="ignore"):
+        ln_ratio = np.log(np.asarray(d_par) / np.asarray(d_perp))
+    lnf_perp = np.minimum(lnf_perp, lnf_par + ln_ratio[:, None])
     table = np.stack([lnf_par, lnf_perp], axis=-1)
     if not np.all(np.isfinite(table)):
         raise ValueError(

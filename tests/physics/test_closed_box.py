@@ -66,3 +66,55 @@ def test_plane_interface_off_fails_in_cerri17_x_field():
         numerics={"plane_interface": "off"},
     )
     assert check.p_value < P_FAIL, (check.chi2, check.ratio.min(), check.ratio.max())
+
+
+# --- D varying in space (docs/transport.md): the drift gains ∂_j D⊥ + b_j (b·∇)(D∥ − D⊥)
+TWO_HALO = {
+    "spatial": "two_halo",
+    "delta_par": 0.19,
+    "two_halo": {"inner_half_thickness_kpc": 0.8, "delta_change": 0.39, "transition_index": 5},
+}
+ALONG_X = {"model": "uniform", "direction": [1.0, 0.0, 0.0]}
+
+
+def test_uniform_density_stays_uniform_with_a_strong_two_halo_index_change():
+    """δ(z) = 0.19 + 0.39 (|z|/0.8 kpc)^5 at 100 GeV: D is 6 times larger outside |z| = 0.8 kpc than at the
+    plane; z bins of 0.5 kpc.  With the gradient drift χ²/392 ≈ 1.0 (p = 0.38 at 30 000 particles)."""
+    check = closed_box_check(ALONG_X, 20_000, diffusion=TWO_HALO, bins=(7, 7, 8), seed=13)
+    assert check.p_value > P_FAIL, (check.chi2, check.ratio.mean(axis=(0, 1)))
+
+
+def test_strong_two_halo_index_change_fails_without_the_drift():
+    """Without the drift the density tends to 1/D: 1.8 times the mean near the plane and 0.57 far from it
+    (χ² = 1662/392 at 10 000 particles)."""
+    check = closed_box_check(ALONG_X, 5_000, diffusion=TWO_HALO, bins=(7, 7, 8), drift=False, seed=14)
+    assert check.p_value < P_FAIL, (check.chi2, check.ratio.mean(axis=(0, 1)))
+
+
+TURBULENT = {"spatial": "turbulence"}
+JF12_RANDOM = {"model": "jf12_random"}
+
+
+def test_uniform_density_stays_uniform_with_turbulence_dependent_diffusion_in_uf23():
+    """D∥ ∝ (η/η_ref)^−2 and D⊥ ∝ (η/η_ref)² (quasi-linear, capped at D⊥ = D∥) with η = δB/B from the JF12
+    random field over UF23: D∥ varies by 10⁶ over the box.  The time is 25 times the usual one (D∥ is
+    50 times smaller than its nominal value at the median point).  p = 0.62 at 20 000 particles."""
+    check = closed_box_check(
+        UF23, 20_000, diffusion=TURBULENT, turbulence=JF12_RANDOM, spread_kpc2=50.0, seed=15, time=FLOOR
+    )
+    assert check.p_value > P_FAIL, (check.chi2, check.ratio.mean(axis=(0, 1)))
+
+
+def test_turbulence_dependent_diffusion_fails_without_the_drift():
+    """Without the drift: 0.43 of the mean at |z| > 1 kpc, 1.56 inside (χ² = 3389/196 at 10 000)."""
+    check = closed_box_check(
+        UF23,
+        5_000,
+        diffusion=TURBULENT,
+        turbulence=JF12_RANDOM,
+        spread_kpc2=50.0,
+        drift=False,
+        seed=16,
+        time=FLOOR,
+    )
+    assert check.p_value < P_FAIL, (check.chi2, check.ratio.mean(axis=(0, 1)))
