@@ -1180,7 +1180,8 @@ class _TallyBase(_Section):
         None,
         ge=1,
         le=10000,
-        description="Bins of the source-energy (E0) axis, kept when losses act; default: energy_bins over "
+        description="Bins of the source-energy (E0) axis, kept when the energy moves (losses, a wind, "
+        "reacceleration); default: energy_bins over "
         "the injection range.",
     )
 

@@ -7,8 +7,9 @@ Every tally is a block of one flat float64 array with the index order
   ``estimator.output_times_Myr`` (snapshot estimator only);
 * the spatial cells are (R, z) for ``cylindrical``, (x, y, z) for ``cartesian`` and a
   single cell for ``sphere``; spatial bins are uniform, energy bins uniform in ln E;
-* E is the current kinetic energy; E0, the source energy, is kept only when losses act
-  (otherwise E = E0 and the axis has length 1).
+* E is the current kinetic energy; E0, the source energy, is kept only when the energy moves
+  (continuous losses, a wind's adiabatic cooling, reacceleration; otherwise E = E0 and the axis
+  has length 1).
 
 Scoring is per history: a particle's contributions c collect in a scratch array and, when
 the particle ends, five moments go into ``sums`` (last axis, length 5): Σc, Σc·v, Σc², Σc²·v, Σc²·v², where

@@ -2,8 +2,8 @@
 
 The Cerri toy galaxy of tests/test_crosscheck.py (R_max = 10 kpc, H = 2 kpc, Gaussian source σ_z = 0.2
 kpc), δ = 0.3, 5 R × 4 z × 6 E cells, grid at 0.2 and 0.1 kpc.  The two-halo model is the sharp one
-(`sharp = true`, D × 3.5 at |z| = ξL = 0.5 kpc at 100 GeV): the smooth n = 5 transition has the kernel's
-known residence-time bias (docs/transport.md), and the crosscheck compares the residence-time tally.
+(`sharp = true`, D × 3.5 at |z| = ξL = 0.5 kpc at 100 GeV) and, with the wind and reacceleration, also
+the smooth one (n = 5), whose steps the kernel bounds over their reach (docs/transport.md).
 Criteria as in tests/test_crosscheck.py: max |pull| < 4 and χ² p > 1e-3 over the compared cells
 (120 cells: P(max |pull| > 4) ≤ 120 × 6.3e-5 = 7.6e-3 for a correct code).
 
@@ -85,6 +85,18 @@ def test_two_halo_wind_and_reacceleration_sde_matches_grid():
     """Sharp two-halo, wind and reacceleration together (module docstring for the statistics)."""
     r = run(case(diffusion=TWO_HALO, advection=WIND, reacceleration=REACC))
     assert any("reacceleration: one coupled" in n for n in r.notes)
+    assert r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()
+
+
+@pytest.mark.slow
+def test_smooth_two_halo_wind_and_reacceleration_sde_matches_grid():
+    """The smooth two-halo model (n = 5), a wind and reacceleration: the acceptance case of the grid
+    solvers' new terms (module docstring for the statistics)."""
+    smooth = copy.deepcopy(TWO_HALO)
+    smooth["two_halo"] = {"inner_half_thickness_kpc": 0.5, "delta_change": 0.39, "transition_index": 5.0}
+    cfg = case(diffusion=smooth, advection=WIND, reacceleration=REACC)
+    cfg["run"]["particles"] = 6000
+    r = run(cfg)
     assert r.max_abs_pull < 4.0 and r.p_value > 1e-3, r.markdown()
 
 
