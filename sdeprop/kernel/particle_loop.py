@@ -219,6 +219,7 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         slope_e = parallel_log_slope(dkind, diff_p, e_d, mass, physics.charge) if reacc else 0.0
         ddelta = 0.0  # the spatial model's change of D∥'s rigidity index at the particle
         rate_d = 0.0  # 2 gᵀ D g of ln D∥ and ln D⊥: the step control of a D varying in space
+        bound_guess = 0.0  # the last step's window bound (spatial_step_bound), 0 when it did not bind
         ex = ey = ez = 0.0  # drift beyond the field's: ∇ of the magnitudes, and the wind
         nu = catastrophic_rate(ckind, cat_p, math.sqrt(x * x + y * y), z, e, ln_e, mass)
         k_pp = 0.0
@@ -306,8 +307,10 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                                             m2, floor_step2)
                 if windowed:
                     # ln D may be steepest where the start point cannot see: the bound looks over the reach
-                    dt = max(spatial_step_bound(skind, sp, sel_dl, x, y, z, bx, by, bz, dpar, dperp, dt,
-                                                step_frac2), min(dt, floor_step2 * inv_2dpar))
+                    bound = spatial_step_bound(skind, sp, sel_dl, x, y, z, bx, by, bz, dpar, dperp, dt,
+                                               step_frac2, bound_guess)
+                    bound_guess = bound if bound < dt else 0.0
+                    dt = max(bound, min(dt, floor_step2 * inv_2dpar))
                 elif rate_d * dt > step_frac2:
                     dt = min(dt, max(step_frac2 / rate_d, floor_step2 * inv_2dpar))
                 if q_loss > 0.0:

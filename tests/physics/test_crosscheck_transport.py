@@ -15,6 +15,7 @@ Measured (10 000 histories each, seed 3, 2 workers; grid 0.2/0.1 kpc):
 | wind v0 = 20 km/s alone | 146.9/120 | 0.048 | 2.42 | −0.21 |
 | reacceleration v_A = 30 km/s alone | 115.1/120 | 0.61 | 2.94 | +0.31 |
 | all three together | 101.6/120 | 0.89 | 2.25 | −0.14 |
+| smooth two-halo (n = 5) + wind + reacceleration, 6 000 histories | 132.2/120 | 0.21 | 2.72 | |
 
 Before the tally fix (tallies.build_tally_layouts: a source-energy axis whenever the energy moves, so the
 MC is reweighted by E0 with a wind or reacceleration and no continuous losses) the wind alone gave
