@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -84,9 +85,25 @@ def sdeprop_cli(*args, cwd, timeout=120, preexec_fn=None, env=None, **popen) -> 
     )
 
 
-def start_cli(*args, cwd, env=None, **popen) -> subprocess.Popen:
+def interruptible(then=None):
+    """A ``preexec_fn`` that gives the child the default SIGINT disposition (then runs ``then``).
+
+    A shell that starts a job in the background sets SIGINT to "ignore", children inherit that, and
+    Python then leaves it ignored: a test that interrupts its child would see the run go on.  With
+    this the tests that send SIGINT do not depend on how the test session itself was launched."""
+
+    def reset():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if then is not None:
+            then()
+
+    return reset
+
+
+def start_cli(*args, cwd, env=None, preexec_fn=None, **popen) -> subprocess.Popen:
     """``python -m sdeprop ARGS`` started in the background, in its own session (its pid is the
-    session id); ``popen``: more Popen arguments (``preexec_fn=file_size_limit(...)``)."""
+    session id), interruptible by SIGINT; ``popen``: more Popen arguments; ``preexec_fn`` (e.g.
+    ``file_size_limit(...)``) runs in the child too."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "sdeprop", *map(str, args)],
@@ -96,6 +113,7 @@ def start_cli(*args, cwd, env=None, **popen) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=interruptible(preexec_fn),
         **popen,
     )
 

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import ROOT
+from .conftest import ROOT, interruptible
 
 _CHILD = """
 import sys, time
@@ -52,6 +52,7 @@ def start_paced_run(*args, cwd, pause_s=0.15, first_in_order=-1) -> subprocess.P
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=interruptible(),
     )
 
 
