@@ -36,6 +36,7 @@ from scipy import integrate  # noqa: E402
 
 import sdeprop  # noqa: E402
 from sdeprop.spectra import spectrum_from_config  # noqa: E402
+from sdeprop.units import PROTON_MASS_GEV  # noqa: E402
 
 RUNS = ("two_halo_protons", "conventional_protons", "two_halo_electrons", "conventional_electrons")
 #: (low, high) energy windows [GeV] of the index change, per species
@@ -76,7 +77,7 @@ def one_dimensional_estimate(cfg, e):
     ξ ρ^(−ν−δ0) + (1 − ξ) ρ^(−ν−δ0−Δ) times L/D0; tests/physics/test_transport_terms.py checks that the
     kernel reproduces it in a slab."""
     dc, th = cfg.diffusion, cfg.diffusion.two_halo
-    m = 0.93827209
+    m = PROTON_MASS_GEV
     p = np.sqrt(e * (e + 2 * m))
     rho = p / dc.reference_rigidity_GV
     h, big = th.inner_half_thickness_kpc, cfg.galaxy.halo_height_kpc

@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from .models.advection import has_wind
+from .models.reacceleration import has_reacceleration
+
 TALLY_CYLINDRICAL = 0
 TALLY_CARTESIAN = 1
 TALLY_SPHERE = 2
@@ -129,12 +132,7 @@ def build_tally_layouts(cfg) -> list[TallyLayout]:
     """Layouts of all [[tally]] tables, placed one after another in the flat arrays."""
     H, Rmax = cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc
     # the energy moves with continuous losses, a wind (adiabatic) or reacceleration: reweight by E0
-    with_e0 = (
-        cfg.losses.model != "none"
-        or cfg.advection.v0_km_s > 0
-        or cfg.advection.dvdz_km_s_per_kpc > 0
-        or cfg.reacceleration.alfven_speed_km_s > 0
-    )
+    with_e0 = cfg.losses.model != "none" or has_wind(cfg) or has_reacceleration(cfg)
     times = np.asarray(cfg.estimator.output_times_Myr, dtype=float)
     layouts, offset = [], 0
     for t in cfg.tally:

@@ -15,8 +15,10 @@ from ..config import load_config
 from ..gridsolver.axisymmetric import AxisymmetricGrid
 from ..gridsolver.cartesian import CartesianGrid, cylinder_dirichlet
 from ..io import read_field_grid
+from ..models.advection import has_wind
 from ..models.diffusion import SPECIES, diffusion_at
 from ..models.field import build_field, evaluate_field, sample_on_grid
+from ..models.reacceleration import has_reacceleration
 from ..models.sources import build_source
 from ..spectra import spectrum_from_config
 
@@ -112,8 +114,7 @@ def choose_solver(cfg, solver: str = "auto") -> str:
             "use solver '3d' (or 'auto')"
         )
     path = solver if solver != "auto" else ("2d" if ok else "3d")
-    ac, rc = cfg.advection, cfg.reacceleration
-    if path == "3d" and (ac.v0_km_s > 0 or ac.dvdz_km_s_per_kpc > 0 or rc.alfven_speed_km_s > 0):
+    if path == "3d" and (has_wind(cfg) or has_reacceleration(cfg)):
         raise ValueError(
             "a wind (adiabatic losses) or reacceleration with the 3D grid solver is not supported: both "
             "couple the energies, which would need one 3D Krylov solve per energy node (or a coupled "

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..io import load_result
-from ..models.diffusion import SPECIES
+from ..models.diffusion import SPECIES, kinetic_from_rigidity
 from ..result import Result
 from ..spectra import PowerLaw, PowerLawCutoff, SmoothBrokenPowerLaw, Spectrum
 from ..units import KPC_CM
@@ -47,12 +47,6 @@ def flux_from_density(density_per_kpc3_per_GeV, kinetic_GeV, mass_GeV):
     T = np.asarray(kinetic_GeV, dtype=float)
     beta = np.sqrt(T * (T + 2.0 * mass_GeV)) / (T + mass_GeV)
     return beta * C_M_PER_S * np.asarray(density_per_kpc3_per_GeV, dtype=float) / (4.0 * math.pi * _KPC_M**3)
-
-
-def kinetic_from_rigidity(rigidity_GV, mass_GeV, charge):
-    """Kinetic energy T = sqrt((|Z| R)² + m²) − m [GeV] of rigidity R [GV] (p = |Z| R in GeV/c)."""
-    p = abs(charge) * np.asarray(rigidity_GV, dtype=float)
-    return np.sqrt(p * p + mass_GeV * mass_GeV) - mass_GeV
 
 
 def dT_dR(kinetic_GeV, mass_GeV, charge):

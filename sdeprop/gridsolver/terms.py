@@ -25,11 +25,11 @@ import numpy as np
 from numba import njit
 
 from ..io import read_field_grid
-from ..models.advection import wind_parameters
+from ..models.advection import has_wind, wind_parameters
 from ..models.catastrophic import CATASTROPHIC_NONE, build_catastrophic, catastrophic_rate
 from ..models.diffusion import SPECIES
 from ..models.field import build_field
-from ..models.reacceleration import alfven_speed_kpc_per_myr
+from ..models.reacceleration import alfven_speed_kpc_per_myr, has_reacceleration
 from ..models.spatial_diffusion import SPATIAL_UNIFORM, _many, build_spatial_diffusion, rigidity_selection
 
 __all__ = [
@@ -52,14 +52,6 @@ def kinetic_to_momentum(kinetic_GeV, mass_GeV):
     t = np.asarray(kinetic_GeV, dtype=float)
     p = np.sqrt(t * (t + 2.0 * mass_GeV))
     return p, p / (t + mass_GeV)
-
-
-def has_wind(cfg) -> bool:
-    return cfg.advection.v0_km_s > 0.0 or cfg.advection.dvdz_km_s_per_kpc > 0.0
-
-
-def has_reacceleration(cfg) -> bool:
-    return cfg.reacceleration.alfven_speed_km_s > 0.0
 
 
 def has_catastrophic(cfg) -> bool:

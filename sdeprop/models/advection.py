@@ -50,6 +50,11 @@ def plane_occupation(z0, z1, dzz, dt, u):
     return ell / (2.0 * dzz)
 
 
+def has_wind(cfg) -> bool:
+    """Whether the validated configuration ``cfg`` has a Galactic wind (v0 or dv/dz above zero)."""
+    return cfg.advection.v0_km_s > 0.0 or cfg.advection.dvdz_km_s_per_kpc > 0.0
+
+
 @njit(cache=True, error_model="numpy")
 def reflected_wind_step(z0, z1, dzz, dt, u_min, u_side):
     """The end of a step across the plane under the wind u_z = sign(z) v0 (+ dv/dz z): (∫δ(Z) ds [Myr/kpc],

@@ -74,6 +74,12 @@ def build_diffusion(diff_cfg) -> tuple[int, np.ndarray]:
     return kind, p
 
 
+def kinetic_from_rigidity(rigidity_GV, mass_GeV, charge):
+    """Kinetic energy T = sqrt((|Z| R)² + m²) − m [GeV] of rigidity R [GV] (p = |Z| R in GeV/c)."""
+    p = abs(charge) * np.asarray(rigidity_GV, dtype=float)
+    return np.sqrt(p * p + mass_GeV * mass_GeV) - mass_GeV
+
+
 def diffusion_at(diff_cfg, species: str, kinetic_GeV):
     """Vectorised convenience: (D∥, D⊥) in kpc²/Myr for an array of kinetic energies."""
     kind, p = build_diffusion(diff_cfg)

@@ -28,3 +28,8 @@ def momentum_diffusion_rate(va2, delta, dpar):
     """K = D_pp/p² [Myr⁻¹] for v_A² [kpc²/Myr²], the spectrum index δ and D∥ [kpc²/Myr] (Seo & Ptuskin
     1994, ω = 1)."""
     return 4.0 * va2 / (3.0 * delta * (4.0 - delta * delta) * (4.0 - delta) * dpar)
+
+
+def has_reacceleration(cfg) -> bool:
+    """Whether the validated configuration ``cfg`` has reacceleration (an Alfvén speed above zero)."""
+    return cfg.reacceleration.alfven_speed_km_s > 0.0

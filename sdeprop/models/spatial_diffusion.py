@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 from numba import njit
 
-from .diffusion import SPECIES, diffusion_at
+from .diffusion import SPECIES, diffusion_at, kinetic_from_rigidity
 from .field import field_and_jacobian
 
 SPATIAL_UNIFORM = 0
@@ -428,7 +428,7 @@ def _pack_turbulence(cfg, ln_r0):
     # D⊥ never exceeds D∥: the quasi-linear scalings, extrapolated to η ≳ 1, would make D⊥ ≫ D∥ (10¹² in
     # UF23 with the JF12 random field), where scattering has made the transport isotropic; the table is
     # capped at D⊥ = D∥ (docs/transport.md)
-    energy = np.sqrt((np.exp(ln_r) * abs(charge)) ** 2 + mass**2) - mass
+    energy = kinetic_from_rigidity(np.exp(ln_r), mass, charge)
     d_par, d_perp = diffusion_at(cfg.diffusion, cfg.species.name, energy)
     with np.errstate(divide="ignore"):
         ln_ratio = np.log(np.asarray(d_par) / np.asarray(d_perp))
