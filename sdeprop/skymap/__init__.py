@@ -1,0 +1,1 @@
+"""Sky maps: line-of-sight integration of emissivities into HEALPix and plate-carrée maps."""

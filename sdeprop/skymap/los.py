@@ -1,0 +1,266 @@
+"""Line-of-sight integration of an emissivity through a tally's grid (the numba part of the sky maps).
+
+The intensity in a direction d̂ seen from the observer o is
+
+    I(E) = ∫ q(o + s d̂, E) ds,
+
+with q the volume emissivity per steradian [GeV⁻¹ cm⁻³ s⁻¹ sr⁻¹] (so that the usual 1/4π of an
+isotropic emitter is already in q) and s in cm; I is in GeV⁻¹ cm⁻² s⁻¹ sr⁻¹ (docs/skymaps.md, "Line of
+sight").  The emissivity is a sum over channels c,
+
+    q(x, E) = Σ_c t_c(x) · Q_c(x, E),
+
+where Q_c is the emissivity per unit target that the tally gives cell by cell (the emission matrices
+applied to the particle density), interpolated to x, and t_c(x) the target density evaluated at x
+itself: the hydrogen-nucleus density of the gas (pion decay, bremsstrahlung), the energy density of an
+ISRF component relative to its local value (inverse Compton), or one.  Gas and ISRF are therefore
+resolved on the integration step, not on the tally's cells.
+
+The integral is a midpoint sum over steps of at most ``step_kpc`` (half a tally cell by default), with
+``fine_step_kpc`` inside the gas layer |z| < ``fine_layer_kpc`` where the gas varies on 50–100 pc, and
+a last step cut exactly at the end of the ray: the far side of the tally's domain (a box or a
+cylinder) or ``max_distance_kpc``, whichever comes first.  For an emissivity that is constant along the
+ray the sum is exact.
+
+Uncertainty: every pixel also gets U = ∫ Σ_c t_c S_c ds, with S_c the per-cell 1σ of Q_c.  Cells
+along a ray (and the energy bins and channels of one cell) share histories, so their errors are
+correlated; by the triangle inequality for standard deviations U bounds the pixel's 1σ from above
+whatever the correlations are (it is exact for fully correlated cells).  docs/skymaps.md compares it
+with the scatter of independent runs.
+
+Rays come grouped by pixel (CSR: the rays of pixel p are ``ray_start[p]:ray_start[p + 1]``, each with
+a weight, normally 1/number of rays of that pixel), so the pixels can run in parallel without races.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ..models.gas3d import hydrogen_nuclei
+from ..models.isrf import isrf_energy_density
+from ..units import KPC_CM
+
+GRID_CARTESIAN = 0
+GRID_CYLINDRICAL = 1
+
+INTERP_NEAREST = 0
+INTERP_LINEAR = 1
+
+TARGET_ONE = 0
+TARGET_GAS = 1
+TARGET_ISRF = 2
+
+
+# ----------------------------------------------------------------------------- ray geometry
+@njit(cache=True, error_model="numpy")
+def _slab(o, d, lo, hi, t0, t1):
+    """Intersect the parameter interval [t0, t1] of o + t d with lo ≤ x ≤ hi (one axis)."""
+    if d == 0.0:
+        if o < lo or o > hi:
+            return 1.0, 0.0
+        return t0, t1
+    a = (lo - o) / d
+    b = (hi - o) / d
+    if a > b:
+        a, b = b, a
+    return max(t0, a), min(t1, b)
+
+
+@njit(cache=True, error_model="numpy")
+def ray_interval(grid_kind, lo, hi, ox, oy, oz, dx, dy, dz, max_distance):
+    """The part [s_in, s_out] of the ray o + s d̂ (s ≥ 0, ≤ max_distance) inside the tally domain.
+
+    Cartesian: the box lo ≤ x ≤ hi (three axes).  Cylindrical: R = √(x² + y²) ≤ hi[0] and
+    lo[1] ≤ z ≤ hi[1] (the hole R < lo[0] of an annular tally is handled by the interpolation, which
+    gives zero there).  Returns s_in > s_out when the ray misses the domain.
+    """
+    t0, t1 = 0.0, max_distance
+    if grid_kind == GRID_CARTESIAN:
+        t0, t1 = _slab(ox, dx, lo[0], hi[0], t0, t1)
+        t0, t1 = _slab(oy, dy, lo[1], hi[1], t0, t1)
+        t0, t1 = _slab(oz, dz, lo[2], hi[2], t0, t1)
+        return t0, t1
+    t0, t1 = _slab(oz, dz, lo[1], hi[1], t0, t1)
+    # |o_xy + s d_xy|² ≤ R² : a s² + 2 b s + c ≤ 0
+    a = dx * dx + dy * dy
+    b = ox * dx + oy * dy
+    c = ox * ox + oy * oy - hi[0] * hi[0]
+    if a == 0.0:
+        if c > 0.0:
+            return 1.0, 0.0
+        return t0, t1
+    disc = b * b - a * c
+    if disc < 0.0:
+        return 1.0, 0.0
+    r = math.sqrt(disc)
+    return max(t0, (-b - r) / a), min(t1, (-b + r) / a)
+
+
+# ----------------------------------------------------------------------------- interpolation
+@njit(cache=True, inline="always", error_model="numpy")
+def _axis_linear(value, lo, inv, n):
+    """(index, fraction) of linear interpolation between cell centres, constant beyond the outer centres;
+    index −1 when the value lies outside the axis."""
+    u = (value - lo) * inv
+    if u < 0.0 or u > n:
+        return -1, 0.0
+    c = u - 0.5
+    if c <= 0.0 or n == 1:
+        return 0, 0.0
+    if c >= n - 1:
+        return n - 2, 1.0
+    i = int(c)
+    return i, c - i
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _axis_nearest(value, lo, inv, n):
+    u = (value - lo) * inv
+    if u < 0.0 or u >= n:
+        if u == n:  # the far edge itself belongs to the last cell
+            return n - 1
+        return -1
+    return int(u)
+
+
+@njit(cache=True, error_model="numpy")
+def cell_weights(grid_kind, interpolation, lo, inv, n, x, y, z, cells, weights):
+    """Fill ``cells`` (flat indices) and ``weights`` for the point (x, y, z); returns how many are used
+    (0 outside the grid).  Flat index: C order over the grid's axes ((x, y, z) or (R, z))."""
+    if grid_kind == GRID_CARTESIAN:
+        c0, c1, c2 = x, y, z
+        n_axes = 3
+    else:
+        c0, c1, c2 = math.sqrt(x * x + y * y), z, 0.0
+        n_axes = 2
+    if interpolation == INTERP_NEAREST:
+        i0 = _axis_nearest(c0, lo[0], inv[0], n[0])
+        i1 = _axis_nearest(c1, lo[1], inv[1], n[1])
+        if i0 < 0 or i1 < 0:
+            return 0
+        if n_axes == 3:
+            i2 = _axis_nearest(c2, lo[2], inv[2], n[2])
+            if i2 < 0:
+                return 0
+            cells[0] = (i0 * n[1] + i1) * n[2] + i2
+        else:
+            cells[0] = i0 * n[1] + i1
+        weights[0] = 1.0
+        return 1
+    i0, f0 = _axis_linear(c0, lo[0], inv[0], n[0])
+    i1, f1 = _axis_linear(c1, lo[1], inv[1], n[1])
+    if i0 < 0 or i1 < 0:
+        return 0
+    i2, f2 = 0, 0.0
+    if n_axes == 3:
+        i2, f2 = _axis_linear(c2, lo[2], inv[2], n[2])
+        if i2 < 0:
+            return 0
+    m = 0
+    for a in range(2):
+        wa = f0 if a == 1 else 1.0 - f0
+        if wa == 0.0:
+            continue
+        for b in range(2):
+            wb = wa * (f1 if b == 1 else 1.0 - f1)
+            if wb == 0.0:
+                continue
+            if n_axes == 2:
+                cells[m] = (i0 + a) * n[1] + i1 + b
+                weights[m] = wb
+                m += 1
+                continue
+            for c in range(2):
+                wc = wb * (f2 if c == 1 else 1.0 - f2)
+                if wc == 0.0:
+                    continue
+                cells[m] = ((i0 + a) * n[1] + i1 + b) * n[2] + i2 + c
+                weights[m] = wc
+                m += 1
+    return m
+
+
+@njit(cache=True, error_model="numpy")
+def _target(kind, index, gas_kind, gas_params, gas_grid, isrf_params, isrf_local, x, y, z):
+    if kind == TARGET_ONE:
+        return 1.0
+    if kind == TARGET_GAS:
+        return hydrogen_nuclei(gas_kind, gas_params, gas_grid, x, y, z)
+    return isrf_energy_density(isrf_params, index, x, y, z) / isrf_local[index]
+
+
+# ----------------------------------------------------------------------------- the integral
+@njit(cache=True, parallel=True, error_model="numpy")
+def integrate_rays(
+    observer, directions, ray_start, ray_weight, max_distance_kpc,
+    grid_kind, grid_lo, grid_hi, grid_inv, grid_n, interpolation,
+    emissivity, emissivity_sigma, target_kind, target_index,
+    gas_kind, gas_params, gas_grid, isrf_params, isrf_local,
+    step_kpc, fine_step_kpc, fine_layer_kpc,
+):
+    """Intensity and its upper-bound 1σ per pixel: arrays (n_pixels, n_E) [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹].
+
+    ``emissivity`` and ``emissivity_sigma``: (n_channels, n_cells, n_E) per unit target
+    [GeV⁻¹ cm⁻³ s⁻¹ sr⁻¹]; ``target_kind``/``target_index`` per channel (TARGET_*; the ISRF component
+    index, whose local energy density is ``isrf_local[index]``).  Directions are unit vectors.
+    """
+    n_pix = ray_start.shape[0] - 1
+    n_ch, _, n_e = emissivity.shape
+    out = np.zeros((n_pix, n_e))
+    out_sigma = np.zeros((n_pix, n_e))
+    ox, oy, oz = observer[0], observer[1], observer[2]
+    for p in prange(n_pix):
+        cells = np.empty(8, dtype=np.int64)
+        weights = np.empty(8)
+        targets = np.empty(n_ch)
+        acc = np.zeros(n_e)
+        acc_sigma = np.zeros(n_e)
+        for r in range(ray_start[p], ray_start[p + 1]):
+            dx, dy, dz = directions[r, 0], directions[r, 1], directions[r, 2]
+            s_in, s_out = ray_interval(grid_kind, grid_lo, grid_hi, ox, oy, oz, dx, dy, dz, max_distance_kpc)
+            if not s_out > s_in:
+                continue
+            w_ray = ray_weight[r] * KPC_CM
+            s = s_in
+            while s < s_out:
+                z_here = abs(oz + s * dz)
+                if z_here < fine_layer_kpc:
+                    ds = fine_step_kpc
+                else:
+                    ds = min(step_kpc, fine_step_kpc + 0.25 * (z_here - fine_layer_kpc))
+                last = s + ds >= s_out
+                if last:
+                    ds = s_out - s
+                sm = s + 0.5 * ds
+                x, y, z = ox + sm * dx, oy + sm * dy, oz + sm * dz
+                m = cell_weights(grid_kind, interpolation, grid_lo, grid_inv, grid_n, x, y, z, cells, weights)
+                if m > 0:
+                    any_target = False
+                    for c in range(n_ch):
+                        targets[c] = _target(
+                            target_kind[c], target_index[c], gas_kind, gas_params, gas_grid,
+                            isrf_params, isrf_local, x, y, z,
+                        )
+                        any_target = any_target or targets[c] != 0.0
+                    if any_target:
+                        f = w_ray * ds
+                        for c in range(n_ch):
+                            tc = targets[c] * f
+                            if tc == 0.0:
+                                continue
+                            for k in range(m):
+                                wk = tc * weights[k]
+                                cell = cells[k]
+                                for e in range(n_e):
+                                    acc[e] += wk * emissivity[c, cell, e]
+                                    acc_sigma[e] += wk * emissivity_sigma[c, cell, e]
+                if last:
+                    break
+                s += ds
+        for e in range(n_e):
+            out[p, e] = acc[e]
+            out_sigma[p, e] = acc_sigma[e]
+    return out, out_sigma

@@ -1,0 +1,326 @@
+"""Sky maps from a result: emissivities in every tally cell, integrated along the lines of sight.
+
+``make_skymap(result, energies_GeV, processes=...)`` takes the steady-state densities of the
+result's species (the primary and its [[components]]), applies the emission matrices of
+:mod:`sdeprop.emission` cell by cell (pion decay and neutrinos from protons on the gas; inverse
+Compton on the ISRF and bremsstrahlung on the gas from electrons and positrons) and integrates the
+emissivity from the observer through the tally's grid (:mod:`sdeprop.skymap.los`) into a HEALPix
+map or a plate-carrée (l, b) map.  docs/skymaps.md explains the steps and their accuracy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import healpy as hp
+import numpy as np
+
+from ..errors import ConfigError
+from ..models.gas3d import GasModel, build_gas_model
+from ..models.isrf import isrf_from_config
+from .grid import Channel, Steps, TallyGrid, integrate
+from .pixels import (
+    car_edges,
+    car_rays,
+    car_solid_angle_sr,
+    galactic_lonlat,
+    healpix_rays,
+    subsampling_level,
+)
+from .regions import Box
+
+INTENSITY_UNIT = "GeV-1 cm-2 s-1 sr-1"
+
+PHOTON_PROCESSES = ("pp", "ic", "brems")
+NEUTRINO_PROCESSES = ("nu", "nu_mu", "nu_e")
+PROCESSES = PHOTON_PROCESSES + NEUTRINO_PROCESSES
+PROCESS_SPECIES = {
+    "pp": ("proton",),
+    "nu": ("proton",),
+    "nu_mu": ("proton",),
+    "nu_e": ("proton",),
+    "ic": ("electron", "positron"),
+    "brems": ("electron", "positron"),
+}
+PROCESS_TITLES = {
+    "pp": "π⁰-decay γ (pp, Kafexhiu et al. 2014)",
+    "ic": "inverse-Compton γ",
+    "brems": "bremsstrahlung γ",
+    "nu": "ν + ν̄, all flavours at production (Kelner et al. 2006)",
+    "nu_mu": "ν_μ + ν̄_μ at production (Kelner et al. 2006)",
+    "nu_e": "ν_e + ν̄_e at production (Kelner et al. 2006)",
+}
+
+
+@dataclass
+class SkyMap:
+    """Intensity maps [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹] at ``energies_GeV``: shape (n_E, n_pix) for HEALPix (RING
+    order), (n_E, n_l, n_b) for plate carrée; ``uncertainty`` is the upper-bound 1σ of los.py.
+    ``processes`` holds each process's own (intensity, uncertainty)."""
+
+    energies_GeV: np.ndarray
+    intensity: np.ndarray
+    uncertainty: np.ndarray
+    kind: str
+    nside: int | None = None
+    l_edges_deg: np.ndarray | None = None
+    b_edges_deg: np.ndarray | None = None
+    processes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+    unit: str = INTENSITY_UNIT
+
+    # geometry -------------------------------------------------------------------------------
+    def pixel_lonlat(self) -> tuple[np.ndarray, np.ndarray]:
+        """(l, b) [deg] of the pixel centres, flattened like the map's pixel axis."""
+        if self.kind == "healpix":
+            return galactic_lonlat(np.stack(hp.pix2vec(self.nside, np.arange(hp.nside2npix(self.nside))), -1))
+        lc = 0.5 * (self.l_edges_deg[1:] + self.l_edges_deg[:-1])
+        bc = 0.5 * (self.b_edges_deg[1:] + self.b_edges_deg[:-1])
+        L, B = np.meshgrid(lc, bc, indexing="ij")
+        return L.ravel(), B.ravel()
+
+    def pixel_solid_angle_sr(self) -> np.ndarray:
+        """Solid angle of each pixel [sr], flattened like the map's pixel axis."""
+        if self.kind == "healpix":
+            return np.full(hp.nside2npix(self.nside), hp.nside2pixarea(self.nside))
+        return car_solid_angle_sr(self.l_edges_deg, self.b_edges_deg).ravel()
+
+    def _flat(self, a: np.ndarray) -> np.ndarray:
+        return a.reshape(a.shape[0], -1)
+
+    # derived quantities ----------------------------------------------------------------------
+    def total_flux(self) -> np.ndarray:
+        """∫ I dΩ over the map [GeV⁻¹ cm⁻² s⁻¹] at each energy."""
+        return self._flat(self.intensity) @ self.pixel_solid_angle_sr()
+
+    def region_spectrum(self, region: Box | np.ndarray) -> RegionSpectrum:
+        """Mean intensity over a region (a Box, or a boolean mask over the pixels) with its upper-bound
+        1σ (the pixels of a region share histories: their errors add linearly)."""
+        if isinstance(region, Box):
+            mask = region.contains(*self.pixel_lonlat())
+            label = region.describe()
+        else:
+            mask = np.asarray(region, dtype=bool).ravel()
+            label = "mask"
+            if mask.shape != (self._flat(self.intensity).shape[1],):
+                raise ConfigError(f"region mask has {mask.size} pixels; the map has {self._flat(self.intensity).shape[1]}")
+        if not mask.any():
+            raise ConfigError(f"region '{label}' contains no pixel centre of this map; use finer pixels")
+        w = self.pixel_solid_angle_sr() * mask
+        omega = float(w.sum())
+        return RegionSpectrum(
+            self.energies_GeV,
+            self._flat(self.intensity) @ w / omega,
+            self._flat(self.uncertainty) @ w / omega,
+            omega,
+            int(mask.sum()),
+            label,
+        )
+
+    def ratio(self, other: SkyMap) -> tuple[np.ndarray, np.ndarray]:
+        """self/other pixel by pixel with its 1σ (independent runs: relative errors in quadrature); NaN
+        where ``other`` is zero."""
+        if self.intensity.shape != other.intensity.shape or not np.allclose(self.energies_GeV, other.energies_GeV):
+            raise ConfigError("the two maps differ in pixels or energies; a ratio needs the same grid")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = self.intensity / other.intensity
+            rel = np.hypot(self.uncertainty / self.intensity, other.uncertainty / other.intensity)
+        return r, np.abs(r) * rel
+
+
+@dataclass
+class RegionSpectrum:
+    """Mean intensity [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹] over a region at each energy, with its 1σ upper bound."""
+
+    energies_GeV: np.ndarray
+    intensity: np.ndarray
+    uncertainty: np.ndarray
+    solid_angle_sr: float
+    n_pixels: int
+    region: str
+
+
+# --------------------------------------------------------------------------- emissivities per cell
+def _species_in(result) -> list[str]:
+    cfg = result.config
+    names = [cfg.species.name]
+    for comp in cfg.components:
+        names += [s for s in comp.species if s not in names]
+    return names
+
+
+def _pick_tally(result, tally: str | None):
+    if tally is not None:
+        if tally not in result.tallies:
+            raise ConfigError(f"tally '{tally}' is not in the result; it has {sorted(result.tallies)}")
+        return tally
+    for kind in ("cartesian", "cylindrical"):
+        for name, t in result.tallies.items():
+            if t.kind == kind:
+                return name
+    raise ConfigError(
+        f"the result has no cartesian or cylindrical tally (it has {sorted(result.tallies)}); a sky map "
+        "integrates the density over space"
+    )
+
+
+def emission_channels(
+    result, tally: str, energies_GeV, processes, *, isrf_params, hadronic_model="Pythia8", nuclear_enhancement="kafexhiu14"
+) -> dict[str, list[Channel]]:
+    """Per process, the channels (emissivity per unit target in every cell, n_cells × n_E) of the
+    result's species in tally ``tally``."""
+    from .. import emission  # naima and astropy load only when a map is made
+
+    t = result.tallies[tally]
+    edges = t.layout.energy_edges_GeV
+    energies = np.asarray(energies_GeV, float)
+    species = _species_in(result)
+    out: dict[str, list[Channel]] = {}
+    for proc in processes:
+        present = [s for s in PROCESS_SPECIES[proc] if s in species]
+        if not present:
+            raise ConfigError(
+                f"process '{proc}' needs {' or '.join(PROCESS_SPECIES[proc])} in the run; it has {species}"
+            )
+        channels: list[Channel] = []
+        for sp in present:
+            d = result.species_density(tally, sp)
+            n = d.density.reshape(-1, d.density.shape[-1])
+            s = d.uncertainty.reshape(n.shape)
+            if proc == "pp":
+                mats = [("gas", 0, emission.pion_decay_matrix(edges, energies, hadronic_model=hadronic_model,
+                                                             nuclear_enhancement=nuclear_enhancement))]
+            elif proc in NEUTRINO_PROCESSES:
+                flavour = {"nu": "all", "nu_mu": "muon", "nu_e": "electron"}[proc]
+                mats = [("gas", 0, emission.neutrino_matrix(edges, energies, flavour=flavour))]
+            elif proc == "brems":
+                mats = [("gas", 0, emission.bremsstrahlung_matrix(edges, energies, species=sp))]
+            else:
+                comps = _isrf_components(isrf_params)
+                mats = [
+                    ("isrf", i, m)
+                    for i, m in enumerate(emission.inverse_compton_matrices(edges, energies, comps, species=sp))
+                ]
+            for target, index, m in mats:
+                channels.append(Channel(m.apply(n), m.apply(s), target, index))
+        out[proc] = _merge_channels(channels, isrf_params)
+    return out
+
+
+def _isrf_components(isrf_params) -> list[tuple[float, float]]:
+    n = int(isrf_params[0])
+    return [(float(isrf_params[2 + 4 * i]), float(isrf_params[3 + 4 * i])) for i in range(n)]
+
+
+def _merge_channels(channels: list[Channel], isrf_params) -> list[Channel]:
+    """Sum channels with the same target; ISRF components without spatial variation become "one"."""
+    merged: dict[tuple[str, int], Channel] = {}
+    for ch in channels:
+        key = (ch.target, ch.index)
+        if ch.target == "isrf":
+            k = 2 + 4 * ch.index
+            if isrf_params[k + 2] == 0.0 and isrf_params[k + 3] == 0.0:
+                key = ("one", 0)
+        if key in merged:
+            merged[key].emissivity = merged[key].emissivity + ch.emissivity
+            merged[key].sigma = merged[key].sigma + ch.sigma
+        else:
+            merged[key] = Channel(ch.emissivity.copy(), ch.sigma.copy(), key[0], key[1])
+    return list(merged.values())
+
+
+# --------------------------------------------------------------------------- the map
+def make_skymap(
+    result,
+    energies_GeV,
+    processes=("pp",),
+    *,
+    nside: int | None = 64,
+    car_pixel_deg: float | None = None,
+    car_l_range_deg=(0.0, 360.0),
+    car_b_range_deg=(-90.0, 90.0),
+    tally: str | None = None,
+    gas: GasModel | str = "galprop",
+    observer_kpc=None,
+    interpolation: str = "linear",
+    max_distance_kpc: float = np.inf,
+    oversampling: float = 2.0,
+    steps: Steps | None = None,
+    hadronic_model: str = "Pythia8",
+    nuclear_enhancement="kafexhiu14",
+) -> SkyMap:
+    """The sky map of ``processes`` (PROCESSES: photons and neutrinos may not be mixed) at
+    ``energies_GeV`` from ``result``: HEALPix of ``nside`` or, when ``car_pixel_deg`` is given, a
+    plate-carrée grid.  ``observer_kpc`` defaults to galaxy.sun_position_kpc; rays are sub-sampled so
+    that neighbouring rays of a pixel lie at most cell/``oversampling`` apart (pixels.py)."""
+    t_start = time.perf_counter()
+    processes = tuple(processes)
+    bad = [p for p in processes if p not in PROCESSES]
+    if bad or not processes:
+        raise ConfigError(f"processes {list(processes)!r}: choose one or more of {list(PROCESSES)}")
+    if any(p in NEUTRINO_PROCESSES for p in processes) and any(p in PHOTON_PROCESSES for p in processes):
+        raise ConfigError(f"processes {list(processes)!r} mix photons and neutrinos; make one map of each")
+    energies = np.atleast_1d(np.asarray(energies_GeV, float))
+    if energies.ndim != 1 or not np.all(np.isfinite(energies)) or np.any(energies <= 0):
+        raise ConfigError(f"energies_GeV={energies_GeV!r} must be positive, finite energies [GeV]")
+    if car_pixel_deg is None:
+        if nside is None or not hp.isnsideok(nside):
+            raise ConfigError(f"nside={nside!r} must be a power of 2 (1, 2, 4, …, 8192)")
+    elif not (0 < car_pixel_deg <= 30):
+        raise ConfigError(f"car_pixel_deg={car_pixel_deg!r} must lie in (0, 30] degrees")
+    cfg = result.config
+    name = _pick_tally(result, tally)
+    grid = TallyGrid.from_layout(result.tallies[name].layout)
+    observer = np.asarray(observer_kpc if observer_kpc is not None else cfg.galaxy.sun_position_kpc, float)
+    if observer.shape != (3,) or not np.all(np.isfinite(observer)):
+        raise ConfigError(f"observer_kpc={observer_kpc!r} must be three finite coordinates [kpc]")
+    gas_model = build_gas_model(gas) if isinstance(gas, str) else gas
+    isrf_params = isrf_from_config(cfg.losses.isrf)
+    channels = emission_channels(
+        result, name, energies, processes, isrf_params=isrf_params,
+        hadronic_model=hadronic_model, nuclear_enhancement=nuclear_enhancement,
+    )  # fmt: skip
+    t_emission = time.perf_counter()
+
+    far = min(grid.far_distance_kpc(observer), max_distance_kpc)
+    if car_pixel_deg is None:
+        pix_size = np.sqrt(hp.nside2pixarea(nside))
+        rays = healpix_rays(nside, subsampling_level(pix_size, far, grid.cell_kpc, oversampling))
+        shape = (hp.nside2npix(nside),)
+        l_edges = b_edges = None
+    else:
+        l_edges, b_edges = car_edges(car_l_range_deg, car_b_range_deg, car_pixel_deg)
+        rays = car_rays(l_edges, b_edges, subsampling_level(np.radians(car_pixel_deg), far, grid.cell_kpc, oversampling))
+        shape = (len(l_edges) - 1, len(b_edges) - 1)
+    per_process = {}
+    total = total_sigma = None
+    for proc, chans in channels.items():
+        I, S = integrate(
+            grid, chans, observer, rays, gas=gas_model, isrf_params=isrf_params,
+            interpolation=interpolation, max_distance_kpc=max_distance_kpc, steps=steps,
+        )  # fmt: skip
+        I, S = I.T.reshape((len(energies),) + shape), S.T.reshape((len(energies),) + shape)
+        per_process[proc] = (I, S)
+        total = I if total is None else total + I
+        total_sigma = S if total_sigma is None else total_sigma + S
+    t_end = time.perf_counter()
+    meta = {
+        "result": str(result.path or ""),
+        "tally": name,
+        "species": ",".join(_species_in(result)),
+        "gas": gas_model.name,
+        "observer_kpc": observer,
+        "interpolation": interpolation,
+        "rays": int(len(rays.weight)),
+        "emission_s": t_emission - t_start,
+        "line_of_sight_s": t_end - t_emission,
+        "hadronic_model": hadronic_model,
+        "nuclear_enhancement": str(nuclear_enhancement),
+    }
+    return SkyMap(
+        energies, total, total_sigma, "healpix" if car_pixel_deg is None else "car",
+        nside=nside if car_pixel_deg is None else None, l_edges_deg=l_edges, b_edges_deg=b_edges,
+        processes=per_process, metadata=meta,
+    )  # fmt: skip
+
