@@ -124,7 +124,7 @@ SECONDARIES = {
     ),
     "electron_positron": (electron_spectrum_function,),
 }
-"""Secondary → the KAB06 functions whose sum gives its spectrum (ν_μ = ν_μ(1) + ν_μ(2), ν_μ(2) ≈ ν_e ≈ F_e)."""
+"""Secondary → the KAB06 functions summed for it (ν_μ = ν_μ(1) + ν_μ(2); ν_μ(2) ≈ ν_e ≈ F_e)."""
 
 
 def spectrum_function(secondary: str, x, proton_energy_GeV):

@@ -74,7 +74,8 @@ class EmissionMatrix:
         n_bins = self.matrix.shape[1]
         if values.ndim == 0 or values.shape[-1] != n_bins:
             raise ValueError(
-                f"density must have its last axis of length {n_bins} (the particle bins); got shape {values.shape}"
+                f"density must have its last axis of length {n_bins} (the particle bins); "
+                f"got shape {values.shape}"
             )
         if not np.all(np.isfinite(values)):
             raise ValueError("density must be finite (no NaN/inf)")
@@ -118,7 +119,7 @@ def _integrate(
     return matrix
 
 
-# ---------------------------------------------------------------------------------------------- π⁰ decay
+# ---------------------------------------------------------------- π⁰ decay
 
 
 def _nuclear_enhancement_setting(nuclear_enhancement) -> tuple[bool, float]:
@@ -154,7 +155,7 @@ def pion_decay_matrix(
     alpha_ref: float | None = None,
     nodes_per_segment: int = DEFAULT_NODES_PER_SEGMENT,
 ) -> EmissionMatrix:
-    """π⁰-decay γ rays from protons on gas, per n_H = 1 cm⁻³ (Kafexhiu et al. 2014, PRD 90, 123014, via naima).
+    """π⁰-decay γ rays of protons on gas per n_H = 1 cm⁻³ (Kafexhiu et al. 2014, PRD 90, 123014; naima).
 
     ``hadronic_model``: the high-energy parametrisation of Kafexhiu et al. (their Tables IV–V):
     "Pythia8", "Geant4", "SIBYLL", "QGSJET".  ``nuclear_enhancement``: "kafexhiu14" multiplies the
@@ -181,7 +182,7 @@ def pion_decay_matrix(
     return EmissionMatrix("pion_decay", "gas", "proton", edges, energies, matrix, alpha)
 
 
-# ---------------------------------------------------------------------------------------------- inverse Compton
+# ---------------------------------------------------------------- inverse Compton
 
 
 def _validate_isrf_components(isrf_components) -> tuple[tuple[float, float], ...]:
@@ -238,7 +239,7 @@ def inverse_compton_matrices(
     ]
 
 
-# ---------------------------------------------------------------------------------------------- bremsstrahlung
+# ---------------------------------------------------------------- bremsstrahlung
 
 
 @functools.lru_cache(maxsize=64)
@@ -277,7 +278,7 @@ def bremsstrahlung_matrix(
     return EmissionMatrix("bremsstrahlung", "gas", species, edges, energies, matrix, alpha)
 
 
-# ---------------------------------------------------------------------------------------------- Kelner et al. 2006
+# ---------------------------------------------------------------- Kelner et al. 2006
 
 
 def _validate_kab06_energies(energies_GeV, name: str) -> np.ndarray:
@@ -308,7 +309,7 @@ def _kelner_matrix(process, secondary, particle_edges_GeV, energies_GeV, name, a
 def kelner_gamma_matrix(
     particle_edges_GeV, photon_energies_GeV, alpha_ref=None, nodes_per_segment=DEFAULT_NODES_PER_SEGMENT
 ) -> EmissionMatrix:
-    """π⁰ (and η) decay γ rays, pure pp per n_H = 1 cm⁻³: KAB06 eqs. 58 and 71 with σ_inel of eq. 79; E_γ ≥ 100 GeV."""
+    """π⁰ (and η) decay γ rays, pure pp per n_H = 1 cm⁻³: KAB06 eqs. 58, 71, σ_inel eq. 79; E_γ ≥ 100 GeV."""
     return _kelner_matrix(
         "pion_decay_kelner06", "gamma", particle_edges_GeV, photon_energies_GeV, "photon_energies_GeV",
         alpha_ref, nodes_per_segment,
