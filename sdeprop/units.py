@@ -18,6 +18,11 @@ KPC2_PER_MYR_IN_CM2_PER_S = KPC_CM**2 / MYR_S
 SPEED_OF_LIGHT_KPC_PER_MYR = 2.99792458e10 * MYR_S / KPC_CM
 """The speed of light in kpc/Myr (≈ 306.6)."""
 
+SPEED_OF_LIGHT_CM_PER_S = 2.99792458e10
+"""The speed of light in cm/s."""
+MILLIBARN_CM2 = 1.0e-27
+"""One millibarn in cm²."""
+
 PROTON_MASS_GEV = 0.93827209
 ELECTRON_MASS_GEV = 0.51099895e-3
 
