@@ -573,7 +573,8 @@ def _read_gas_cube_hdf5(path: Path):
             missing = [c for c in _GAS_COMPONENTS if c not in keys]
             if missing:
                 raise ValueError(
-                    f"gas cube '{path}': dataset(s) {', '.join(missing)} missing (needs n_HI, n_H2, n_HII in cm^-3)"
+                    f"gas cube '{path}': dataset(s) {', '.join(missing)} missing "
+                    "(needs n_HI, n_H2, n_HII in cm^-3)"
                 )
             axes = [np.asarray(f[name], dtype=np.float64) for name in _GAS_AXES[geometry]]
             densities = [np.asarray(f[c], dtype=np.float64) for c in _GAS_COMPONENTS]
@@ -605,7 +606,8 @@ def _read_gas_cube_fits(path: Path):
     geometry = next((g for g, ct in _FITS_CTYPES.items() if ct == ctypes), None)
     if geometry is None:
         raise ValueError(
-            f"gas cube '{path}': CTYPE1..3 = {ctypes} not understood (expected ('X', 'Y', 'Z') or ('R', 'PHI', 'Z'))"
+            f"gas cube '{path}': CTYPE1..3 = {ctypes} not understood "
+            "(expected ('X', 'Y', 'Z') or ('R', 'PHI', 'Z'))"
         )
     axes = []
     for k in (1, 2, 3):
@@ -626,7 +628,8 @@ def _read_gas_cube_fits(path: Path):
         comp = str(header.get("GASCOMP", "")).strip().upper()
         if comp not in _FITS_SINGLE:
             raise ValueError(
-                f"gas cube '{path}': a 3-D image needs the card GASCOMP = 'HI', 'H2' or 'HII' (got {comp or 'none'!r})"
+                f"gas cube '{path}': a 3-D image needs the card GASCOMP = 'HI', 'H2' or 'HII' "
+                f"(got {comp or 'none'!r})"
             )
         densities = [np.zeros(cube.shape) for _ in range(3)]
         densities[_FITS_SINGLE[comp]] = cube

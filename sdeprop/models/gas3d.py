@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from . import gas as galprop_gas
 from ..units import KPC_CM
+from . import gas as galprop_gas
 
 GAS_GALPROP = 0
 GAS_NAKANISHI_SOFUE = 1
@@ -62,7 +62,8 @@ NS_N_PARAMS = 3  # [scale_HI, scale_H2, scale_HII]
 @njit(cache=True, error_model="numpy")
 def ns_hi_midplane(R):
     """Mid-plane HI density [cm⁻³] at R [kpc]: Nakanishi & Sofue 2003 (PASJ 55, 191) fit as
-    parametrised in arXiv:1607.07886 (docs/physics.md §5.2): 0.94 [0.6 e^{−R/2.4} + 0.24 e^{−((R−9.5)/4.8)²}]."""
+    parametrised in arXiv:1607.07886 (docs/physics.md §5.2):
+    0.94 [0.6 e^{−R/2.4} + 0.24 e^{−((R−9.5)/4.8)²}]."""
     b = (R - 9.5) / 4.8
     return 0.94 * (0.6 * math.exp(-R / 2.4) + 0.24 * math.exp(-b * b))
 
@@ -515,7 +516,8 @@ def uniform_axis_params(axis: np.ndarray, name: str, periodic: bool = False) -> 
     if not np.allclose(step, step[0], rtol=1e-6, atol=0.0):
         worst = int(np.argmax(np.abs(step - step[0])))
         raise ValueError(
-            f"axis {name} is not uniform: step {step[worst]:.6g} at index {worst} differs from the first step {step[0]:.6g}"
+            f"axis {name} is not uniform: step {step[worst]:.6g} at index {worst} differs from "
+            f"the first step {step[0]:.6g}"
         )
     if periodic and abs(axis.size * step[0] - 2.0 * math.pi) > 1e-6 * 2.0 * math.pi:
         raise ValueError(
@@ -568,7 +570,7 @@ def check_densities(d: np.ndarray, label: str):
         )
 
 
-def gas_mass_msun(model: GasModel, r_max_kpc=15.0, z_max_kpc=1.0, n_r=300, n_phi=72, n_z=400) -> dict:
+def gas_mass_msun(model: GasModel, r_max_kpc=15.0, z_max_kpc=1.0, n_r=150, n_phi=72, n_z=200) -> dict:
     """Masses [M⊙] of HI, H2 and HII (hydrogen only, no helium) in R < r_max, |z| < z_max by the
     midpoint rule on an (R, φ, z) grid: M = m_H ∫ n dV (2 m_H for H2 molecules)."""
     dr = r_max_kpc / n_r
