@@ -441,3 +441,199 @@ def write_local_spectrum_csv(result: Result, path, spectrum=None, rate_per_Myr: 
             comments="",
         )
     return path
+
+
+# ----------------------------------------------------------------------------- gas cubes
+GAS_CUBE_FORMAT = "sdeprop gas cube"
+GAS_CUBE_VERSION = 1
+_GAS_COMPONENTS = ("n_HI", "n_H2", "n_HII")
+_GAS_AXES = {"cartesian": ("x_kpc", "y_kpc", "z_kpc"), "cylindrical": ("R_kpc", "phi_rad", "z_kpc")}
+_FITS_CTYPES = {"cartesian": ("X", "Y", "Z"), "cylindrical": ("R", "PHI", "Z")}
+_FITS_CUNITS = {"cartesian": ("kpc", "kpc", "kpc"), "cylindrical": ("kpc", "rad", "kpc")}
+_FITS_SINGLE = {"HI": 0, "H2": 1, "HII": 2}
+
+
+def _fits_suffix(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".fits", ".fit", ".fits.gz", ".fit.gz"))
+
+
+def write_gas_cube(path, geometry: str, axes, densities, attrs: dict | None = None) -> Path:
+    """Write a gridded gas model atomically to ``path``: HDF5 (.h5, .hdf5) or FITS (.fits, .fit,
+    optionally .gz); returns the path.  The layouts are those :func:`read_gas_cube` reads
+    (docs/gas.md §5).  ``geometry`` "cartesian" (axes x, y, z [kpc]) or "cylindrical"
+    (R [kpc], φ [rad], z [kpc]); ``densities`` (n_HI, n_H2 molecules, n_HII) [cm⁻³] of shape
+    (n0, n1, n2); ``attrs`` strings or numbers stored as root attributes (HDF5) or header cards
+    (FITS, keys of at most 8 characters).  The inputs are checked first (ValueError)."""
+    from .models.gas3d import grid_gas_model
+
+    path = Path(path)
+    model = grid_gas_model(path.name, geometry, axes, densities)  # validates axes and densities
+    names = _GAS_AXES[geometry]
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        image = io.BytesIO()
+        with h5py.File(image, "w") as f:
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+            f.attrs["format"] = GAS_CUBE_FORMAT
+            f.attrs["format_version"] = GAS_CUBE_VERSION
+            f.attrs["geometry"] = geometry
+            f.attrs["density_unit"] = "cm^-3"
+            for c, label in enumerate(_GAS_COMPONENTS):
+                f.create_dataset(label, data=model.grid[c]).attrs["unit"] = "cm^-3"
+            for name in names:
+                f.create_dataset(name, data=model.axes[name])
+    elif _fits_suffix(path):
+        from astropy.io import fits
+
+        header = fits.Header()
+        for k, (name, ctype, cunit) in enumerate(zip(names, _FITS_CTYPES[geometry], _FITS_CUNITS[geometry])):
+            axis = model.axes[name]
+            header[f"CTYPE{k + 1}"] = ctype
+            header[f"CUNIT{k + 1}"] = cunit
+            header[f"CRPIX{k + 1}"] = 1.0
+            header[f"CRVAL{k + 1}"] = float(axis[0])
+            header[f"CDELT{k + 1}"] = float(axis[1] - axis[0]) if axis.size > 1 else 2.0 * np.pi
+        header["CTYPE4"] = "COMPONENT"
+        header["CRPIX4"], header["CRVAL4"], header["CDELT4"] = 1.0, 1.0, 1.0
+        header["BUNIT"] = "cm-3"
+        header["COMP1"], header["COMP2"], header["COMP3"] = "HI", "H2", "HII"
+        header["GASGEOM"] = geometry
+        header["GASFMT"] = (GAS_CUBE_FORMAT, "sdeprop gas cube, see docs/gas.md")
+        header["GASFVER"] = GAS_CUBE_VERSION
+        for key, value in (attrs or {}).items():
+            header[key] = value
+        # numpy (component, n2, n1, n0): FITS NAXIS1 = axis 0 varies fastest
+        data = np.ascontiguousarray(np.transpose(model.grid, (0, 3, 2, 1)))
+        image = io.BytesIO()
+        fits.PrimaryHDU(data=data, header=header).writeto(image)
+        if path.name.lower().endswith(".gz"):
+            import gzip
+
+            image = io.BytesIO(gzip.compress(image.getvalue()))
+    else:
+        raise ValueError(
+            f"gas cube '{path}': unsupported extension (allowed: .h5, .hdf5, .fits, .fit, .fits.gz, .fit.gz)"
+        )
+    with output_lock(path):
+        return write_bytes_atomically(path, image.getbuffer())
+
+
+def read_gas_cube(path):
+    """Read a gridded gas model (:class:`sdeprop.models.gas3d.GasModel`) from HDF5 or FITS.
+
+    HDF5: datasets n_HI, n_H2 (molecules), n_HII [cm⁻³] of shape (n0, n1, n2) and the node axes
+    x_kpc, y_kpc, z_kpc (Cartesian) or R_kpc, phi_rad, z_kpc (cylindrical; φ periodic, n nodes
+    spanning 2π, or one node for no φ dependence); optional root attribute ``geometry``.  FITS: the
+    primary image, 4-D (component, z, axis 1, axis 0) in numpy order with the components
+    HI, H2, HII, or 3-D with the card GASCOMP naming its one component; axes from
+    CTYPEk/CRVALk/CDELTk/CRPIXk, k = 1, 2, 3 (CTYPE X, Y, Z or R, PHI, Z).  Layouts: docs/gas.md §5.
+    Refused with a ValueError naming the file, the dataset and the problem: a missing file or
+    dataset, non-uniform or non-increasing axes, shapes that disagree, negative or non-finite
+    densities."""
+    from .models.gas3d import grid_gas_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"gas cube '{path}' does not exist or is not a file")
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        geometry, axes, densities, meta = _read_gas_cube_hdf5(path)
+    elif _fits_suffix(path):
+        geometry, axes, densities, meta = _read_gas_cube_fits(path)
+    else:
+        raise ValueError(
+            f"gas cube '{path}': unsupported extension (allowed: .h5, .hdf5, .fits, .fit, .fits.gz, .fit.gz)"
+        )
+    meta["file"] = str(path)
+    try:
+        return grid_gas_model(path.stem, geometry, axes, densities, meta)
+    except ValueError as exc:
+        raise ValueError(f"gas cube '{path}': {exc}") from None
+
+
+def _read_gas_cube_hdf5(path: Path):
+    try:
+        with h5py.File(path, "r") as f:
+            keys = set(f.keys())
+            geometry = next((g for g, names in _GAS_AXES.items() if set(names) <= keys), None)
+            declared = f.attrs.get("geometry")
+            if isinstance(declared, bytes):
+                declared = declared.decode()
+            if geometry is None:
+                have = sorted(k for k in keys if k.endswith(("_kpc", "_rad")))
+                raise ValueError(
+                    f"gas cube '{path}': axis datasets missing: needs x_kpc, y_kpc, z_kpc (cartesian) or "
+                    f"R_kpc, phi_rad, z_kpc (cylindrical); found {have or 'none'}"
+                )
+            if declared is not None and declared != geometry:
+                raise ValueError(
+                    f"gas cube '{path}': attribute geometry={declared!r} disagrees with the axis datasets "
+                    f"({', '.join(_GAS_AXES[geometry])}, i.e. {geometry!r})"
+                )
+            missing = [c for c in _GAS_COMPONENTS if c not in keys]
+            if missing:
+                raise ValueError(
+                    f"gas cube '{path}': dataset(s) {', '.join(missing)} missing "
+                    "(needs n_HI, n_H2, n_HII in cm^-3)"
+                )
+            axes = [np.asarray(f[name], dtype=np.float64) for name in _GAS_AXES[geometry]]
+            densities = [np.asarray(f[c], dtype=np.float64) for c in _GAS_COMPONENTS]
+            meta = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    except ValueError:
+        raise
+    except Exception as exc:  # unreadable or corrupt file
+        raise ValueError(f"cannot read gas cube '{path}': {exc}") from None
+    for name, axis in zip(_GAS_AXES[geometry], axes):
+        if axis.ndim != 1:
+            raise ValueError(f"gas cube '{path}': dataset {name} must be 1D, has shape {axis.shape}")
+    return geometry, axes, densities, meta
+
+
+def _read_gas_cube_fits(path: Path):
+    from astropy.io import fits
+
+    try:
+        with fits.open(path) as hdul:
+            header = hdul[0].header.copy()
+            data = hdul[0].data
+            data = None if data is None else np.asarray(data, dtype=np.float64)
+    except Exception as exc:
+        raise ValueError(f"cannot read gas cube '{path}': {exc}") from None
+    if data is None or data.ndim not in (3, 4):
+        shape = None if data is None else data.shape
+        raise ValueError(f"gas cube '{path}': the primary image must be 3-D or 4-D, has shape {shape}")
+    ctypes = tuple(str(header.get(f"CTYPE{k}", "")).strip().upper() for k in (1, 2, 3))
+    geometry = next((g for g, ct in _FITS_CTYPES.items() if ct == ctypes), None)
+    if geometry is None:
+        raise ValueError(
+            f"gas cube '{path}': CTYPE1..3 = {ctypes} not understood "
+            "(expected ('X', 'Y', 'Z') or ('R', 'PHI', 'Z'))"
+        )
+    axes = []
+    for k in (1, 2, 3):
+        missing = [card for card in (f"CRVAL{k}", f"CDELT{k}") if card not in header]
+        if missing:
+            raise ValueError(f"gas cube '{path}': header card(s) {', '.join(missing)} missing")
+        n = header[f"NAXIS{k}"]
+        crpix = header.get(f"CRPIX{k}", 1.0)
+        axes.append(header[f"CRVAL{k}"] + (np.arange(n) + 1.0 - crpix) * header[f"CDELT{k}"])
+    cube = np.transpose(data, tuple(range(data.ndim - 1, -1, -1)))  # (n0, n1, n2[, component])
+    if data.ndim == 4:
+        if cube.shape[3] != 3:
+            raise ValueError(
+                f"gas cube '{path}': NAXIS4 = {cube.shape[3]}, expected 3 components (HI, H2, HII)"
+            )
+        densities = [cube[..., c] for c in range(3)]
+    else:
+        comp = str(header.get("GASCOMP", "")).strip().upper()
+        if comp not in _FITS_SINGLE:
+            raise ValueError(
+                f"gas cube '{path}': a 3-D image needs the card GASCOMP = 'HI', 'H2' or 'HII' "
+                f"(got {comp or 'none'!r})"
+            )
+        densities = [np.zeros(cube.shape) for _ in range(3)]
+        densities[_FITS_SINGLE[comp]] = cube
+    meta = {"BUNIT": str(header.get("BUNIT", ""))}
+    if meta["BUNIT"] and meta["BUNIT"].strip().lower() not in ("cm-3", "cm^-3", "1/cm3", "cm**-3"):
+        raise ValueError(f"gas cube '{path}': BUNIT = {meta['BUNIT']!r}, expected 'cm-3'")
+    return geometry, axes, densities, meta
