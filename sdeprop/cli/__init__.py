@@ -22,7 +22,19 @@ import signal
 import sys
 import threading
 
-VERBS = ("run", "merge", "reweight", "plot", "info", "config", "fit", "field", "losses", "crosscheck")
+VERBS = (
+    "run",
+    "merge",
+    "reweight",
+    "plot",
+    "info",
+    "config",
+    "fit",
+    "skymap",
+    "field",
+    "losses",
+    "crosscheck",
+)
 """The verbs, in the order ``sdeprop --help`` lists them; each is the module ``sdeprop.cli.<verb>``."""
 
 

@@ -40,7 +40,9 @@ def plot_ratio(sky, other, path, energy_index: int = 0, title: str | None = None
 
     ratio, _ = sky.ratio(other)
     e = float(sky.energies_GeV[energy_index])
-    return _draw(sky, ratio[energy_index], path, title or f"ratio at E = {e:.3g} GeV", "ratio", False, plt, hp)
+    return _draw(
+        sky, ratio[energy_index], path, title or f"ratio at E = {e:.3g} GeV", "ratio", False, plt, hp
+    )
 
 
 def _draw(sky, data, path, title, label, log, plt, hp) -> Path:

@@ -34,7 +34,8 @@ class TallyGrid:
     def from_layout(cls, layout) -> TallyGrid:
         if layout.kind not in ("cartesian", "cylindrical"):
             raise ValueError(
-                f"tally '{layout.name}' is a {layout.kind} tally; a sky map needs a cartesian or cylindrical one"
+                f"tally '{layout.name}' is a {layout.kind} tally; a sky map needs a cartesian or "
+                "cylindrical one"
             )
         return cls(layout.kind, tuple(np.asarray(e, float) for e in layout.spatial_axes.values()))
 
@@ -64,7 +65,9 @@ class TallyGrid:
         """The largest distance from ``observer`` to a point of the domain [kpc]."""
         o = np.asarray(observer, float)
         if self.kind == "cartesian":
-            corners = np.array(np.meshgrid(*[(e[0], e[-1]) for e in self.edges], indexing="ij")).reshape(3, -1).T
+            corners = (
+                np.array(np.meshgrid(*[(e[0], e[-1]) for e in self.edges], indexing="ij")).reshape(3, -1).T
+            )
             return float(np.max(np.linalg.norm(corners - o, axis=1)))
         rmax, (zlo, zhi) = self.edges[0][-1], (self.edges[1][0], self.edges[1][-1])
         return float(np.hypot(np.hypot(o[0], o[1]) + rmax, max(abs(zhi - o[2]), abs(zlo - o[2]))))
@@ -102,10 +105,14 @@ def integrate(
     interpolation: str = "linear",
     max_distance_kpc: float = np.inf,
     steps: Steps | None = None,
+    oversampling: float = 2.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Intensity and upper-bound 1σ (n_pixels, n_E) [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹] of ``channels`` over ``rays``."""
+    """Intensity and upper-bound 1σ (n_pixels, n_E) [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹] of ``channels`` over ``rays``;
+    beams split where they grow wider than the smallest cell / ``oversampling`` (los.integrate_rays)."""
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation={interpolation!r} is not allowed; choose from {sorted(INTERPOLATIONS)}")
+        raise ValueError(
+            f"interpolation={interpolation!r} is not allowed; choose from {sorted(INTERPOLATIONS)}"
+        )
     if not channels:
         raise ValueError("no emission channel to integrate")
     steps = steps or Steps()
@@ -113,6 +120,8 @@ def integrate(
     for name, v in (("step_kpc", step), ("fine_step_kpc", steps.fine_step_kpc)):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name}={v!r} must be a positive length [kpc]")
+    if not (np.isfinite(oversampling) and oversampling >= 1):
+        raise ValueError(f"oversampling={oversampling!r} must be >= 1 (rays per cell width at most)")
     if not max_distance_kpc > 0:
         raise ValueError(f"max_distance_kpc={max_distance_kpc!r} must be > 0")
     n_e = channels[0].emissivity.shape[-1]
@@ -140,9 +149,10 @@ def integrate(
     code, lo, hi, inv, n = grid.kernel_arrays()
     fine = steps.fine_step_kpc if (kinds == TARGET_GAS).any() else step
     return integrate_rays(
-        np.asarray(observer_kpc, float), rays.directions, rays.start, rays.weight, float(max_distance_kpc),
+        np.asarray(observer_kpc, float), rays.directions, rays.start, rays.weight, rays.beam,
+        float(max_distance_kpc),
         code, lo, hi, inv, n, INTERPOLATIONS[interpolation],
         q, s, kinds, index,
         gas.kind, gas.params, gas.grid, np.asarray(isrf_params, float), isrf_local,
-        float(step), float(min(fine, step)), float(steps.fine_layer_kpc),
+        float(step), float(min(fine, step)), float(steps.fine_layer_kpc), grid.cell_kpc / oversampling,
     )  # fmt: skip

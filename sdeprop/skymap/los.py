@@ -30,6 +30,7 @@ with the scatter of independent runs.
 
 Rays come grouped by pixel (CSR: the rays of pixel p are ``ray_start[p]:ray_start[p + 1]``, each with
 a weight, normally 1/number of rays of that pixel), so the pixels can run in parallel without races.
+A ray stands for a beam (its pixel's footprint); wide beams split as they go (``integrate_rays``).
 """
 
 from __future__ import annotations
@@ -193,73 +194,219 @@ def _target(kind, index, gas_kind, gas_params, gas_grid, isrf_params, isrf_local
 
 
 # ----------------------------------------------------------------------------- the integral
+MAX_SPLIT_DEPTH = 12
+"""A beam is split at most 12 times (4¹² sub-beams of the pixel at the far end)."""
+
+
+@njit(cache=True, error_model="numpy")
+def _march(
+    ox,
+    oy,
+    oz,
+    dx,
+    dy,
+    dz,
+    s_start,
+    s_out,
+    s_split,
+    f_ray,
+    grid_kind,
+    grid_lo,
+    grid_inv,
+    grid_n,
+    interpolation,
+    emissivity,
+    emissivity_sigma,
+    target_kind,
+    target_index,
+    gas_kind,
+    gas_params,
+    gas_grid,
+    isrf_params,
+    isrf_local,
+    step_kpc,
+    fine_step_kpc,
+    fine_layer_kpc,
+    cells,
+    weights,
+    targets,
+    acc,
+    acc_sigma,
+):
+    """Midpoint sum of one ray from s_start to min(s_out, s_split) into acc/acc_sigma (f_ray: weight × cm
+    per kpc); returns where it stopped (≥ s_out when it reached the end)."""
+    n_ch, _, n_e = emissivity.shape
+    s = s_start
+    end = min(s_out, s_split)
+    while s < end:
+        z_here = abs(oz + s * dz)
+        if z_here < fine_layer_kpc:
+            ds = fine_step_kpc
+        else:
+            ds = min(step_kpc, fine_step_kpc + 0.25 * (z_here - fine_layer_kpc))
+        last = s + ds >= end
+        if last:
+            ds = end - s
+        sm = s + 0.5 * ds
+        x, y, z = ox + sm * dx, oy + sm * dy, oz + sm * dz
+        m = cell_weights(grid_kind, interpolation, grid_lo, grid_inv, grid_n, x, y, z, cells, weights)
+        if m > 0:
+            for c in range(n_ch):
+                targets[c] = _target(
+                    target_kind[c],
+                    target_index[c],
+                    gas_kind,
+                    gas_params,
+                    gas_grid,
+                    isrf_params,
+                    isrf_local,
+                    x,
+                    y,
+                    z,
+                )
+            f = f_ray * ds
+            for c in range(n_ch):
+                tc = targets[c] * f
+                if tc == 0.0:
+                    continue
+                for k in range(m):
+                    wk = tc * weights[k]
+                    cell = cells[k]
+                    for e in range(n_e):
+                        acc[e] += wk * emissivity[c, cell, e]
+                        acc_sigma[e] += wk * emissivity_sigma[c, cell, e]
+        if last:
+            return end
+        s += ds
+    return s
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def integrate_rays(
-    observer, directions, ray_start, ray_weight, max_distance_kpc,
-    grid_kind, grid_lo, grid_hi, grid_inv, grid_n, interpolation,
-    emissivity, emissivity_sigma, target_kind, target_index,
-    gas_kind, gas_params, gas_grid, isrf_params, isrf_local,
-    step_kpc, fine_step_kpc, fine_layer_kpc,
+    observer,
+    directions,
+    ray_start,
+    ray_weight,
+    beam,
+    max_distance_kpc,
+    grid_kind,
+    grid_lo,
+    grid_hi,
+    grid_inv,
+    grid_n,
+    interpolation,
+    emissivity,
+    emissivity_sigma,
+    target_kind,
+    target_index,
+    gas_kind,
+    gas_params,
+    gas_grid,
+    isrf_params,
+    isrf_local,
+    step_kpc,
+    fine_step_kpc,
+    fine_layer_kpc,
+    beam_width_kpc,
 ):
     """Intensity and its upper-bound 1σ per pixel: arrays (n_pixels, n_E) [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹].
 
     ``emissivity`` and ``emissivity_sigma``: (n_channels, n_cells, n_E) per unit target
     [GeV⁻¹ cm⁻³ s⁻¹ sr⁻¹]; ``target_kind``/``target_index`` per channel (TARGET_*; the ISRF component
     index, whose local energy density is ``isrf_local[index]``).  Directions are unit vectors.
+
+    Beams: ``beam[r]`` = (e1, e2, h1, h2), two unit vectors across ray r and the half-widths [rad] of
+    the rectangle it stands for.  Once the beam is wider than ``beam_width_kpc`` (at s = width/(2h)) the
+    ray is replaced by four rays through the centres of the rectangle's quarters, each with a quarter of
+    its weight, which go on from there; so the rays sample the tally's cells at least as finely as
+    ``beam_width_kpc`` everywhere, while near the observer one ray serves the whole pixel.  h = 0 never
+    splits.
     """
     n_pix = ray_start.shape[0] - 1
     n_ch, _, n_e = emissivity.shape
     out = np.zeros((n_pix, n_e))
     out_sigma = np.zeros((n_pix, n_e))
     ox, oy, oz = observer[0], observer[1], observer[2]
+    depth_max = 3 * MAX_SPLIT_DEPTH + 4
     for p in prange(n_pix):
         cells = np.empty(8, dtype=np.int64)
         weights = np.empty(8)
         targets = np.empty(n_ch)
         acc = np.zeros(n_e)
         acc_sigma = np.zeros(n_e)
+        # stack of sub-beams: offsets (u, v) [rad], half-widths, start distance, weight, depth
+        st = np.empty((depth_max, 7))
         for r in range(ray_start[p], ray_start[p + 1]):
-            dx, dy, dz = directions[r, 0], directions[r, 1], directions[r, 2]
-            s_in, s_out = ray_interval(grid_kind, grid_lo, grid_hi, ox, oy, oz, dx, dy, dz, max_distance_kpc)
-            if not s_out > s_in:
-                continue
-            w_ray = ray_weight[r] * KPC_CM
-            s = s_in
-            while s < s_out:
-                z_here = abs(oz + s * dz)
-                if z_here < fine_layer_kpc:
-                    ds = fine_step_kpc
-                else:
-                    ds = min(step_kpc, fine_step_kpc + 0.25 * (z_here - fine_layer_kpc))
-                last = s + ds >= s_out
-                if last:
-                    ds = s_out - s
-                sm = s + 0.5 * ds
-                x, y, z = ox + sm * dx, oy + sm * dy, oz + sm * dz
-                m = cell_weights(grid_kind, interpolation, grid_lo, grid_inv, grid_n, x, y, z, cells, weights)
-                if m > 0:
-                    any_target = False
-                    for c in range(n_ch):
-                        targets[c] = _target(
-                            target_kind[c], target_index[c], gas_kind, gas_params, gas_grid,
-                            isrf_params, isrf_local, x, y, z,
-                        )
-                        any_target = any_target or targets[c] != 0.0
-                    if any_target:
-                        f = w_ray * ds
-                        for c in range(n_ch):
-                            tc = targets[c] * f
-                            if tc == 0.0:
-                                continue
-                            for k in range(m):
-                                wk = tc * weights[k]
-                                cell = cells[k]
-                                for e in range(n_e):
-                                    acc[e] += wk * emissivity[c, cell, e]
-                                    acc_sigma[e] += wk * emissivity_sigma[c, cell, e]
-                if last:
-                    break
-                s += ds
+            top = 0
+            st[0, 0], st[0, 1], st[0, 2], st[0, 3] = 0.0, 0.0, beam[r, 6], beam[r, 7]
+            st[0, 4], st[0, 5], st[0, 6] = 0.0, ray_weight[r], 0.0
+            top = 1
+            while top > 0:
+                top -= 1
+                u, v, hu, hv, s0, w, depth = (
+                    st[top, 0],
+                    st[top, 1],
+                    st[top, 2],
+                    st[top, 3],
+                    st[top, 4],
+                    st[top, 5],
+                    st[top, 6],
+                )
+                dx = directions[r, 0] + u * beam[r, 0] + v * beam[r, 3]
+                dy = directions[r, 1] + u * beam[r, 1] + v * beam[r, 4]
+                dz = directions[r, 2] + u * beam[r, 2] + v * beam[r, 5]
+                norm = math.sqrt(dx * dx + dy * dy + dz * dz)
+                dx, dy, dz = dx / norm, dy / norm, dz / norm
+                s_in, s_out = ray_interval(
+                    grid_kind, grid_lo, grid_hi, ox, oy, oz, dx, dy, dz, max_distance_kpc
+                )
+                if not s_out > max(s_in, s0):
+                    continue
+                h = max(hu, hv)
+                s_split = math.inf
+                if h > 0.0 and depth < MAX_SPLIT_DEPTH:
+                    s_split = beam_width_kpc / (2.0 * h)
+                s = _march(
+                    ox,
+                    oy,
+                    oz,
+                    dx,
+                    dy,
+                    dz,
+                    max(s_in, s0),
+                    s_out,
+                    s_split,
+                    w * KPC_CM,
+                    grid_kind,
+                    grid_lo,
+                    grid_inv,
+                    grid_n,
+                    interpolation,
+                    emissivity,
+                    emissivity_sigma,
+                    target_kind,
+                    target_index,
+                    gas_kind,
+                    gas_params,
+                    gas_grid,
+                    isrf_params,
+                    isrf_local,
+                    step_kpc,
+                    fine_step_kpc,
+                    fine_layer_kpc,
+                    cells,
+                    weights,
+                    targets,
+                    acc,
+                    acc_sigma,
+                )
+                if s < s_out:  # the beam grew too wide: four quarter beams go on from s
+                    for a in (-0.5, 0.5):
+                        for b in (-0.5, 0.5):
+                            st[top, 0], st[top, 1] = u + a * hu, v + b * hv
+                            st[top, 2], st[top, 3] = 0.5 * hu, 0.5 * hv
+                            st[top, 4], st[top, 5], st[top, 6] = s, 0.25 * w, depth + 1
+                            top += 1
         for e in range(n_e):
             out[p, e] = acc[e]
             out_sigma[p, e] = acc_sigma[e]

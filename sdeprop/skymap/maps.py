@@ -26,7 +26,6 @@ from .pixels import (
     car_solid_angle_sr,
     galactic_lonlat,
     healpix_rays,
-    subsampling_level,
 )
 from .regions import Box
 
@@ -104,7 +103,9 @@ class SkyMap:
             mask = np.asarray(region, dtype=bool).ravel()
             label = "mask"
             if mask.shape != (self._flat(self.intensity).shape[1],):
-                raise ConfigError(f"region mask has {mask.size} pixels; the map has {self._flat(self.intensity).shape[1]}")
+                raise ConfigError(
+                    f"region mask has {mask.size} pixels; the map has {self._flat(self.intensity).shape[1]}"
+                )
         if not mask.any():
             raise ConfigError(f"region '{label}' contains no pixel centre of this map; use finer pixels")
         w = self.pixel_solid_angle_sr() * mask
@@ -121,7 +122,9 @@ class SkyMap:
     def ratio(self, other: SkyMap) -> tuple[np.ndarray, np.ndarray]:
         """self/other pixel by pixel with its 1σ (independent runs: relative errors in quadrature); NaN
         where ``other`` is zero."""
-        if self.intensity.shape != other.intensity.shape or not np.allclose(self.energies_GeV, other.energies_GeV):
+        if self.intensity.shape != other.intensity.shape or not np.allclose(
+            self.energies_GeV, other.energies_GeV
+        ):
             raise ConfigError("the two maps differ in pixels or energies; a ratio needs the same grid")
         with np.errstate(divide="ignore", invalid="ignore"):
             r = self.intensity / other.intensity
@@ -166,7 +169,14 @@ def _pick_tally(result, tally: str | None):
 
 
 def emission_channels(
-    result, tally: str, energies_GeV, processes, *, isrf_params, hadronic_model="Pythia8", nuclear_enhancement="kafexhiu14"
+    result,
+    tally: str,
+    energies_GeV,
+    processes,
+    *,
+    isrf_params,
+    hadronic_model="Pythia8",
+    nuclear_enhancement="kafexhiu14",
 ) -> dict[str, list[Channel]]:
     """Per process, the channels (emissivity per unit target in every cell, n_cells × n_E) of the
     result's species in tally ``tally``."""
@@ -189,8 +199,18 @@ def emission_channels(
             n = d.density.reshape(-1, d.density.shape[-1])
             s = d.uncertainty.reshape(n.shape)
             if proc == "pp":
-                mats = [("gas", 0, emission.pion_decay_matrix(edges, energies, hadronic_model=hadronic_model,
-                                                             nuclear_enhancement=nuclear_enhancement))]
+                mats = [
+                    (
+                        "gas",
+                        0,
+                        emission.pion_decay_matrix(
+                            edges,
+                            energies,
+                            hadronic_model=hadronic_model,
+                            nuclear_enhancement=nuclear_enhancement,
+                        ),
+                    )
+                ]
             elif proc in NEUTRINO_PROCESSES:
                 flavour = {"nu": "all", "nu_mu": "muon", "nu_e": "electron"}[proc]
                 mats = [("gas", 0, emission.neutrino_matrix(edges, energies, flavour=flavour))]
@@ -200,7 +220,9 @@ def emission_channels(
                 comps = _isrf_components(isrf_params)
                 mats = [
                     ("isrf", i, m)
-                    for i, m in enumerate(emission.inverse_compton_matrices(edges, energies, comps, species=sp))
+                    for i, m in enumerate(
+                        emission.inverse_compton_matrices(edges, energies, comps, species=sp)
+                    )
                 ]
             for target, index, m in mats:
                 channels.append(Channel(m.apply(n), m.apply(s), target, index))
@@ -252,8 +274,8 @@ def make_skymap(
 ) -> SkyMap:
     """The sky map of ``processes`` (PROCESSES: photons and neutrinos may not be mixed) at
     ``energies_GeV`` from ``result``: HEALPix of ``nside`` or, when ``car_pixel_deg`` is given, a
-    plate-carrée grid.  ``observer_kpc`` defaults to galaxy.sun_position_kpc; rays are sub-sampled so
-    that neighbouring rays of a pixel lie at most cell/``oversampling`` apart (pixels.py)."""
+    plate-carrée grid.  ``observer_kpc`` defaults to galaxy.sun_position_kpc; a pixel's beam splits
+    wherever it grows wider than cell/``oversampling`` (pixels.py, los.py)."""
     t_start = time.perf_counter()
     processes = tuple(processes)
     bad = [p for p in processes if p not in PROCESSES]
@@ -265,7 +287,7 @@ def make_skymap(
     if energies.ndim != 1 or not np.all(np.isfinite(energies)) or np.any(energies <= 0):
         raise ConfigError(f"energies_GeV={energies_GeV!r} must be positive, finite energies [GeV]")
     if car_pixel_deg is None:
-        if nside is None or not hp.isnsideok(nside):
+        if not isinstance(nside, int | np.integer) or nside < 1 or nside > 8192 or nside & (nside - 1):
             raise ConfigError(f"nside={nside!r} must be a power of 2 (1, 2, 4, …, 8192)")
     elif not (0 < car_pixel_deg <= 30):
         raise ConfigError(f"car_pixel_deg={car_pixel_deg!r} must lie in (0, 30] degrees")
@@ -283,15 +305,13 @@ def make_skymap(
     )  # fmt: skip
     t_emission = time.perf_counter()
 
-    far = min(grid.far_distance_kpc(observer), max_distance_kpc)
     if car_pixel_deg is None:
-        pix_size = np.sqrt(hp.nside2pixarea(nside))
-        rays = healpix_rays(nside, subsampling_level(pix_size, far, grid.cell_kpc, oversampling))
+        rays = healpix_rays(nside)
         shape = (hp.nside2npix(nside),)
         l_edges = b_edges = None
     else:
         l_edges, b_edges = car_edges(car_l_range_deg, car_b_range_deg, car_pixel_deg)
-        rays = car_rays(l_edges, b_edges, subsampling_level(np.radians(car_pixel_deg), far, grid.cell_kpc, oversampling))
+        rays = car_rays(l_edges, b_edges)
         shape = (len(l_edges) - 1, len(b_edges) - 1)
     per_process = {}
     total = total_sigma = None
@@ -299,6 +319,7 @@ def make_skymap(
         I, S = integrate(
             grid, chans, observer, rays, gas=gas_model, isrf_params=isrf_params,
             interpolation=interpolation, max_distance_kpc=max_distance_kpc, steps=steps,
+            oversampling=oversampling,
         )  # fmt: skip
         I, S = I.T.reshape((len(energies),) + shape), S.T.reshape((len(energies),) + shape)
         per_process[proc] = (I, S)
@@ -312,7 +333,8 @@ def make_skymap(
         "gas": gas_model.name,
         "observer_kpc": observer,
         "interpolation": interpolation,
-        "rays": int(len(rays.weight)),
+        "pixels": int(rays.n_pixels),
+        "oversampling": float(oversampling),
         "emission_s": t_emission - t_start,
         "line_of_sight_s": t_end - t_emission,
         "hadronic_model": hadronic_model,
@@ -323,4 +345,3 @@ def make_skymap(
         nside=nside if car_pixel_deg is None else None, l_edges_deg=l_edges, b_edges_deg=b_edges,
         processes=per_process, metadata=meta,
     )  # fmt: skip
-

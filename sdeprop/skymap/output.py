@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import h5py
 import numpy as np
 
 from ..checkpoint import write_bytes_atomically
 from .maps import SkyMap
+
+log = logging.getLogger(__name__)
 
 
 def _band_edges(energies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +53,7 @@ def _map_hdu(data: np.ndarray, sky: SkyMap, extname: str):
     h["COORDSYS"] = "GAL"
     h["HPX_CONV"] = "GADF"
     h["BANDSHDU"] = "SKYMAP_BANDS"
-    h["BUNIT"] = sky.unit.replace("GeV-1 cm-2 s-1 sr-1", "GeV-1 cm-2 s-1 sr-1")
+    h["BUNIT"] = sky.unit
     return hdu
 
 
@@ -88,7 +91,20 @@ def skymap_fits_bytes(sky: SkyMap) -> bytes:
 
 
 def write_skymap_fits(sky: SkyMap, path):
-    """Write a HEALPix sky map as a FITS cube, atomically; returns the path."""
+    """Write a HEALPix sky map as a FITS cube, atomically; returns the path.
+
+    The columns are float64, but gammapy reads HEALPix maps into float32: values below ~1e-38 vanish
+    there.  A warning says so when the map is that faint (a run normalised to rate_per_Myr = 1 rather
+    than the Galaxy's source rate, ~1e55 protons per Myr)."""
+    peak = float(np.nanmax(np.abs(sky.intensity))) if sky.intensity.size else 0.0
+    if 0.0 < peak < 1e-30:
+        log.warning(
+            "the brightest pixel of the map is %.3g %s: float32 readers (gammapy's Map.read) lose values "
+            "below ~1e-38; set spectrum.rate_per_Myr to the physical source rate (or reweight) for maps "
+            "meant for gammapy",
+            peak,
+            sky.unit,
+        )
     return write_bytes_atomically(path, skymap_fits_bytes(sky))
 
 
@@ -122,7 +138,10 @@ def read_skymap_hdf5(path) -> SkyMap:
     """Read a sky map written by :func:`write_skymap_hdf5`."""
     with h5py.File(path, "r") as f:
         kind = str(f.attrs["kind"])
-        procs = {p: (f[f"processes/{p}/intensity"][()], f[f"processes/{p}/uncertainty"][()]) for p in f.get("processes", {})}
+        procs = {
+            p: (f[f"processes/{p}/intensity"][()], f[f"processes/{p}/uncertainty"][()])
+            for p in f.get("processes", {})
+        }
         return SkyMap(
             energies_GeV=f["energies_GeV"][()],
             intensity=f["intensity"][()],

@@ -4,11 +4,12 @@ Directions are Galactic: d̂(l, b) = (cos b cos l, cos b sin l, sin b) in the Ga
 docs/physics.md §0 (Sun on the −x axis, so +x points to l = 0° and +y to l = 90°, z to the north
 Galactic pole).
 
-A pixel is sampled by several rays so that no ray skips a tally cell: neighbouring rays of one pixel
-lie at most ``cell / oversampling`` apart at the far end of the pixel's longest ray.  For HEALPix the
-sub-rays are the centres of the pixel's NESTED children at nside·2^k; for plate-carrée maps an
-n × n grid uniform in l and sin b (equal solid angle per sub-ray).  Each ray carries the weight
-1/(rays of its pixel), so a pixel value is the mean intensity over the pixel.
+Every pixel gets one ray through its centre that stands for a beam: a rectangle in the tangent plane
+with unit vectors e_l, e_b and half-widths (h_l, h_b) of the pixel's extent (a HEALPix pixel as the
+square of equal solid angle, h = √Ω/2; a plate-carrée pixel as Δl cos b × Δb).  The line-of-sight
+kernel splits a beam into four once it is wider than the tally's cell over the oversampling factor
+(los.integrate_rays), so that no cell is skipped at any distance while near the observer one ray
+serves the whole pixel.
 """
 
 from __future__ import annotations
@@ -18,17 +19,21 @@ from dataclasses import dataclass
 import healpy as hp
 import numpy as np
 
-MAX_SUBSAMPLING_LEVEL = 5
-"""At most 4⁵ = 1024 sub-rays per HEALPix pixel (32 × 32 per plate-carrée pixel)."""
-
 
 @dataclass
 class RaySet:
-    """Rays grouped by pixel (CSR: pixel p owns rays ``start[p]:start[p + 1]``)."""
+    """Rays grouped by pixel (CSR: pixel p owns rays ``start[p]:start[p + 1]``) with their weights and
+    beams (n_rays, 8): e_l (3), e_b (3), h_l, h_b [rad]; zero half-widths never split."""
 
     directions: np.ndarray
     start: np.ndarray
     weight: np.ndarray
+    beam: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.directions = np.ascontiguousarray(self.directions, dtype=float)
+        if self.beam is None:
+            self.beam = np.zeros((len(self.directions), 8))
 
     @property
     def n_pixels(self) -> int:
@@ -49,39 +54,29 @@ def galactic_lonlat(directions) -> tuple[np.ndarray, np.ndarray]:
     return l, b
 
 
-def subsampling_level(pixel_size_rad: np.ndarray, far_distance_kpc: np.ndarray, cell_kpc: float, oversampling):
-    """The smallest k ≥ 0 with pixel_size·far/2^k ≤ cell/oversampling, capped at MAX_SUBSAMPLING_LEVEL."""
-    spacing = np.asarray(pixel_size_rad) * np.asarray(far_distance_kpc)
-    need = np.log2(np.maximum(spacing * oversampling / cell_kpc, 1.0))
-    return np.minimum(np.ceil(need - 1e-9).astype(int), MAX_SUBSAMPLING_LEVEL)
+def tangent_basis(l_deg, b_deg) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors toward increasing l and increasing b at (l, b), shape (…, 3) each."""
+    l, b = np.radians(l_deg), np.radians(b_deg)
+    e_l = np.stack(np.broadcast_arrays(-np.sin(l), np.cos(l), 0.0 * l), axis=-1)
+    e_b = np.stack(np.broadcast_arrays(-np.sin(b) * np.cos(l), -np.sin(b) * np.sin(l), np.cos(b)), axis=-1)
+    return e_l, e_b
 
 
-def _csr(levels_per_pixel: np.ndarray, directions_by_pixel) -> RaySet:
-    counts = np.array([len(d) for d in directions_by_pixel], dtype=np.int64)
-    start = np.concatenate([[0], np.cumsum(counts)])
-    dirs = np.concatenate(directions_by_pixel, axis=0) if len(directions_by_pixel) else np.zeros((0, 3))
-    weight = np.repeat(1.0 / counts, counts)
-    return RaySet(np.ascontiguousarray(dirs), start, weight)
+def _beams(l_deg, b_deg, h_l, h_b) -> np.ndarray:
+    e_l, e_b = tangent_basis(l_deg, b_deg)
+    h_l, h_b = np.broadcast_arrays(np.asarray(h_l, float), np.asarray(h_b, float))
+    return np.concatenate([e_l, e_b, h_l.reshape(-1, 1), h_b.reshape(-1, 1)], axis=1)
 
 
-def healpix_rays(nside: int, levels, pixels=None) -> RaySet:
-    """Rays of the RING-ordered HEALPix pixels ``pixels`` (default: all) of ``nside``: the pixel centre
-    (level 0) or the centres of its 4^k NESTED children at nside·2^k (level k, one per pixel)."""
+def healpix_rays(nside: int, pixels=None) -> RaySet:
+    """One beam per RING-ordered HEALPix pixel of ``nside`` (``pixels``: a subset; default all)."""
     pixels = np.arange(hp.nside2npix(nside)) if pixels is None else np.asarray(pixels, dtype=np.int64)
-    levels = np.broadcast_to(np.asarray(levels, dtype=int), pixels.shape)
-    nest = hp.ring2nest(nside, pixels)
-    counts = 4**levels
-    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    dirs = np.empty((int(start[-1]), 3))
-    for k in np.unique(levels):
-        sel = np.nonzero(levels == k)[0]
-        n_sub = 4**k
-        children = (nest[sel, None] * n_sub + np.arange(n_sub)[None, :]).ravel()
-        v = np.stack(hp.pix2vec(nside * 2**k, children, nest=True), axis=-1)
-        rows = (start[sel, None] + np.arange(n_sub)[None, :]).ravel()
-        dirs[rows] = v
-    weight = np.repeat(1.0 / counts, counts)
-    return RaySet(dirs, start, weight)
+    d = np.stack(hp.pix2vec(nside, pixels), axis=-1).reshape(-1, 3)
+    l, b = galactic_lonlat(d)
+    h = 0.5 * np.sqrt(hp.nside2pixarea(nside))
+    beam = _beams(l, b, np.full(len(d), h), np.full(len(d), h))
+    n = len(d)
+    return RaySet(d, np.arange(n + 1, dtype=np.int64), np.ones(n), beam)
 
 
 def car_edges(l_range_deg=(0.0, 360.0), b_range_deg=(-90.0, 90.0), pixel_deg=0.5):
@@ -92,23 +87,19 @@ def car_edges(l_range_deg=(0.0, 360.0), b_range_deg=(-90.0, 90.0), pixel_deg=0.5
     return np.linspace(*l_range_deg, nl + 1), np.linspace(*b_range_deg, nb + 1)
 
 
-def car_rays(l_edges_deg, b_edges_deg, levels: np.ndarray) -> RaySet:
-    """Rays of a plate-carrée grid, pixel order (l, b) C-order: n × n sub-rays with n = 2^level, uniform
-    in l and in sin b inside each pixel."""
+def car_rays(l_edges_deg, b_edges_deg) -> RaySet:
+    """One beam per plate-carrée pixel, pixel order (l, b) C-order: the ray through the pixel's centre in
+    l and sin b, the beam Δl cos b_c × Δb."""
     l_edges, b_edges = np.asarray(l_edges_deg, float), np.asarray(b_edges_deg, float)
-    nl, nb = len(l_edges) - 1, len(b_edges) - 1
-    levels = np.broadcast_to(np.asarray(levels, dtype=int), (nl * nb,)).reshape(nl, nb)
-    by_pixel = []
-    for i in range(nl):
-        for j in range(nb):
-            n = 2 ** levels[i, j]
-            fl = (np.arange(n) + 0.5) / n
-            l = l_edges[i] + fl * (l_edges[i + 1] - l_edges[i])
-            s0, s1 = np.sin(np.radians(b_edges[j])), np.sin(np.radians(b_edges[j + 1]))
-            b = np.degrees(np.arcsin(s0 + fl * (s1 - s0)))
-            L, B = np.meshgrid(l, b, indexing="ij")
-            by_pixel.append(galactic_direction(L.ravel(), B.ravel()))
-    return _csr(levels.ravel(), by_pixel)
+    lc = 0.5 * (l_edges[1:] + l_edges[:-1])
+    s = np.sin(np.radians(b_edges))
+    bc = np.degrees(np.arcsin(0.5 * (s[1:] + s[:-1])))
+    L, B = np.meshgrid(lc, bc, indexing="ij")
+    DL, DB = np.meshgrid(np.radians(np.diff(l_edges)), np.radians(np.diff(b_edges)), indexing="ij")
+    d = galactic_direction(L.ravel(), B.ravel())
+    beam = _beams(L.ravel(), B.ravel(), 0.5 * DL.ravel() * np.cos(np.radians(B.ravel())), 0.5 * DB.ravel())
+    n = len(d)
+    return RaySet(d, np.arange(n + 1, dtype=np.int64), np.ones(n), beam)
 
 
 def car_solid_angle_sr(l_edges_deg, b_edges_deg) -> np.ndarray:

@@ -50,7 +50,10 @@ class Box:
         return in_l & (b >= self.b_min_deg) & (b <= self.b_max_deg)
 
     def describe(self) -> str:
-        return f"{self.name}: {self.l_min_deg:g}° ≤ l ≤ {self.l_max_deg:g}°, {self.b_min_deg:g}° ≤ b ≤ {self.b_max_deg:g}°"
+        return (
+            f"{self.name}: {self.l_min_deg:g}° ≤ l ≤ {self.l_max_deg:g}°, "
+            f"{self.b_min_deg:g}° ≤ b ≤ {self.b_max_deg:g}°"
+        )
 
 
 NAMED_REGIONS = {
