@@ -219,11 +219,11 @@ def test_neutrino_matrices_add_up_and_match_the_energy_moments_for_an_E2_spectru
     energies = np.logspace(2.5, 3.5, 5)
     edges = np.logspace(0.0, 8.0, 81)  # high enough that the truncation at E_max is negligible
     density = basis.sample_at_centres(lambda t: (t + PROTON_MASS_GEV) ** -2.0, edges)
-    q = {f: emission.neutrino_matrix(edges, energies, flavour=f).apply(density)
+    q = {f: emission.neutrino_matrix(edges, energies, flavour=f, nuclear_enhancement="none").apply(density)
          for f in ("all", "muon", "electron")}  # fmt: skip
     assert np.allclose(q["all"], q["muon"] + q["electron"])
     gamma = emission.kelner_gamma_matrix(edges, energies).apply(density)
-    pairs = emission.pair_matrix(edges, energies).apply(density)
+    pairs = emission.pair_matrix(edges, energies, nuclear_enhancement="none").apply(density)
     assert np.allclose(pairs, q["electron"])  # F_νe ≈ F_e (KAB06 eq. 66 and text)
 
     # J ∝ E_p⁻² in eq. 71 gives q(E) = c E⁻² ∫ σ_inel(E/x) x F(x, E/x) dx: an independent
@@ -338,3 +338,27 @@ def test_apply_keeps_leading_axes():
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_kafexhiu_nuclear_factor_matches_naima_and_is_applied_to_neutrinos():
+    """ε(T_p) of Kafexhiu et al. 2014 eq. 24 (emission/nuclear.py) equals naima's PionDecay._nuclear_factor
+    above 1 GeV, and the Kelner ν matrix with it is the pure-pp one times ε at the protons that make them
+    (for a narrow proton bin the ratio of the two matrices lies between ε at the bin's ends)."""
+    import astropy.units as u
+    from naima.models import PionDecay, PowerLaw
+
+    from sdeprop.emission import neutrino_matrix
+    from sdeprop.emission.nuclear import kafexhiu14_nuclear_factor
+
+    t = np.geomspace(1.0, 1e6, 25)
+    naima_model = PionDecay(PowerLaw(1 / u.eV, 1 * u.TeV, 2.7), nh=1 * u.cm**-3)
+    # to 1e-6: naima rounds the threshold T_th = 2 m_π + m_π²/2m_p to 0.27966 GeV
+    np.testing.assert_allclose(kafexhiu14_nuclear_factor(t), naima_model._nuclear_factor(t), rtol=1e-6)
+    np.testing.assert_allclose(kafexhiu14_nuclear_factor([10.0, 1e3, 1e6]), [1.79, 1.72, 1.69], atol=0.01)
+    edges = np.geomspace(1e3, 1e5, 21)
+    e_nu = np.array([300.0, 3000.0])
+    plain = neutrino_matrix(edges, e_nu, nuclear_enhancement="none").matrix
+    enhanced = neutrino_matrix(edges, e_nu).matrix
+    ratio = enhanced[plain > 0] / plain[plain > 0]
+    lo, hi = kafexhiu14_nuclear_factor([1e5, 1e3])
+    assert np.all(ratio > lo - 1e-9) and np.all(ratio < hi + 1e-9)

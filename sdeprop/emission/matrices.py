@@ -34,6 +34,7 @@ from sdeprop.emission.basis import (
     validate_alpha_ref,
     validate_particle_edges,
 )
+from sdeprop.emission.nuclear import kafexhiu14_nuclear_factor
 from sdeprop.models.isrf import DELAHAYE10
 from sdeprop.units import ELECTRON_MASS_GEV, KPC_CM, PROTON_MASS_GEV
 
@@ -293,26 +294,37 @@ def _validate_kab06_energies(energies_GeV, name: str) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _kelner_cached(edges, energies, secondary, alpha_ref, nodes):
-    kernel = lambda E, _T, total: kelner06.emissivity_kernel(secondary, E, total)
+def _kelner_cached(edges, energies, secondary, use_kafexhiu, factor, alpha_ref, nodes):
+    def kernel(E, T, total):
+        k = kelner06.emissivity_kernel(secondary, E, total) * factor
+        return k * kafexhiu14_nuclear_factor(T)[None, :] if use_kafexhiu else k
+
     return _integrate(kernel, edges, energies, alpha_ref, PROTON_MASS_GEV, nodes)
 
 
-def _kelner_matrix(process, secondary, particle_edges_GeV, energies_GeV, name, alpha_ref, nodes):
+def _kelner_matrix(
+    process, secondary, particle_edges_GeV, energies_GeV, name, alpha_ref, nodes, nuclear_enhancement
+):
     edges = validate_particle_edges(particle_edges_GeV)
     energies = _validate_kab06_energies(energies_GeV, name)
     alpha = _alpha_ref_for("proton", alpha_ref)
-    matrix = _kelner_cached(_key(edges), _key(energies), secondary, alpha, int(nodes))
+    use_kafexhiu, factor = _nuclear_enhancement_setting(nuclear_enhancement)
+    matrix = _kelner_cached(_key(edges), _key(energies), secondary, use_kafexhiu, factor, alpha, int(nodes))
     return EmissionMatrix(process, "gas", "proton", edges, energies, matrix, alpha)
 
 
 def kelner_gamma_matrix(
-    particle_edges_GeV, photon_energies_GeV, alpha_ref=None, nodes_per_segment=DEFAULT_NODES_PER_SEGMENT
+    particle_edges_GeV,
+    photon_energies_GeV,
+    alpha_ref=None,
+    nodes_per_segment=DEFAULT_NODES_PER_SEGMENT,
+    nuclear_enhancement="none",
 ) -> EmissionMatrix:
-    """π⁰ (and η) decay γ rays, pure pp per n_H = 1 cm⁻³: KAB06 eqs. 58, 71, σ_inel eq. 79; E_γ ≥ 100 GeV."""
+    """π⁰ (and η) decay γ rays per n_H = 1 cm⁻³: KAB06 eqs. 58, 71, σ_inel eq. 79; E_γ ≥ 100 GeV.
+    ``nuclear_enhancement`` as in pion_decay_matrix (default "none": pure pp, as KAB06)."""
     return _kelner_matrix(
         "pion_decay_kelner06", "gamma", particle_edges_GeV, photon_energies_GeV, "photon_energies_GeV",
-        alpha_ref, nodes_per_segment,
+        alpha_ref, nodes_per_segment, nuclear_enhancement,
     )  # fmt: skip
 
 
@@ -322,17 +334,20 @@ def neutrino_matrix(
     flavour: str = "all",
     alpha_ref: float | None = None,
     nodes_per_segment: int = DEFAULT_NODES_PER_SEGMENT,
+    nuclear_enhancement="kafexhiu14",
 ) -> EmissionMatrix:
     """Neutrinos + antineutrinos from pp per n_H = 1 cm⁻³ at the source (no oscillation), E_ν ≥ 100 GeV.
 
     KAB06 eq. 71 with ``flavour`` "muon": F_νμ(1) (eq. 62) + F_νμ(2) ≈ F_e (eq. 66); "electron":
-    F_νe ≈ F_e (eq. 66); "all": the sum.  σ_inel of KAB06 eq. 79; no nuclear enhancement.
+    F_νe ≈ F_e (eq. 66); "all": the sum.  σ_inel of KAB06 eq. 79.  ``nuclear_enhancement``: as in
+    pion_decay_matrix (default "kafexhiu14", the same factor as the γ rays, emission/nuclear.py, so
+    that ν and γ maps count the same nuclei).
     """
     if flavour not in NEUTRINO_FLAVOURS:
         raise ValueError(f"flavour must be one of {tuple(NEUTRINO_FLAVOURS)}; got {flavour!r}")
     return _kelner_matrix(
         f"neutrino_{flavour}", NEUTRINO_FLAVOURS[flavour], particle_edges_GeV, neutrino_energies_GeV,
-        "neutrino_energies_GeV", alpha_ref, nodes_per_segment,
+        "neutrino_energies_GeV", alpha_ref, nodes_per_segment, nuclear_enhancement,
     )  # fmt: skip
 
 
@@ -341,14 +356,16 @@ def pair_matrix(
     lepton_energies_GeV,
     alpha_ref: float | None = None,
     nodes_per_segment: int = DEFAULT_NODES_PER_SEGMENT,
+    nuclear_enhancement="kafexhiu14",
 ) -> EmissionMatrix:
     """Secondary electrons + positrons from pp per n_H = 1 cm⁻³: KAB06 eqs. 66 and 71; E_e ≥ 100 GeV.
 
-    The result is a source term of e⁻ + e⁺ together per unit (total ≈ kinetic) lepton energy.
+    The result is a source term of e⁻ + e⁺ together per unit (total ≈ kinetic) lepton energy;
+    ``nuclear_enhancement`` as in neutrino_matrix.
     """
     return _kelner_matrix(
         "secondary_pairs", "electron_positron", particle_edges_GeV, lepton_energies_GeV,
-        "lepton_energies_GeV", alpha_ref, nodes_per_segment,
+        "lepton_energies_GeV", alpha_ref, nodes_per_segment, nuclear_enhancement,
     )  # fmt: skip
 
 

@@ -87,11 +87,14 @@ class Channel:
 
 @dataclass
 class Steps:
-    """Integration steps along a ray [kpc] (los.py): ``step_kpc`` None means half the smallest cell."""
+    """Integration steps along a ray [kpc] (los.py): ``step_kpc`` None means half the smallest cell;
+    ``fine_step_kpc`` inside the gas layer |z| < ``fine_layer_kpc``, where beams also split once wider
+    than ``layer_beam_kpc`` (only when a channel has the gas as target)."""
 
     step_kpc: float | None = None
     fine_step_kpc: float = 0.02
     fine_layer_kpc: float = 1.0
+    layer_beam_kpc: float = 0.05
 
 
 def integrate(
@@ -117,7 +120,12 @@ def integrate(
         raise ValueError("no emission channel to integrate")
     steps = steps or Steps()
     step = steps.step_kpc if steps.step_kpc is not None else 0.5 * grid.cell_kpc
-    for name, v in (("step_kpc", step), ("fine_step_kpc", steps.fine_step_kpc)):
+    lengths = (
+        ("step_kpc", step),
+        ("fine_step_kpc", steps.fine_step_kpc),
+        ("layer_beam_kpc", steps.layer_beam_kpc),
+    )
+    for name, v in lengths:
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name}={v!r} must be a positive length [kpc]")
     if not (np.isfinite(oversampling) and oversampling >= 1):
@@ -155,4 +163,6 @@ def integrate(
         q, s, kinds, index,
         gas.kind, gas.params, gas.grid, np.asarray(isrf_params, float), isrf_local,
         float(step), float(min(fine, step)), float(steps.fine_layer_kpc), grid.cell_kpc / oversampling,
+        float(min(steps.layer_beam_kpc, grid.cell_kpc / oversampling)) if (kinds == TARGET_GAS).any()
+        else grid.cell_kpc / oversampling,
     )  # fmt: skip

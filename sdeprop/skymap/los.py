@@ -209,6 +209,7 @@ def _march(
     s_start,
     s_out,
     s_split,
+    s_split_layer,
     f_ray,
     grid_kind,
     grid_lo,
@@ -234,13 +235,16 @@ def _march(
     acc_sigma,
 ):
     """Midpoint sum of one ray from s_start to min(s_out, s_split) into acc/acc_sigma (f_ray: weight × cm
-    per kpc); returns where it stopped (≥ s_out when it reached the end)."""
+    per kpc), stopping also at s_split_layer if the ray is then inside the gas layer; returns where it
+    stopped (≥ s_out when it reached the end)."""
     n_ch, _, n_e = emissivity.shape
     s = s_start
     end = min(s_out, s_split)
     while s < end:
         z_here = abs(oz + s * dz)
         if z_here < fine_layer_kpc:
+            if s >= s_split_layer:
+                return s
             ds = fine_step_kpc
         else:
             ds = min(step_kpc, fine_step_kpc + 0.25 * (z_here - fine_layer_kpc))
@@ -308,6 +312,7 @@ def integrate_rays(
     fine_step_kpc,
     fine_layer_kpc,
     beam_width_kpc,
+    layer_beam_width_kpc,
 ):
     """Intensity and its upper-bound 1σ per pixel: arrays (n_pixels, n_E) [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹].
 
@@ -319,8 +324,9 @@ def integrate_rays(
     the rectangle it stands for.  Once the beam is wider than ``beam_width_kpc`` (at s = width/(2h)) the
     ray is replaced by four rays through the centres of the rectangle's quarters, each with a quarter of
     its weight, which go on from there; so the rays sample the tally's cells at least as finely as
-    ``beam_width_kpc`` everywhere, while near the observer one ray serves the whole pixel.  h = 0 never
-    splits.
+    ``beam_width_kpc`` everywhere, while near the observer one ray serves the whole pixel.  Inside the
+    gas layer (|z| < fine_layer_kpc) beams split already at ``layer_beam_width_kpc``, so that the thin gas
+    disc (scale heights of 50–100 pc) is resolved across the pixel too.  h = 0 never splits.
     """
     n_pix = ray_start.shape[0] - 1
     n_ch, _, n_e = emissivity.shape
@@ -364,8 +370,10 @@ def integrate_rays(
                     continue
                 h = max(hu, hv)
                 s_split = math.inf
+                s_split_layer = math.inf
                 if h > 0.0 and depth < MAX_SPLIT_DEPTH:
                     s_split = beam_width_kpc / (2.0 * h)
+                    s_split_layer = layer_beam_width_kpc / (2.0 * h)
                 s = _march(
                     ox,
                     oy,
@@ -376,6 +384,7 @@ def integrate_rays(
                     max(s_in, s0),
                     s_out,
                     s_split,
+                    s_split_layer,
                     w * KPC_CM,
                     grid_kind,
                     grid_lo,

@@ -213,7 +213,10 @@ def emission_channels(
                 ]
             elif proc in NEUTRINO_PROCESSES:
                 flavour = {"nu": "all", "nu_mu": "muon", "nu_e": "electron"}[proc]
-                mats = [("gas", 0, emission.neutrino_matrix(edges, energies, flavour=flavour))]
+                nu = emission.neutrino_matrix(
+                    edges, energies, flavour=flavour, nuclear_enhancement=nuclear_enhancement
+                )
+                mats = [("gas", 0, nu)]
             elif proc == "brems":
                 mats = [("gas", 0, emission.bremsstrahlung_matrix(edges, energies, species=sp))]
             else:
