@@ -146,6 +146,8 @@ def test_bad_requests_are_refused(proton_result):
         make_skymap(proton_result, ENERGIES, nside=3)
     with pytest.raises(ConfigError, match="energies_GeV"):
         make_skymap(proton_result, [-1.0], nside=2)
+    with pytest.raises(ConfigError, match="a tenth of the top"):
+        make_skymap(proton_result, [2e5], nside=2)
     with pytest.raises(ConfigError, match="tally 'nope'"):
         make_skymap(proton_result, ENERGIES, nside=2, tally="nope")
 
@@ -253,3 +255,49 @@ def test_plate_carree_map_agrees_with_healpix(sky, proton_result):
     a, b = car.region_spectrum(region).intensity, fine.region_spectrum(region).intensity
     print("plate carrée / HEALPix region mean:", a / b)
     np.testing.assert_allclose(a, b, rtol=0.03)
+
+
+def test_bundled_lhaaso_spectra_read_in_GeV():
+    """The LHAASO-KM2A inner-Galaxy table (Cao et al. 2023, Table S2): first point 12.6 TeV,
+    6.61e-13 TeV⁻¹ cm⁻² s⁻¹ sr⁻¹ = 6.61e-16 GeV⁻¹ cm⁻² s⁻¹ sr⁻¹."""
+    from sdeprop.skymap.data import available_diffuse_spectra, load_diffuse_spectrum
+
+    assert available_diffuse_spectra() == ["lhaaso_diffuse_inner_2023", "lhaaso_diffuse_outer_2023"]
+    inner = load_diffuse_spectrum("lhaaso_diffuse_inner_2023")
+    assert inner.energies_GeV[0] == pytest.approx(12600.0)
+    assert inner.intensity[0] == pytest.approx(6.61e-16)
+    assert len(inner.energies_GeV) == 10 and any("PRL 131, 151001" in h for h in inner.header)
+    with pytest.raises(ValueError, match="bundled"):
+        load_diffuse_spectrum("fermi")
+
+
+def test_replica_scatter_lies_below_the_per_cell_bound():
+    """Five runs alike but for the seed: the scatter of their maps (which holds every correlation) gives
+    a 1σ that the per-cell bound of los.py must not undercut (the bound is ≥ the true σ; the sample
+    scatter of 5 replicas fluctuates by ~35 %, so the test asks it of the median pixel).  The combined
+    map is the replicas' mean."""
+    from sdeprop.skymap.maps import combine_replicas
+
+    base = {
+        "run": {"particles": 300, "batch_size": 150, "progress": False, "workers": 1},
+        "energy": {"min_GeV": 100.0, "max_GeV": 1.0e6},
+        "galaxy": {"halo_height_kpc": 2.0, "radius_max_kpc": 12.0, "sun_position_kpc": [-8.3, 0.0, 0.0]},
+        "field": {"model": "uniform", "direction": [0.0, 1.0, 0.2]},
+        "source": {"type": "radial_profile", "a": 1.9, "b": 5.0, "R_sun_kpc": 8.3, "z0_kpc": 0.2},
+        "spectrum": {"type": "power_law", "index": 2.3, "rate_per_Myr": 1e55},
+        "tally": [
+            {"name": "box", "type": "cartesian", "x_range_kpc": [-12, 12], "y_range_kpc": [-12, 12],
+             "z_range_kpc": [-2, 2], "bins": [12, 12, 4], "energy_bins": 20}
+        ],
+    }  # fmt: skip
+    maps = []
+    for seed in range(5):
+        cfg = dict(base, run=dict(base["run"], seed=100 + seed))
+        maps.append(make_skymap(run(cfg), ENERGIES, ("pp",), nside=4))
+    combined = combine_replicas(maps)
+    np.testing.assert_allclose(combined.intensity, np.mean([m.intensity for m in maps], axis=0))
+    ratio = combined.uncertainty / combined.uncertainty_bound
+    print("replica σ / bound: median", np.median(ratio), "max", ratio.max())
+    assert np.median(ratio) < 1.0
+    with pytest.raises(ConfigError, match="at least 2"):
+        combine_replicas(maps[:1])

@@ -32,6 +32,9 @@ def add_parser(subparsers):
                    help="the particle density between cell centres (default linear)")  # fmt: skip
     p.add_argument("--max-distance", type=float, help="stop every ray at this distance [kpc]")
     p.add_argument("--ratio", help="another result (same tally): also write this map / that map")
+    p.add_argument("--replicas", nargs="+", metavar="RESULT",
+                   help="results of the same configuration with other seeds: the map is the mean of all, "
+                   "its 1σ their scatter (with every correlation), the per-cell bound kept beside it")  # fmt: skip
     p.add_argument("--region", action="append",
                    help="write the region spectrum (CSV): lhaaso_inner, lhaaso_outer, tibet_inner, "
                    "tibet_outer, "
@@ -101,7 +104,9 @@ def main(args):
         raise ConfigError(f"-o {out}: a plate-carrée map (--car) is written to HDF5; give a .h5 name")
     if out.suffix.lower() not in (".fits", ".h5", ".hdf5"):
         raise ConfigError(f"-o {out}: the output must end in .fits or .h5")
-    for path in [source] + ([Path(args.ratio)] if args.ratio else []):
+    for path in (
+        [source] + ([Path(args.ratio)] if args.ratio else []) + [Path(r) for r in args.replicas or ()]
+    ):
         if out.resolve() == path.resolve():
             raise ConfigError(f"-o {out} names an input file; choose another output")
     options = dict(
@@ -110,6 +115,12 @@ def main(args):
         max_distance_kpc=args.max_distance if args.max_distance is not None else np.inf,
     )  # fmt: skip
     sky = make_skymap(load_result(source), energies, **options)
+    if args.replicas:
+        from ..skymap.maps import combine_replicas
+
+        sky = combine_replicas(
+            [sky] + [make_skymap(load_result(r), energies, **options) for r in args.replicas]
+        )
     h5 = out if out.suffix.lower() != ".fits" else out.with_suffix(".h5")
     if out.suffix.lower() == ".fits":
         print(f"wrote {write_skymap_fits(sky, out)}")

@@ -31,6 +31,10 @@ from .regions import Box
 
 INTENSITY_UNIT = "GeV-1 cm-2 s-1 sr-1"
 
+MATRIX_HEADROOM = 10.0
+"""Map energies must lie a factor 10 below the tally's top energy edge (docs/emission.md: the
+emission matrices miss the particles above the last edge; 2 % accuracy needs this headroom)."""
+
 PHOTON_PROCESSES = ("pp", "ic", "brems")
 NEUTRINO_PROCESSES = ("nu", "nu_mu", "nu_e")
 PROCESSES = PHOTON_PROCESSES + NEUTRINO_PROCESSES
@@ -68,6 +72,9 @@ class SkyMap:
     processes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
     unit: str = INTENSITY_UNIT
+    uncertainty_bound: np.ndarray | None = None
+    """Where ``uncertainty`` comes from the scatter of replicas (combine_replicas): the upper bound of
+    los.py for the same mean, for comparison."""
 
     # geometry -------------------------------------------------------------------------------
     def pixel_lonlat(self) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +139,46 @@ class SkyMap:
         return r, np.abs(r) * rel
 
 
+def combine_replicas(maps: list[SkyMap]) -> SkyMap:
+    """The mean of K ≥ 2 maps made alike from independent runs of one configuration (other seeds, the
+    same number of particles), with the 1σ of that mean from their scatter, s/√K (s the sample standard
+    deviation over the replicas, pixel by pixel).  Unlike the per-cell bound of a single map this
+    estimate includes every correlation (cells along a ray, energy bins, pixels sharing histories); it
+    is itself uncertain by about 1/√(2(K − 1)).  ``uncertainty_bound`` keeps the combined upper bound
+    √(Σ U_k²)/K for comparison; processes are combined alike."""
+    if len(maps) < 2:
+        raise ConfigError(f"combining replicas needs at least 2 maps; got {len(maps)}")
+    first = maps[0]
+    for m in maps[1:]:
+        if m.intensity.shape != first.intensity.shape or not np.allclose(m.energies_GeV, first.energies_GeV):
+            raise ConfigError("replica maps differ in pixels or energies; make them with the same options")
+        if m.metadata.get("injected") != first.metadata.get("injected"):
+            raise ConfigError(
+                "replica runs differ in their number of injected particles "
+                f"({first.metadata.get('injected')} and {m.metadata.get('injected')}); use equal runs"
+            )
+    k = len(maps)
+
+    def mean_and_error(arrays, bounds):
+        stack = np.stack(arrays)
+        return (
+            stack.mean(axis=0),
+            stack.std(axis=0, ddof=1) / np.sqrt(k),
+            np.sqrt(np.sum(np.stack(bounds) ** 2, 0)) / k,
+        )
+
+    mean, err, bound = mean_and_error([m.intensity for m in maps], [m.uncertainty for m in maps])
+    processes = {}
+    for proc in first.processes:
+        pm, pe, _ = mean_and_error([m.processes[proc][0] for m in maps], [m.processes[proc][1] for m in maps])
+        processes[proc] = (pm, pe)
+    meta = dict(first.metadata, replicas=k, uncertainty="replica scatter")
+    return SkyMap(
+        first.energies_GeV, mean, err, first.kind, first.nside, first.l_edges_deg, first.b_edges_deg,
+        processes, meta, first.unit, bound,
+    )  # fmt: skip
+
+
 @dataclass
 class RegionSpectrum:
     """Mean intensity [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹] over a region at each energy, with its 1σ upper bound."""
@@ -185,6 +232,13 @@ def emission_channels(
     t = result.tallies[tally]
     edges = t.layout.energy_edges_GeV
     energies = np.asarray(energies_GeV, float)
+    if energies.max() > edges[-1] / MATRIX_HEADROOM:
+        raise ConfigError(
+            f"energy {energies.max():.4g} GeV is above {edges[-1] / MATRIX_HEADROOM:.4g} GeV, a tenth of the "
+            f"top edge of tally '{tally}' ({edges[-1]:.4g} GeV): the particles above that edge, which make "
+            "much of the emission there, are not in the tally (docs/emission.md); choose lower energies or "
+            "a tally (and injection range) reaching higher"
+        )
     species = _species_in(result)
     out: dict[str, list[Channel]] = {}
     for proc in processes:
@@ -333,6 +387,7 @@ def make_skymap(
         "result": str(result.path or ""),
         "tally": name,
         "species": ",".join(_species_in(result)),
+        "injected": int(result.counts["injected"]),
         "gas": gas_model.name,
         "observer_kpc": observer,
         "interpolation": interpolation,

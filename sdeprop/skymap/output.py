@@ -6,7 +6,8 @@ FITS layout (the GADF HEALPix convention that gammapy's ``Map.read`` follows):
   PIXTYPE = 'HEALPIX', ORDERING = 'RING', NSIDE, COORDSYS = 'GAL', BUNIT, BANDSHDU = 'SKYMAP_BANDS';
 * ``SKYMAP_BANDS``: CHANNEL, ENERGY and its ENERGY_MIN/ENERGY_MAX (GeV; geometric mid-points
   between the map energies, for display only: the maps are differential intensities AT ENERGY);
-* ``UNCERTAINTY``: the same table for the upper-bound 1σ;
+* ``UNCERTAINTY``: the same table for the 1σ (the per-cell upper bound, or the replica scatter, then
+  with the bound in ``UNCERTAINTY_BOUND``);
 * one ``SKYMAP_<PROCESS>`` table per process when there are several.
 
 ``healpy.read_map(path, field=k)`` reads energy k of the total map.  Plate-carrée maps go to HDF5
@@ -82,6 +83,8 @@ def skymap_fits_bytes(sky: SkyMap) -> bytes:
     bands.header["INTERP1"] = "log"
     hdus.append(bands)
     hdus.append(_map_hdu(sky.uncertainty, sky, "UNCERTAINTY"))
+    if sky.uncertainty_bound is not None:
+        hdus.append(_map_hdu(sky.uncertainty_bound, sky, "UNCERTAINTY_BOUND"))
     if len(sky.processes) > 1:
         for proc, (I, _) in sky.processes.items():
             hdus.append(_map_hdu(I, sky, f"SKYMAP_{proc.upper()}"))
@@ -124,6 +127,8 @@ def write_skymap_hdf5(sky: SkyMap, path):
         f["energies_GeV"] = sky.energies_GeV
         f["intensity"] = sky.intensity
         f["uncertainty"] = sky.uncertainty
+        if sky.uncertainty_bound is not None:
+            f["uncertainty_bound"] = sky.uncertainty_bound
         for proc, (I, S) in sky.processes.items():
             g = f.create_group(f"processes/{proc}")
             g["intensity"] = I
@@ -153,4 +158,5 @@ def read_skymap_hdf5(path) -> SkyMap:
             processes=procs,
             metadata=dict(f["metadata"].attrs) if "metadata" in f else {},
             unit=str(f.attrs["unit"]),
+            uncertainty_bound=f["uncertainty_bound"][()] if "uncertainty_bound" in f else None,
         )
