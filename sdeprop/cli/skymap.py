@@ -34,7 +34,7 @@ def add_parser(subparsers):
     p.add_argument("--ratio", help="another result (same tally): also write this map / that map")
     p.add_argument("--replicas", nargs="+", metavar="RESULT",
                    help="results of the same configuration with other seeds: the map is the mean of all, "
-                   "its 1σ their scatter (with all correlations), the per-cell bound kept beside it")  # fmt: skip
+                   "its 1σ their scatter (all correlations in), the per-cell bound beside it")  # fmt: skip
     p.add_argument("--region", action="append",
                    help="write the region spectrum (CSV): lhaaso_inner, lhaaso_outer, tibet_inner, "
                    "tibet_outer, "
