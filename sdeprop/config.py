@@ -1184,6 +1184,13 @@ class _TallyBase(_Section):
         "reacceleration); default: energy_bins over "
         "the injection range.",
     )
+    source_energy: Literal["keep", "fold"] = Field(
+        "keep",
+        description="'keep': store the source-energy axis E0 where the energy moves, so that any injection "
+        "spectrum can be applied afterwards. 'fold': apply the configured [spectrum] while scoring (the "
+        "same in-bin weights on the same source_energy_bins) and store no E0 axis: source_energy_bins "
+        "times less memory (docs/skymaps.md), but the tally can no longer be reweighted.",
+    )
 
 
 class CylindricalTally(_TallyBase):

@@ -44,7 +44,8 @@ from .models.reacceleration import alfven_speed_kpc_per_myr
 from .models.sources import EnergySampler, build_source
 from .models.spatial_diffusion import SPATIAL_TWO_HALO, TH_SHARP, build_spatial_diffusion
 from .result import Result
-from .tallies import N_MOMENTS, TallyLayout, build_tally_layouts, tally_tables
+from .spectra import positive_bin_weights, spectrum_from_config
+from .tallies import N_MOMENTS, TallyLayout, build_tally_layouts, fold_weight_table, tally_tables
 from .units import diffusion_kpc2_per_myr_to_cm2_per_s
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,16 @@ class Model:
     regimes: Regimes
     source: object
     sampler: EnergySampler
+    fold_weights: np.ndarray  # (rows, 2) spectrum weights of the folded tallies (tallies.fold_weight_table)
+
+
+def _per_particle_weights(cfg: Config, sampler: EnergySampler):
+    """edges → the reweighting's in-bin weights for the configured [spectrum] at unit rate and one
+    injected particle (spectra.positive_bin_weights): what a folded tally applies while scoring; the
+    reading side divides by the number injected and multiplies by the rate (result.Tally.reweight)."""
+    spectrum = spectrum_from_config(cfg.spectrum)
+    mass, charge = SPECIES[cfg.species.name]
+    return lambda edges: positive_bin_weights(spectrum, edges, sampler, 1, mass, charge, 1.0)
 
 
 #: Below this ratio D⊥/D∥ the default t_max stops following D⊥ (at D⊥ = 0 no time bounds the escape).
@@ -280,6 +291,7 @@ def build_model(config, source=None) -> Model:
         _auto_regimes(cfg),
         source,
         sampler,
+        fold_weight_table(layouts, _per_particle_weights(cfg, sampler)),
     )
 
 
@@ -412,6 +424,8 @@ def run_batch(
         stamp=np.zeros(size, dtype=index_type),
         touched=np.zeros(max(size, 1), dtype=index_type),
         source_position=np.zeros(len(model.layouts)),
+        source_weight=np.ones(len(model.layouts)),
+        fold_weights=model.fold_weights,
         energy_cells=np.zeros(len(model.layouts), dtype=np.int64),
         counters=np.zeros(K.N_COUNTERS, dtype=np.int64),
         status_counts=np.zeros(K.N_STATUS, dtype=np.int64),

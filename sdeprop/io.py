@@ -101,6 +101,9 @@ def _write_into(f, result: Result):
         ag = g.create_group("axes")
         for axis, edges in t.edges.items():
             ag.create_dataset(axis, data=edges)
+        if t.layout.fold_edges_GeV is not None:  # source_energy = "fold": the grid of the applied weights
+            g.attrs["source_energy"] = "fold"
+            g.create_dataset("fold_edges_GeV", data=t.layout.fold_edges_GeV)
 
 
 def load_result(path) -> Result:
@@ -163,6 +166,7 @@ def _read_from(f, path) -> Result:
             energy_edges_GeV=e,
             source_energy_edges_GeV=e0,
             output_times_Myr=g["output_times_Myr"][()],
+            fold_edges_GeV=g["fold_edges_GeV"][()] if "fold_edges_GeV" in g else None,
         )
         if kind == "sphere":
             lay.sphere_center_kpc = np.asarray(g.attrs["center_kpc"])

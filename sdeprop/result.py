@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import load_config
+from .errors import ConfigError
 from .kernel import INTEGRATOR_EM, INTEGRATOR_FIELD_LINE, INTEGRATOR_FIELD_LINE_RK2
 from .models.diffusion import SPECIES
 from .models.sources import EnergySampler
@@ -124,9 +125,16 @@ class Tally:
         return self.sums[..., M_C2]
 
     # densities -------------------------------------------------------------
+    @property
+    def folded(self) -> bool:
+        """True when the configured spectrum was applied while scoring (source_energy = 'fold')."""
+        return self.layout.fold_edges_GeV is not None
+
     def _weight_args(self):
         mass, charge = SPECIES[self.species]
         e0 = self.layout.source_energy_edges_GeV
+        if self.folded:
+            e0 = self.layout.fold_edges_GeV
         edges = e0 if e0 is not None else self.layout.energy_edges_GeV
         return edges, self.sampler, self.n_injected, mass, charge
 
@@ -159,7 +167,19 @@ class Tally:
             self._report_coarse(spectrum, bw)
         s = self.sums
         m = {k: s[..., k] for k in (M_C, M_CV, M_C2, M_C2V, M_C2VV)}
-        if self.layout.source_energy_edges_GeV is None:  # E = E0: the E axis is the source-energy axis
+        if self.folded:
+            if spectrum != self.spectrum:
+                raise ConfigError(
+                    f"tally '{self.name}' applied the configured spectrum {describe_spectrum(self.spectrum)} "
+                    f"while scoring (source_energy = 'fold'); it cannot be reweighted to "
+                    f"{describe_spectrum(spectrum)}. Run with source_energy = 'keep' to reweight"
+                )
+            scale = (
+                rate_per_Myr / self.n_injected
+            )  # the kernel applied the weights of one particle at unit rate
+            num = m[M_C][..., 0] * scale
+            sq = m[M_C2][..., 0] * scale * scale
+        elif self.layout.source_energy_edges_GeV is None:  # E = E0: the E axis is the source-energy axis
             m = {k: v[..., 0] for k, v in m.items()}
             num = a * m[M_C] + b * m[M_CV]
             sq = a * a * m[M_C2] + 2 * a * b * m[M_C2V] + b * b * m[M_C2VV]

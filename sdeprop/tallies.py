@@ -36,9 +36,10 @@ TALLY_CARTESIAN = 1
 TALLY_SPHERE = 2
 KIND_NAMES = {TALLY_CYLINDRICAL: "cylindrical", TALLY_CARTESIAN: "cartesian", TALLY_SPHERE: "sphere"}
 
-# columns of the integer table
-TI_KIND, TI_OFFSET, TI_N0, TI_N1, TI_N2, TI_NE, TI_NE0, TI_NT, TI_END = range(9)
-N_TI = 9
+# columns of the integer table (TI_FOLD: first row of the tally in the fold-weight table, −1 if the
+# tally keeps its E0 axis; TI_NFOLD: its number of fold bins)
+TI_KIND, TI_OFFSET, TI_N0, TI_N1, TI_N2, TI_NE, TI_NE0, TI_NT, TI_END, TI_FOLD, TI_NFOLD = range(11)
+N_TI = 11
 # the per-history moments kept for every cell
 M_C, M_CV, M_C2, M_C2V, M_C2VV = range(5)
 N_MOMENTS = 5
@@ -76,6 +77,9 @@ class TallyLayout:
     sphere_center_kpc: np.ndarray | None = None
     sphere_radius_kpc: float | None = None
     extra: dict = field(default_factory=dict)
+    fold_edges_GeV: np.ndarray | None = None
+    """Source-energy grid whose spectrum weights were applied while scoring (source_energy = 'fold');
+    such a tally has no E0 axis and cannot be reweighted."""
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
@@ -119,9 +123,12 @@ class TallyLayout:
             tf[2 * a + 1] = (len(edges) - 1) / (edges[-1] - edges[0])
         e = self.energy_edges_GeV
         tf[TF_LNE], tf[TF_INVE] = math.log(e[0]), (len(e) - 1) / math.log(e[-1] / e[0])
-        if self.source_energy_edges_GeV is not None:
-            e0 = self.source_energy_edges_GeV
+        ti[TI_FOLD], ti[TI_NFOLD] = -1, 0
+        e0 = self.source_energy_edges_GeV if self.fold_edges_GeV is None else self.fold_edges_GeV
+        if e0 is not None:
             tf[TF_LNE0], tf[TF_INVE0] = math.log(e0[0]), (len(e0) - 1) / math.log(e0[-1] / e0[0])
+        if self.fold_edges_GeV is not None:
+            ti[TI_NFOLD] = len(self.fold_edges_GeV) - 1
         if self.kind == "sphere":
             tf[TF_CX : TF_CZ + 1] = self.sphere_center_kpc
             tf[TF_R2] = self.sphere_radius_kpc**2
@@ -139,9 +146,11 @@ def build_tally_layouts(cfg) -> list[TallyLayout]:
         emin = t.energy_min_GeV if t.energy_min_GeV is not None else cfg.energy.min_GeV
         emax = t.energy_max_GeV if t.energy_max_GeV is not None else cfg.energy.max_GeV
         e_edges = np.geomspace(emin, emax, t.energy_bins + 1)
-        e0_edges = None
-        if with_e0:
-            n0 = t.source_energy_bins if t.source_energy_bins is not None else t.energy_bins
+        e0_edges = fold_edges = None
+        n0 = t.source_energy_bins if t.source_energy_bins is not None else t.energy_bins
+        if t.source_energy == "fold":
+            fold_edges = np.geomspace(cfg.energy.min_GeV, cfg.energy.max_GeV, n0 + 1)
+        elif with_e0:
             e0_edges = np.geomspace(cfg.energy.min_GeV, cfg.energy.max_GeV, n0 + 1)
         kw = dict(
             name=t.name,
@@ -149,6 +158,7 @@ def build_tally_layouts(cfg) -> list[TallyLayout]:
             energy_edges_GeV=e_edges,
             source_energy_edges_GeV=e0_edges,
             output_times_Myr=times,
+            fold_edges_GeV=fold_edges,
         )
         if t.type == "cylindrical":
             rmax = t.R_max_kpc if t.R_max_kpc is not None else Rmax
@@ -177,13 +187,31 @@ def build_tally_layouts(cfg) -> list[TallyLayout]:
 
 
 def tally_tables(layouts: list[TallyLayout]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Stack the per-tally tables for the kernel; returns (int table, float table, total size)."""
+    """Stack the per-tally tables for the kernel; returns (int table, float table, total size).  The
+    folded tallies' rows of the fold-weight table follow one another in layout order."""
     ti = np.zeros((len(layouts), N_TI), dtype=np.int64)
     tf = np.zeros((len(layouts), N_TF))
+    row = 0
     for k, lay in enumerate(layouts):
         ti[k], tf[k] = lay.tables()
+        if lay.fold_edges_GeV is not None:
+            ti[k, TI_FOLD] = row
+            row += ti[k, TI_NFOLD]
     total = sum(lay.size for lay in layouts)
     return ti, tf, total
+
+
+def fold_weight_table(layouts: list[TallyLayout], bin_weights) -> np.ndarray:
+    """(rows, 2) table of the in-bin weights (a_j, b_j) the kernel applies to the folded tallies, in the
+    row order of :func:`tally_tables`; ``bin_weights(edges)`` returns them for one grid (per injected
+    particle: the reweighting's weights for one particle at unit rate, spectra.positive_bin_weights)."""
+    rows = [np.zeros((0, 2))]
+    for lay in layouts:
+        if lay.fold_edges_GeV is not None:
+            bw = bin_weights(lay.fold_edges_GeV)
+            rows.append(np.column_stack([bw.a, bw.b]))
+    table = np.concatenate(rows)
+    return table if len(table) else np.zeros((1, 2))
 
 
 # ----------------------------------------------------------------------------- kernel side
@@ -282,22 +310,34 @@ def score(ti, tf, x, y, z, r, ecells, slot, value, scratch, stamp, touched, n_to
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def source_energy_positions(ti, tf, ln_e0, out):
+def source_energy_positions(ti, tf, fold_weights, ln_e0, out, out_weight):
     """Position v ∈ [−½, ½) of ln E0 inside its bin of each tally's source-energy axis (the E axis
-    when E0 is not kept, since then E = E0); written to ``out`` (one entry per tally)."""
+    when E0 is not kept, since then E = E0); written to ``out`` (one entry per tally).
+
+    A folded tally gets v = 0 and, in ``out_weight``, the history's spectrum weight a_j + b_j v on its
+    fold grid (the weight the reweighting would apply); every other tally gets the weight 1."""
     for k in range(ti.shape[0]):
-        if ti[k, TI_NE0] > 1:
+        if ti[k, TI_NE0] > 1 or ti[k, TI_FOLD] >= 0:
             a = (ln_e0 - tf[k, TF_LNE0]) * tf[k, TF_INVE0]
         else:
             a = (ln_e0 - tf[k, TF_LNE]) * tf[k, TF_INVE]
-        out[k] = a - math.floor(a) - 0.5
+        j = math.floor(a)
+        v = a - j - 0.5
+        out[k] = v
+        out_weight[k] = 1.0
+        if ti[k, TI_FOLD] >= 0:
+            j = min(max(int(j), 0), ti[k, TI_NFOLD] - 1)
+            row = ti[k, TI_FOLD] + j
+            out_weight[k] = fold_weights[row, 0] + fold_weights[row, 1] * v
+            out[k] = 0.0
 
 
 @njit(cache=True, error_model="numpy")
-def close_history(sums, scratch, touched, n_touched, ti, v_tally):
+def close_history(sums, scratch, touched, n_touched, ti, v_tally, w_tally):
     """Move a finished history's contributions into the five moments of each cell; returns 0.
 
-    ``sums`` has shape (cells, 5), so the moments of one cell share a cache line.
+    ``sums`` has shape (cells, 5), so the moments of one cell share a cache line.  A folded tally's
+    contributions are multiplied by the history's spectrum weight ``w_tally[k]`` first.
     """
     for m in range(n_touched):
         c = touched[m]
@@ -305,7 +345,7 @@ def close_history(sums, scratch, touched, n_touched, ti, v_tally):
         while c >= ti[k, TI_END]:
             k += 1
         v = v_tally[k]
-        s = scratch[c]
+        s = scratch[c] * w_tally[k]
         s2 = s * s
         sums[c, M_C] += s
         sums[c, M_CV] += s * v

@@ -157,6 +157,8 @@ class Scoring(NamedTuple):
     stamp: np.ndarray            #: last history that touched a cell
     touched: np.ndarray          #: cells the current history touched
     source_position: np.ndarray  #: per tally, position of E0 inside its source-energy bin
+    source_weight: np.ndarray    #: per tally, the history's spectrum weight (folded tallies; else 1)
+    fold_weights: np.ndarray     #: (rows, 2) in-bin weights a_j, b_j of the folded tallies
     energy_cells: np.ndarray     #: per tally, the current energy cell
     counters: np.ndarray         #: int64 [N_COUNTERS]
     status_counts: np.ndarray    #: int64 [N_STATUS], particles by final status
