@@ -204,7 +204,8 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         t_max, snap_dt, k_snap, k_out = p.t_max[i], p.snapshot_dt[i], p.next_snapshot[i], p.next_output[i]
         ln_e = math.log(e)
         ln_e0 = math.log(p.source_energy[i])
-        source_energy_positions(ti, tf, scoring.fold_weights, ln_e0, scoring.source_position, scoring.source_weight)
+        source_energy_positions(ti, tf, scoring.fold_weights, ln_e0, scoring.source_position,
+                                scoring.source_weight)
         cells_below, cells_above = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
         # under losses D is re-evaluated each time ln E has fallen by e_tol, at the middle of the
         # coming interval [ln E − e_tol, ln E] (docs/numerics.md "Energy losses"); when E can also rise
