@@ -362,3 +362,41 @@ def test_kafexhiu_nuclear_factor_matches_naima_and_is_applied_to_neutrinos():
     ratio = enhanced[plain > 0] / plain[plain > 0]
     lo, hi = kafexhiu14_nuclear_factor([1e5, 1e3])
     assert np.all(ratio > lo - 1e-9) and np.all(ratio < hi + 1e-9)
+
+
+def test_pair_production_opacity_two_ways():
+    """γγ opacity of the CMB (emission/absorption.py, Gould & Schréder 1967 with the angle integral in
+    x) equals the direct double integral over photon energy ε and angle μ, done here on a fine grid
+    in 1 − μ above each ε's threshold, to 1e-3; the absorption length has its minimum, ≈ 7 kpc, near
+    2.2 PeV."""
+    from sdeprop.emission.absorption import (
+        BOLTZMANN_EV_PER_K,
+        ELECTRON_REST_EV,
+        HBAR_C_EV_CM,
+        breit_wheeler_cm2,
+        grey_body_opacity_per_kpc,
+    )
+    from sdeprop.units import KPC_CM
+
+    kT = BOLTZMANN_EV_PER_K * 2.725
+    m2 = ELECTRON_REST_EV**2
+
+    def double_integral(E_eV):
+        eps = kT * np.geomspace(1e-4, 60, 1200)
+        n = eps**2 / (np.pi**2 * HBAR_C_EV_CM**3 * np.expm1(eps / kT))
+        inner = np.zeros_like(eps)
+        for k, e in enumerate(eps):
+            threshold = 2 * m2 / (E_eV * e)  # smallest 1 − μ above threshold
+            if threshold < 2:
+                w = threshold + (2 - threshold) * np.linspace(0, 1, 3000) ** 2  # dense at threshold
+                x = E_eV * e * w / (2 * m2)
+                inner[k] = np.trapezoid(0.5 * w * breit_wheeler_cm2(x), w)
+        return np.trapezoid(n * inner, eps) * KPC_CM
+
+    u_cmb = 4.72214e-3 * 2.725**4  # undiluted black body [eV/cm³]
+    for E_GeV in (3e5, 2.2e6, 1e7):
+        direct = double_integral(E_GeV * 1e9)
+        assert grey_body_opacity_per_kpc(E_GeV, 2.725, u_cmb)[0] == pytest.approx(direct, rel=1e-3)
+    e = np.geomspace(3e5, 3e7, 41)
+    length = 1.0 / grey_body_opacity_per_kpc(e, 2.725, u_cmb)
+    assert 1.5e6 < e[np.argmin(length)] < 3.5e6 and 6.5 < length.min() < 7.5

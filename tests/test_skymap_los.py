@@ -173,3 +173,25 @@ def test_bad_arguments_are_refused():
         integrate(grid, [Channel(ch.emissivity * np.nan, ch.sigma)], [0, 0, 0], rays)
     with pytest.raises(ValueError, match="isrf_params"):
         integrate(grid, [Channel(ch.emissivity, ch.sigma, "isrf", 0)], [0, 0, 0], rays)
+
+
+def test_absorption_in_a_uniform_sphere():
+    """Uniform emissivity q and uniform opacity κ inside a sphere of radius R around the observer:
+    I = q (1 − e^{−κR})/κ, in every direction, also where the beams split (a HEALPix map)."""
+    from sdeprop.models.isrf import build_isrf
+
+    grid = TallyGrid("cartesian", (np.linspace(-10, 10, 21), np.linspace(-10, 10, 21), np.linspace(-4, 4, 9)))
+    isrf = build_isrf("custom", components=[(2.725, 0.26)])
+    kappa = np.array([[0.0, 0.1, 0.5]])  # per kpc, one ISRF component, three energies
+    ch = Channel(np.full((grid.n_cells, 3), 2.0), np.full((grid.n_cells, 3), 0.2))
+    radius = 3.5
+    rays = healpix_rays(4)
+    I, S = integrate(
+        grid, [ch], [0.3, -0.2, 0.1], rays, isrf_params=isrf, absorption=kappa, max_distance_kpc=radius,
+        oversampling=8,
+    )  # fmt: skip
+    expected = 2.0 * KPC_CM * np.array([radius, *((1 - np.exp(-kappa[0, 1:] * radius)) / kappa[0, 1:])])
+    np.testing.assert_allclose(I, np.broadcast_to(expected, I.shape), rtol=1e-4)
+    np.testing.assert_allclose(S, 0.1 * I, rtol=1e-12)
+    with pytest.raises(ValueError, match="absorption must have shape"):
+        integrate(grid, [ch], [0, 0, 0], rays, isrf_params=isrf, absorption=np.zeros((2, 3)))

@@ -213,15 +213,12 @@ def test_inverse_compton_and_bremsstrahlung_maps(electron_result):
     l, b = sky.pixel_lonlat()
     pole = np.abs(b) > 60
     assert ic[0, pole].mean() > 3 * br[0, pole].mean()
-    # the spatially varying ISRF components are their own channels: switching them off lowers the map
+    # the ISRF components that vary in space keep their own channels; the CMB and the others merge
+    from sdeprop.models.isrf import isrf_from_config
     from sdeprop.skymap.maps import emission_channels
 
-    chans = emission_channels(
-        electron_result, "box", energies, ("ic",),
-        isrf_params=__import__("sdeprop.models.isrf", fromlist=["isrf_from_config"]).isrf_from_config(
-            electron_result.config.losses.isrf
-        ),
-    )["ic"]  # fmt: skip
+    isrf = isrf_from_config(electron_result.config.losses.isrf)
+    chans = emission_channels(electron_result, "box", energies, ("ic",), isrf_params=isrf)["ic"]
     assert {c.target for c in chans} == {"one", "isrf"}
 
 
@@ -301,3 +298,25 @@ def test_replica_scatter_lies_below_the_per_cell_bound():
     assert np.median(ratio) < 1.0
     with pytest.raises(ConfigError, match="at least 2"):
         combine_replicas(maps[:1])
+
+
+def test_absorption_option(proton_result):
+    """With absorption=True the γ maps are dimmed by at most 1 − e^{−κ L} (κ the summed ISRF opacity of
+    emission/absorption.py at the local energy densities, which bound those of this uniform ISRF, L the
+    longest path through the tally) and at least somewhat toward the plane at 50 TeV; neutrinos refuse
+    it."""
+    from sdeprop.emission.absorption import isrf_opacity_per_kpc
+    from sdeprop.models.isrf import DELAHAYE10
+
+    energies = np.array([2000.0, 5e4])
+    plain = make_skymap(proton_result, energies, ("pp",), nside=4)
+    absorbed = make_skymap(proton_result, energies, ("pp",), nside=4, absorption=True)
+    longest = np.sqrt(24.0**2 + 24.0**2 + 4.0**2)  # the tally box's diagonal [kpc]
+    tau_max = isrf_opacity_per_kpc(energies, DELAHAYE10).sum(axis=0) * longest
+    dimming = 1 - absorbed.intensity / plain.intensity
+    assert np.all(dimming >= -1e-12)
+    assert np.all(dimming <= (1 - np.exp(-tau_max))[:, None] + 1e-12)
+    l, b = absorbed.pixel_lonlat()
+    assert dimming[1, np.abs(b) < 20].max() > 1e-3
+    with pytest.raises(ConfigError, match="neutrinos"):
+        make_skymap(proton_result, [2000.0], ("nu",), nside=4, absorption=True)

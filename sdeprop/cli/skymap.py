@@ -31,6 +31,8 @@ def add_parser(subparsers):
     p.add_argument("--interpolation", choices=("linear", "nearest"), default="linear",
                    help="the particle density between cell centres (default linear)")  # fmt: skip
     p.add_argument("--max-distance", type=float, help="stop every ray at this distance [kpc]")
+    p.add_argument("--absorption", action="store_true",
+                   help="attenuate γ rays by pair production on the run's ISRF (from ~100 TeV)")  # fmt: skip
     p.add_argument("--ratio", help="another result (same tally): also write this map / that map")
     p.add_argument("--replicas", nargs="+", metavar="RESULT",
                    help="results of the same configuration with other seeds: the map is the mean of all, "
@@ -113,6 +115,7 @@ def main(args):
         processes=processes, nside=args.nside, car_pixel_deg=args.car, tally=args.tally, gas=gas,
         interpolation=args.interpolation,
         max_distance_kpc=args.max_distance if args.max_distance is not None else np.inf,
+        absorption=args.absorption,
     )  # fmt: skip
     sky = make_skymap(load_result(source), energies, **options)
     if args.replicas:

@@ -109,9 +109,12 @@ def integrate(
     max_distance_kpc: float = np.inf,
     steps: Steps | None = None,
     oversampling: float = 2.0,
+    absorption: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Intensity and upper-bound 1σ (n_pixels, n_E) [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹] of ``channels`` over ``rays``;
-    beams split where they grow wider than the smallest cell / ``oversampling`` (los.integrate_rays)."""
+    beams split where they grow wider than the smallest cell / ``oversampling`` (los.integrate_rays).
+    ``absorption``: (n_isrf, n_E) γγ opacities [kpc⁻¹] of the ISRF components at their local energy
+    densities (emission.absorption.isrf_opacity_per_kpc), scaled along the ray like the ISRF."""
     if interpolation not in INTERPOLATIONS:
         raise ValueError(
             f"interpolation={interpolation!r} is not allowed; choose from {sorted(INTERPOLATIONS)}"
@@ -155,6 +158,17 @@ def integrate(
         n_isrf = int(isrf_params[0])
         isrf_local = np.array([isrf_params[2 + 4 * i + 1] for i in range(n_isrf)])
     code, lo, hi, inv, n = grid.kernel_arrays()
+    n_e_out = channels[0].emissivity.shape[-1]
+    if absorption is None:
+        absorption_table = np.zeros((0, n_e_out))
+    else:
+        absorption_table = np.ascontiguousarray(absorption, dtype=float)
+        n_isrf = int(isrf_params[0])
+        if absorption_table.shape != (n_isrf, n_e_out):
+            raise ValueError(
+                f"absorption must have shape (ISRF components, energies) = ({n_isrf}, {n_e_out}); "
+                f"got {absorption_table.shape}"
+            )
     fine = steps.fine_step_kpc if (kinds == TARGET_GAS).any() else step
     return integrate_rays(
         np.asarray(observer_kpc, float), rays.directions, rays.start, rays.weight, rays.beam,
@@ -165,4 +179,5 @@ def integrate(
         float(step), float(min(fine, step)), float(steps.fine_layer_kpc), grid.cell_kpc / oversampling,
         float(min(steps.layer_beam_kpc, grid.cell_kpc / oversampling)) if (kinds == TARGET_GAS).any()
         else grid.cell_kpc / oversampling,
+        absorption_table,
     )  # fmt: skip

@@ -233,11 +233,20 @@ def _march(
     targets,
     acc,
     acc_sigma,
+    absorption,
+    tau,
+    attenuation,
 ):
     """Midpoint sum of one ray from s_start to min(s_out, s_split) into acc/acc_sigma (f_ray: weight × cm
     per kpc), stopping also at s_split_layer if the ray is then inside the gas layer; returns where it
-    stopped (≥ s_out when it reached the end)."""
+    stopped (≥ s_out when it reached the end).
+
+    With ``absorption`` (n_isrf, n_E) [kpc⁻¹] of more than zero rows, the emission at s is attenuated
+    by exp(−τ(E, s)), τ the optical depth from the ray's entry (``tau``, carried across calls and
+    updated), κ(E, x) = Σ_i absorption[i, E] U_i(x)/U_i⊙ taken at the step's middle; each step applies
+    the exact mean of e^{−τ} over the step for constant κ, e^{−τ₀}(1 − e^{−κ ds})/(κ ds)."""
     n_ch, _, n_e = emissivity.shape
+    n_abs = absorption.shape[0]
     s = s_start
     end = min(s_out, s_split)
     while s < end:
@@ -253,6 +262,19 @@ def _march(
             ds = end - s
         sm = s + 0.5 * ds
         x, y, z = ox + sm * dx, oy + sm * dy, oz + sm * dz
+        if n_abs > 0:
+            for e in range(n_e):
+                attenuation[e] = 0.0
+            for i in range(n_abs):
+                scale = isrf_energy_density(isrf_params, i, x, y, z) / isrf_local[i]
+                for e in range(n_e):
+                    attenuation[e] += absorption[i, e] * scale
+            for e in range(n_e):
+                # the step's mean of e^{−τ}: exact for κ and q constant over the step
+                k_ds = attenuation[e] * ds
+                mean = -math.expm1(-k_ds) / k_ds if k_ds > 1e-12 else 1.0 - 0.5 * k_ds
+                attenuation[e] = math.exp(-tau[e]) * mean
+                tau[e] += k_ds
         m = cell_weights(grid_kind, interpolation, grid_lo, grid_inv, grid_n, x, y, z, cells, weights)
         if m > 0:
             for c in range(n_ch):
@@ -276,9 +298,14 @@ def _march(
                 for k in range(m):
                     wk = tc * weights[k]
                     cell = cells[k]
-                    for e in range(n_e):
-                        acc[e] += wk * emissivity[c, cell, e]
-                        acc_sigma[e] += wk * emissivity_sigma[c, cell, e]
+                    if n_abs > 0:
+                        for e in range(n_e):
+                            acc[e] += wk * emissivity[c, cell, e] * attenuation[e]
+                            acc_sigma[e] += wk * emissivity_sigma[c, cell, e] * attenuation[e]
+                    else:
+                        for e in range(n_e):
+                            acc[e] += wk * emissivity[c, cell, e]
+                            acc_sigma[e] += wk * emissivity_sigma[c, cell, e]
         if last:
             return end
         s += ds
@@ -313,6 +340,7 @@ def integrate_rays(
     fine_layer_kpc,
     beam_width_kpc,
     layer_beam_width_kpc,
+    absorption,
 ):
     """Intensity and its upper-bound 1σ per pixel: arrays (n_pixels, n_E) [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹].
 
@@ -327,6 +355,10 @@ def integrate_rays(
     ``beam_width_kpc`` everywhere, while near the observer one ray serves the whole pixel.  Inside the
     gas layer (|z| < fine_layer_kpc) beams split already at ``layer_beam_width_kpc``, so that the thin gas
     disc (scale heights of 50–100 pc) is resolved across the pixel too.  h = 0 never splits.
+
+    ``absorption`` (n_isrf, n_E) [kpc⁻¹]: γγ opacity of each ISRF component at its local energy density
+    (zero rows: no absorption); the optical depth runs from the ray's entry into the domain and
+    travels with the sub-beams.
     """
     n_pix = ray_start.shape[0] - 1
     n_ch, _, n_e = emissivity.shape
@@ -340,12 +372,16 @@ def integrate_rays(
         targets = np.empty(n_ch)
         acc = np.zeros(n_e)
         acc_sigma = np.zeros(n_e)
-        # stack of sub-beams: offsets (u, v) [rad], half-widths, start distance, weight, depth
-        st = np.empty((depth_max, 7))
+        # stack of sub-beams: offsets (u, v) [rad], half-widths, start distance, weight, depth, τ(E)
+        st = np.empty((depth_max, 7 + n_e))
+        tau = np.zeros(n_e)
+        attenuation = np.ones(n_e)
         for r in range(ray_start[p], ray_start[p + 1]):
             top = 0
             st[0, 0], st[0, 1], st[0, 2], st[0, 3] = 0.0, 0.0, beam[r, 6], beam[r, 7]
             st[0, 4], st[0, 5], st[0, 6] = 0.0, ray_weight[r], 0.0
+            for e in range(n_e):
+                st[0, 7 + e] = 0.0
             top = 1
             while top > 0:
                 top -= 1
@@ -358,6 +394,8 @@ def integrate_rays(
                     st[top, 5],
                     st[top, 6],
                 )
+                for e in range(n_e):
+                    tau[e] = st[top, 7 + e]
                 dx = directions[r, 0] + u * beam[r, 0] + v * beam[r, 3]
                 dy = directions[r, 1] + u * beam[r, 1] + v * beam[r, 4]
                 dz = directions[r, 2] + u * beam[r, 2] + v * beam[r, 5]
@@ -408,6 +446,9 @@ def integrate_rays(
                     targets,
                     acc,
                     acc_sigma,
+                    absorption,
+                    tau,
+                    attenuation,
                 )
                 if s < s_out:  # the beam grew too wide: four quarter beams go on from s
                     for a in (-0.5, 0.5):
@@ -415,6 +456,8 @@ def integrate_rays(
                             st[top, 0], st[top, 1] = u + a * hu, v + b * hv
                             st[top, 2], st[top, 3] = 0.5 * hu, 0.5 * hv
                             st[top, 4], st[top, 5], st[top, 6] = s, 0.25 * w, depth + 1
+                            for e in range(n_e):
+                                st[top, 7 + e] = tau[e]
                             top += 1
         for e in range(n_e):
             out[p, e] = acc[e]

@@ -328,11 +328,14 @@ def make_skymap(
     steps: Steps | None = None,
     hadronic_model: str = "Pythia8",
     nuclear_enhancement="kafexhiu14",
+    absorption: bool = False,
 ) -> SkyMap:
     """The sky map of ``processes`` (PROCESSES: photons and neutrinos may not be mixed) at
     ``energies_GeV`` from ``result``: HEALPix of ``nside`` or, when ``car_pixel_deg`` is given, a
     plate-carrée grid.  ``observer_kpc`` defaults to galaxy.sun_position_kpc; a pixel's beam splits
-    wherever it grows wider than cell/``oversampling`` (pixels.py, los.py)."""
+    wherever it grows wider than cell/``oversampling`` (pixels.py, los.py).  ``absorption``: attenuate
+    γ rays by pair production on the ISRF of the run's [losses.isrf] (emission/absorption.py), counted
+    inside the tally's domain."""
     t_start = time.perf_counter()
     processes = tuple(processes)
     bad = [p for p in processes if p not in PROCESSES]
@@ -356,6 +359,13 @@ def make_skymap(
         raise ConfigError(f"observer_kpc={observer_kpc!r} must be three finite coordinates [kpc]")
     gas_model = build_gas_model(gas) if isinstance(gas, str) else gas
     isrf_params = isrf_from_config(cfg.losses.isrf)
+    absorption_table = None
+    if absorption:
+        if any(p in NEUTRINO_PROCESSES for p in processes):
+            raise ConfigError("absorption applies to γ rays; neutrinos cross the Galaxy unabsorbed")
+        from ..emission.absorption import isrf_opacity_per_kpc
+
+        absorption_table = isrf_opacity_per_kpc(energies, _isrf_components(isrf_params))
     channels = emission_channels(
         result, name, energies, processes, isrf_params=isrf_params,
         hadronic_model=hadronic_model, nuclear_enhancement=nuclear_enhancement,
@@ -376,7 +386,7 @@ def make_skymap(
         I, S = integrate(
             grid, chans, observer, rays, gas=gas_model, isrf_params=isrf_params,
             interpolation=interpolation, max_distance_kpc=max_distance_kpc, steps=steps,
-            oversampling=oversampling,
+            oversampling=oversampling, absorption=absorption_table,
         )  # fmt: skip
         I, S = I.T.reshape((len(energies),) + shape), S.T.reshape((len(energies),) + shape)
         per_process[proc] = (I, S)
@@ -397,6 +407,7 @@ def make_skymap(
         "line_of_sight_s": t_end - t_emission,
         "hadronic_model": hadronic_model,
         "nuclear_enhancement": str(nuclear_enhancement),
+        "absorption": bool(absorption),
     }
     return SkyMap(
         energies, total, total_sigma, "healpix" if car_pixel_deg is None else "car",
