@@ -161,7 +161,7 @@ def test_command_line_writes_the_cube_and_region_spectra(proton_result, tmp_path
     assert done.returncode == 0, done.stderr
     assert out.is_file() and out.with_suffix(".h5").is_file()
     rows = (tmp_path / "maps" / "sky_lhaaso_inner.csv").read_text().splitlines()
-    assert rows[2] == "E_GeV,intensity,uncertainty" and len(rows) == 5
+    assert rows[3] == "E_GeV,intensity,uncertainty" and len(rows) == 6
     bad = subprocess.run(cmd[:5] + ["--energies", "1e3,x"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--energies '1e3,x'" in bad.stderr
 
@@ -320,3 +320,22 @@ def test_absorption_option(proton_result):
     assert dimming[1, np.abs(b) < 20].max() > 1e-3
     with pytest.raises(ConfigError, match="neutrinos"):
         make_skymap(proton_result, [2000.0], ("nu",), nside=4, absorption=True)
+
+
+def test_mask_file_selects_the_region(sky, proton_result, tmp_path):
+    """A HEALPix mask at another nside, regraded to the map's, gives the same spectrum as the boolean mask
+    of the same pixels."""
+    l, b = sky.pixel_lonlat()
+    inside = NAMED_REGIONS["lhaaso_outer"].contains(l, b)
+    fine = hp.ud_grade(inside.astype(float), 16)  # the mask file at nside 16, the map at 8
+    path = tmp_path / "outer.fits"
+    hp.write_map(path, fine, dtype=np.float64)
+    src = write_result(proton_result, tmp_path / "run.h5")
+    out = tmp_path / "sky.fits"
+    cmd = [sys.executable, "-m", "sdeprop", "skymap", str(src), "--energies", "200,2000", "--nside", "8",
+           "--mask", str(path), "-o", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = (tmp_path / "sky_outer.csv").read_text().splitlines()[4:]
+    got = np.array([[float(v) for v in r.split(",")] for r in rows])
+    np.testing.assert_allclose(got[:, 1], sky.region_spectrum(inside).intensity, rtol=1e-5)

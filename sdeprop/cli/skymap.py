@@ -41,6 +41,9 @@ def add_parser(subparsers):
                    help="write the region spectrum (CSV): lhaaso_inner, lhaaso_outer, tibet_inner, "
                    "tibet_outer, "
                    "argo_inner, argo_outer or l_min,l_max,b_min,b_max [deg] (repeatable)")  # fmt: skip
+    p.add_argument("--mask", action="append", metavar="FITS",
+                   help="write the spectrum of the region a HEALPix mask selects (pixels > 0.5; any nside, "
+                   "regraded to the map's) (repeatable)")  # fmt: skip
     p.add_argument("--plot", action="store_true", help="also write PNG figures beside the output")
     common.add_output_option(
         p, "output: .fits (HEALPix cube + a .h5 beside it) or .h5 (default RESULT_sky.fits)"
@@ -73,16 +76,30 @@ def _gas(text: str):
         raise ConfigError(f"--gas {text!r}: {exc}") from None
 
 
-def _write_region_csv(path: Path, spectrum) -> Path:
+def _read_mask(path, sky) -> np.ndarray:
+    """A HEALPix mask file as booleans at the map's nside (RING order)."""
+    import healpy as hp
+
+    if sky.kind != "healpix":
+        raise ConfigError("--mask selects HEALPix pixels; a plate-carrée map (--car) takes --region boxes")
+    try:
+        values = hp.read_map(path, dtype=np.float64)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"--mask {path}: not a readable HEALPix map ({exc})") from None
+    if hp.get_nside(values) != sky.nside:
+        values = hp.ud_grade(values, sky.nside)
+    return values > 0.5
+
+
+def _write_region_csv(path: Path, spectrum, uncertainty_kind: str) -> Path:
     from ..checkpoint import atomic_output
 
     with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
         f.write(
             f"# region: {spectrum.region}; {spectrum.n_pixels} pixels, {spectrum.solid_angle_sr:.5g} sr\n"
         )
-        f.write(
-            "# intensity: mean over the region [GeV^-1 cm^-2 s^-1 sr^-1]; uncertainty: upper-bound 1 sigma\n"
-        )
+        f.write("# intensity: mean over the region [GeV^-1 cm^-2 s^-1 sr^-1]\n")
+        f.write(f"# uncertainty: 1 sigma, {uncertainty_kind}\n")
         w = csv.writer(f)
         w.writerow(["E_GeV", "intensity", "uncertainty"])
         for row in zip(spectrum.energies_GeV, spectrum.intensity, spectrum.uncertainty):
@@ -143,10 +160,17 @@ def main(args):
         )  # fmt: skip
         print(f"wrote {write_skymap_hdf5(ratio_map, ratio_path)}")
     spectra = {}
+    kind = "replica scatter" if args.replicas else "per-cell upper bound"
+    for mask_path in args.mask or ():
+        name = Path(mask_path).stem
+        spectra[name] = sky.region_spectrum(_read_mask(mask_path, sky), label=name)
+        print(f"wrote {_write_region_csv(out.with_name(f'{out.stem}_{name}.csv'), spectra[name], kind)}")
     for region in regions:
         spectra[region.name] = sky.region_spectrum(region)
         tag = region.name.replace(",", "_")
-        print(f"wrote {_write_region_csv(out.with_name(f'{out.stem}_{tag}.csv'), spectra[region.name])}")
+        print(
+            f"wrote {_write_region_csv(out.with_name(f'{out.stem}_{tag}.csv'), spectra[region.name], kind)}"
+        )
     if args.plot:
         from ..plotting.skymap import plot_ratio, plot_region_spectra, plot_sky
 

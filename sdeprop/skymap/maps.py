@@ -100,7 +100,7 @@ class SkyMap:
         """∫ I dΩ over the map [GeV⁻¹ cm⁻² s⁻¹] at each energy."""
         return self._flat(self.intensity) @ self.pixel_solid_angle_sr()
 
-    def region_spectrum(self, region: Box | np.ndarray) -> RegionSpectrum:
+    def region_spectrum(self, region: Box | np.ndarray, label: str = "mask") -> RegionSpectrum:
         """Mean intensity over a region (a Box, or a boolean mask over the pixels) with its upper-bound
         1σ (the pixels of a region share histories: their errors add linearly)."""
         if isinstance(region, Box):
@@ -108,7 +108,6 @@ class SkyMap:
             label = region.describe()
         else:
             mask = np.asarray(region, dtype=bool).ravel()
-            label = "mask"
             if mask.shape != (self._flat(self.intensity).shape[1],):
                 raise ConfigError(
                     f"region mask has {mask.size} pixels; the map has {self._flat(self.intensity).shape[1]}"
