@@ -339,3 +339,18 @@ def test_mask_file_selects_the_region(sky, proton_result, tmp_path):
     rows = (tmp_path / "sky_outer.csv").read_text().splitlines()[4:]
     got = np.array([[float(v) for v in r.split(",")] for r in rows])
     np.testing.assert_allclose(got[:, 1], sky.region_spectrum(inside).intensity, rtol=1e-5)
+
+
+def test_map_within_the_memory_budget(proton_result):
+    """A map whose emissivities and pixels would not fit run.memory_budget_GiB is refused before it starts
+    (here the budget is set to 1 MiB: the 576-cell tally at 2 energies fits, nside 64 does not)."""
+    import copy
+
+    small = copy.copy(proton_result)
+    small.config_toml = proton_result.config_toml.replace(
+        "memory_budget_GiB = 4.0", "memory_budget_GiB = 0.001"
+    )
+    assert small.config.run.memory_budget_GiB == 0.001
+    make_skymap(small, ENERGIES, nside=2)
+    with pytest.raises(ConfigError, match="memory_budget_GiB"):
+        make_skymap(small, ENERGIES, nside=64)

@@ -309,6 +309,33 @@ def _merge_channels(channels: list[Channel], isrf_params) -> list[Channel]:
 
 
 # --------------------------------------------------------------------------- the map
+def map_memory_bytes(n_cells: int, n_channels: int, n_energies: int, n_pixels: int, n_processes: int) -> int:
+    """Bytes the map making holds at its peak beyond the result: the emissivity and its 1σ per channel
+    and cell, the densities they come from, and the maps (intensity and 1σ, per process and summed)."""
+    per_cell = 8 * n_energies * (2 * n_channels + 2)
+    return int(n_cells * per_cell + 16 * n_pixels * n_energies * (n_processes + 1))
+
+
+def _check_memory(result, tally, processes, energies, nside, car_pixel_deg, car_l_range, car_b_range):
+    t = result.tallies[tally]
+    n_cells = int(np.prod(t.layout.spatial_shape))
+    if car_pixel_deg is None:
+        n_pixels = hp.nside2npix(nside)
+    else:
+        l_edges, b_edges = car_edges(car_l_range, car_b_range, car_pixel_deg)
+        n_pixels = (len(l_edges) - 1) * (len(b_edges) - 1)
+    # inverse Compton keeps one channel per ISRF component that varies in space, at most 7
+    channels = sum(7 if p == "ic" else 1 for p in processes)
+    need = map_memory_bytes(n_cells, channels, len(energies), n_pixels, len(processes))
+    budget = result.config.run.memory_budget_GiB * 2**30
+    if need > budget:
+        raise ConfigError(
+            f"the map would need {need / 2**30:.1f} GiB beside the result, above run.memory_budget_GiB = "
+            f"{result.config.run.memory_budget_GiB:g}: use fewer energies per map, a smaller nside, or a "
+            "coarser tally"
+        )
+
+
 def make_skymap(
     result,
     energies_GeV,
@@ -356,6 +383,7 @@ def make_skymap(
     observer = np.asarray(observer_kpc if observer_kpc is not None else cfg.galaxy.sun_position_kpc, float)
     if observer.shape != (3,) or not np.all(np.isfinite(observer)):
         raise ConfigError(f"observer_kpc={observer_kpc!r} must be three finite coordinates [kpc]")
+    _check_memory(result, name, processes, energies, nside, car_pixel_deg, car_l_range_deg, car_b_range_deg)
     gas_model = build_gas_model(gas) if isinstance(gas, str) else gas
     isrf_params = isrf_from_config(cfg.losses.isrf)
     absorption_table = None
