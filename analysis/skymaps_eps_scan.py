@@ -7,7 +7,10 @@ the UF23 base field, D⊥ = ε D∥ with ε = 0.1, 0.01, 0.001) and writes to do
 * skymap_uf23_ratio_<tag>_1TeV.png  ε/0.1 ratio maps;
 * skymap_uf23_regions.png  E^2.7 I of the LHAASO inner and outer strips for each ε, with the
   LHAASO-KM2A 2023 points;
-* skymap_uf23_eps_scan.csv  region means at 1 TeV and 100 TeV with their errors, and the ratios.
+* skymap_uf23_eps_scan.csv  region means at 1 TeV and 100 TeV with their errors, and the ratios;
+* skymap_uf23_replicas.csv  where replicas of the ε = 0.1 run exist (outputs/uf23_eps1_seed*.h5, made
+  with  sdeprop run runs/skymaps/uf23_eps1.toml --set run.seed=... --set run.name=uf23_eps1_seedN),
+  the region means' 1σ from the replicas' scatter beside the per-cell bound.
 
 Normalisation: each run's maps are scaled so that its proton density at the Sun (the tally cells
 within 1 kpc of it) matches the DAMPE 2019 proton flux between 1 and 10 TeV (n = 4π J/(βc)), the
@@ -63,6 +66,47 @@ def local_scale(result, tally="galaxy3d", radius_kpc=1.0) -> float:
     measured = 4 * np.pi * flux / C_M_PER_S * M_PER_KPC**3  # kpc⁻³ GeV⁻¹
     band = (e > 1e3) & (e < 1e4)
     return float(np.mean(measured[band] / model[band]))
+
+
+def replica_check(outputs: Path, nside: int) -> None:
+    """Region means of the ε = 0.1 replicas: 1σ of one run from their scatter against its per-cell bound."""
+    from sdeprop.skymap.maps import combine_replicas
+
+    paths = [outputs / "uf23_eps1.h5"] + sorted(outputs.glob("uf23_eps1_seed*.h5"))
+    if len(paths) < 3:
+        return
+    skies = [make_skymap(load_result(p), ENERGIES, ("pp",), nside=nside) for p in paths]
+    combined = combine_replicas(skies)
+    k = len(skies)
+    path = FIG / "skymap_uf23_replicas.csv"
+    with open(path, "w", newline="") as f:
+        f.write(
+            f"# {k} runs of runs/skymaps/uf23_eps1.toml with other seeds; relative 1σ of ONE run's region\n"
+        )
+        f.write(
+            "# mean: from the replicas' scatter (sample std) and the per-cell upper bound (mean over runs)\n"
+        )
+        w = csv.writer(f)
+        w.writerow(["region", "E_GeV", "replica_sigma_rel", "bound_rel", "ratio"])
+        for region in REGIONS:
+            means = np.array([s.region_spectrum(NAMED_REGIONS[region]).intensity for s in skies])
+            bounds = np.array([s.region_spectrum(NAMED_REGIONS[region]).uncertainty for s in skies])
+            mean = combined.region_spectrum(NAMED_REGIONS[region]).intensity
+            scatter = means.std(axis=0, ddof=1) / mean
+            bound = bounds.mean(axis=0) / mean
+            for j in (0, 8):
+                e = ENERGIES[j]
+                w.writerow(
+                    [
+                        region,
+                        f"{e:.4g}",
+                        f"{scatter[j]:.4f}",
+                        f"{bound[j]:.4f}",
+                        f"{scatter[j] / bound[j]:.3f}",
+                    ]
+                )
+                print(f"{region} {e:.3g} GeV: replica σ {scatter[j]:.3%}, bound {bound[j]:.3%}")
+    print("wrote", path)
 
 
 def main():
@@ -128,6 +172,7 @@ def main():
                 ref = skies["0.1"].region_spectrum(NAMED_REGIONS[region]) if "0.1" in skies else sp
                 e, i, u = sp.energies_GeV[k], sp.intensity[k], sp.uncertainty[k]
                 rows.append([eps, region, f"{e:.4g}", f"{i:.4g}", f"{u:.2g}", f"{i / ref.intensity[k]:.3f}"])
+    replica_check(Path(a.outputs), a.nside)
     path = FIG / "skymap_uf23_eps_scan.csv"
     with open(path, "w", newline="") as f:
         f.write("# region means of the π⁰-decay intensity [GeV^-1 cm^-2 s^-1 sr^-1]\n")
