@@ -238,7 +238,11 @@ class BatchAccumulator:
         (:class:`~sdeprop.errors.CheckpointError`).
     """
 
-    def __init__(self, plan, tally_size, n_status, folder=None, fingerprint=None):
+    def __init__(self, plan, tally_size, n_status, folder=None, fingerprint=None, groups=()):
+        # groups: (offset, size, G) of each tally that keeps batch groups; its rows' Σc and Σcv are also
+        # summed per group of batches (batch index modulo G)
+        self.groups = [(int(o), int(n), int(g)) for o, n, g in groups]
+        self.group_sums = [np.zeros((g, n, 2)) for _, n, g in self.groups]
         self.plan = list(plan)
         self.position = {b: k for k, b in enumerate(self.plan)}
         self.tally_size = int(tally_size)
@@ -372,6 +376,7 @@ class BatchAccumulator:
                     prefix, f"has a batch log that does not list the first {n_prefix} batches"
                 )
             self.sums = f["sums"].copy()
+            self.group_sums = [f[f"group_sums_{k}"].copy() for k in range(len(self.groups))]
             self.status_counts = f["status_counts"].copy()
             self.n_prefix = n_prefix
             self.scalars = {k: float(f[k]) for k in _SCALARS}
@@ -400,6 +405,7 @@ class BatchAccumulator:
             "n_prefix": ("iu", ()),
             "batch_log": ("U", ()),
             **{k: ("f", ()) for k in _SCALARS},
+            **{f"group_sums_{k}": ("f", (g, n, 2)) for k, (_, n, g) in enumerate(self.groups)},
         }
 
     def _batch_layout(self) -> dict:
@@ -439,6 +445,8 @@ class BatchAccumulator:
             b = self.plan[self.n_prefix]
             res = self.pending.pop(b)
             self.sums += res.sums
+            for (offset, size, n_groups), acc in zip(self.groups, self.group_sums):
+                acc[b % n_groups] += res.sums[offset : offset + size, :2]
             self.status_counts += res.status_counts
             for k in _SCALARS:
                 self.scalars[k] += float(getattr(res, k))
@@ -464,6 +472,7 @@ class BatchAccumulator:
                 n_prefix=np.int64(self.n_prefix),
                 batch_log=json.dumps(self.batch_log),
                 **{k: np.float64(v) for k, v in self.scalars.items()},
+                **{f"group_sums_{k}": acc for k, acc in enumerate(self.group_sums)},
             )
             for b in folded:
                 p = self.folder / f"batch_{b:06d}.npz"

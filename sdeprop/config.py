@@ -1184,6 +1184,14 @@ class _TallyBase(_Section):
         "reacceleration); default: energy_bins over "
         "the injection range.",
     )
+    batch_groups: Integer = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Keep this tally's sums also per group of batches (batch index modulo batch_groups, "
+        "0 = off, else at least 2): independent estimates whose scatter gives the error of anything "
+        "computed from the tally, correlations between cells included (sky maps, docs/skymaps.md).",
+    )
     source_energy: Literal["keep", "fold"] = Field(
         "keep",
         description="'keep': store the source-energy axis E0 where the energy moves, so that any injection "
@@ -1191,6 +1199,14 @@ class _TallyBase(_Section):
         "same in-bin weights on the same source_energy_bins) and store no E0 axis: source_energy_bins "
         "times less memory (docs/skymaps.md), but the tally can no longer be reweighted.",
     )
+
+    @model_validator(mode="after")
+    def _check_groups(self):
+        if self.batch_groups == 1:
+            raise ValueError(
+                f"tally '{self.name}': batch_groups = 1 gives no scatter; use 0 (off) or 2 to 64"
+            )
+        return self
 
 
 class CylindricalTally(_TallyBase):

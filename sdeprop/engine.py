@@ -1042,7 +1042,8 @@ def _run_single(
         "batches": plan,
         "source": "config" if source is None else f"{type(source).__module__}.{type(source).__qualname__}",
     }
-    acc = BatchAccumulator(plan, model.tally_size, K.N_STATUS, folder, fingerprint)
+    groups = [(lay.offset, lay.size, lay.groups) for lay in model.layouts if lay.groups]
+    acc = BatchAccumulator(plan, model.tally_size, K.N_STATUS, folder, fingerprint, groups=groups)
     todo = [b for b in plan if b not in acc.done]
     seeds = np.random.SeedSequence(cfg.run.seed).spawn(len(sizes))
     if len(todo) < len(plan):
@@ -1113,6 +1114,7 @@ def _run_single(
         batches=plan,
         batch_log=acc.batch_log,
         scheduler=scheduler or "",
+        group_sums=acc.group_sums,
     )
     if path is not None:
         try:

@@ -101,6 +101,9 @@ def _write_into(f, result: Result):
         ag = g.create_group("axes")
         for axis, edges in t.edges.items():
             ag.create_dataset(axis, data=edges)
+        if t.group_sums is not None:  # batch_groups: Σc, Σcv per group of batches, and their particles
+            g.create_dataset("group_sums", data=t.group_sums, compression="gzip", compression_opts=4)
+            g.attrs["group_particles"] = t.group_particles
         if t.layout.fold_edges_GeV is not None:  # source_energy = "fold": the grid of the applied weights
             g.attrs["source_energy"] = "fold"
             g.create_dataset("fold_edges_GeV", data=t.layout.fold_edges_GeV)
@@ -180,6 +183,9 @@ def _read_from(f, path) -> Result:
             spec,
             cfg.spectrum.rate_per_Myr,
         )
+        if "group_sums" in g:
+            lay.groups = int(g["group_sums"].shape[0])
+            tallies[name].set_groups(g["group_sums"][()], g.attrs["group_particles"])
     return Result(toml_text, tallies, counts, timings, meta, None, str(path))
 
 
@@ -302,6 +308,11 @@ def _merge(paths) -> Result:
     for name, t in first.tallies.items():
         sums = sum(r.tallies[name].sums for r in results)
         tallies[name] = Tally(t.layout, sums, n_total, t.sampler, t.species, t.spectrum, t.rate_per_Myr)
+        if t.group_sums is not None:  # groups of one index hold independent batches of every run
+            tallies[name].set_groups(
+                sum(r.tallies[name].group_sums for r in results),
+                sum(r.tallies[name].group_particles for r in results),
+            )
     counts = {k: int(sum(r.counts[k] for r in results)) for k in first.counts}
     timings = {
         k: float(sum(r.timings.get(k, 0.0) for r in results)) for k in ("wall_s", "batch_cpu_s", "compile_s")

@@ -94,6 +94,49 @@ class Tally:
         self.rate_per_Myr = rate_per_Myr
         self._default: Density | None = None
         self._warned_coarse = False
+        self.group_sums: np.ndarray | None = None
+        self.group_particles: np.ndarray | None = None
+
+    def set_groups(self, group_sums, group_particles) -> None:
+        """Attach the per-batch-group Σc, Σcv, shape (G, *layout.shape, 2), and the particles per group."""
+        g = self.layout.groups
+        self.group_sums = np.asarray(group_sums, dtype=float).reshape((g,) + self.layout.shape + (2,))
+        self.group_particles = np.asarray(group_particles, dtype=np.int64).reshape(g)
+
+    def group_densities(
+        self, spectrum: Spectrum | None = None, rate_per_Myr: float | None = None
+    ) -> np.ndarray:
+        """Steady-state density of each batch group alone, shape (G, spatial..., E): independent estimates
+        of ``density`` (their mean weighted by the groups' particles is ``density``); empty groups are
+        dropped.  Their scatter gives the error of any quantity computed from the tally, correlations
+        between cells included."""
+        if self.group_sums is None:
+            raise ConfigError(
+                f"tally '{self.name}' keeps no batch groups (set batch_groups in its [[tally]])"
+            )
+        spectrum = self.spectrum if spectrum is None else spectrum
+        rate = self.rate_per_Myr if rate_per_Myr is None else rate_per_Myr
+        bw = self.bin_weights(spectrum, rate)
+        a, b = bw.a, bw.b
+        out = []
+        for gs, n in zip(self.group_sums, self.group_particles):
+            if n == 0:
+                continue
+            m_c, m_cv = gs[0, ..., 0], gs[0, ..., 1]  # steady-state slot
+            if self.folded:
+                if spectrum != self.spectrum:
+                    raise ConfigError(
+                        f"tally '{self.name}' folded the configured spectrum; it cannot be reweighted"
+                    )
+                num = m_c[..., 0] * rate / self.n_injected
+            elif self.layout.source_energy_edges_GeV is None:
+                num = a * m_c[..., 0] + b * m_cv[..., 0]
+            else:
+                num = m_c @ a + m_cv @ b
+            vol = np.asarray(self.layout.cell_volume_kpc3())
+            norm = vol[..., None] * np.diff(self.layout.energy_edges_GeV)
+            out.append(num / norm * (self.n_injected / n))  # the weights were per particle of the whole run
+        return np.array(out)
 
     # axes ------------------------------------------------------------------
     @property
@@ -280,11 +323,21 @@ class Result:
 
     @classmethod
     def from_run(
-        cls, model, sums, counts, timings, final_state=None, batches=None, batch_log=None, scheduler=""
+        cls,
+        model,
+        sums,
+        counts,
+        timings,
+        final_state=None,
+        batches=None,
+        batch_log=None,
+        scheduler="",
+        group_sums=(),
     ):
         cfg = model.config
         spec = spectrum_from_config(cfg.spectrum)
         tallies = {}
+        grouped = iter(group_sums)
         for lay in model.layouts:
             sl = slice(lay.offset, lay.offset + lay.size)
             tallies[lay.name] = Tally(
@@ -296,6 +349,8 @@ class Result:
                 spec,
                 cfg.spectrum.rate_per_Myr,
             )
+            if lay.groups:
+                tallies[lay.name].set_groups(next(grouped), group_particles(batch_log or [], lay.groups))
         meta = {
             "seed": cfg.run.seed,
             "batch_size": cfg.run.batch_size,
@@ -385,6 +440,14 @@ class Result:
         if any(k < 0 or k >= n for k, n in zip(idx, shape)):
             raise ValueError(f"the Sun lies outside tally '{t.name}'")
         return e, d.density[idx], d.uncertainty[idx]
+
+
+def group_particles(batch_log: list[dict], n_groups: int) -> np.ndarray:
+    """Particles in each batch group (batch index modulo n_groups) from a result's batch log."""
+    counts = np.zeros(n_groups, dtype=np.int64)
+    for row in batch_log:
+        counts[int(row["index"]) % n_groups] += int(row["particles"])
+    return counts
 
 
 def _finer_bin_count(spectrum: Spectrum, edges: np.ndarray, weight_args) -> int | None:

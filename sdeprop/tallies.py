@@ -77,6 +77,8 @@ class TallyLayout:
     sphere_center_kpc: np.ndarray | None = None
     sphere_radius_kpc: float | None = None
     extra: dict = field(default_factory=dict)
+    groups: int = 0
+    """Batch groups kept beside the sums (tally.batch_groups; 0: none)."""
     fold_edges_GeV: np.ndarray | None = None
     """Source-energy grid whose spectrum weights were applied while scoring (source_energy = 'fold');
     such a tally has no E0 axis and cannot be reweighted."""
@@ -159,6 +161,7 @@ def build_tally_layouts(cfg) -> list[TallyLayout]:
             source_energy_edges_GeV=e0_edges,
             output_times_Myr=times,
             fold_edges_GeV=fold_edges,
+            groups=t.batch_groups,
         )
         if t.type == "cylindrical":
             rmax = t.R_max_kpc if t.R_max_kpc is not None else Rmax

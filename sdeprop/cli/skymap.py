@@ -44,6 +44,9 @@ def add_parser(subparsers):
     p.add_argument("--mask", action="append", metavar="FITS",
                    help="write the spectrum of the region a HEALPix mask selects (pixels > 0.5; any nside, "
                    "regraded to the map's) (repeatable)")  # fmt: skip
+    p.add_argument("--uncertainty", choices=("auto", "bound", "groups"), default="auto",
+                   help="1σ of the pixels: the per-cell upper bound, or the scatter of the tally's batch "
+                   "groups ([[tally]] batch_groups; every correlation in); auto: groups where kept")  # fmt: skip
     p.add_argument("--plot", action="store_true", help="also write PNG figures beside the output")
     common.add_output_option(
         p, "output: .fits (HEALPix cube + a .h5 beside it) or .h5 (default RESULT_sky.fits)"
@@ -132,7 +135,7 @@ def main(args):
         processes=processes, nside=args.nside, car_pixel_deg=args.car, tally=args.tally, gas=gas,
         interpolation=args.interpolation,
         max_distance_kpc=args.max_distance if args.max_distance is not None else np.inf,
-        absorption=args.absorption,
+        absorption=args.absorption, uncertainty=args.uncertainty,
     )  # fmt: skip
     sky = make_skymap(load_result(source), energies, **options)
     if args.replicas:
@@ -160,7 +163,7 @@ def main(args):
         )  # fmt: skip
         print(f"wrote {write_skymap_hdf5(ratio_map, ratio_path)}")
     spectra = {}
-    kind = "replica scatter" if args.replicas else "per-cell upper bound"
+    kind = "replica scatter" if args.replicas else sky.metadata["uncertainty"]
     for mask_path in args.mask or ():
         name = Path(mask_path).stem
         spectra[name] = sky.region_spectrum(_read_mask(mask_path, sky), label=name)

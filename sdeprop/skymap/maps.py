@@ -223,9 +223,11 @@ def emission_channels(
     isrf_params,
     hadronic_model="Pythia8",
     nuclear_enhancement="kafexhiu14",
+    densities: dict | None = None,
 ) -> dict[str, list[Channel]]:
     """Per process, the channels (emissivity per unit target in every cell, n_cells × n_E) of the
-    result's species in tally ``tally``."""
+    result's species in tally ``tally``; ``densities`` (species → (density, 1σ), shaped like the
+    tally's density) replaces the result's own, e.g. one batch group's."""
     from .. import emission  # naima and astropy load only when a map is made
 
     t = result.tallies[tally]
@@ -248,9 +250,13 @@ def emission_channels(
             )
         channels: list[Channel] = []
         for sp in present:
-            d = result.species_density(tally, sp)
-            n = d.density.reshape(-1, d.density.shape[-1])
-            s = d.uncertainty.reshape(n.shape)
+            if densities is not None:
+                dens, unc = densities[sp]
+            else:
+                d = result.species_density(tally, sp)
+                dens, unc = d.density, d.uncertainty
+            n = dens.reshape(-1, dens.shape[-1])
+            s = unc.reshape(n.shape)
             if proc == "pp":
                 mats = [
                     (
@@ -308,6 +314,39 @@ def _merge_channels(channels: list[Channel], isrf_params) -> list[Channel]:
     return list(merged.values())
 
 
+# --------------------------------------------------------------------------- batch groups
+UNCERTAINTY_CHOICES = ("auto", "bound", "groups")
+
+
+def _use_groups(result, tally: str, choice: str) -> bool:
+    if choice not in UNCERTAINTY_CHOICES:
+        raise ConfigError(f"uncertainty={choice!r} is not allowed; choose from {list(UNCERTAINTY_CHOICES)}")
+    t = result.tallies[tally]
+    usable = t.group_sums is not None and not result.config.components
+    n_groups = 0 if t.group_particles is None else int((t.group_particles > 0).sum())
+    if choice == "groups" and not usable:
+        raise ConfigError(
+            f"uncertainty='groups' needs batch groups in tally '{tally}' ([[tally]] batch_groups) and a run "
+            "without [[components]]"
+        )
+    if usable and n_groups < 2 and choice != "bound":
+        raise ConfigError(
+            f"tally '{tally}' has {n_groups} non-empty batch group(s): a scatter needs at least 2; run more "
+            "batches than batch_groups (run.particles / run.batch_size ≥ batch_groups)"
+        )
+    return usable and choice != "bound"
+
+
+def group_scatter(values: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """1σ of the combined estimate Σ_g f_g x_g from G independent group estimates x_g (first axis) that
+    hold the fractions f_g of the particles: √(G/(G − 1) Σ_g f_g² (x_g − x̄)²), x̄ = Σ f_g x_g; for equal
+    groups the standard error s/√G of their mean."""
+    f = np.asarray(fractions, float).reshape((-1,) + (1,) * (values.ndim - 1))
+    g = values.shape[0]
+    mean = np.sum(f * values, axis=0)
+    return np.sqrt(g / (g - 1) * np.sum(f * f * (values - mean) ** 2, axis=0))
+
+
 # --------------------------------------------------------------------------- the map
 def map_memory_bytes(n_cells: int, n_channels: int, n_energies: int, n_pixels: int, n_processes: int) -> int:
     """Bytes the map making holds at its peak beyond the result: the emissivity and its 1σ per channel
@@ -355,13 +394,17 @@ def make_skymap(
     hadronic_model: str = "Pythia8",
     nuclear_enhancement="kafexhiu14",
     absorption: bool = False,
+    uncertainty: str = "auto",
 ) -> SkyMap:
     """The sky map of ``processes`` (PROCESSES: photons and neutrinos may not be mixed) at
     ``energies_GeV`` from ``result``: HEALPix of ``nside`` or, when ``car_pixel_deg`` is given, a
     plate-carrée grid.  ``observer_kpc`` defaults to galaxy.sun_position_kpc; a pixel's beam splits
     wherever it grows wider than cell/``oversampling`` (pixels.py, los.py).  ``absorption``: attenuate
     γ rays by pair production on the ISRF of the run's [losses.isrf] (emission/absorption.py), counted
-    inside the tally's domain."""
+    inside the tally's domain.  ``uncertainty``: "bound" (the per-cell upper bound of los.py), "groups"
+    (the scatter of the maps of the tally's batch groups, [[tally]] batch_groups, which holds every
+    correlation; the bound is kept in ``uncertainty_bound``) or "auto" (groups where the tally keeps
+    them and the run has no [[components]], else the bound)."""
     t_start = time.perf_counter()
     processes = tuple(processes)
     bad = [p for p in processes if p not in PROCESSES]
@@ -407,18 +450,36 @@ def make_skymap(
         l_edges, b_edges = car_edges(car_l_range_deg, car_b_range_deg, car_pixel_deg)
         rays = car_rays(l_edges, b_edges)
         shape = (len(l_edges) - 1, len(b_edges) - 1)
-    per_process = {}
-    total = total_sigma = None
-    for proc, chans in channels.items():
+
+    def line_of_sight(chans):
         I, S = integrate(
             grid, chans, observer, rays, gas=gas_model, isrf_params=isrf_params,
             interpolation=interpolation, max_distance_kpc=max_distance_kpc, steps=steps,
             oversampling=oversampling, absorption=absorption_table,
         )  # fmt: skip
-        I, S = I.T.reshape((len(energies),) + shape), S.T.reshape((len(energies),) + shape)
+        return I.T.reshape((len(energies),) + shape), S.T.reshape((len(energies),) + shape)
+
+    per_process = {}
+    total = total_sigma = None
+    for proc, chans in channels.items():
+        I, S = line_of_sight(chans)
         per_process[proc] = (I, S)
         total = I if total is None else total + I
         total_sigma = S if total_sigma is None else total_sigma + S
+    bound = None
+    if _use_groups(result, name, uncertainty):
+        group_maps, fractions = [], []
+        t = result.tallies[name]
+        species = cfg.species.name
+        for d_g, n_g in zip(t.group_densities(), t.group_particles[t.group_particles > 0]):
+            chans_g = emission_channels(
+                result, name, energies, processes, isrf_params=isrf_params, hadronic_model=hadronic_model,
+                nuclear_enhancement=nuclear_enhancement, densities={species: (d_g, np.zeros_like(d_g))},
+            )  # fmt: skip
+            group_maps.append(sum(line_of_sight(c)[0] for c in chans_g.values()))
+            fractions.append(n_g / t.n_injected)
+        bound = total_sigma
+        total_sigma = group_scatter(np.array(group_maps), np.array(fractions))
     t_end = time.perf_counter()
     meta = {
         "result": str(result.path or ""),
@@ -435,9 +496,10 @@ def make_skymap(
         "hadronic_model": hadronic_model,
         "nuclear_enhancement": str(nuclear_enhancement),
         "absorption": bool(absorption),
+        "uncertainty": "batch-group scatter" if bound is not None else "per-cell upper bound",
     }
     return SkyMap(
         energies, total, total_sigma, "healpix" if car_pixel_deg is None else "car",
         nside=nside if car_pixel_deg is None else None, l_edges_deg=l_edges, b_edges_deg=b_edges,
-        processes=per_process, metadata=meta,
+        processes=per_process, metadata=meta, uncertainty_bound=bound,
     )  # fmt: skip
