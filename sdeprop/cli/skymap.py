@@ -46,7 +46,7 @@ def add_parser(subparsers):
                    "regraded to the map's) (repeatable)")  # fmt: skip
     p.add_argument("--uncertainty", choices=("auto", "bound", "groups"), default="auto",
                    help="1σ of the pixels: the per-cell upper bound, or the scatter of the tally's batch "
-                   "groups ([[tally]] batch_groups; every correlation in); auto: groups where kept")  # fmt: skip
+                   "groups ([[tally]] batch_groups; all correlations in); auto: groups if kept")  # fmt: skip
     p.add_argument("--plot", action="store_true", help="also write PNG figures beside the output")
     common.add_output_option(
         p, "output: .fits (HEALPix cube + a .h5 beside it) or .h5 (default RESULT_sky.fits)"
