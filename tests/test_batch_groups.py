@@ -87,3 +87,35 @@ def test_batch_groups_of_one_are_refused():
     bad = dict(CONFIG, tally=[dict(CONFIG["tally"][0], batch_groups=1)])
     with pytest.raises(ConfigError, match="batch_groups"):
         load_config(bad)
+
+
+def test_groups_resume_from_the_checkpoint_folder(tmp_path):
+    """The accumulator's batch groups are saved with the folded prefix and come back on resume: the
+    groups after a resumed run equal those of an uninterrupted one."""
+    from types import SimpleNamespace
+
+    from sdeprop.checkpoint import _SCALARS, BatchAccumulator
+
+    rng = np.random.default_rng(0)
+    scalars = {k: 0.0 for k in _SCALARS} | {"n_particles": 10, "steps": 100, "cpu_s": 0.1}
+    batches = [
+        SimpleNamespace(
+            index=b, sums=rng.random((12, 5)), status_counts=np.zeros(6, dtype=np.int64), host="h", pid=1,
+            **scalars,
+        )
+        for b in range(6)
+    ]  # fmt: skip
+    groups = [(4, 6, 3)]  # rows 4..9 of the sums keep 3 groups
+    whole = BatchAccumulator(range(6), 12, 6, groups=groups)
+    for res in batches:
+        whole.add(res)
+    folder = tmp_path / "run.partial"
+    first = BatchAccumulator(range(6), 12, 6, folder=folder, fingerprint={"x": 1}, groups=groups)
+    for res in batches[:4]:
+        first.add(res)
+    resumed = BatchAccumulator(range(6), 12, 6, folder=folder, fingerprint={"x": 1}, groups=groups)
+    assert resumed.done == {0, 1, 2, 3}
+    for res in batches[4:]:
+        resumed.add(res)
+    np.testing.assert_allclose(resumed.group_sums[0], whole.group_sums[0])
+    np.testing.assert_allclose(whole.group_sums[0][1], batches[1].sums[4:10, :2] + batches[4].sums[4:10, :2])
