@@ -830,14 +830,17 @@ class RunInterrupted(KeyboardInterrupt):
 def tally_memory_bytes(model: Model, in_process: bool = False) -> dict[str, int]:
     """Memory the tallies need: the stored moments, a worker's working set, the main process's peak.
 
-    The main process holds the running sum and one arriving batch; when batches run in the
-    main process itself (one worker, no scheduler) it also holds the worker's working set.
+    The main process holds the running sum, the batch groups' sums (tally.batch_groups) and one
+    arriving batch; when batches run in the main process itself (one worker, no scheduler) it also
+    holds the worker's working set.
     """
     cells = model.tally_size
     moments = cells * N_MOMENTS * 8
     index_bytes = 4 if cells < 2**31 else 8  # as chosen in run_batch
     worker = moments + cells * (8 + 2 * index_bytes)  # + scratch, history stamps, touched list
-    return {"moments": moments, "worker": worker, "main": moments + (worker if in_process else moments)}
+    groups = sum(lay.size * lay.groups * 2 * 8 for lay in model.layouts)  # batch groups: Σc, Σcv each
+    main = moments + groups + (worker if in_process else moments)
+    return {"moments": moments, "worker": worker, "main": main, "groups": groups}
 
 
 def _select_batches(spec, n_batches: int) -> list[int]:
@@ -1023,7 +1026,9 @@ def _run_single(
     budget = cfg.run.memory_budget_GiB * 2**30
     if max(memory["worker"], memory["main"]) > budget:
         raise ConfigError(
-            f"the tallies need {memory['moments'] / 2**30:.3g} GiB ({model.tally_size} cells × 5 moments), "
+            f"the tallies need {memory['moments'] / 2**30:.3g} GiB ({model.tally_size} cells × 5 moments"
+            + (f", batch groups {memory['groups'] / 2**30:.3g} GiB more" if memory["groups"] else "")
+            + "), "
             f"{max(memory['worker'], memory['main']) / 2**30:.3g} GiB per process, above "
             "run.memory_budget_GiB = "
             f"{cfg.run.memory_budget_GiB}; use fewer or coarser tally bins (or raise the budget)"

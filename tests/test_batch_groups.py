@@ -70,7 +70,8 @@ def test_group_scatter_of_equal_groups_is_the_standard_error():
 def test_sky_map_error_from_the_groups(result):
     sky = make_skymap(result, [200.0, 2000.0], ("pp",), nside=4)
     assert sky.metadata["uncertainty"] == "batch-group scatter"
-    assert sky.uncertainty_bound is not None
+    assert sky.uncertainty_bound is not None and sky.group_intensity.shape == (8,) + sky.intensity.shape
+    np.testing.assert_allclose(np.tensordot(sky.group_fractions, sky.group_intensity, axes=1), sky.intensity)
     ratio = sky.uncertainty / sky.uncertainty_bound
     print("group σ / bound: median", np.median(ratio))
     assert np.median(ratio) < 1.0
@@ -119,3 +120,15 @@ def test_groups_resume_from_the_checkpoint_folder(tmp_path):
         resumed.add(res)
     np.testing.assert_allclose(resumed.group_sums[0], whole.group_sums[0])
     np.testing.assert_allclose(whole.group_sums[0][1], batches[1].sums[4:10, :2] + batches[4].sums[4:10, :2])
+
+
+def test_batch_groups_count_in_the_memory_budget():
+    """The main process holds G × 2 numbers per cell of a grouped tally: the budget check counts them."""
+    from sdeprop.config import load_config
+    from sdeprop.engine import build_model, tally_memory_bytes
+
+    model = build_model(load_config(CONFIG))
+    box = next(lay for lay in model.layouts if lay.name == "box")
+    memory = tally_memory_bytes(model)
+    assert memory["groups"] == box.size * 8 * 2 * 8
+    assert memory["main"] == 2 * memory["moments"] + memory["groups"]

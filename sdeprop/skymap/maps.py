@@ -73,8 +73,13 @@ class SkyMap:
     metadata: dict = field(default_factory=dict)
     unit: str = INTENSITY_UNIT
     uncertainty_bound: np.ndarray | None = None
-    """Where ``uncertainty`` comes from the scatter of replicas (combine_replicas): the upper bound of
+    """Where ``uncertainty`` comes from the scatter of batch groups or replicas: the upper bound of
     los.py for the same mean, for comparison."""
+    group_intensity: np.ndarray | None = None
+    """The total map of each batch group (G, n_E, pixels...) where the groups gave ``uncertainty``, with
+    ``group_fractions`` their shares of the particles: the errors of anything derived from the map
+    (differences with another map of the same run included) follow from them (group_scatter)."""
+    group_fractions: np.ndarray | None = None
 
     # geometry -------------------------------------------------------------------------------
     def pixel_lonlat(self) -> tuple[np.ndarray, np.ndarray]:
@@ -466,7 +471,7 @@ def make_skymap(
         per_process[proc] = (I, S)
         total = I if total is None else total + I
         total_sigma = S if total_sigma is None else total_sigma + S
-    bound = None
+    bound = group_maps = fractions = None
     if _use_groups(result, name, uncertainty):
         group_maps, fractions = [], []
         t = result.tallies[name]
@@ -479,7 +484,8 @@ def make_skymap(
             group_maps.append(sum(line_of_sight(c)[0] for c in chans_g.values()))
             fractions.append(n_g / t.n_injected)
         bound = total_sigma
-        total_sigma = group_scatter(np.array(group_maps), np.array(fractions))
+        group_maps, fractions = np.array(group_maps), np.array(fractions)
+        total_sigma = group_scatter(group_maps, fractions)
     t_end = time.perf_counter()
     meta = {
         "result": str(result.path or ""),
@@ -501,5 +507,6 @@ def make_skymap(
     return SkyMap(
         energies, total, total_sigma, "healpix" if car_pixel_deg is None else "car",
         nside=nside if car_pixel_deg is None else None, l_edges_deg=l_edges, b_edges_deg=b_edges,
-        processes=per_process, metadata=meta, uncertainty_bound=bound,
+        processes=per_process, metadata=meta, uncertainty_bound=bound, group_intensity=group_maps,
+        group_fractions=fractions,
     )  # fmt: skip
