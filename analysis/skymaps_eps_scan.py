@@ -40,6 +40,7 @@ from sdeprop.plotting.skymap import plot_ratio, plot_sky  # noqa: E402
 from sdeprop.skymap.data import load_diffuse_spectrum  # noqa: E402
 from sdeprop.skymap.maps import make_skymap  # noqa: E402
 from sdeprop.skymap.regions import NAMED_REGIONS  # noqa: E402
+from sdeprop.units import KPC_CM, SPEED_OF_LIGHT_CM_PER_S  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FIG = ROOT / "docs" / "figures"
@@ -48,8 +49,8 @@ REGIONS = ("lhaaso_inner", "lhaaso_outer", "tibet_inner", "tibet_outer")
 ENERGIES = np.geomspace(1e3, 1e6, 13)  # 1 TeV … 1 PeV, the range the 1 TeV–10 PeV protons cover
 
 
-M_PER_KPC = 3.0857e19
-C_M_PER_S = 2.99792458e8
+M_PER_KPC = KPC_CM / 100.0
+C_M_PER_S = SPEED_OF_LIGHT_CM_PER_S / 100.0
 
 
 def local_scale(result, tally="galaxy3d", radius_kpc=1.0) -> float:

@@ -119,24 +119,38 @@ class Tally:
         bw = self.bin_weights(spectrum, rate)
         a, b = bw.a, bw.b
         out = []
+        self._check_folded_spectrum(spectrum)
+        norm = self._cell_norm()
+        out = []
         for gs, n in zip(self.group_sums, self.group_particles):
             if n == 0:
                 continue
-            m_c, m_cv = gs[0, ..., 0], gs[0, ..., 1]  # steady-state slot
-            if self.folded:
-                if spectrum != self.spectrum:
-                    raise ConfigError(
-                        f"tally '{self.name}' folded the configured spectrum; it cannot be reweighted"
-                    )
-                num = m_c[..., 0] * rate / self.n_injected
-            elif self.layout.source_energy_edges_GeV is None:
-                num = a * m_c[..., 0] + b * m_cv[..., 0]
-            else:
-                num = m_c @ a + m_cv @ b
-            vol = np.asarray(self.layout.cell_volume_kpc3())
-            norm = vol[..., None] * np.diff(self.layout.energy_edges_GeV)
+            num = self._first_moment(gs[0, ..., 0], gs[0, ..., 1], a, b, rate)  # steady-state slot
             out.append(num / norm * (self.n_injected / n))  # the weights were per particle of the whole run
         return np.array(out)
+
+    def _check_folded_spectrum(self, spectrum: Spectrum) -> None:
+        """A folded tally holds the configured spectrum only: refuse any other, naming the fix."""
+        if self.folded and spectrum != self.spectrum:
+            raise ConfigError(
+                f"tally '{self.name}' applied the configured spectrum {describe_spectrum(self.spectrum)} "
+                f"while scoring (source_energy = 'fold'); it cannot be reweighted to "
+                f"{describe_spectrum(spectrum)}. Run with source_energy = 'keep' to reweight"
+            )
+
+    def _first_moment(self, m_c, m_cv, a, b, rate_per_Myr):
+        """Σ_histories c·(a_j + b_j v) over the source-energy bins from Σc and Σcv (shape (..., E, E0)):
+        the weighted sum ``reweight`` normalises; a folded tally applied the weights of one particle at
+        unit rate while scoring."""
+        if self.folded:
+            return m_c[..., 0] * rate_per_Myr / self.n_injected
+        if self.layout.source_energy_edges_GeV is None:  # E = E0: the E axis is the source-energy axis
+            return a * m_c[..., 0] + b * m_cv[..., 0]
+        return m_c @ a + m_cv @ b
+
+    def _cell_norm(self) -> np.ndarray:
+        """Cell volume [kpc³] × energy-bin width [GeV], shaped (spatial..., E)."""
+        return np.asarray(self.layout.cell_volume_kpc3())[..., None] * np.diff(self.layout.energy_edges_GeV)
 
     # axes ------------------------------------------------------------------
     @property
@@ -210,29 +224,18 @@ class Tally:
             self._report_coarse(spectrum, bw)
         s = self.sums
         m = {k: s[..., k] for k in (M_C, M_CV, M_C2, M_C2V, M_C2VV)}
+        self._check_folded_spectrum(spectrum)
+        num = self._first_moment(m[M_C], m[M_CV], a, b, rate_per_Myr)
         if self.folded:
-            if spectrum != self.spectrum:
-                raise ConfigError(
-                    f"tally '{self.name}' applied the configured spectrum {describe_spectrum(self.spectrum)} "
-                    f"while scoring (source_energy = 'fold'); it cannot be reweighted to "
-                    f"{describe_spectrum(spectrum)}. Run with source_energy = 'keep' to reweight"
-                )
-            scale = (
-                rate_per_Myr / self.n_injected
-            )  # the kernel applied the weights of one particle at unit rate
-            num = m[M_C][..., 0] * scale
+            scale = rate_per_Myr / self.n_injected
             sq = m[M_C2][..., 0] * scale * scale
-        elif self.layout.source_energy_edges_GeV is None:  # E = E0: the E axis is the source-energy axis
+        elif self.layout.source_energy_edges_GeV is None:
             m = {k: v[..., 0] for k, v in m.items()}
-            num = a * m[M_C] + b * m[M_CV]
             sq = a * a * m[M_C2] + 2 * a * b * m[M_C2V] + b * b * m[M_C2VV]
         else:
-            num = m[M_C] @ a + m[M_CV] @ b
             sq = m[M_C2] @ (a * a) + m[M_C2V] @ (2 * a * b) + m[M_C2VV] @ (b * b)
         var = np.clip(sq - num * num / self.n_injected, 0.0, None)
-        vol = np.asarray(self.layout.cell_volume_kpc3())
-        de = np.diff(self.layout.energy_edges_GeV)
-        norm = vol[..., None] * de
+        norm = self._cell_norm()
         dens = num / norm
         err = np.sqrt(var) / norm
         times = self.layout.output_times_Myr

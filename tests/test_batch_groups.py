@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from skymap_runs import BOX_TALLY, skymap_run_config
 
 from sdeprop.engine import run
 from sdeprop.errors import ConfigError
 from sdeprop.io import load_result, merge_results, write_result
 from sdeprop.skymap.maps import group_scatter, make_skymap
 
-CONFIG = {
-    "run": {"particles": 800, "batch_size": 100, "seed": 21, "progress": False, "workers": 1},
-    "energy": {"min_GeV": 100.0, "max_GeV": 1.0e6},
-    "galaxy": {"halo_height_kpc": 2.0, "radius_max_kpc": 12.0, "sun_position_kpc": [-8.3, 0.0, 0.0]},
-    "field": {"model": "uniform", "direction": [0.0, 1.0, 0.2]},
-    "source": {"type": "radial_profile", "a": 1.9, "b": 5.0, "R_sun_kpc": 8.3, "z0_kpc": 0.2},
-    "spectrum": {"type": "power_law", "index": 2.3, "rate_per_Myr": 1e55},
-    "tally": [
-        {"name": "box", "type": "cartesian", "x_range_kpc": [-12, 12], "y_range_kpc": [-12, 12],
-         "z_range_kpc": [-2, 2], "bins": [12, 12, 4], "energy_bins": 20, "batch_groups": 8},
+CONFIG = skymap_run_config(
+    800,
+    100,
+    21,
+    tally=[
+        dict(BOX_TALLY, batch_groups=8),
         {"name": "plain", "type": "cylindrical", "R_bins": 4, "z_bins": 2, "energy_bins": 5},
     ],
-}  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")

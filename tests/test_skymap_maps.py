@@ -14,6 +14,7 @@ import sys
 import healpy as hp
 import numpy as np
 import pytest
+from skymap_runs import BOX_TALLY, skymap_run_config
 
 from sdeprop.emission import pion_decay_matrix
 from sdeprop.engine import run
@@ -30,27 +31,7 @@ ENERGIES = np.array([200.0, 2000.0])
 
 @pytest.fixture(scope="module")
 def proton_result():
-    cfg = {
-        "run": {"particles": 600, "batch_size": 300, "seed": 11, "progress": False, "workers": 1},
-        "energy": {"min_GeV": 100.0, "max_GeV": 1.0e6},
-        "galaxy": {"halo_height_kpc": 2.0, "radius_max_kpc": 12.0, "sun_position_kpc": [-8.3, 0.0, 0.0]},
-        "field": {"model": "uniform", "direction": [0.0, 1.0, 0.2]},
-        "source": {"type": "radial_profile", "a": 1.9, "b": 5.0, "R_sun_kpc": 8.3, "z0_kpc": 0.2},
-        # a Galaxy-like source rate (≈ 3e41 protons/s above 100 GeV) gives intensities of the measured order,
-        # which float32 readers (gammapy) hold without underflow
-        "spectrum": {"type": "power_law", "index": 2.3, "rate_per_Myr": 1e55},
-        "tally": [
-            {
-                "name": "box",
-                "type": "cartesian",
-                "x_range_kpc": [-12, 12],
-                "y_range_kpc": [-12, 12],
-                "z_range_kpc": [-2, 2],
-                "bins": [12, 12, 4],
-                "energy_bins": 20,
-            }
-        ],
-    }
+    cfg = skymap_run_config(600, 300, 11)
     return run(cfg)
 
 
@@ -170,34 +151,22 @@ def test_command_line_writes_the_cube_and_region_spectra(proton_result, tmp_path
 def electron_result():
     """Electrons with the Galactic losses and an ISRF whose optical and UV parts fall off with R and |z|
     (so the inverse-Compton channels keep their own targets)."""
-    cfg = {
-        "run": {"particles": 400, "batch_size": 200, "seed": 5, "progress": False, "workers": 1},
-        "species": {"name": "electron"},
-        "energy": {"min_GeV": 30.0, "max_GeV": 3.0e4},
-        "galaxy": {"halo_height_kpc": 2.0, "radius_max_kpc": 12.0, "sun_position_kpc": [-8.3, 0.0, 0.0]},
-        "field": {"model": "uniform", "direction": [0.0, 1.0, 0.2]},
-        "losses": {
+    box = dict(BOX_TALLY, bins=[8, 8, 4], energy_min_GeV=10.0, energy_max_GeV=3.0e4, energy_bins=18,
+               source_energy_bins=18)  # fmt: skip
+    cfg = skymap_run_config(
+        400,
+        200,
+        5,
+        tally=[box],
+        species={"name": "electron"},
+        energy={"min_GeV": 30.0, "max_GeV": 3.0e4},
+        losses={
             "model": "galactic",
             "energy_floor_GeV": 10.0,
             "isrf": {"scale_lengths_kpc": 4.0, "scale_heights_kpc": 2.0},
         },
-        "source": {"type": "radial_profile", "a": 1.9, "b": 5.0, "R_sun_kpc": 8.3, "z0_kpc": 0.2},
-        "spectrum": {"type": "power_law", "index": 2.5, "variable": "kinetic_energy", "rate_per_Myr": 1e53},
-        "tally": [
-            {
-                "name": "box",
-                "type": "cartesian",
-                "x_range_kpc": [-12, 12],
-                "y_range_kpc": [-12, 12],
-                "z_range_kpc": [-2, 2],
-                "bins": [8, 8, 4],
-                "energy_min_GeV": 10.0,
-                "energy_max_GeV": 3.0e4,
-                "energy_bins": 18,
-                "source_energy_bins": 18,
-            }
-        ],
-    }
+        spectrum={"type": "power_law", "index": 2.5, "variable": "kinetic_energy", "rate_per_Myr": 1e53},
+    )
     return run(cfg)
 
 
@@ -275,22 +244,9 @@ def test_replica_scatter_lies_below_the_per_cell_bound():
     map is the replicas' mean."""
     from sdeprop.skymap.maps import combine_replicas
 
-    base = {
-        "run": {"particles": 300, "batch_size": 150, "progress": False, "workers": 1},
-        "energy": {"min_GeV": 100.0, "max_GeV": 1.0e6},
-        "galaxy": {"halo_height_kpc": 2.0, "radius_max_kpc": 12.0, "sun_position_kpc": [-8.3, 0.0, 0.0]},
-        "field": {"model": "uniform", "direction": [0.0, 1.0, 0.2]},
-        "source": {"type": "radial_profile", "a": 1.9, "b": 5.0, "R_sun_kpc": 8.3, "z0_kpc": 0.2},
-        "spectrum": {"type": "power_law", "index": 2.3, "rate_per_Myr": 1e55},
-        "tally": [
-            {"name": "box", "type": "cartesian", "x_range_kpc": [-12, 12], "y_range_kpc": [-12, 12],
-             "z_range_kpc": [-2, 2], "bins": [12, 12, 4], "energy_bins": 20}
-        ],
-    }  # fmt: skip
     maps = []
     for seed in range(5):
-        cfg = dict(base, run=dict(base["run"], seed=100 + seed))
-        maps.append(make_skymap(run(cfg), ENERGIES, ("pp",), nside=4))
+        maps.append(make_skymap(run(skymap_run_config(300, 150, 100 + seed)), ENERGIES, ("pp",), nside=4))
     combined = combine_replicas(maps)
     np.testing.assert_allclose(combined.intensity, np.mean([m.intensity for m in maps], axis=0))
     ratio = combined.uncertainty / combined.uncertainty_bound

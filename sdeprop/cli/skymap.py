@@ -56,13 +56,11 @@ def add_parser(subparsers):
 
 def _energies(text: str) -> np.ndarray:
     try:
-        values = np.array([float(v) for v in text.split(",") if v.strip()])
-    except ValueError:
-        raise ConfigError(
-            f"--energies '{text}' must be comma-separated energies in GeV, e.g. 1e3,1e4"
-        ) from None
-    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ConfigError(f"--energies '{text}' must be positive, finite energies in GeV")
+        values = np.array(common.numbers(text, None, "--energies", "energies in GeV, e.g. 1e3,1e4"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if np.any(values <= 0):
+        raise ConfigError(f"--energies '{text}' must be positive energies in GeV")
     return values
 
 

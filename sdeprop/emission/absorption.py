@@ -24,13 +24,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.isrf import A_RAD_EV_CM3_K4
+from ..models.loss_processes import HBARC_GEV_CM, K_B_EV_K, M_E_GEV, SIGMA_T_CM2
 from ..units import KPC_CM
 
-THOMSON_CM2 = 6.6524587e-25
-"""Thomson cross section σ_T [cm²]."""
-ELECTRON_REST_EV = 0.51099895e6
-HBAR_C_EV_CM = 1.97326980e-5
-BOLTZMANN_EV_PER_K = 8.617333e-5
+# the loss model's constants (docs/physics.md §0.1) in the eV units used here
+THOMSON_CM2 = SIGMA_T_CM2
+ELECTRON_REST_EV = M_E_GEV * 1e9
+HBAR_C_EV_CM = HBARC_GEV_CM * 1e9
+BOLTZMANN_EV_PER_K = K_B_EV_K
 
 
 def breit_wheeler_cm2(x):

@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..models.loss_processes import M_PI0_GEV, sigma_inel_pp_mb
 from ..units import PROTON_MASS_GEV
 
-PION_MASS_GEV = 0.1349766
-THRESHOLD_KINETIC_GEV = 2 * PION_MASS_GEV + PION_MASS_GEV**2 / (2 * PROTON_MASS_GEV)
-"""T_th = 2 m_π + m_π²/(2 m_p) ≈ 0.2797 GeV (Kafexhiu et al. 2014)."""
+THRESHOLD_KINETIC_GEV = 2 * M_PI0_GEV + M_PI0_GEV**2 / (2 * PROTON_MASS_GEV)
+"""T_th = 2 m_π + m_π²/(2 m_p) = 0.27966 GeV unrounded (Kafexhiu et al. 2014; naima uses this value)."""
 
 
 def kafexhiu14_inelastic_cross_section_mb(kinetic_GeV):
-    """σ_inel(T_p) [mb] of Kafexhiu et al. 2014 eq. 1: [30.7 − 0.96 L + 0.18 L²][1 − (T_th/T_p)^1.9]³,
-    L = ln(T_p/T_th); zero below threshold."""
+    """σ_inel(T_p) [mb] of Kafexhiu et al. 2014 eq. 1 (models.loss_processes.sigma_inel_pp_mb with the
+    unrounded threshold) at an array of proton kinetic energies [GeV]."""
     t = np.asarray(kinetic_GeV, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        L = np.log(t / THRESHOLD_KINETIC_GEV)
-        sigma = (30.7 - 0.96 * L + 0.18 * L * L) * (1.0 - (THRESHOLD_KINETIC_GEV / t) ** 1.9) ** 3
-    return np.where(t > THRESHOLD_KINETIC_GEV, sigma, 0.0)
+    return np.array([sigma_inel_pp_mb(v, THRESHOLD_KINETIC_GEV) for v in t.ravel()]).reshape(t.shape)
 
 
 def kafexhiu14_nuclear_factor(kinetic_GeV):

@@ -98,6 +98,21 @@ def isrf_energy_density(p, i, x, y, z):
     return u * math.exp(-(R - p[1]) * inv_R - abs(z) * inv_z)
 
 
+def isrf_local_components(p) -> list[tuple[float, float]]:
+    """(T_i [K], U_i,⊙ [eV cm⁻³]) of every component of the parameter array ``p``."""
+    n = int(p[0])
+    return [
+        (float(p[ISRF_HEADER + ISRF_STRIDE * i]), float(p[ISRF_HEADER + ISRF_STRIDE * i + 1]))
+        for i in range(n)
+    ]
+
+
+def isrf_component_is_uniform(p, i: int) -> bool:
+    """True when component i of ``p`` does not vary in space (both inverse scales zero)."""
+    k = ISRF_HEADER + ISRF_STRIDE * i
+    return p[k + 2] == 0.0 and p[k + 3] == 0.0
+
+
 @njit(cache=True, error_model="numpy")
 def isrf_energy_densities(p, x, y, z, out):
     """Fill ``out[:n]`` with the component energy densities [eV cm⁻³] at (x, y, z) [kpc].

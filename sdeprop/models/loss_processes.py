@@ -460,16 +460,16 @@ def coulomb_loss_nucleus(T, n_e, Z, A, T_e_K):
 
 
 @njit(cache=True, error_model="numpy")
-def sigma_inel_pp_mb(T):
+def sigma_inel_pp_mb(T, threshold_GeV=T_TH_PP_GEV):
     """Inelastic pp cross section [mb] at proton kinetic energy T [GeV] (Kafexhiu et al. 2014 eq. 1).
 
     [30.7 − 0.96 L + 0.18 L²][1 − (T_th/T)^1.9]³, L = ln(T/T_th), T_th = 0.2797 GeV
-    (docs/physics.md §6.1); 0 below threshold.
+    (docs/physics.md §6.1; ``threshold_GeV`` for the unrounded 2m_π + m_π²/2m_p); 0 below threshold.
     """
-    if T <= T_TH_PP_GEV:
+    if T <= threshold_GeV:
         return 0.0
-    L = math.log(T / T_TH_PP_GEV)
-    r = 1.0 - (T_TH_PP_GEV / T) ** 1.9
+    L = math.log(T / threshold_GeV)
+    r = 1.0 - (threshold_GeV / T) ** 1.9
     return (30.7 - 0.96 * L + 0.18 * L * L) * r * r * r
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..models.gas3d import GasModel, build_gas_model
+from ..models.isrf import isrf_local_components
 from .los import (
     GRID_CARTESIAN,
     GRID_CYLINDRICAL,
@@ -15,6 +16,7 @@ from .los import (
     TARGET_GAS,
     TARGET_ISRF,
     TARGET_ONE,
+    LineOfSight,
     integrate_rays,
 )
 from .pixels import RaySet
@@ -60,17 +62,6 @@ class TallyGrid:
             inv[a] = (len(e) - 1) / (e[-1] - e[0])
         code = GRID_CARTESIAN if self.kind == "cartesian" else GRID_CYLINDRICAL
         return code, lo, hi, inv, n
-
-    def far_distance_kpc(self, observer) -> float:
-        """The largest distance from ``observer`` to a point of the domain [kpc]."""
-        o = np.asarray(observer, float)
-        if self.kind == "cartesian":
-            corners = (
-                np.array(np.meshgrid(*[(e[0], e[-1]) for e in self.edges], indexing="ij")).reshape(3, -1).T
-            )
-            return float(np.max(np.linalg.norm(corners - o, axis=1)))
-        rmax, (zlo, zhi) = self.edges[0][-1], (self.edges[1][0], self.edges[1][-1])
-        return float(np.hypot(np.hypot(o[0], o[1]) + rmax, max(abs(zhi - o[2]), abs(zlo - o[2]))))
 
 
 @dataclass
@@ -155,8 +146,7 @@ def integrate(
         isrf_params = np.zeros(2)
         isrf_local = np.ones(1)
     else:
-        n_isrf = int(isrf_params[0])
-        isrf_local = np.array([isrf_params[2 + 4 * i + 1] for i in range(n_isrf)])
+        isrf_local = np.array([u for _, u in isrf_local_components(isrf_params)])
     code, lo, hi, inv, n = grid.kernel_arrays()
     n_e_out = channels[0].emissivity.shape[-1]
     if absorption is None:
@@ -170,14 +160,14 @@ def integrate(
                 f"got {absorption_table.shape}"
             )
     fine = steps.fine_step_kpc if (kinds == TARGET_GAS).any() else step
-    return integrate_rays(
-        np.asarray(observer_kpc, float), rays.directions, rays.start, rays.weight, rays.beam,
-        float(max_distance_kpc),
-        code, lo, hi, inv, n, INTERPOLATIONS[interpolation],
-        q, s, kinds, index,
+    beam_width = grid.cell_kpc / oversampling
+    los = LineOfSight(
+        code, lo, hi, inv, n, INTERPOLATIONS[interpolation], q, s, kinds, index,
         gas.kind, gas.params, gas.grid, np.asarray(isrf_params, float), isrf_local,
-        float(step), float(min(fine, step)), float(steps.fine_layer_kpc), grid.cell_kpc / oversampling,
-        float(min(steps.layer_beam_kpc, grid.cell_kpc / oversampling)) if (kinds == TARGET_GAS).any()
-        else grid.cell_kpc / oversampling,
-        absorption_table,
+        float(step), float(min(fine, step)), float(steps.fine_layer_kpc), beam_width,
+        float(min(steps.layer_beam_kpc, beam_width)) if (kinds == TARGET_GAS).any() else beam_width,
+        absorption_table, float(max_distance_kpc),
     )  # fmt: skip
+    return integrate_rays(
+        np.asarray(observer_kpc, float), rays.directions, rays.start, rays.weight, rays.beam, los
+    )

@@ -36,6 +36,7 @@ A ray stands for a beam (its pixel's footprint); wide beams split as they go (``
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -53,6 +54,33 @@ INTERP_LINEAR = 1
 TARGET_ONE = 0
 TARGET_GAS = 1
 TARGET_ISRF = 2
+
+
+class LineOfSight(NamedTuple):
+    """Everything the march needs besides the rays (numba reads a NamedTuple's fields at no cost)."""
+
+    grid_kind: int  #: GRID_CARTESIAN or GRID_CYLINDRICAL
+    grid_lo: np.ndarray  #: (3,) lower edges [kpc] ((R, z, –) for cylindrical)
+    grid_hi: np.ndarray  #: (3,) upper edges [kpc]
+    grid_inv: np.ndarray  #: (3,) cells per kpc
+    grid_n: np.ndarray  #: (3,) cell counts
+    interpolation: int  #: INTERP_NEAREST or INTERP_LINEAR
+    emissivity: np.ndarray  #: (channels, cells, E) per unit target [GeV⁻¹ cm⁻³ s⁻¹ sr⁻¹]
+    emissivity_sigma: np.ndarray  #: its 1σ, same shape
+    target_kind: np.ndarray  #: per channel, TARGET_*
+    target_index: np.ndarray  #: per channel, the ISRF component (TARGET_ISRF)
+    gas_kind: int  #: models.gas3d kind code
+    gas_params: np.ndarray
+    gas_grid: np.ndarray
+    isrf_params: np.ndarray  #: models.isrf parameter array
+    isrf_local: np.ndarray  #: per component, U_i,⊙ [eV cm⁻³]
+    step_kpc: float  #: step outside the gas layer [kpc]
+    fine_step_kpc: float  #: step inside |z| < fine_layer_kpc [kpc]
+    fine_layer_kpc: float
+    beam_width_kpc: float  #: beams split when wider than this [kpc]
+    layer_beam_width_kpc: float  #: … or than this inside the gas layer [kpc]
+    absorption: np.ndarray  #: (ISRF components, E) γγ opacity [kpc⁻¹] at U_i,⊙; zero rows: none
+    max_distance_kpc: float  #: rays end here at the latest [kpc]
 
 
 # ----------------------------------------------------------------------------- ray geometry
@@ -185,12 +213,15 @@ def cell_weights(grid_kind, interpolation, lo, inv, n, x, y, z, cells, weights):
 
 
 @njit(cache=True, error_model="numpy")
-def _target(kind, index, gas_kind, gas_params, gas_grid, isrf_params, isrf_local, x, y, z):
+def _target(los, c, x, y, z):
+    """Target density of channel c at (x, y, z): one, n_H [cm⁻³], or U_i(x)/U_i,⊙ of its ISRF component."""
+    kind = los.target_kind[c]
     if kind == TARGET_ONE:
         return 1.0
     if kind == TARGET_GAS:
-        return hydrogen_nuclei(gas_kind, gas_params, gas_grid, x, y, z)
-    return isrf_energy_density(isrf_params, index, x, y, z) / isrf_local[index]
+        return hydrogen_nuclei(los.gas_kind, los.gas_params, los.gas_grid, x, y, z)
+    i = los.target_index[c]
+    return isrf_energy_density(los.isrf_params, i, x, y, z) / los.isrf_local[i]
 
 
 # ----------------------------------------------------------------------------- the integral
@@ -200,6 +231,7 @@ MAX_SPLIT_DEPTH = 12
 
 @njit(cache=True, error_model="numpy")
 def _march(
+    los,
     ox,
     oy,
     oz,
@@ -211,29 +243,11 @@ def _march(
     s_split,
     s_split_layer,
     f_ray,
-    grid_kind,
-    grid_lo,
-    grid_inv,
-    grid_n,
-    interpolation,
-    emissivity,
-    emissivity_sigma,
-    target_kind,
-    target_index,
-    gas_kind,
-    gas_params,
-    gas_grid,
-    isrf_params,
-    isrf_local,
-    step_kpc,
-    fine_step_kpc,
-    fine_layer_kpc,
     cells,
     weights,
     targets,
     acc,
     acc_sigma,
-    absorption,
     tau,
     attenuation,
 ):
@@ -241,22 +255,22 @@ def _march(
     per kpc), stopping also at s_split_layer if the ray is then inside the gas layer; returns where it
     stopped (≥ s_out when it reached the end).
 
-    With ``absorption`` (n_isrf, n_E) [kpc⁻¹] of more than zero rows, the emission at s is attenuated
-    by exp(−τ(E, s)), τ the optical depth from the ray's entry (``tau``, carried across calls and
-    updated), κ(E, x) = Σ_i absorption[i, E] U_i(x)/U_i⊙ taken at the step's middle; each step applies
+    With ``los.absorption`` of more than zero rows, the emission at s is attenuated by exp(−τ(E, s)), τ
+    the optical depth from the ray's entry (``tau``, carried across calls and updated),
+    κ(E, x) = Σ_i absorption[i, E] U_i(x)/U_i⊙ taken at the step's middle; each step applies
     the exact mean of e^{−τ} over the step for constant κ, e^{−τ₀}(1 − e^{−κ ds})/(κ ds)."""
-    n_ch, _, n_e = emissivity.shape
-    n_abs = absorption.shape[0]
+    n_ch, _, n_e = los.emissivity.shape
+    n_abs = los.absorption.shape[0]
     s = s_start
     end = min(s_out, s_split)
     while s < end:
         z_here = abs(oz + s * dz)
-        if z_here < fine_layer_kpc:
+        if z_here < los.fine_layer_kpc:
             if s >= s_split_layer:
                 return s
-            ds = fine_step_kpc
+            ds = los.fine_step_kpc
         else:
-            ds = min(step_kpc, fine_step_kpc + 0.25 * (z_here - fine_layer_kpc))
+            ds = min(los.step_kpc, los.fine_step_kpc + 0.25 * (z_here - los.fine_layer_kpc))
         last = s + ds >= end
         if last:
             ds = end - s
@@ -266,30 +280,21 @@ def _march(
             for e in range(n_e):
                 attenuation[e] = 0.0
             for i in range(n_abs):
-                scale = isrf_energy_density(isrf_params, i, x, y, z) / isrf_local[i]
+                scale = isrf_energy_density(los.isrf_params, i, x, y, z) / los.isrf_local[i]
                 for e in range(n_e):
-                    attenuation[e] += absorption[i, e] * scale
+                    attenuation[e] += los.absorption[i, e] * scale
             for e in range(n_e):
                 # the step's mean of e^{−τ}: exact for κ and q constant over the step
                 k_ds = attenuation[e] * ds
                 mean = -math.expm1(-k_ds) / k_ds if k_ds > 1e-12 else 1.0 - 0.5 * k_ds
                 attenuation[e] = math.exp(-tau[e]) * mean
                 tau[e] += k_ds
-        m = cell_weights(grid_kind, interpolation, grid_lo, grid_inv, grid_n, x, y, z, cells, weights)
+        m = cell_weights(
+            los.grid_kind, los.interpolation, los.grid_lo, los.grid_inv, los.grid_n, x, y, z, cells, weights
+        )
         if m > 0:
             for c in range(n_ch):
-                targets[c] = _target(
-                    target_kind[c],
-                    target_index[c],
-                    gas_kind,
-                    gas_params,
-                    gas_grid,
-                    isrf_params,
-                    isrf_local,
-                    x,
-                    y,
-                    z,
-                )
+                targets[c] = _target(los, c, x, y, z)
             f = f_ray * ds
             for c in range(n_ch):
                 tc = targets[c] * f
@@ -300,12 +305,12 @@ def _march(
                     cell = cells[k]
                     if n_abs > 0:
                         for e in range(n_e):
-                            acc[e] += wk * emissivity[c, cell, e] * attenuation[e]
-                            acc_sigma[e] += wk * emissivity_sigma[c, cell, e] * attenuation[e]
+                            acc[e] += wk * los.emissivity[c, cell, e] * attenuation[e]
+                            acc_sigma[e] += wk * los.emissivity_sigma[c, cell, e] * attenuation[e]
                     else:
                         for e in range(n_e):
-                            acc[e] += wk * emissivity[c, cell, e]
-                            acc_sigma[e] += wk * emissivity_sigma[c, cell, e]
+                            acc[e] += wk * los.emissivity[c, cell, e]
+                            acc_sigma[e] += wk * los.emissivity_sigma[c, cell, e]
         if last:
             return end
         s += ds
@@ -313,55 +318,22 @@ def _march(
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def integrate_rays(
-    observer,
-    directions,
-    ray_start,
-    ray_weight,
-    beam,
-    max_distance_kpc,
-    grid_kind,
-    grid_lo,
-    grid_hi,
-    grid_inv,
-    grid_n,
-    interpolation,
-    emissivity,
-    emissivity_sigma,
-    target_kind,
-    target_index,
-    gas_kind,
-    gas_params,
-    gas_grid,
-    isrf_params,
-    isrf_local,
-    step_kpc,
-    fine_step_kpc,
-    fine_layer_kpc,
-    beam_width_kpc,
-    layer_beam_width_kpc,
-    absorption,
-):
-    """Intensity and its upper-bound 1σ per pixel: arrays (n_pixels, n_E) [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹].
-
-    ``emissivity`` and ``emissivity_sigma``: (n_channels, n_cells, n_E) per unit target
-    [GeV⁻¹ cm⁻³ s⁻¹ sr⁻¹]; ``target_kind``/``target_index`` per channel (TARGET_*; the ISRF component
-    index, whose local energy density is ``isrf_local[index]``).  Directions are unit vectors.
+def integrate_rays(observer, directions, ray_start, ray_weight, beam, los):
+    """Intensity and its upper-bound 1σ per pixel: arrays (n_pixels, n_E) [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹], for the
+    grid, channels, targets and steps of ``los`` (LineOfSight).  Directions are unit vectors.
 
     Beams: ``beam[r]`` = (e1, e2, h1, h2), two unit vectors across ray r and the half-widths [rad] of
-    the rectangle it stands for.  Once the beam is wider than ``beam_width_kpc`` (at s = width/(2h)) the
-    ray is replaced by four rays through the centres of the rectangle's quarters, each with a quarter of
-    its weight, which go on from there; so the rays sample the tally's cells at least as finely as
-    ``beam_width_kpc`` everywhere, while near the observer one ray serves the whole pixel.  Inside the
-    gas layer (|z| < fine_layer_kpc) beams split already at ``layer_beam_width_kpc``, so that the thin gas
-    disc (scale heights of 50–100 pc) is resolved across the pixel too.  h = 0 never splits.
-
-    ``absorption`` (n_isrf, n_E) [kpc⁻¹]: γγ opacity of each ISRF component at its local energy density
-    (zero rows: no absorption); the optical depth runs from the ray's entry into the domain and
+    the rectangle it stands for.  Once the beam is wider than ``los.beam_width_kpc`` (at s = width/(2h))
+    the ray is replaced by four rays through the centres of the rectangle's quarters, each with a
+    quarter of its weight, which go on from there; so the rays sample the tally's cells at least as
+    finely as the beam width everywhere, while near the observer one ray serves the whole pixel.  Inside
+    the gas layer (|z| < los.fine_layer_kpc) beams split already at ``los.layer_beam_width_kpc``, so
+    that the thin gas disc (scale heights of 50–100 pc) is resolved across the pixel too.  h = 0 never
+    splits.  The γγ optical depth (``los.absorption``) runs from the ray's entry into the domain and
     travels with the sub-beams.
     """
     n_pix = ray_start.shape[0] - 1
-    n_ch, _, n_e = emissivity.shape
+    n_ch, _, n_e = los.emissivity.shape
     out = np.zeros((n_pix, n_e))
     out_sigma = np.zeros((n_pix, n_e))
     ox, oy, oz = observer[0], observer[1], observer[2]
@@ -402,7 +374,7 @@ def integrate_rays(
                 norm = math.sqrt(dx * dx + dy * dy + dz * dz)
                 dx, dy, dz = dx / norm, dy / norm, dz / norm
                 s_in, s_out = ray_interval(
-                    grid_kind, grid_lo, grid_hi, ox, oy, oz, dx, dy, dz, max_distance_kpc
+                    los.grid_kind, los.grid_lo, los.grid_hi, ox, oy, oz, dx, dy, dz, los.max_distance_kpc
                 )
                 if not s_out > max(s_in, s0):
                     continue
@@ -410,46 +382,12 @@ def integrate_rays(
                 s_split = math.inf
                 s_split_layer = math.inf
                 if h > 0.0 and depth < MAX_SPLIT_DEPTH:
-                    s_split = beam_width_kpc / (2.0 * h)
-                    s_split_layer = layer_beam_width_kpc / (2.0 * h)
+                    s_split = los.beam_width_kpc / (2.0 * h)
+                    s_split_layer = los.layer_beam_width_kpc / (2.0 * h)
                 s = _march(
-                    ox,
-                    oy,
-                    oz,
-                    dx,
-                    dy,
-                    dz,
-                    max(s_in, s0),
-                    s_out,
-                    s_split,
-                    s_split_layer,
-                    w * KPC_CM,
-                    grid_kind,
-                    grid_lo,
-                    grid_inv,
-                    grid_n,
-                    interpolation,
-                    emissivity,
-                    emissivity_sigma,
-                    target_kind,
-                    target_index,
-                    gas_kind,
-                    gas_params,
-                    gas_grid,
-                    isrf_params,
-                    isrf_local,
-                    step_kpc,
-                    fine_step_kpc,
-                    fine_layer_kpc,
-                    cells,
-                    weights,
-                    targets,
-                    acc,
-                    acc_sigma,
-                    absorption,
-                    tau,
-                    attenuation,
-                )
+                    los, ox, oy, oz, dx, dy, dz, max(s_in, s0), s_out, s_split, s_split_layer, w * KPC_CM,
+                    cells, weights, targets, acc, acc_sigma, tau, attenuation,
+                )  # fmt: skip
                 if s < s_out:  # the beam grew too wide: four quarter beams go on from s
                     for a in (-0.5, 0.5):
                         for b in (-0.5, 0.5):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..models.gas3d import GasModel, build_gas_model
-from ..models.isrf import isrf_from_config
+from ..models.isrf import isrf_component_is_uniform, isrf_from_config, isrf_local_components
 from .grid import Channel, Steps, TallyGrid, integrate
 from .pixels import (
     car_edges,
@@ -284,7 +284,7 @@ def emission_channels(
             elif proc == "brems":
                 mats = [("gas", 0, emission.bremsstrahlung_matrix(edges, energies, species=sp))]
             else:
-                comps = _isrf_components(isrf_params)
+                comps = isrf_local_components(isrf_params)
                 mats = [
                     ("isrf", i, m)
                     for i, m in enumerate(
@@ -297,19 +297,13 @@ def emission_channels(
     return out
 
 
-def _isrf_components(isrf_params) -> list[tuple[float, float]]:
-    n = int(isrf_params[0])
-    return [(float(isrf_params[2 + 4 * i]), float(isrf_params[3 + 4 * i])) for i in range(n)]
-
-
 def _merge_channels(channels: list[Channel], isrf_params) -> list[Channel]:
     """Sum channels with the same target; ISRF components without spatial variation become "one"."""
     merged: dict[tuple[str, int], Channel] = {}
     for ch in channels:
         key = (ch.target, ch.index)
         if ch.target == "isrf":
-            k = 2 + 4 * ch.index
-            if isrf_params[k + 2] == 0.0 and isrf_params[k + 3] == 0.0:
+            if isrf_component_is_uniform(isrf_params, ch.index):
                 key = ("one", 0)
         if key in merged:
             merged[key].emissivity = merged[key].emissivity + ch.emissivity
@@ -440,7 +434,7 @@ def make_skymap(
             raise ConfigError("absorption applies to γ rays; neutrinos cross the Galaxy unabsorbed")
         from ..emission.absorption import isrf_opacity_per_kpc
 
-        absorption_table = isrf_opacity_per_kpc(energies, _isrf_components(isrf_params))
+        absorption_table = isrf_opacity_per_kpc(energies, isrf_local_components(isrf_params))
     channels = emission_channels(
         result, name, energies, processes, isrf_params=isrf_params,
         hadronic_model=hadronic_model, nuclear_enhancement=nuclear_enhancement,
