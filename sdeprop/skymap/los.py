@@ -213,15 +213,13 @@ def cell_weights(grid_kind, interpolation, lo, inv, n, x, y, z, cells, weights):
 
 
 @njit(cache=True, error_model="numpy")
-def _target(los, c, x, y, z):
-    """Target density of channel c at (x, y, z): one, n_H [cm⁻³], or U_i(x)/U_i,⊙ of its ISRF component."""
-    kind = los.target_kind[c]
+def _target(kind, index, gas_kind, gas_params, gas_grid, isrf_params, isrf_local, x, y, z):
+    """Target density at (x, y, z): one, n_H [cm⁻³], or U_i(x)/U_i,⊙ of ISRF component ``index``."""
     if kind == TARGET_ONE:
         return 1.0
     if kind == TARGET_GAS:
-        return hydrogen_nuclei(los.gas_kind, los.gas_params, los.gas_grid, x, y, z)
-    i = los.target_index[c]
-    return isrf_energy_density(los.isrf_params, i, x, y, z) / los.isrf_local[i]
+        return hydrogen_nuclei(gas_kind, gas_params, gas_grid, x, y, z)
+    return isrf_energy_density(isrf_params, index, x, y, z) / isrf_local[index]
 
 
 # ----------------------------------------------------------------------------- the integral
@@ -259,8 +257,9 @@ def _march(
     the optical depth from the ray's entry (``tau``, carried across calls and updated),
     κ(E, x) = Σ_i absorption[i, E] U_i(x)/U_i⊙ taken at the step's middle; each step applies
     the exact mean of e^{−τ} over the step for constant κ, e^{−τ₀}(1 − e^{−κ ds})/(κ ds)."""
-    n_ch, _, n_e = los.emissivity.shape
-    n_abs = los.absorption.shape[0]
+    emissivity, emissivity_sigma, absorption = los.emissivity, los.emissivity_sigma, los.absorption
+    n_ch, _, n_e = emissivity.shape
+    n_abs = absorption.shape[0]
     s = s_start
     end = min(s_out, s_split)
     while s < end:
@@ -282,7 +281,7 @@ def _march(
             for i in range(n_abs):
                 scale = isrf_energy_density(los.isrf_params, i, x, y, z) / los.isrf_local[i]
                 for e in range(n_e):
-                    attenuation[e] += los.absorption[i, e] * scale
+                    attenuation[e] += absorption[i, e] * scale
             for e in range(n_e):
                 # the step's mean of e^{−τ}: exact for κ and q constant over the step
                 k_ds = attenuation[e] * ds
@@ -294,7 +293,10 @@ def _march(
         )
         if m > 0:
             for c in range(n_ch):
-                targets[c] = _target(los, c, x, y, z)
+                targets[c] = _target(
+                    los.target_kind[c], los.target_index[c], los.gas_kind, los.gas_params, los.gas_grid,
+                    los.isrf_params, los.isrf_local, x, y, z,
+                )  # fmt: skip
             f = f_ray * ds
             for c in range(n_ch):
                 tc = targets[c] * f
@@ -305,12 +307,12 @@ def _march(
                     cell = cells[k]
                     if n_abs > 0:
                         for e in range(n_e):
-                            acc[e] += wk * los.emissivity[c, cell, e] * attenuation[e]
-                            acc_sigma[e] += wk * los.emissivity_sigma[c, cell, e] * attenuation[e]
+                            acc[e] += wk * emissivity[c, cell, e] * attenuation[e]
+                            acc_sigma[e] += wk * emissivity_sigma[c, cell, e] * attenuation[e]
                     else:
                         for e in range(n_e):
-                            acc[e] += wk * los.emissivity[c, cell, e]
-                            acc_sigma[e] += wk * los.emissivity_sigma[c, cell, e]
+                            acc[e] += wk * emissivity[c, cell, e]
+                            acc_sigma[e] += wk * emissivity_sigma[c, cell, e]
         if last:
             return end
         s += ds
