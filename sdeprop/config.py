@@ -827,7 +827,9 @@ def component_config(cfg: Config, component: ComponentSection) -> Config:
     run = data["run"]
     run["name"] = f"{cfg.run.name}.{component.name}"
     run["seed"] = int(np.random.SeedSequence([cfg.run.seed, k + 1]).generate_state(1)[0])
-    if component.particles is not None:
+    if component.particles is not None and not (
+        cfg.estimator.method == "backward" and cfg.observer.paths_per_energy is not None
+    ):
         run["particles"] = component.particles
     return load_config(data)
 
@@ -893,7 +895,19 @@ class RadialProfileSource(_ObserverBias):
     )
 
 
-SourceSection = Annotated[PointSource | DiskSource | RadialProfileSource, Field(discriminator="type")]
+class GaussianSource(_ObserverBias):
+    type: Literal["gaussian"] = "gaussian"
+    position_kpc: Vector3 = Field([-8.3, 0.0, 0.0], description="Centre of the Gaussian cloud [kpc].")
+    sigma_kpc: PositiveFloat = Field(
+        0.1,
+        description="Standard deviation of the isotropic Gaussian density along each axis [kpc] (a point "
+        "source smoothed, for the backward estimator and for Green's-function studies).",
+    )
+
+
+SourceSection = Annotated[
+    PointSource | DiskSource | RadialProfileSource | GaussianSource, Field(discriminator="type")
+]
 
 
 # ----------------------------------------------------------------------------- spectrum
@@ -1063,16 +1077,74 @@ class TimeSection(_Section):
 
 
 class EstimatorSection(_Section):
-    method: Literal["residence_time", "snapshot"] = Field(
+    method: Literal["residence_time", "snapshot", "backward"] = Field(
         "residence_time",
-        description="Steady-state estimator (docs/design.md §3): residence time (track length, default) "
-        "or burst snapshots summed with Δt.",
+        description="Steady-state estimator (docs/design.md §3): residence time (track length, default), "
+        "burst snapshots summed with Δt, or backward: paths started at the [observer] point, the energy "
+        "running back up the losses, that integrate the source density along the way (the adjoint "
+        "estimator of docs/observer.md; the point density at a few energies, no [[tally]]).",
     )
     output_times_Myr: list[PositiveFloat] = Field(
         default_factory=list,
         description="Snapshot estimator only: times after a burst at t = 0 where the time-dependent "
         "density is also stored [Myr].",
     )
+
+
+class ObserverSection(_Section):
+    position_kpc: Vector3 | None = Field(
+        None, description="Backward estimator: the point where the density is wanted [kpc]; default the Sun."
+    )
+    radius_kpc: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="0: the density at position_kpc. > 0: paths start at points drawn uniformly in a ball of "
+        "this radius about it, so the result is the ball's mean density, what a forward sphere tally of "
+        "that radius measures [kpc].",
+    )
+    energies_GeV: list[PositiveFloat] | None = Field(
+        None,
+        description="Backward estimator: kinetic energies at the observer [GeV], each followed by its own "
+        "paths. Or give energy_min_GeV, energy_max_GeV and energy_points for a log grid.",
+    )
+    energy_min_GeV: PositiveFloat | None = Field(None, description="Lowest energy of the log grid [GeV].")
+    energy_max_GeV: PositiveFloat | None = Field(None, description="Highest energy of the log grid [GeV].")
+    energy_points: Integer | None = Field(
+        None, ge=1, le=1000, description="Energies of the log grid (both ends included)."
+    )
+    paths_per_energy: Integer | None = Field(
+        None,
+        ge=1,
+        le=10**9,
+        description="Paths started at each energy; sets run.particles = paths × energies. Without it, "
+        "run.particles paths are shared among the energies in turn.",
+    )
+    shared_paths: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Without energy losses, with D(x, E) = D(E) F(x) (D⊥/D∥ the same at every energy, D "
+        "uniform in space) and no catastrophic losses, a path at one energy "
+        "is the path at any other run at the speed D(E): one set of paths then serves every observer "
+        "energy, each scored with the factor D(E_ref)/D(E) (docs/observer.md). auto: where it holds; on: "
+        "required (an error says why not); off: own paths per energy.",
+    )
+    source_energy_bins_per_decade: Integer = Field(
+        16,
+        ge=1,
+        le=200,
+        description="Bins per decade of the source energy E_s at which a path meets the source; the "
+        "reweighting applies a weight linear in ln E_s within each (docs/observer.md).",
+    )
+
+    def energies(self) -> list[float]:
+        """The observer energies [GeV], ascending (from the list or the log grid); [] when none is set."""
+        if self.energies_GeV is not None:
+            return sorted(self.energies_GeV)
+        if None in (self.energy_min_GeV, self.energy_max_GeV, self.energy_points):
+            return []
+        if self.energy_points == 1:
+            return [self.energy_min_GeV]
+        return [float(e) for e in np.geomspace(self.energy_min_GeV, self.energy_max_GeV, self.energy_points)]
 
 
 class NumericsSection(_Section):
@@ -1323,6 +1395,93 @@ def _warn_partial_field_grid(field, galaxy: GalaxySection) -> None:
         )
 
 
+def shared_paths_obstacle(cfg) -> str:
+    """Why one set of backward paths cannot serve every observer energy (docs/observer.md, shared paths);
+    '' when it can: no continuous or catastrophic losses, D uniform in space, D⊥/D∥ the same at every
+    rigidity, and a step floor in fixed lengths only."""
+    if cfg.losses.model != "none":
+        return f"losses.model = '{cfg.losses.model}' changes the energy along the path"
+    if cfg.catastrophic.inelastic or cfg.catastrophic.decay_lifetime_Myr is not None:
+        return "catastrophic losses weight the path with a rate that does not scale with D(E)"
+    if cfg.diffusion.spatial != "uniform":
+        return f"diffusion.spatial = '{cfg.diffusion.spatial}' changes D's shape with rigidity"
+    d = cfg.diffusion
+    if d.delta_perp is not None and d.form == "power_law" and d.delta_perp != d.delta_par:
+        return f"diffusion.delta_perp = {d.delta_perp} differs from delta_par = {d.delta_par} (D⊥/D∥ varies)"
+    if d.delta_perp is not None and d.form != "power_law":
+        return "diffusion.delta_perp with the broken power law makes D⊥/D∥ vary with rigidity"
+    if cfg.time.min_step_mean_free_paths > 0.0:
+        return "time.min_step_mean_free_paths sets a step floor that depends on the energy"
+    return ""
+
+
+def _check_backward(cfg) -> None:
+    """What the backward estimator needs (docs/observer.md): observer energies inside the source range, an
+    observer inside the halo, a source with a volume density, no wind or reacceleration; and the number
+    of paths.  Sets run.particles from observer.paths_per_energy."""
+    obs = cfg.observer
+    energies = obs.energies()
+    if not energies:
+        raise ValueError(
+            "estimator.method = 'backward' needs the observer energies: set observer.energies_GeV = [...] "
+            "or observer.energy_min_GeV, observer.energy_max_GeV and observer.energy_points"
+        )
+    if obs.energies_GeV is not None and len(set(obs.energies_GeV)) != len(obs.energies_GeV):
+        raise ValueError(f"observer.energies_GeV = {obs.energies_GeV} lists an energy twice")
+    if obs.energies_GeV is None and obs.energy_min_GeV >= obs.energy_max_GeV and obs.energy_points > 1:
+        raise ValueError(
+            f"observer.energy_min_GeV = {obs.energy_min_GeV} must be below observer.energy_max_GeV = "
+            f"{obs.energy_max_GeV}"
+        )
+    if energies[-1] >= cfg.energy.max_GeV:
+        raise ValueError(
+            f"observer energy {energies[-1]:.6g} GeV is not below energy.max_GeV = {cfg.energy.max_GeV}: a "
+            "path ends where its energy leaves the source range, so the observer energies must lie below it"
+        )
+    c = obs.position_kpc if obs.position_kpc is not None else cfg.galaxy.sun_position_kpc
+    a = obs.radius_kpc
+    if not (
+        abs(c[2]) + a < cfg.galaxy.halo_height_kpc and math.hypot(c[0], c[1]) + a < cfg.galaxy.radius_max_kpc
+    ):
+        raise ValueError(
+            f"observer.position_kpc = {c}"
+            + (f" with radius_kpc = {a}" if a else "")
+            + " reaches outside the halo"
+        )
+    src = cfg.source
+    if isinstance(src, PointSource) or (isinstance(src, DiskSource) and src.z_profile == "thin"):
+        what = "a point source" if isinstance(src, PointSource) else "a thin disk (z_profile = 'thin')"
+        raise ValueError(
+            f"estimator.method = 'backward' integrates the source density along paths, which {what} does "
+            "not have; use source.type = 'gaussian' (a smoothed point), a disk with z_profile 'gaussian' or "
+            "'exponential', or the forward method"
+        )
+    if cfg.advection.v0_km_s > 0.0 or cfg.advection.dvdz_km_s_per_kpc > 0.0:
+        raise ValueError(
+            "estimator.method = 'backward' does not yet take a wind ([advection]): the adjoint drift −u and "
+            "the weight exp(−(2/3)∫∇·u ds) are derived in docs/observer.md but not built; use the forward "
+            "method"
+        )
+    if cfg.reacceleration.alfven_speed_km_s > 0.0:
+        raise ValueError(
+            "estimator.method = 'backward' does not yet take reacceleration: its adjoint momentum process is "
+            "derived in docs/observer.md but not built; use the forward method"
+        )
+    why_not = shared_paths_obstacle(cfg)
+    if obs.shared_paths == "on" and why_not:
+        raise ValueError(f"observer.shared_paths = 'on' needs transport that scales with D(E), but {why_not}")
+    if obs.paths_per_energy is not None:
+        shared = obs.shared_paths != "off" and not why_not and len(energies) > 1
+        total = obs.paths_per_energy * (1 if shared else len(energies))
+        if "particles" in cfg.run.model_fields_set and cfg.run.particles != total:
+            how = "shared by all energies" if shared else f"× {len(energies)} energies"
+            raise ValueError(
+                f"run.particles = {cfg.run.particles} disagrees with observer.paths_per_energy = "
+                f"{obs.paths_per_energy} ({how} = {total} paths); give one of the two"
+            )
+        cfg.run.particles = total
+
+
 class Config(_Section):
     """A complete, validated run configuration."""
 
@@ -1342,6 +1501,10 @@ class Config(_Section):
     spectrum: SpectrumSection = Field(default_factory=SpectrumSection)
     time: TimeSection = Field(default_factory=TimeSection)
     estimator: EstimatorSection = Field(default_factory=EstimatorSection)
+    observer: ObserverSection = Field(
+        default_factory=ObserverSection,
+        description="The point and energies of the backward estimator (estimator.method = 'backward').",
+    )
     numerics: NumericsSection = Field(default_factory=NumericsSection)
     tally: list[TallySection] = Field(
         default_factory=_default_tallies, description="Tallies ([[tally]] tables)."
@@ -1375,6 +1538,13 @@ class Config(_Section):
             if src.z_scale_kpc >= H:
                 raise ValueError(
                     f"source.z_scale_kpc = {src.z_scale_kpc} must be below galaxy.halo_height_kpc = {H}"
+                )
+        elif isinstance(src, GaussianSource):
+            x, y, z = src.position_kpc
+            if not (abs(z) < H and math.hypot(x, y) < Rmax):
+                raise ValueError(
+                    f"source.position_kpc = {src.position_kpc} lies outside the halo (needs |z| < "
+                    f"galaxy.halo_height_kpc = {H} and R < galaxy.radius_max_kpc = {Rmax})"
                 )
         elif isinstance(src, RadialProfileSource):
             if src.R_cut_kpc is not None and src.R_cut_kpc > Rmax:
@@ -1458,6 +1628,8 @@ class Config(_Section):
                 raise ValueError(f"component '{c.name}': {exc}") from None
         if self.estimator.output_times_Myr and self.estimator.method != "snapshot":
             raise ValueError("estimator.output_times_Myr needs estimator.method = 'snapshot'")
+        if self.estimator.method == "backward":
+            _check_backward(self)
         return self
 
     # convenience -------------------------------------------------------------

@@ -25,13 +25,13 @@ import numpy as np
 
 from . import kernel as K
 from .checkpoint import BatchAccumulator, OutputWriteError
-from .config import Config, component_config, load_config
+from .config import Config, component_config, load_config, shared_paths_obstacle
 from .errors import ConfigError
 from .io import read_field_grid, write_result
 from .locks import output_lock
 from .models.advection import wind_parameters
 from .models.catastrophic import build_catastrophic
-from .models.diffusion import SPECIES, build_diffusion, diffusion_at
+from .models.diffusion import SPECIES, build_diffusion, diffusion_at, diffusion_coefficients
 from .models.field import (
     PLANE_CUSP,
     PLANE_SMOOTH,
@@ -45,7 +45,14 @@ from .models.sources import EnergySampler, build_source
 from .models.spatial_diffusion import SPATIAL_TWO_HALO, TH_SHARP, build_spatial_diffusion
 from .result import Result
 from .spectra import positive_bin_weights, spectrum_from_config
-from .tallies import N_MOMENTS, TallyLayout, build_tally_layouts, fold_weight_table, tally_tables
+from .tallies import (
+    N_MOMENTS,
+    TallyLayout,
+    build_tally_layouts,
+    fold_weight_table,
+    observer_table,
+    tally_tables,
+)
 from .units import diffusion_kpc2_per_myr_to_cm2_per_s
 
 log = logging.getLogger(__name__)
@@ -86,6 +93,14 @@ class Model:
     source: object
     sampler: EnergySampler
     fold_weights: np.ndarray  # (rows, 2) spectrum weights of the folded tallies (tallies.fold_weight_table)
+    source_kind: int = 0  # models.sources.SOURCE_*: the source density the backward estimator evaluates
+    source_params: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    observer_table: np.ndarray = field(default_factory=lambda: np.zeros((1, 3)))  # tallies.observer_table
+
+    @property
+    def backward(self) -> bool:
+        """Adjoint paths from an observer (estimator.method = 'backward', docs/observer.md)."""
+        return bool(self.numerics.backward)
 
 
 def _per_particle_weights(cfg: Config, sampler: EnergySampler):
@@ -187,6 +202,15 @@ def _reacceleration_index(cfg) -> float:
     return 0.0
 
 
+def _shared_paths(cfg: Config) -> bool:
+    """Whether one set of backward paths serves every observer energy (config.shared_paths_obstacle)."""
+    return (
+        cfg.observer.shared_paths != "off"
+        and not shared_paths_obstacle(cfg)
+        and len(cfg.observer.energies()) > 1
+    )
+
+
 def build_model(config, source=None) -> Model:
     """Validate and convert a configuration into kernel inputs (no particle runs here)."""
     cfg = load_config(config)
@@ -211,8 +235,11 @@ def build_model(config, source=None) -> Model:
     ti, tf, size = tally_tables(layouts)
     mass, charge = SPECIES[cfg.species.name]
     H, Rmax = cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc
+    backward = cfg.estimator.method == "backward"
     if cfg.losses.energy_floor_GeV is not None:
         e_floor = cfg.losses.energy_floor_GeV
+    elif backward:  # the loss tables must reach the lowest observer energy
+        e_floor = min(cfg.observer.energies()[0], cfg.energy.min_GeV) / 10
     else:
         e_floor = min([lay.energy_edges_GeV[0] for lay in layouts] + [cfg.energy.min_GeV / 10])
     lkind, loss_p = build_losses(cfg, e_floor)
@@ -260,7 +287,7 @@ def build_model(config, source=None) -> Model:
         min_step_kpc=float(cfg.time.min_step_kpc),
         min_step_mean_free_paths=float(cfg.time.min_step_mean_free_paths),
         loss_fraction=float(cfg.time.loss_fraction),
-        energy_floor_GeV=float(e_floor if lkind else 0.0),
+        energy_floor_GeV=float(e_floor if (lkind and not backward) else 0.0),
         diffusion_energy_tolerance=float(cfg.numerics.diffusion_energy_tolerance),
         drift=bool(cfg.numerics.drift),
         brownian_bridge=bool(cfg.numerics.brownian_bridge),
@@ -270,11 +297,28 @@ def build_model(config, source=None) -> Model:
         if resolved_integrator(cfg, e_floor if lkind else cfg.energy.min_GeV) == "field_line"
         else K.INTEGRATOR_EM,
         refinement=float(cfg.numerics.step_refinement),
+        backward=backward,
+        energy_ceiling_GeV=float(cfg.energy.max_GeV) if backward else math.inf,
+        shared_paths=backward and _shared_paths(cfg),
     )
+    obs_table = np.zeros((1, 3))
+    if numerics.shared_paths:
+        # a path at E_ref run at the speed D(E)/D(E_ref) is the path at E: each energy scores D(E_ref)/D(E)
+        energies = layouts[0].energies_GeV
+        d = np.array([diffusion_coefficients(dkind, diff_p, float(e), mass, charge)[0] for e in energies])
+        obs_table = observer_table(layouts[0], d[0] / d)
     if source is None:
         source = build_source(cfg)
     elif not hasattr(source, "sample_positions"):
         raise TypeError("a custom source needs a method sample_positions(rng, n) -> (x, y, z) in kpc")
+    source_kind, source_params = 0, np.zeros(1)
+    if backward:
+        if not hasattr(source, "density_params"):
+            raise ConfigError(
+                "estimator.method = 'backward' evaluates the source density along its paths: a custom source "
+                "needs a method density_params() -> (models.sources.SOURCE_* code, parameters)"
+            )
+        source_kind, source_params = source.density_params()
     sampler = EnergySampler(
         cfg.energy.min_GeV, cfg.energy.max_GeV, cfg.energy.sampling, cfg.energy.sampling_index
     )
@@ -292,6 +336,9 @@ def build_model(config, source=None) -> Model:
         source,
         sampler,
         fold_weight_table(layouts, _per_particle_weights(cfg, sampler)),
+        int(source_kind),
+        np.ascontiguousarray(source_params, dtype=float),
+        obs_table,
     )
 
 
@@ -380,6 +427,8 @@ def run_batch(
         end_with_parent(parent_pid)
     start = time.process_time()
     rng = np.random.Generator(np.random.SFC64(seed_seq))
+    if model.backward:
+        return _run_backward_batch(model, index, n, rng, start, keep_state, cpu_limit_s, parent_pid)
     if hasattr(model.source, "sample_weighted"):  # importance-sampled positions carry weights
         x, y, z, w = (np.ascontiguousarray(a, dtype=np.float64) for a in model.source.sample_weighted(rng, n))
     else:
@@ -393,6 +442,34 @@ def run_batch(
             f"{Rmax} kpc)"
         )
     e0 = model.sampler.sample(rng, n)
+    return _transport_batch(model, index, n, rng, start, keep_state, cpu_limit_s, parent_pid, x, y, z, w, e0)
+
+
+def _run_backward_batch(model, index, n, rng, start, keep_state, cpu_limit_s, parent_pid):
+    """A batch of backward paths: all start at the observer, path g of the run (counting over the batch
+    plan) at observer energy g mod K, with weight 1 (docs/observer.md)."""
+    lay = model.layouts[0]
+    sizes = batch_plan(model.config.run.particles, model.config.run.batch_size)
+    first = sum(sizes[:index])
+    k = (first + np.arange(n)) % len(lay.energies_GeV)
+    if model.numerics.shared_paths:  # every path serves all energies from the lowest (observer_table)
+        k[:] = 0
+    x, y, z = (np.full(n, c) for c in lay.position_kpc)
+    radius = model.config.observer.radius_kpc
+    if radius > 0.0:  # the ball's mean density: starting points uniform in the ball
+        u = rng.standard_normal((n, 3))
+        u *= (radius * np.cbrt(rng.random(n)) / np.linalg.norm(u, axis=1))[:, None]
+        x, y, z = x + u[:, 0], y + u[:, 1], z + u[:, 2]
+    e0 = lay.energies_GeV[k]
+    return _transport_batch(
+        model, index, n, rng, start, keep_state, cpu_limit_s, parent_pid, x, y, z, np.ones(n), e0, k
+    )
+
+
+def _transport_batch(
+    model, index, n, rng, start, keep_state, cpu_limit_s, parent_pid, x, y, z, w, e0, observer_index=None
+):
+    """The body of :func:`run_batch` once the starting points, weights and energies are drawn."""
     t_max, snap_dt = model.regimes.lookup(e0)
     particles = K.Particles(
         x=x,
@@ -409,6 +486,9 @@ def run_batch(
         pending_residence=np.zeros(n),
         t_max=t_max,
         snapshot_dt=snap_dt,
+        observer_index=np.zeros(1, dtype=np.int64)
+        if observer_index is None
+        else observer_index.astype(np.int64),
     )
     size = model.tally_size
     index_type = (
@@ -429,6 +509,9 @@ def run_batch(
         energy_cells=np.zeros(len(model.layouts), dtype=np.int64),
         counters=np.zeros(K.N_COUNTERS, dtype=np.int64),
         status_counts=np.zeros(K.N_STATUS, dtype=np.int64),
+        source_kind=model.source_kind,
+        source_params=model.source_params,
+        observer_table=model.observer_table,
     )
     randoms = K.RandomBuffers(
         normals=np.empty(NORMAL_BUFFER),
@@ -1098,6 +1181,8 @@ def _run_single(
         "bridge_escapes": int(acc.scalars["bridge_escapes"]),
         "steps": int(acc.scalars["steps"]),
     }
+    if model.backward:  # paths whose energy climbed out of the source range
+        counts["above_source_energy"] = int(sc[K.ABOVE_EMAX])
     _warn_unfinished(model.config, counts)
     cpu = acc.scalars["cpu_s"]
     timings = {

@@ -40,9 +40,9 @@ from .errors import ConfigError, InputOverwriteError
 from .locks import output_lock
 from .models.sources import EnergySampler
 from .provenance import environment
-from .result import DENSITY_UNIT, Result, Tally
+from .result import DENSITY_UNIT, ObserverTally, Result, Tally
 from .spectra import spectrum_from_config
-from .tallies import TallyLayout
+from .tallies import ObserverLayout, TallyLayout
 
 FORMAT = "sdeprop-result-2"
 
@@ -93,6 +93,10 @@ def _write_into(f, result: Result):
         if t.kind == "sphere":
             g.attrs["center_kpc"] = t.layout.sphere_center_kpc
             g.attrs["radius_kpc"] = t.layout.sphere_radius_kpc
+        if t.kind == "observer":
+            g.attrs["position_kpc"] = t.layout.position_kpc
+            g.attrs["radius_kpc"] = t.layout.radius_kpc
+            g.attrs["paths"] = t.paths
         g.create_dataset("sums", data=t.sums, compression="gzip", compression_opts=4)
         d = g.create_dataset("density", data=t.density, compression="gzip", compression_opts=4)
         d.attrs["unit"] = DENSITY_UNIT
@@ -156,6 +160,18 @@ def _read_from(f, path) -> Result:
     tallies = {}
     for name, g in f["tallies"].items():
         axes = {k: g["axes"][k][()] for k in g["axes"]}
+        if g.attrs["kind"] == "observer":
+            lay = ObserverLayout(
+                name,
+                axes["E_GeV"],
+                axes["E_s_GeV"],
+                np.asarray(g.attrs["position_kpc"]),
+                float(g.attrs.get("radius_kpc", 0.0)),
+            )
+            tallies[name] = ObserverTally(
+                lay, g["sums"][()], cfg.species.name, spec, cfg.spectrum.rate_per_Myr
+            )
+            continue
         e = axes.pop("E_GeV")
         e0 = axes.pop("E0_GeV", None)
         kind = g.attrs["kind"]
@@ -307,6 +323,9 @@ def _merge(paths) -> Result:
     tallies = {}
     for name, t in first.tallies.items():
         sums = sum(r.tallies[name].sums for r in results)
+        if t.kind == "observer":  # the path counts are in the moments
+            tallies[name] = ObserverTally(t.layout, sums, t.species, t.spectrum, t.rate_per_Myr)
+            continue
         tallies[name] = Tally(t.layout, sums, n_total, t.sampler, t.species, t.spectrum, t.rate_per_Myr)
         if t.group_sums is not None:  # groups of one index hold independent batches of every run
             tallies[name].set_groups(

@@ -32,7 +32,7 @@ from .spectra import (
     positive_bin_weights,
     spectrum_from_config,
 )
-from .tallies import M_C, M_C2, M_C2V, M_C2VV, M_CV, N_MOMENTS, TallyLayout
+from .tallies import M_C, M_C2, M_C2V, M_C2VV, M_CV, N_MOMENTS, ObserverLayout, TallyLayout
 
 #: names of the kernel's integrators, as stored in a result's metadata
 STEP_NAMES = {
@@ -306,6 +306,116 @@ class Tally:
         return f"Tally(name={self.name!r}, kind={self.kind!r}, shape={self.layout.shape})"
 
 
+class ObserverTally:
+    """The backward estimator's point densities (docs/observer.md): at each observer energy E_k the density
+    n(x_obs, E_k) [kpc⁻³ GeV⁻¹] for any injection spectrum, from the per-path moments against the source
+    energy E_s (tallies.ObserverLayout).
+
+    Reweighting applies the forward tallies' in-bin weights (spectra.positive_bin_weights) for a
+    log-uniform sampling density over the source range, which the kernel put into every contribution; the
+    variance uses the full second moments of each path's bin totals, so it is exact for any spectrum even
+    though one path meets the source at many source energies.
+    """
+
+    kind = "observer"
+    group_sums = None
+    folded = False
+
+    def __init__(
+        self, layout: ObserverLayout, sums: np.ndarray, species: str, spectrum: Spectrum, rate_per_Myr
+    ):
+        self.layout = layout
+        self.name = layout.name
+        self.sums = np.asarray(sums, dtype=float).reshape(layout.shape + (N_MOMENTS,))
+        self.species = species
+        self.spectrum = spectrum
+        self.rate_per_Myr = rate_per_Myr
+        edges = layout.source_energy_edges_GeV
+        self.sampler = EnergySampler(edges[0], edges[-1], "log_uniform")
+        self._default: Density | None = None
+
+    @property
+    def paths(self) -> np.ndarray:
+        """Paths followed at each observer energy."""
+        return np.rint(self.sums[:, 0, 1]).astype(np.int64)
+
+    @property
+    def n_injected(self) -> int:
+        return int(self.paths.sum())
+
+    @property
+    def energies_GeV(self) -> np.ndarray:
+        return self.layout.energies_GeV
+
+    @property
+    def edges(self) -> dict[str, np.ndarray]:
+        """'E_GeV': the observer energies (points, not bin edges); 'E_s_GeV': the source-energy bins."""
+        return {"E_GeV": self.layout.energies_GeV, "E_s_GeV": self.layout.source_energy_edges_GeV}
+
+    def centers(self, axis: str) -> np.ndarray:
+        """The observer energies for 'E_GeV'; geometric bin centres for 'E_s_GeV'."""
+        if axis == "E_GeV":
+            return self.layout.energies_GeV
+        e = self.edges[axis]
+        return np.sqrt(e[1:] * e[:-1])
+
+    @property
+    def output_times_Myr(self) -> np.ndarray:
+        return self.layout.output_times_Myr
+
+    def bin_weights(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> BinWeights:
+        """The in-bin weights a_j + b_j v [1/Myr] for one path (divide by the paths of an energy)."""
+        mass, charge = SPECIES[self.species]
+        edges = self.layout.source_energy_edges_GeV
+        return positive_bin_weights(spectrum, edges, self.sampler, 1, mass, charge, rate_per_Myr)
+
+    def reweight(self, spectrum: Spectrum, rate_per_Myr: float = 1.0) -> Density:
+        """Point densities n(x_obs, E_k) [kpc⁻³ GeV⁻¹] and their 1σ for ``spectrum`` at ``rate_per_Myr``."""
+        bw = self.bin_weights(spectrum, rate_per_Myr)
+        a, b = bw.a, bw.b
+        nj = self.layout.n_source_bins
+        first = self.sums[:, : 2 * nj, 0]
+        c, d = first[:, 0::2], first[:, 1::2]
+        pairs = self.sums[:, 2 * nj :, :4].reshape(len(self.layout.energies_GeV), nj, nj, 4)
+        n = self.paths.astype(float)
+        total = c @ a + d @ b  # Σ over paths of each path's weighted score T
+        second = (
+            np.einsum("i,kij,j->k", a, pairs[..., 0], a)
+            + np.einsum("i,kij,j->k", a, pairs[..., 1], b)
+            + np.einsum("i,kij,j->k", b, pairs[..., 2], a)
+            + np.einsum("i,kij,j->k", b, pairs[..., 3], b)
+        )  # Σ over paths of T²
+        ok = n > 0
+        safe = np.where(ok, n, 1.0)
+        mean = np.where(ok, total / safe, 0.0)
+        var_mean = np.where(ok, np.clip(second / safe - mean**2, 0.0, None) / safe, np.inf)
+        return Density(
+            density=mean,
+            uncertainty=np.sqrt(var_mean),
+            edges={"E_GeV": self.layout.energies_GeV},
+            weight_residual=bw.residual,
+            weight_clamped=bw.clamped,
+        )
+
+    def _default_density(self) -> Density:
+        if self._default is None:
+            self._default = self.reweight(self.spectrum, self.rate_per_Myr)
+        return self._default
+
+    @property
+    def density(self) -> np.ndarray:
+        """Point density [kpc⁻³ GeV⁻¹] at each observer energy for the configured spectrum."""
+        return self._default_density().density
+
+    @property
+    def uncertainty(self) -> np.ndarray:
+        """1σ statistical uncertainty of ``density``."""
+        return self._default_density().uncertainty
+
+    def __repr__(self):
+        return f"ObserverTally(energies={len(self.layout.energies_GeV)}, paths={self.n_injected})"
+
+
 @dataclass
 class Result:
     """The outcome of a run (or of a file read back)."""
@@ -343,6 +453,11 @@ class Result:
         grouped = iter(group_sums)
         for lay in model.layouts:
             sl = slice(lay.offset, lay.offset + lay.size)
+            if lay.kind == "observer":
+                tallies[lay.name] = ObserverTally(
+                    lay, sums[sl], cfg.species.name, spec, cfg.spectrum.rate_per_Myr
+                )
+                continue
             tallies[lay.name] = Tally(
                 lay,
                 sums[sl],
@@ -414,19 +529,19 @@ class Result:
     def local_spectrum(self, spectrum: Spectrum | None = None, tally: str | None = None):
         """(E centres [GeV], density, uncertainty) at the Sun.
 
-        Uses the tally named, else a sphere tally, else the cell of a cylindrical or cartesian
-        tally that contains the Sun.
+        Uses the tally named, else the backward estimator's observer (its energies, at its point), else a
+        sphere tally, else the cell of a cylindrical or cartesian tally that contains the Sun.
         """
         cfg = self.config
         by_kind = {
             kind: [n for n, t in self.tallies.items() if t.kind == kind]
-            for kind in ("sphere", "cylindrical", "cartesian")
+            for kind in ("observer", "sphere", "cylindrical", "cartesian")
         }
-        names = [tally] if tally else by_kind["sphere"] or by_kind["cylindrical"] or by_kind["cartesian"]
+        names = [tally] if tally else [n for names in by_kind.values() for n in names]
         t = self.tallies[names[0]]
         d = t.reweight(spectrum, 1.0) if spectrum is not None else t._default_density()
         e = t.centers("E_GeV")
-        if t.kind == "sphere":
+        if t.kind in ("sphere", "observer"):
             return e, d.density, d.uncertainty
         sun = np.asarray(cfg.galaxy.sun_position_kpc)
         if t.kind == "cylindrical":

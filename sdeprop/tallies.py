@@ -30,11 +30,18 @@ from numba import njit
 
 from .models.advection import has_wind
 from .models.reacceleration import has_reacceleration
+from .models.sources import source_density
 
 TALLY_CYLINDRICAL = 0
 TALLY_CARTESIAN = 1
 TALLY_SPHERE = 2
-KIND_NAMES = {TALLY_CYLINDRICAL: "cylindrical", TALLY_CARTESIAN: "cartesian", TALLY_SPHERE: "sphere"}
+TALLY_OBSERVER = 3
+KIND_NAMES = {
+    TALLY_CYLINDRICAL: "cylindrical",
+    TALLY_CARTESIAN: "cartesian",
+    TALLY_SPHERE: "sphere",
+    TALLY_OBSERVER: "observer",
+}
 
 # columns of the integer table (TI_FOLD: first row of the tally in the fold-weight table, −1 if the
 # tally keeps its E0 axis; TI_NFOLD: its number of fold bins)
@@ -137,8 +144,84 @@ class TallyLayout:
         return ti, tf
 
 
+@dataclass
+class ObserverLayout:
+    """The backward estimator's tally (docs/observer.md): for each observer energy E_k, the per-path moments
+    of the path's contributions against its source energy E_s, in the flat (rows, 5) moment array.
+
+    A path of energy k scores c = w ρ(X) g(E_s) Δs into bin j of E_s (g: log-uniform density over the
+    source range, so that the reweighting's importance weights apply as for a forward tally) and c·v, v the
+    position of ln E_s inside the bin.  Block k has 2J + J² rows:
+
+    * rows 2j, 2j+1 (column 0): Σ_paths C_j and Σ_paths D_j, C_j = Σ c, D_j = Σ c v over the path's
+      visits of bin j; row 0 column 1 counts the paths;
+    * row 2J + j J + j' (columns 0-3): Σ_paths of C_j C_j', C_j D_j', D_j C_j', D_j D_j': the full
+      second moments, since one path meets the source at many E_s when losses act.
+    """
+
+    name: str
+    energies_GeV: np.ndarray
+    source_energy_edges_GeV: np.ndarray
+    position_kpc: np.ndarray
+    radius_kpc: float = 0.0
+    offset: int = 0
+    kind: str = "observer"
+    groups: int = 0
+    fold_edges_GeV: None = None
+    output_times_Myr: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def n_source_bins(self) -> int:
+        return len(self.source_energy_edges_GeV) - 1
+
+    @property
+    def block(self) -> int:
+        """Rows per observer energy."""
+        j = self.n_source_bins
+        return 2 * j + j * j
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.energies_GeV), self.block)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        ti = np.zeros(N_TI, dtype=np.int64)
+        tf = np.zeros(N_TF)
+        ti[TI_KIND] = TALLY_OBSERVER
+        ti[TI_OFFSET] = self.offset
+        ti[TI_NE], ti[TI_NE0], ti[TI_NT] = len(self.energies_GeV), self.n_source_bins, 1
+        ti[TI_N0 : TI_N2 + 1] = 1
+        ti[TI_END] = self.offset + self.size
+        ti[TI_FOLD], ti[TI_NFOLD] = -1, 0
+        e0 = self.source_energy_edges_GeV
+        tf[TF_LNE0], tf[TF_INVE0] = math.log(e0[0]), (len(e0) - 1) / math.log(e0[-1] / e0[0])
+        tf[TF_CX : TF_CZ + 1] = self.position_kpc
+        return ti, tf
+
+
+def observer_layout(cfg) -> ObserverLayout:
+    """The backward estimator's tally for a configuration (estimator.method = 'backward')."""
+    lo, hi = cfg.energy.min_GeV, cfg.energy.max_GeV
+    n = max(1, int(math.ceil(cfg.observer.source_energy_bins_per_decade * math.log10(hi / lo) - 1e-9)))
+    pos = cfg.observer.position_kpc if cfg.observer.position_kpc is not None else cfg.galaxy.sun_position_kpc
+    return ObserverLayout(
+        name="observer",
+        energies_GeV=np.asarray(cfg.observer.energies(), dtype=float),
+        source_energy_edges_GeV=np.geomspace(lo, hi, n + 1),
+        position_kpc=np.asarray(pos, dtype=float),
+        radius_kpc=float(cfg.observer.radius_kpc),
+    )
+
+
 def build_tally_layouts(cfg) -> list[TallyLayout]:
-    """Layouts of all [[tally]] tables, placed one after another in the flat arrays."""
+    """Layouts of all [[tally]] tables, placed one after another in the flat arrays (the backward
+    estimator: its observer tally alone)."""
+    if cfg.estimator.method == "backward":
+        return [observer_layout(cfg)]
     H, Rmax = cfg.galaxy.halo_height_kpc, cfg.galaxy.radius_max_kpc
     # the energy moves with continuous losses, a wind (adiabatic) or reacceleration: reweight by E0
     with_e0 = cfg.losses.model != "none" or has_wind(cfg) or has_reacceleration(cfg)
@@ -357,3 +440,110 @@ def close_history(sums, scratch, touched, n_touched, ti, v_tally, w_tally):
         sums[c, M_C2VV] += s2 * v * v
         scratch[c] = 0.0
     return 0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def score_observer(
+    ti, tf, base, src_kind, src_p, x, y, z, r, e, ln_e, value, scratch, stamp, touched, n_touched, pid
+):
+    """A backward path's contribution ``value`` ρ(x) g(E) at this point (``value`` = weight × time) into the
+    source-energy bin of E of its observer block starting at row ``base`` (ObserverLayout); returns the
+    new n_touched (which lists the bins' even rows)."""
+    rho = source_density(src_kind, src_p, x, y, z, r)
+    if rho <= 0.0:
+        return n_touched
+    nj = ti[0, TI_NE0]
+    inv = tf[0, TF_INVE0]
+    a = (ln_e - tf[0, TF_LNE0]) * inv
+    if a < 0.0 or a >= nj:
+        return n_touched
+    j = int(a)
+    v = a - j - 0.5
+    c = value * rho * inv / (nj * e)  # g(E) = 1/(E ln(E_max/E_min))
+    row = base + 2 * j
+    if stamp[row] != pid:
+        stamp[row] = pid
+        touched[n_touched] = row
+        n_touched += 1
+    scratch[row] += c
+    scratch[row + 1] += c * v
+    return n_touched
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def score_observer_shared(table, src_kind, src_p, x, y, z, r, value, scratch, stamp, touched, n_touched, pid):
+    """A shared backward path's contribution (docs/observer.md, shared paths) to every observer energy k:
+    ``value`` ρ(x) f_k into the row ``table[k, 0]`` with v = ``table[k, 2]``, f_k = D(E_ref)/D(E_k) g(E_k)
+    (``observer_table``); returns the new n_touched."""
+    rho = source_density(src_kind, src_p, x, y, z, r)
+    if rho <= 0.0:
+        return n_touched
+    for k in range(table.shape[0]):
+        row = int(table[k, 0])
+        if row < 0:
+            continue
+        if stamp[row] != pid:
+            stamp[row] = pid
+            touched[n_touched] = row
+            n_touched += 1
+        c = value * rho * table[k, 1]
+        scratch[row] += c
+        scratch[row + 1] += c * table[k, 2]
+    return n_touched
+
+
+@njit(cache=True, error_model="numpy")
+def close_observer(sums, scratch, touched, n_touched, offset, nj, k_first, k_count):
+    """Move a finished backward path's bin totals (C_j, D_j) into the observer blocks (ObserverLayout; the
+    tally starts at row ``offset``): the first moments, the products of each pair of bins within a block,
+    and one more path counted in blocks k_first .. k_first + k_count − 1 (a shared path serves them all);
+    returns 0."""
+    block = 2 * nj + nj * nj
+    for m in range(n_touched):
+        ra = touched[m]
+        ka = (ra - offset) // block
+        base = offset + ka * block
+        ja = (ra - base) // 2
+        ca = scratch[ra]
+        da = scratch[ra + 1]
+        sums[ra, 0] += ca
+        sums[ra + 1, 0] += da
+        for q in range(n_touched):
+            rb = touched[q]
+            if rb < base or rb >= base + 2 * nj:
+                continue
+            cb = scratch[rb]
+            db = scratch[rb + 1]
+            row = base + 2 * nj + ja * nj + (rb - base) // 2
+            sums[row, 0] += ca * cb
+            sums[row, 1] += ca * db
+            sums[row, 2] += da * cb
+            sums[row, 3] += da * db
+    for m in range(n_touched):
+        scratch[touched[m]] = 0.0
+        scratch[touched[m] + 1] = 0.0
+    for k in range(k_first, k_first + k_count):
+        sums[offset + k * block, 1] += 1.0
+    return 0
+
+
+def observer_table(layout: ObserverLayout, diffusion_ratio: np.ndarray | None) -> np.ndarray:
+    """(K, 3) table of shared paths (``score_observer_shared``): per observer energy E_k the row of its
+    source-energy bin (−1 outside the source range), the factor D(E_ref)/D(E_k) · g(E_k) with g the
+    log-uniform density of the source range, and v, the position of ln E_k in its bin.  Without
+    ``diffusion_ratio`` (paths of their own per energy) a placeholder row."""
+    if diffusion_ratio is None:
+        return np.zeros((1, 3))
+    edges = layout.source_energy_edges_GeV
+    nj = len(edges) - 1
+    span = math.log(edges[-1] / edges[0])
+    out = np.zeros((len(layout.energies_GeV), 3))
+    for k, e in enumerate(layout.energies_GeV):
+        a = math.log(e / edges[0]) * nj / span
+        if a < 0 or a >= nj:
+            out[k] = (-1.0, 0.0, 0.0)
+            continue
+        j = int(a)
+        row = layout.offset + k * layout.block + 2 * j
+        out[k] = (row, diffusion_ratio[k] / (e * span), a - j - 0.5)
+    return out

@@ -105,13 +105,14 @@ def as_result(result) -> Result:
 
 
 def select_tally(result, tally) -> str:
-    """The name of the tally giving the density at the Sun: ``tally`` (checked), else the first
-    sphere tally, else the first cylindrical, else the first cartesian one."""
+    """The name of the tally giving the density at the Sun: ``tally`` (checked), else the backward
+    estimator's observer, else the first sphere tally, else the first cylindrical, else the first
+    cartesian one."""
     if tally is not None:
         if tally not in result.tallies:
             raise ValueError(f"no tally named '{tally}' (available: {', '.join(result.tallies)})")
         return tally
-    for kind in ("sphere", "cylindrical", "cartesian"):
+    for kind in ("observer", "sphere", "cylindrical", "cartesian"):
         names = [n for n, t in result.tallies.items() if t.kind == kind]
         if names:
             return names[0]

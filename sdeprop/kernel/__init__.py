@@ -14,6 +14,7 @@ the units; it knows nothing of the configuration, I/O or the command line.
 
 from .particle_loop import transport
 from .records import (
+                      ABOVE_EMAX,
                       ALIVE,
                       AT_TMAX,
                       BELOW_EMIN,
@@ -43,7 +44,8 @@ from .records import (
 )
 
 __all__ = [
-    "ALIVE", "AT_TMAX", "BELOW_EMIN", "C_BRIDGE_ESCAPES", "C_NTOUCHED", "C_STEPS", "ESCAPED_R", "ESCAPED_Z",
+    "ABOVE_EMAX", "ALIVE", "AT_TMAX",
+    "BELOW_EMIN", "C_BRIDGE_ESCAPES", "C_NTOUCHED", "C_STEPS", "ESCAPED_R", "ESCAPED_Z",
     "INTEGRATOR_EM", "INTEGRATOR_FIELD_LINE", "INTEGRATOR_FIELD_LINE_RK2",
     "MAX_STEPS", "N_COUNTERS", "N_STATUS", "NORMALS_PER_STEP", "REFINE_MAX_DEPTH", "STEP_DIRECTION",
     "STEP_GRADIENT",

@@ -45,10 +45,21 @@ from ..models.spatial_diffusion import (
     spatial_factors,
     spatial_step_bound,
 )
-from ..tallies import close_history, energy_cells, score, source_energy_positions
+from ..tallies import (
+    TI_NE0,
+    TI_OFFSET,
+    close_history,
+    close_observer,
+    energy_cells,
+    score,
+    score_observer,
+    score_observer_shared,
+    source_energy_positions,
+)
 from .boundaries import bridge_escape, reflect_end_point
 from .plane import plane_end_point, plane_step_wanted, skew_interface_end
 from .records import (
+    ABOVE_EMAX,
     ALIVE,
     AT_TMAX,
     BELOW_EMIN,
@@ -70,6 +81,7 @@ from .step import (
     clip_to_schedule,
     energy_state,
     field_limited_step,
+    gain_energy,
     local_frame,
     lose_energy,
     parallel_log_slope,
@@ -176,7 +188,20 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
     delta0 = diff_p[2]  # rigidity index of D∥ (power law), to which the spatial model adds its change
     ckind, cat_p = physics.catastrophic_kind, physics.catastrophic_params
     mass = physics.mass_GeV
-    # the energy only falls (losses alone): D is evaluated ahead, at the middle of the coming interval
+    # the energy only falls (losses alone): D is evaluated ahead, at the middle of the coming interval;
+    # backward paths (docs/observer.md) run the losses in reverse, so their energy only rises: e_sign
+    backward = numerics.backward
+    e_sign = 1.0 if backward else -1.0
+    e_ceiling = numerics.energy_ceiling_GeV
+    src_kind, src_p = scoring.source_kind, scoring.source_params
+    obs_bins = ti[0, TI_NE0]
+    obs_block = 2 * obs_bins + obs_bins * obs_bins
+    obs_offset = ti[0, TI_OFFSET]
+    obs_base = obs_offset
+    obs_k = 0
+    shared = numerics.shared_paths  # one path for every observer energy (docs/observer.md)
+    obs_table = scoring.observer_table
+    obs_count = obs_table.shape[0] if shared else 1
     descending = not (wind or reacc)
     u_room = (UNIFORMS_PER_STEP + (UNIFORMS_INTERFACE if interface else 0)
               + (UNIFORMS_WIND if (wind and v0 > 0.0) else 0))
@@ -204,14 +229,20 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         t_max, snap_dt, k_snap, k_out = p.t_max[i], p.snapshot_dt[i], p.next_snapshot[i], p.next_output[i]
         ln_e = math.log(e)
         ln_e0 = math.log(p.source_energy[i])
-        source_energy_positions(ti, tf, scoring.fold_weights, ln_e0, scoring.source_position,
-                                scoring.source_weight)
-        cells_below, cells_above = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
+        cells_below, cells_above = -math.inf, math.inf
+        if backward and not shared:
+            obs_k = p.observer_index[i]
+            obs_base = obs_offset + obs_k * obs_block
+        else:
+            source_energy_positions(ti, tf, scoring.fold_weights, ln_e0, scoring.source_position,
+                                    scoring.source_weight)
+            cells_below, cells_above = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
         # under losses D is re-evaluated each time ln E has fallen by e_tol, at the middle of the
-        # coming interval [ln E − e_tol, ln E] (docs/numerics.md "Energy losses"); when E can also rise
-        # (wind, reacceleration), each time it moved by e_tol/2, at the current E
+        # coming interval [ln E − e_tol, ln E] (docs/numerics.md "Energy losses"; backward: risen, and
+        # [ln E, ln E + e_tol]); when E can also rise (wind, reacceleration), each time it moved by e_tol/2,
+        # at the current E
         ln_e_d = ln_e
-        e_d = math.exp(ln_e - 0.5 * e_tol) if (lkind != LOSS_NONE and descending) else e
+        e_d = math.exp(ln_e + e_sign * 0.5 * e_tol) if (lkind != LOSS_NONE and descending) else e
         dpar_e, dperp_e, ddiff, s_perp, inv_2dpar, floor_step2 = energy_state(
             dkind, diff_p, e_d, mass, physics.charge, min_step2, numerics.min_step_mean_free_paths)
         dpar, dperp = dpar_e, dperp_e
@@ -405,7 +436,18 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                 xi2 = (xi2 + zeta2) * HALF_SQRT2
                 eta = (eta + zeta3) * HALF_SQRT2
             # --- residence-time estimator (trapezoid): end half of the last step + start half of this one
-            if not snapshot:
+            if backward:
+                # the adjoint estimator: the source density met along the path (docs/observer.md)
+                if shared:
+                    n_touched = score_observer_shared(obs_table, src_kind, src_p, x, y, z, r,
+                                                      w * (half_prev + 0.5 * dt), scratch, stamp, touched,
+                                                      n_touched, pid)
+                else:
+                    n_touched = score_observer(ti, tf, obs_base, src_kind, src_p, x, y, z, r, e, ln_e,
+                                               w * (half_prev + 0.5 * dt), scratch, stamp, touched, n_touched,
+                                               pid)
+                half_prev = 0.5 * dt
+            elif not snapshot:
                 n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * (half_prev + 0.5 * dt), scratch, stamp,
                                   touched, n_touched, pid)
                 half_prev = 0.5 * dt
@@ -448,7 +490,16 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
             # --- energy: continuous losses (a drift in E, exact for b ∝ E²), then the wind's adiabatic
             # cooling and reacceleration in ln p
             if lkind != LOSS_NONE:
-                e, ln_e = lose_energy(e, ln_e, q_loss, dt)
+                if backward:
+                    # E climbs the losses; the weight gains exp(∫ ∂b/∂E ds), which over a step at the start
+                    # point is exactly b(x, E_end)/b(x, E_start) (docs/observer.md)
+                    e_new, ln_new = gain_energy(e, ln_e, q_loss, dt)
+                    if q_loss > 0.0:
+                        q_end = loss_coefficient(lkind, loss_p, x, y, z, r, e_new, ln_new, breg2)
+                        w *= q_end * e_new * e_new / (q_loss * e * e)
+                    e, ln_e = e_new, ln_new
+                else:
+                    e, ln_e = lose_energy(e, ln_e, q_loss, dt)
             if wind or reacc:
                 dlnp = 0.0
                 if wind:
@@ -466,9 +517,9 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
             if lkind != LOSS_NONE or wind or reacc:
                 if ln_e < cells_below or ln_e >= cells_above:
                     cells_below, cells_above = energy_cells(ti, tf, ln_e, ln_e0, e_cells)
-                if (ln_e < ln_e_d - e_tol) if descending else (abs(ln_e - ln_e_d) > 0.5 * e_tol):
+                if (e_sign * (ln_e - ln_e_d) > e_tol) if descending else (abs(ln_e - ln_e_d) > 0.5 * e_tol):
                     ln_e_d = ln_e
-                    e_d = math.exp(ln_e - 0.5 * e_tol) if descending else e
+                    e_d = math.exp(ln_e + e_sign * 0.5 * e_tol) if descending else e
                     dpar_e, dperp_e, ddiff, s_perp, inv_2dpar, floor_step2 = energy_state(
                         dkind, diff_p, e_d, mass, physics.charge, min_step2,
                         numerics.min_step_mean_free_paths)
@@ -503,6 +554,8 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                 nu = nu_end
             if status == ALIVE and e < numerics.energy_floor_GeV:
                 status = BELOW_EMIN
+            if status == ALIVE and e >= e_ceiling:
+                status = ABOVE_EMAX
             if status == ALIVE and snapshot:
                 # steady state: w Δt at the midpoints (k + ½) Δt of the cadence; bursts: w at each output time
                 if t >= (k_snap + 0.5) * snap_dt * (1.0 - 1e-12):
@@ -523,13 +576,24 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         counters[C_STEPS] += nsteps
         if not snapshot and half_prev > 0.0 and status in (AT_TMAX, BELOW_EMIN, MAX_STEPS):
             # the particle is still inside: its last end point keeps the remaining half step
-            n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * half_prev, scratch, stamp, touched,
-                              n_touched, pid)
+            if backward and shared:
+                n_touched = score_observer_shared(obs_table, src_kind, src_p, x, y, z, r, w * half_prev,
+                                                  scratch, stamp, touched, n_touched, pid)
+            elif backward:
+                n_touched = score_observer(ti, tf, obs_base, src_kind, src_p, x, y, z, r, e, ln_e,
+                                           w * half_prev, scratch, stamp, touched, n_touched, pid)
+            else:
+                n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * half_prev, scratch, stamp, touched,
+                                  n_touched, pid)
         p.pending_residence[i] = 0.0
         _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps, w)
         p.status[i] = status
         scoring.status_counts[status] += 1
-        n_touched = close_history(scoring.sums, scratch, touched, n_touched, ti, scoring.source_position,
-                                  scoring.source_weight)
+        if backward:
+            n_touched = close_observer(scoring.sums, scratch, touched, n_touched, obs_offset, obs_bins, obs_k,
+                                       obs_count)
+        else:
+            n_touched = close_history(scoring.sums, scratch, touched, n_touched, ti, scoring.source_position,
+                                      scoring.source_weight)
     randoms.refinement_depth[0] = 0
     return p.x.shape[0], n_pos, u_pos, n_touched

@@ -24,7 +24,8 @@ ESCAPED_R = 2
 AT_TMAX = 3
 BELOW_EMIN = 4
 MAX_STEPS = 5
-N_STATUS = 6
+ABOVE_EMAX = 6  # backward paths: the energy rose above the source range
+N_STATUS = 7
 
 # counters (Scoring.counters)
 C_STEPS = 0
@@ -50,6 +51,8 @@ UNIFORMS_INTERFACE = 2
 UNIFORMS_WIND = 2
 #: parameters of an absent model
 _NO_PARAMS = np.zeros(1)
+_NO_INDEX = np.zeros(1, dtype=np.int64)
+_NO_TABLE = np.zeros((1, 3))
 #: normal variates a step uses (the field-line step one more: the arc length)
 NORMALS_PER_STEP = 3
 #: most halvings of one step by the step refinement (numerics.step_refinement)
@@ -86,6 +89,7 @@ class Particles(NamedTuple):
     pending_residence: np.ndarray  #: residence time still to score at the current point [Myr]
     t_max: np.ndarray              #: time after which the particle is no longer followed [Myr]
     snapshot_dt: np.ndarray        #: snapshot cadence Δt [Myr]
+    observer_index: np.ndarray = _NO_INDEX  #: int64, backward paths: which observer energy the path serves
 
 
 class RandomBuffers(NamedTuple):
@@ -143,6 +147,9 @@ class Numerics(NamedTuple):
     max_steps: int                      #: steps after which a particle is stopped
     integrator: int = INTEGRATOR_EM     #: INTEGRATOR_*: Euler–Maruyama or the field-line step
     refinement: float = 0.0             #: step refinement factor (0: off; numerics.step_refinement)
+    backward: bool = False              #: adjoint paths from an observer (docs/observer.md): E rises along b
+    energy_ceiling_GeV: float = float("inf")  #: backward paths stop above it (the source range's top)
+    shared_paths: bool = False          #: backward: each path serves every observer energy (observer_table)
 
 
 class Scoring(NamedTuple):
@@ -162,3 +169,6 @@ class Scoring(NamedTuple):
     energy_cells: np.ndarray     #: per tally, the current energy cell
     counters: np.ndarray         #: int64 [N_COUNTERS]
     status_counts: np.ndarray    #: int64 [N_STATUS], particles by final status
+    source_kind: int = 0         #: models.sources.SOURCE_* (backward estimator: the density along paths)
+    source_params: np.ndarray = _NO_PARAMS
+    observer_table: np.ndarray = _NO_TABLE  #: shared backward paths: (K, 3) rows, factors, v (tallies)

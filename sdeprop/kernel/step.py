@@ -188,6 +188,20 @@ def lose_energy(e, ln_e, q_loss, dt):
     return e, ln_e
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def gain_energy(e, ln_e, q_loss, dt):
+    """Energy after a backward step (the loss drift run in reverse, dE/ds = +q E², docs/observer.md) with q
+    frozen: E → E/(1 − q E dt), exact for b ∝ E²; q E dt ≤ time.loss_fraction ≤ ½ keeps it finite.
+    ln E rises by −log1p(−q E dt), a 3-term series below 1e-4.  Returns (E, ln E)."""
+    xl = q_loss * e * dt
+    e = e / (1.0 - xl)
+    if xl < 1e-4:
+        ln_e += xl * (1.0 + xl * (0.5 + xl * (1.0 / 3.0)))
+    else:
+        ln_e -= math.log1p(-xl)
+    return e, ln_e
+
+
 #: the field-line step's sub-steps keep the estimated Runge–Kutta error of one arc, measured as the
 #: spurious change of R² on a circle of the line's curvature radius, below this fraction of the
 #: step's perpendicular variance 4 D⊥ dt (docs/numerics.md "Field-line step")

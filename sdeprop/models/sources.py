@@ -11,6 +11,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
+
+# source densities for the kernel (the backward estimator evaluates the source along its paths):
+# a code and a parameter array, read by ``source_density``
+SOURCE_NONE = 0
+SOURCE_DISK = 1  # (R_d, vertical profile code, z scale, H, 1/(π R_d²))
+SOURCE_RADIAL_PROFILE = 2  # (a, b, R_sun, z0, R_cut, 1/∫f 2πR dR, H)
+SOURCE_GAUSSIAN = 3  # (x0, y0, z0, σ, normalisation)
+Z_GAUSSIAN = 0
+Z_EXPONENTIAL = 1
 
 
 class PointSource:
@@ -53,6 +63,41 @@ def _z_pdf(z, profile, scale, H):
     return np.where(z < H, p, 0.0)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _z_density(z, profile, scale, H):
+    """The kernel's copy of ``_z_pdf``: the truncated vertical profile on |z| < H [1/kpc]."""
+    az = abs(z)
+    if az >= H:
+        return 0.0
+    if profile == Z_GAUSSIAN:
+        norm = scale * math.sqrt(2.0 * math.pi) * math.erf(H / (scale * math.sqrt(2.0)))
+        return math.exp(-0.5 * (az / scale) ** 2) / norm
+    return math.exp(-az / scale) / (2.0 * scale * (1.0 - math.exp(-H / scale)))
+
+
+@njit(cache=True, error_model="numpy")
+def source_density(kind, params, x, y, z, r):
+    """Normalised source density [kpc⁻³] at (x, y, z), r = sqrt(x² + y²): the ``pdf`` of the source classes
+    below, for the kernel."""
+    if kind == SOURCE_DISK:
+        if r >= params[0]:
+            return 0.0
+        return _z_density(z, int(params[1]), params[2], params[3]) * params[4]
+    if kind == SOURCE_RADIAL_PROFILE:
+        if r >= params[4]:
+            return 0.0
+        a, b, rs = params[0], params[1], params[2]
+        f = (r / rs) ** a * math.exp(-b * (r - rs) / rs) if r > 0.0 else (1.0 if a == 0.0 else 0.0)
+        return f * params[5] * _z_density(z, Z_EXPONENTIAL, params[3], params[6])
+    if kind == SOURCE_GAUSSIAN:
+        dx = x - params[0]
+        dy = y - params[1]
+        dz = z - params[2]
+        s = params[3]
+        return params[4] * math.exp(-0.5 * (dx * dx + dy * dy + dz * dz) / (s * s))
+    return 0.0
+
+
 class DiskSource:
     """Uniform surface density for R < R_d; Gaussian, exponential or thin vertical profile."""
 
@@ -70,6 +115,20 @@ class DiskSource:
             _z_pdf(z, self.z_profile, self.z_scale_kpc, self.halo_height_kpc) / (np.pi * self.radius_kpc**2),
             0.0,
         )
+
+    def density_params(self):
+        """(kind, parameters) of this density for the kernel (``source_density``)."""
+        if self.z_profile == "thin":
+            raise ValueError("a thin disk has no volume density")
+        code = Z_GAUSSIAN if self.z_profile == "gaussian" else Z_EXPONENTIAL
+        p = [
+            self.radius_kpc,
+            code,
+            self.z_scale_kpc,
+            self.halo_height_kpc,
+            1.0 / (np.pi * self.radius_kpc**2),
+        ]
+        return SOURCE_DISK, np.array(p, dtype=float)
 
     def sample_positions(self, rng, n):
         r = self.radius_kpc * np.sqrt(rng.random(n))
@@ -102,6 +161,19 @@ class RadialProfileSource:
         f = np.where(R < self.R_cut_kpc, self.surface_density(R), 0.0) / self._norm
         return f * _z_pdf(z, "exponential", self.z0_kpc, self.halo_height_kpc)
 
+    def density_params(self):
+        """(kind, parameters) of this density for the kernel (``source_density``)."""
+        p = [
+            self.a,
+            self.b,
+            self.R_sun_kpc,
+            self.z0_kpc,
+            self.R_cut_kpc,
+            1.0 / self._norm,
+            self.halo_height_kpc,
+        ]
+        return SOURCE_RADIAL_PROFILE, np.array(p, dtype=float)
+
     def surface_density(self, R_kpc):
         """Unnormalised f(R)."""
         R = np.asarray(R_kpc, dtype=float)
@@ -112,6 +184,51 @@ class RadialProfileSource:
         phi = rng.uniform(0.0, 2 * np.pi, n)
         z = _sample_z(rng, n, "exponential", self.z0_kpc, self.halo_height_kpc)
         return r * np.cos(phi), r * np.sin(phi), z
+
+
+class GaussianSource:
+    """An isotropic Gaussian cloud of standard deviation σ about a point, truncated to the halo: a point
+    source smoothed, whose Green's function in an unbounded medium is the point source's with the
+    diffusion length² 4λ raised by 2σ² (docs/observer.md, the Syrovatskii check)."""
+
+    def __init__(self, position_kpc, sigma_kpc, halo_height_kpc, radius_max_kpc):
+        self.position_kpc = np.asarray(position_kpc, dtype=float)
+        self.sigma_kpc = sigma_kpc
+        self.H, self.Rmax = halo_height_kpc, radius_max_kpc
+        # the part inside the halo (2e5 fixed draws; 1 to rounding when the cloud is far from the walls)
+        _, inside = self._draw(np.random.default_rng(0), 200000)
+        self.inside_fraction = float(inside.mean())
+
+    def _draw(self, rng, n):
+        p = self.position_kpc + self.sigma_kpc * rng.standard_normal((n, 3))
+        return p, (np.abs(p[:, 2]) < self.H) & (np.hypot(p[:, 0], p[:, 1]) < self.Rmax)
+
+    def pdf(self, x, y, z):
+        """Normalised source density [kpc⁻³] (zero outside the halo)."""
+        x, y, z = (np.asarray(a, dtype=float) for a in (x, y, z))
+        d2 = (
+            (x - self.position_kpc[0]) ** 2
+            + (y - self.position_kpc[1]) ** 2
+            + (z - self.position_kpc[2]) ** 2
+        )
+        inside = (np.abs(z) < self.H) & (np.hypot(x, y) < self.Rmax)
+        return np.where(inside, self._norm() * np.exp(-0.5 * d2 / self.sigma_kpc**2), 0.0)
+
+    def _norm(self):
+        return 1.0 / ((2.0 * np.pi) ** 1.5 * self.sigma_kpc**3 * self.inside_fraction)
+
+    def density_params(self):
+        """(kind, parameters) of this density for the kernel (``source_density``)."""
+        return SOURCE_GAUSSIAN, np.array([*self.position_kpc, self.sigma_kpc, self._norm()], dtype=float)
+
+    def sample_positions(self, rng, n):
+        out = np.empty((n, 3))
+        todo = np.arange(n)
+        while todo.size:
+            p, ok = self._draw(rng, todo.size)
+            out[todo[ok]] = p[ok]
+            todo = todo[~ok]
+        return out[:, 0], out[:, 1], out[:, 2]
 
 
 class ObserverBiasedSource:
@@ -152,6 +269,10 @@ class ObserverBiasedSource:
                 d < self.radius, 1.0 / (4.0 * np.pi * self.radius * np.maximum(d, 1e-300) ** 2), 0.0
             )
 
+    def density_params(self):
+        """The density of the source itself (the bias only changes where forward particles start)."""
+        return self.base.density_params()
+
     def sample_positions(self, rng, n):
         return self.sample_weighted(rng, n)[:3]
 
@@ -178,6 +299,8 @@ def build_source(cfg):
         return PointSource(s.position_kpc)
     if s.type == "disk":
         base = DiskSource(s.radius_kpc, s.z_profile, s.z_scale_kpc, H)
+    elif s.type == "gaussian":
+        base = GaussianSource(s.position_kpc, s.sigma_kpc, H, cfg.galaxy.radius_max_kpc)
     elif s.type == "radial_profile":
         rcut = s.R_cut_kpc if s.R_cut_kpc is not None else cfg.galaxy.radius_max_kpc
         base = RadialProfileSource(s.a, s.b, s.R_sun_kpc, s.z0_kpc, rcut, H)
