@@ -350,6 +350,7 @@ def _merge(paths) -> Result:
     ]
     data = tomllib.loads(first.config_toml)
     data["run"]["particles"] = n_total
+    data.get("observer", {}).pop("paths_per_energy", None)  # the backward estimator: the total decides
     return Result(dump_toml(data), tallies, counts, timings, meta)
 
 

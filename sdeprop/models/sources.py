@@ -19,6 +19,7 @@ SOURCE_NONE = 0
 SOURCE_DISK = 1  # (R_d, vertical profile code, z scale, H, 1/(π R_d²))
 SOURCE_RADIAL_PROFILE = 2  # (a, b, R_sun, z0, R_cut, 1/∫f 2πR dR, H)
 SOURCE_GAUSSIAN = 3  # (x0, y0, z0, σ, normalisation)
+SOURCE_GRID_RZ = 4  # (n_R, n_z, R_lo, R_hi, z_lo, z_hi, normalisation, node values (R-major)...)
 Z_GAUSSIAN = 0
 Z_EXPONENTIAL = 1
 
@@ -95,6 +96,22 @@ def source_density(kind, params, x, y, z, r):
         dz = z - params[2]
         s = params[3]
         return params[4] * math.exp(-0.5 * (dx * dx + dy * dy + dz * dz) / (s * s))
+    if kind == SOURCE_GRID_RZ:
+        nr = int(params[0])
+        nz = int(params[1])
+        fr = (r - params[2]) / (params[3] - params[2]) * (nr - 1)
+        fz = (z - params[4]) / (params[5] - params[4]) * (nz - 1)
+        if fr < 0.0 or fr > nr - 1 or fz < 0.0 or fz > nz - 1:
+            return 0.0
+        i = min(int(fr), nr - 2)
+        j = min(int(fz), nz - 2)
+        a = fr - i
+        c = fz - j
+        k0 = 7 + i * nz + j
+        k1 = k0 + nz
+        low = (1.0 - c) * params[k0] + c * params[k0 + 1]
+        high = (1.0 - c) * params[k1] + c * params[k1 + 1]
+        return params[6] * ((1.0 - a) * low + a * high)
     return 0.0
 
 
@@ -227,6 +244,69 @@ class GaussianSource:
         while todo.size:
             p, ok = self._draw(rng, todo.size)
             out[todo[ok]] = p[ok]
+            todo = todo[~ok]
+        return out[:, 0], out[:, 1], out[:, 2]
+
+
+class TabulatedRZSource:
+    """An axisymmetric density given at the nodes of a uniform (R, z) grid, bilinear between them and zero
+    outside; normalised here (the integral of the bilinear surface, exact).  Positions are drawn by
+    rejection from the grid's cylinder, exactly from the bilinear density."""
+
+    def __init__(self, R_nodes_kpc, z_nodes_kpc, values):
+        R, z = np.asarray(R_nodes_kpc, dtype=float), np.asarray(z_nodes_kpc, dtype=float)
+        v = np.asarray(values, dtype=float)
+        if v.shape != (len(R), len(z)) or len(R) < 2 or len(z) < 2:
+            raise ValueError(f"values must have shape (len(R), len(z)) with ≥ 2 nodes each, got {v.shape}")
+        for name, a in (("R", R), ("z", z)):
+            step = np.diff(a)
+            if np.any(step <= 0) or not np.allclose(step, step[0], rtol=1e-9, atol=0):
+                raise ValueError(f"the {name} nodes must be uniformly spaced and increasing")
+        if R[0] < 0 or np.any(v < 0) or not np.all(np.isfinite(v)):
+            raise ValueError("R ≥ 0 and finite, non-negative values are needed")
+        self.R, self.z, self.values = R, z, v
+        # ∫ρ dV = 2π Σ_cells ∫∫ bilinear · R dR dz: exact with 2 Gauss–Legendre nodes per direction
+        x, w = np.polynomial.legendre.leggauss(2)
+        hR, hz = R[1] - R[0], z[1] - z[0]
+        total = 0.0
+        for xa, wa in zip(x, w):
+            a = 0.5 * (1 + xa)
+            Rq = R[:-1] + a * hR
+            for xc, wc in zip(x, w):
+                c = 0.5 * (1 + xc)
+                low = (1 - c) * v[:-1, :-1] + c * v[:-1, 1:]
+                high = (1 - c) * v[1:, :-1] + c * v[1:, 1:]
+                total += 0.25 * wa * wc * np.sum(((1 - a) * low + a * high) * Rq[:, None]) * hR * hz
+        if total <= 0:
+            raise ValueError("the tabulated density integrates to zero")
+        self.norm = 1.0 / (2.0 * np.pi * total)
+        self._max = float(v.max()) * self.norm
+
+    def density_params(self):
+        """(kind, parameters) of this density for the kernel (``source_density``)."""
+        head = [len(self.R), len(self.z), self.R[0], self.R[-1], self.z[0], self.z[-1], self.norm]
+        return SOURCE_GRID_RZ, np.concatenate([head, self.values.ravel()])
+
+    def pdf(self, x, y, z):
+        """Normalised source density [kpc⁻³] (the kernel's function, point by point)."""
+        kind, p = self.density_params()
+        x, y, z = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, y, z)))
+        r = np.hypot(x, y)
+        points = zip(x.ravel(), y.ravel(), z.ravel(), r.ravel())
+        return np.array([source_density(kind, p, *q) for q in points]).reshape(x.shape)
+
+    def sample_positions(self, rng, n):
+        out = np.empty((n, 3))
+        todo = np.arange(n)
+        r2lo, r2hi = self.R[0] ** 2, self.R[-1] ** 2
+        while todo.size:
+            m = todo.size
+            r = np.sqrt(r2lo + (r2hi - r2lo) * rng.random(m))
+            phi = rng.uniform(0.0, 2.0 * np.pi, m)
+            zz = rng.uniform(self.z[0], self.z[-1], m)
+            x, y = r * np.cos(phi), r * np.sin(phi)
+            ok = rng.random(m) * self._max < self.pdf(x, y, zz)
+            out[todo[ok]] = np.column_stack([x[ok], y[ok], zz[ok]])
             todo = todo[~ok]
         return out[:, 0], out[:, 1], out[:, 2]
 
