@@ -42,7 +42,7 @@ def backward(**over) -> dict:
         ({"source": {"type": "disk", "z_profile": "thin"}}, "a thin disk (z_profile = 'thin')"),
         ({"advection": {"v0_km_s": 10.0}}, "does not yet take a wind"),
         ({"reacceleration": {"alfven_speed_km_s": 20.0}}, "does not yet take reacceleration"),
-        ({"run": {"particles": 7}}, "disagrees with observer.paths_per_energy = 1000 (shared by all energies"),
+        ({"run": {"particles": 7}}, "disagrees with observer.paths_per_energy = 1000 (shared by all"),
         (
             {"losses": {"model": "quadratic"}, "observer": {"shared_paths": "on"}},
             "shared_paths = 'on' needs transport that scales with D(E), but losses.model = 'quadratic'",
@@ -61,8 +61,8 @@ def test_paths_per_energy_sets_the_particles():
     assert shared.run.particles == 1000  # each path serves all three energies
     own = load_config(backward(losses={"model": "quadratic"}))
     assert own.run.particles == 3000
-    grid = load_config(backward(observer={"energies_GeV": None, "energy_min_GeV": 2.0, "energy_max_GeV": 200.0,
-                                          "energy_points": 3}))
+    log_grid = {"energies_GeV": None, "energy_min_GeV": 2.0, "energy_max_GeV": 200.0, "energy_points": 3}
+    grid = load_config(backward(observer=log_grid))
     assert np.allclose(grid.observer.energies(), [2.0, 20.0, 200.0])
 
 

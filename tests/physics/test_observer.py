@@ -33,11 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import integrate
 
 import sdeprop
 from sdeprop import analytic as A
-from scipy import integrate
-
 from sdeprop.config import load_config
 from sdeprop.models.diffusion import diffusion_at
 from sdeprop.spectra import LogUniform, PowerLaw
@@ -143,7 +142,7 @@ def test_gaussian_source_density_is_normalised():
 # ----------------------------------------------------------------------------- 2. slab
 SLAB_H = 4.0
 SLAB_DISK = 10.0 * SLAB_H
-SLAB_Z_SCALE = 0.2
+SLAB_Z_SCALE = 0.2  # the source's vertical σ in slab_config
 SLAB_E = (10.0, 10.0 * (1.0 + 1e-5))
 SLAB_DIRECTION = (1.0, 1.0, 2.0)
 SLAB_DIFFUSION = {"D0_cm2_per_s": 3.0e28, "reference_rigidity_GV": 4.0, "delta_par": 0.5, "epsilon": 0.05}
@@ -158,7 +157,7 @@ def slab_config(z_obs: float) -> dict:
         "galaxy": {"halo_height_kpc": SLAB_H, "radius_max_kpc": 10 * SLAB_DISK},
         "field": {"model": "uniform", "direction": list(SLAB_DIRECTION), "strength_uG": 1.0},
         "diffusion": dict(SLAB_DIFFUSION),
-        "source": {"type": "disk", "radius_kpc": SLAB_DISK, "z_profile": "gaussian", "z_scale_kpc": SLAB_Z_SCALE},
+        "source": {"type": "disk", "radius_kpc": SLAB_DISK, "z_profile": "gaussian", "z_scale_kpc": 0.2},
         "spectrum": {"type": "log_uniform"},
         "estimator": {"method": "backward"},
         "observer": {"position_kpc": [0.0, 0.0, z_obs], "energies_GeV": [e_obs], "paths_per_energy": 4000},
@@ -377,7 +376,7 @@ def test_reweighted_backward_density_follows_another_spectrum():
         B0,
     )
     assert not d.weight_clamped.any()
-    assert np.all(np.abs(d.density - expected) < N_SIGMA * d.uncertainty), (d.density / expected)
+    assert np.all(np.abs(d.density - expected) < N_SIGMA * d.uncertainty), d.density / expected
 
 
 def test_reported_error_matches_the_scatter_of_batches():
