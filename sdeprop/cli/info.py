@@ -43,6 +43,9 @@ def main(args):
     print("timings: " + ", ".join(f"{k}={v:.4g}" for k, v in r.timings.items()))
     for name, t in r.tallies.items():
         axes = ", ".join(f"{k}[{len(v) - 1}]" for k, v in t.edges.items())
+        if t.kind == "observer":  # the observer energies are points, not bins
+            axes = f"E_GeV[{len(t.energies_GeV)} points], E_s_GeV[{t.layout.n_source_bins}]"
+            axes += f"; paths {t.paths.tolist()}"
         times = [float(v) for v in t.output_times_Myr]
         print(f"tally {name}: {t.kind}, axes {axes}, output times [Myr] {times}")
     if args.batches:

@@ -22,7 +22,13 @@ def plot_result(
 
     maps = [n for n, t in result.tallies.items() if t.kind in ("cylindrical", "cartesian")]
     name = tally or (maps[0] if maps else None)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    observer = next((t for t in result.tallies.values() if t.kind == "observer"), None)
+    if observer is not None:  # a backward run: the spectrum at its observer alone
+        fig, ax = plt.subplots(1, 1, figsize=(5.6, 4.2), constrained_layout=True)
+        axes = [None, ax]
+        name = None
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     if name is not None:
         t = result.tallies[name]
         d = t.reweight(spectrum) if spectrum is not None else t
@@ -45,8 +51,13 @@ def plot_result(
         )
         fig.colorbar(mesh, ax=axes[0], label=r"n [kpc$^{-3}$ GeV$^{-1}$]")
         axes[0].set(xlabel=xl, ylabel=yl, title=f"tally '{name}' at E = {e[ie]:.3g} GeV")
-    else:
+    elif axes[0] is not None:
         axes[0].set_axis_off()
+    where = "the Sun"
+    if observer is not None:
+        pos = ", ".join(f"{c:.3g}" for c in observer.layout.position_kpc)
+        ball = f", {observer.layout.radius_kpc:g} kpc ball" if observer.layout.radius_kpc else ""
+        where = f"({pos}) kpc{ball}, backward"
     try:
         e, n, dn = result.local_spectrum(spectrum)
         ok = n > 0
@@ -56,7 +67,7 @@ def plot_result(
             yscale="log",
             xlabel="kinetic energy E [GeV]",
             ylabel=r"E$^{2.7}$ n(E) [kpc$^{-3}$ GeV$^{1.7}$]",
-            title="spectrum at the Sun",
+            title=f"spectrum at {where}",
         )
     except ValueError as exc:
         axes[1].text(0.5, 0.5, str(exc), ha="center", va="center", transform=axes[1].transAxes)
