@@ -1618,6 +1618,8 @@ class Config(_Section):
                 raise ValueError(
                     f"losses.processes applies to model 'galactic' only, not '{self.losses.model}'"
                 )
+        if self.estimator.method == "backward":  # before the components, which copy run.particles
+            _check_backward(self)
         names = [c.name for c in self.components]
         if len(set(names)) != len(names) or "primary" in names:
             raise ValueError(f"component names {names} must be unique and not 'primary'")
@@ -1628,8 +1630,6 @@ class Config(_Section):
                 raise ValueError(f"component '{c.name}': {exc}") from None
         if self.estimator.output_times_Myr and self.estimator.method != "snapshot":
             raise ValueError("estimator.output_times_Myr needs estimator.method = 'snapshot'")
-        if self.estimator.method == "backward":
-            _check_backward(self)
         return self
 
     # convenience -------------------------------------------------------------

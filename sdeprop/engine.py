@@ -303,6 +303,7 @@ def build_model(config, source=None) -> Model:
     )
     obs_table = np.zeros((1, 3))
     if numerics.shared_paths:
+        layouts[0].shared_paths = True
         # a path at E_ref run at the speed D(E)/D(E_ref) is the path at E: each energy scores D(E_ref)/D(E)
         energies = layouts[0].energies_GeV
         d = np.array([diffusion_coefficients(dkind, diff_p, float(e), mass, charge)[0] for e in energies])

@@ -96,6 +96,7 @@ def _write_into(f, result: Result):
         if t.kind == "observer":
             g.attrs["position_kpc"] = t.layout.position_kpc
             g.attrs["radius_kpc"] = t.layout.radius_kpc
+            g.attrs["shared_paths"] = t.layout.shared_paths
             g.attrs["paths"] = t.paths
         g.create_dataset("sums", data=t.sums, compression="gzip", compression_opts=4)
         d = g.create_dataset("density", data=t.density, compression="gzip", compression_opts=4)
@@ -167,6 +168,7 @@ def _read_from(f, path) -> Result:
                 axes["E_s_GeV"],
                 np.asarray(g.attrs["position_kpc"]),
                 float(g.attrs.get("radius_kpc", 0.0)),
+                bool(g.attrs.get("shared_paths", False)),
             )
             tallies[name] = ObserverTally(
                 lay, g["sums"][()], cfg.species.name, spec, cfg.spectrum.rate_per_Myr

@@ -333,6 +333,7 @@ class ObserverTally:
         edges = layout.source_energy_edges_GeV
         self.sampler = EnergySampler(edges[0], edges[-1], "log_uniform")
         self._default: Density | None = None
+        self._warned_coarse = False
 
     @property
     def paths(self) -> np.ndarray:
@@ -373,6 +374,21 @@ class ObserverTally:
         """Point densities n(x_obs, E_k) [kpc⁻³ GeV⁻¹] and their 1σ for ``spectrum`` at ``rate_per_Myr``."""
         bw = self.bin_weights(spectrum, rate_per_Myr)
         a, b = bw.a, bw.b
+        if bw.coarse.any() and not self._warned_coarse:
+            self._warned_coarse = True  # a fit reweights many times: say it once
+            worst = int(np.argmax(np.where(bw.coarse, bw.residual, -1.0)))
+            e = self.layout.source_energy_edges_GeV
+            log.warning(
+                "observer: %d of %d source-energy bins are too coarse for the spectrum %s (worst %.0f %% "
+                "rms residual of the in-bin weight in %.3g-%.3g GeV); raise "
+                "observer.source_energy_bins_per_decade and run again (docs/observer.md)",
+                int(bw.coarse.sum()),
+                len(bw.coarse),
+                describe_spectrum(spectrum),
+                100.0 * bw.residual[worst],
+                e[worst],
+                e[worst + 1],
+            )
         nj = self.layout.n_source_bins
         first = self.sums[:, : 2 * nj, 0]
         c, d = first[:, 0::2], first[:, 1::2]

@@ -164,6 +164,8 @@ class ObserverLayout:
     source_energy_edges_GeV: np.ndarray
     position_kpc: np.ndarray
     radius_kpc: float = 0.0
+    shared_paths: bool = False
+    """Every path served all observer energies (docs/observer.md): their errors are fully correlated."""
     offset: int = 0
     kind: str = "observer"
     groups: int = 0

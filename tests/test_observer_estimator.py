@@ -113,3 +113,39 @@ def test_cli_runs_and_fits_a_backward_result(tmp_path, capsys):
     assert main(["fit", str(out), "--data", "ams02_proton_physrep2021", "--spectrum", "power_law"]) == 0
     text = capsys.readouterr().out
     assert "observer" in text
+
+
+def test_fit_covariance_of_shared_paths_is_fully_correlated(shared_run):
+    """One set of paths serves every energy, so the model's Monte Carlo covariance between data bins is
+    the outer product of the (equal) relative errors: rank one, correlation 1."""
+    from sdeprop.fitting.model import predict_flux
+
+    res, _ = shared_run
+    params = {"index": 2.3, "log10_rate_per_Myr": 0.0, "phi_GV": 0.5}
+    lo = np.array([10.0, 30.0, 100.0])
+    model, cov = predict_flux(res, params, lo, lo * 1.2, spectrum="power_law")
+    corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    assert np.allclose(corr, 1.0, atol=1e-9)
+    rel = res.tallies["observer"].uncertainty[0] / res.tallies["observer"].density[0]
+    assert np.allclose(np.sqrt(np.diag(cov)) / model, rel, rtol=1e-6)
+
+
+def test_coarse_source_energy_bins_are_reported(caplog):
+    res = sdeprop.run(backward(losses={"model": "quadratic"}, observer={"source_energy_bins_per_decade": 1}))
+    with caplog.at_level("WARNING"):
+        res.tallies["observer"].reweight(PowerLaw(4.0), 1.0)
+    assert "raise observer.source_energy_bins_per_decade" in caplog.text
+
+
+def test_components_run_backward_too():
+    """[[components]] are transported backward like the primary, each with its own source density; the
+    species sum adds them."""
+    cfg = backward(observer={"paths_per_energy": 300})
+    cfg["components"] = [
+        {"name": "pwn", "species": ["proton"], "source": {"type": "disk", "radius_kpc": 15.0}}
+    ]
+    res = sdeprop.run(cfg)
+    comp = res.components["pwn"].tallies["observer"]
+    assert list(comp.paths) == [300] * 3
+    total = res.species_density("observer", "proton")
+    assert np.allclose(total.density, res.tallies["observer"].density + comp.density)

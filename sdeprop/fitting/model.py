@@ -146,7 +146,20 @@ class FluxModel:
         e, n, dn = self.result.local_spectrum(spec, self.tally)
         ok = n > 0
         rate = 10.0 ** params["log10_rate_per_Myr"]
+        self._ok = ok
         return e[ok], flux_from_density(n[ok] * rate, e[ok], self.mass), dn[ok] / n[ok]
+
+    def node_correlation(self) -> np.ndarray:
+        """Correlation of the relative Monte Carlo errors of the nodes of the last ``lis_nodes``: the
+        identity for a forward tally at one point in space and for backward paths of their own per energy
+        (independent histories per node without losses), all ones for shared backward paths (one set of
+        paths serves every energy, docs/observer.md)."""
+        ok = self._ok
+        t = self.result.tallies[self.tally]
+        k = int(ok.sum())
+        if getattr(t.layout, "shared_paths", False):
+            return np.ones((k, k))
+        return np.eye(k)
 
     def flux(self, x, params: dict, data_variable: str, nodes=None, phi_GV=None):
         """Modulated model flux at axis values x [GV or GeV], per axis unit; and the interpolation matrix
@@ -190,7 +203,7 @@ class FluxModel:
             Jp, Wp = self.flux(lo[~isbin], params, data_variable, nodes)
             model[~isbin], A[~isbin] = Jp, Wp
         M = model[:, None] * A * nodes[2][None, :]
-        return model, M @ M.T
+        return model, M @ self.node_correlation() @ M.T
 
 
 def predict_flux(
