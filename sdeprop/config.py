@@ -1449,12 +1449,10 @@ def _check_backward(cfg) -> None:
             + " reaches outside the halo"
         )
     src = cfg.source
-    if isinstance(src, PointSource) or (isinstance(src, DiskSource) and src.z_profile == "thin"):
-        what = "a point source" if isinstance(src, PointSource) else "a thin disk (z_profile = 'thin')"
+    if isinstance(src, PointSource):
         raise ValueError(
-            f"estimator.method = 'backward' integrates the source density along paths, which {what} does "
-            "not have; use source.type = 'gaussian' (a smoothed point), a disk with z_profile 'gaussian' or "
-            "'exponential', or the forward method"
+            "estimator.method = 'backward' integrates the source density along paths, which a point source "
+            "does not have; use source.type = 'gaussian' (a smoothed point) or the forward method"
         )
     if cfg.advection.v0_km_s > 0.0 or cfg.advection.dvdz_km_s_per_kpc > 0.0:
         raise ValueError(

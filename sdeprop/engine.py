@@ -41,7 +41,7 @@ from .models.field import (
 )
 from .models.losses import build_losses
 from .models.reacceleration import alfven_speed_kpc_per_myr
-from .models.sources import EnergySampler, build_source
+from .models.sources import SOURCE_THIN_DISK, EnergySampler, build_source
 from .models.spatial_diffusion import SPATIAL_TWO_HALO, TH_SHARP, build_spatial_diffusion
 from .result import Result
 from .spectra import positive_bin_weights, spectrum_from_config
@@ -557,7 +557,8 @@ def _transport_batch(
             rng.standard_normal(out=randoms.normals)
             n_pos = 0
         interface = phys.spatial_kind == SPATIAL_TWO_HALO and phys.spatial_params[TH_SHARP] > 0.5
-        if u_pos + K.uniforms_per_step(interface, phys.wind_v0_kpc_per_myr > 0.0) > UNIFORM_BUFFER:
+        thin = model.backward and model.source_kind == SOURCE_THIN_DISK
+        if u_pos + K.uniforms_per_step(interface, phys.wind_v0_kpc_per_myr > 0.0, thin) > UNIFORM_BUFFER:
             rng.random(out=randoms.uniforms)
             u_pos = 0
     transport_cpu_s = time.process_time() - t_transport

@@ -30,7 +30,6 @@ from numba import njit
 
 from .models.advection import has_wind
 from .models.reacceleration import has_reacceleration
-from .models.sources import source_density
 
 TALLY_CYLINDRICAL = 0
 TALLY_CARTESIAN = 1
@@ -445,13 +444,11 @@ def close_history(sums, scratch, touched, n_touched, ti, v_tally, w_tally):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def score_observer(
-    ti, tf, base, src_kind, src_p, x, y, z, r, e, ln_e, value, scratch, stamp, touched, n_touched, pid
-):
-    """A backward path's contribution ``value`` ρ(x) g(E) at this point (``value`` = weight × time) into the
-    source-energy bin of E of its observer block starting at row ``base`` (ObserverLayout); returns the
-    new n_touched (which lists the bins' even rows)."""
-    rho = source_density(src_kind, src_p, x, y, z, r)
+def score_observer(ti, tf, base, rho, e, ln_e, value, scratch, stamp, touched, n_touched, pid):
+    """A backward path's contribution ``value`` ρ g(E) into the source-energy bin of E of its observer block
+    starting at row ``base`` (ObserverLayout): ``value`` = weight × time and ρ the source density met, or
+    weight × time at the plane [Myr/kpc] and ρ a surface density; returns the new n_touched (which lists
+    the bins' even rows)."""
     if rho <= 0.0:
         return n_touched
     nj = ti[0, TI_NE0]
@@ -473,11 +470,10 @@ def score_observer(
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def score_observer_shared(table, src_kind, src_p, x, y, z, r, value, scratch, stamp, touched, n_touched, pid):
+def score_observer_shared(table, rho, value, scratch, stamp, touched, n_touched, pid):
     """A shared backward path's contribution (docs/observer.md, shared paths) to every observer energy k:
-    ``value`` ρ(x) f_k into the row ``table[k, 0]`` with v = ``table[k, 2]``, f_k = D(E_ref)/D(E_k) g(E_k)
-    (``observer_table``); returns the new n_touched."""
-    rho = source_density(src_kind, src_p, x, y, z, r)
+    ``value`` ρ f_k into the row ``table[k, 0]`` with v = ``table[k, 2]``, f_k = D(E_ref)/D(E_k) g(E_k)
+    (``observer_table``; ``value``, ρ as in ``score_observer``); returns the new n_touched."""
     if rho <= 0.0:
         return n_touched
     for k in range(table.shape[0]):

@@ -39,7 +39,6 @@ def backward(**over) -> dict:
         ({"observer": {"position_kpc": [-8.3, 0.0, 4.5]}}, "reaches outside the halo"),
         ({"observer": {"radius_kpc": 4.0}}, "with radius_kpc = 4.0 reaches outside the halo"),
         ({"source": {"type": "point"}}, "which a point source does not have"),
-        ({"source": {"type": "disk", "z_profile": "thin"}}, "a thin disk (z_profile = 'thin')"),
         ({"advection": {"v0_km_s": 10.0}}, "does not yet take a wind"),
         ({"reacceleration": {"alfven_speed_km_s": 20.0}}, "does not yet take reacceleration"),
         ({"run": {"particles": 7}}, "disagrees with observer.paths_per_energy = 1000 (shared by all"),

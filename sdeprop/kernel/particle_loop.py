@@ -34,6 +34,7 @@ from ..models.diffusion import rigidity_and_beta
 from ..models.field import FIELD_UNIFORM, field_and_jacobian
 from ..models.losses import LOSS_NONE, loss_coefficient
 from ..models.reacceleration import momentum_diffusion_rate
+from ..models.sources import SOURCE_THIN_DISK, source_density, source_surface_density
 from ..models.spatial_diffusion import (
     SPATIAL_GRID,
     SPATIAL_TWO_HALO,
@@ -75,6 +76,7 @@ from .records import (
     REFINE_MAX_DEPTH,
     UNIFORMS_INTERFACE,
     UNIFORMS_PER_STEP,
+    UNIFORMS_THIN_SOURCE,
     UNIFORMS_WIND,
 )
 from .step import (
@@ -202,9 +204,10 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
     shared = numerics.shared_paths  # one path for every observer energy (docs/observer.md)
     obs_table = scoring.observer_table
     obs_count = obs_table.shape[0] if shared else 1
+    thin_source = backward and src_kind == SOURCE_THIN_DISK  # met at z = 0 only (local time)
     descending = not (wind or reacc)
     u_room = (UNIFORMS_PER_STEP + (UNIFORMS_INTERFACE if interface else 0)
-              + (UNIFORMS_WIND if (wind and v0 > 0.0) else 0))
+              + (UNIFORMS_WIND if (wind and v0 > 0.0) else 0) + (UNIFORMS_THIN_SOURCE if thin_source else 0))
     if reacc:
         n_need += 1
     # a uniform field (the same in both half-spaces) is evaluated once per particle and energy
@@ -274,7 +277,8 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         xe = ye = ze = 0.0
         while True:
             if (n_pos + n_room > normals.shape[0]
-                    or ((use_bridge or plane or interface or wind) and u_pos + u_room > uniforms.shape[0])):
+                    or ((use_bridge or plane or interface or wind or thin_source)
+                        and u_pos + u_room > uniforms.shape[0])):
                 _store(p, i, x, y, z, e, t, k_snap, k_out, nsteps, w)
                 p.pending_residence[i] = half_prev
                 randoms.refinement_depth[0] = depth
@@ -438,14 +442,13 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
             # --- residence-time estimator (trapezoid): end half of the last step + start half of this one
             if backward:
                 # the adjoint estimator: the source density met along the path (docs/observer.md)
+                rho = source_density(src_kind, src_p, x, y, z, r)
                 if shared:
-                    n_touched = score_observer_shared(obs_table, src_kind, src_p, x, y, z, r,
-                                                      w * (half_prev + 0.5 * dt), scratch, stamp, touched,
-                                                      n_touched, pid)
+                    n_touched = score_observer_shared(obs_table, rho, w * (half_prev + 0.5 * dt), scratch,
+                                                      stamp, touched, n_touched, pid)
                 else:
-                    n_touched = score_observer(ti, tf, obs_base, src_kind, src_p, x, y, z, r, e, ln_e,
-                                               w * (half_prev + 0.5 * dt), scratch, stamp, touched, n_touched,
-                                               pid)
+                    n_touched = score_observer(ti, tf, obs_base, rho, e, ln_e, w * (half_prev + 0.5 * dt),
+                                               scratch, stamp, touched, n_touched, pid)
                 half_prev = 0.5 * dt
             elif not snapshot:
                 n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * (half_prev + 0.5 * dt), scratch, stamp,
@@ -487,6 +490,21 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
                 occupation, z1, used = reflected_wind_step(z, z1, dzz, dt, uniforms[u_pos],
                                                            uniforms[u_pos + 1])
                 u_pos += used
+            if thin_source and dt > 0.0 and z * z1 < 40.0 * dzz * dt:
+                # a backward path meets a source in the plane (thin disc) through its local time there: the
+                # Brownian bridge's ∫δ(z) ds given the step's ends (models.advection.plane_occupation), times
+                # the surface density at the mean radius of the step (docs/observer.md)
+                at_plane = plane_occupation(z, z1, dzz, dt, uniforms[u_pos])
+                u_pos += 1
+                if at_plane > 0.0:
+                    sigma = source_surface_density(src_kind, src_p,
+                                                   0.5 * math.sqrt((x + x1) ** 2 + (y + y1) ** 2))
+                    if shared:
+                        n_touched = score_observer_shared(obs_table, sigma, w * at_plane, scratch, stamp,
+                                                          touched, n_touched, pid)
+                    else:
+                        n_touched = score_observer(ti, tf, obs_base, sigma, e, ln_e, w * at_plane, scratch,
+                                                   stamp, touched, n_touched, pid)
             # --- energy: continuous losses (a drift in E, exact for b ∝ E²), then the wind's adiabatic
             # cooling and reacceleration in ln p
             if lkind != LOSS_NONE:
@@ -576,12 +594,14 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         counters[C_STEPS] += nsteps
         if not snapshot and half_prev > 0.0 and status in (AT_TMAX, BELOW_EMIN, MAX_STEPS):
             # the particle is still inside: its last end point keeps the remaining half step
-            if backward and shared:
-                n_touched = score_observer_shared(obs_table, src_kind, src_p, x, y, z, r, w * half_prev,
-                                                  scratch, stamp, touched, n_touched, pid)
-            elif backward:
-                n_touched = score_observer(ti, tf, obs_base, src_kind, src_p, x, y, z, r, e, ln_e,
-                                           w * half_prev, scratch, stamp, touched, n_touched, pid)
+            if backward:
+                rho = source_density(src_kind, src_p, x, y, z, r)
+                if shared:
+                    n_touched = score_observer_shared(obs_table, rho, w * half_prev, scratch, stamp, touched,
+                                                      n_touched, pid)
+                else:
+                    n_touched = score_observer(ti, tf, obs_base, rho, e, ln_e, w * half_prev, scratch, stamp,
+                                               touched, n_touched, pid)
             else:
                 n_touched = score(ti, tf, x, y, z, r, e_cells, 0, w * half_prev, scratch, stamp, touched,
                                   n_touched, pid)

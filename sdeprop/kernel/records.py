@@ -49,6 +49,8 @@ UNIFORMS_PER_STEP = 5
 #: (the time spent at the plane)
 UNIFORMS_INTERFACE = 2
 UNIFORMS_WIND = 2
+#: backward paths from a source in the plane (a thin disc): the local time at z = 0 takes one more
+UNIFORMS_THIN_SOURCE = 1
 #: parameters of an absent model
 _NO_PARAMS = np.zeros(1)
 _NO_INDEX = np.zeros(1, dtype=np.int64)
@@ -67,9 +69,11 @@ def normals_per_step(integrator: int, refinement: float = 0.0, reacceleration: b
     return n * (1 + REFINE_MAX_DEPTH) if (refinement > 0.0 or spatial) else n
 
 
-def uniforms_per_step(interface: bool = False, wind: bool = False) -> int:
-    """Uniform variates one step may use (with a jump of D at |z| = ξL and with a wind: more)."""
-    return UNIFORMS_PER_STEP + (UNIFORMS_INTERFACE if interface else 0) + (UNIFORMS_WIND if wind else 0)
+def uniforms_per_step(interface: bool = False, wind: bool = False, thin_source: bool = False) -> int:
+    """Uniform variates one step may use (with a jump of D at |z| = ξL, with a wind and for backward paths
+    from a thin disc: more)."""
+    return (UNIFORMS_PER_STEP + (UNIFORMS_INTERFACE if interface else 0) + (UNIFORMS_WIND if wind else 0)
+            + (UNIFORMS_THIN_SOURCE if thin_source else 0))
 
 
 class Particles(NamedTuple):

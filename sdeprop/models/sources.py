@@ -20,6 +20,7 @@ SOURCE_DISK = 1  # (R_d, vertical profile code, z scale, H, 1/(π R_d²))
 SOURCE_RADIAL_PROFILE = 2  # (a, b, R_sun, z0, R_cut, 1/∫f 2πR dR, H)
 SOURCE_GAUSSIAN = 3  # (x0, y0, z0, σ, normalisation)
 SOURCE_GRID_RZ = 4  # (n_R, n_z, R_lo, R_hi, z_lo, z_hi, normalisation, node values (R-major)...)
+SOURCE_THIN_DISK = 5  # (R_d, 1/(π R_d²)): a surface density at z = 0, met through the local time at the plane
 Z_GAUSSIAN = 0
 Z_EXPONENTIAL = 1
 
@@ -115,6 +116,15 @@ def source_density(kind, params, x, y, z, r):
     return 0.0
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def source_surface_density(kind, params, r):
+    """Surface density [kpc⁻²] of a source that lies in the plane z = 0 (SOURCE_THIN_DISK), at radius r; 0
+    for every other kind (their density is a volume density, ``source_density``)."""
+    if kind == SOURCE_THIN_DISK and r < params[0]:
+        return params[1]
+    return 0.0
+
+
 class DiskSource:
     """Uniform surface density for R < R_d; Gaussian, exponential or thin vertical profile."""
 
@@ -136,7 +146,7 @@ class DiskSource:
     def density_params(self):
         """(kind, parameters) of this density for the kernel (``source_density``)."""
         if self.z_profile == "thin":
-            raise ValueError("a thin disk has no volume density")
+            return SOURCE_THIN_DISK, np.array([self.radius_kpc, 1.0 / (np.pi * self.radius_kpc**2)])
         code = Z_GAUSSIAN if self.z_profile == "gaussian" else Z_EXPONENTIAL
         p = [
             self.radius_kpc,

@@ -404,3 +404,25 @@ def test_reported_error_matches_the_scatter_of_batches():
         scatter = values.std(axis=0, ddof=1)
         ratio = reported / scatter
         assert np.all(np.abs(ratio - 1.0) < 4 * math.sqrt(2 / 39)), ratio
+
+
+@pytest.mark.parametrize("z_obs", [0.0, 2.0])
+def test_thin_disc_through_the_local_time_at_the_plane(z_obs):
+    """A thin disc (a surface density at z = 0) is met through the path's local time at the plane (the
+    Brownian bridge's ∫δ(z) ds given each step's ends): n(z) = (H − |z|)/(2 D_zz) / (π R_d²), the slab
+    Green's function at z' = 0 (tests/physics/test_slab.py's oracle)."""
+    cfg = slab_config(z_obs)
+    cfg["source"] = {"type": "disk", "radius_kpc": SLAB_DISK, "z_profile": "thin"}
+    cfg["run"]["seed"] += 50
+    res = sdeprop.run(cfg, workers=1, progress=False)
+    t = res.tallies["observer"]
+    s_e = 1.0 / (t.energies_GeV[0] * math.log(SLAB_E[1] / SLAB_E[0]))
+    d = t.reweight(LogUniform(), 1.0)
+    n, err = d.density[0] / s_e, d.uncertainty[0] / s_e
+    dpar, dperp = diffusion_at(load_config({"diffusion": SLAB_DIFFUSION}).diffusion, "proton", [SLAB_E[0]])
+    b = np.asarray(SLAB_DIRECTION) / np.linalg.norm(SLAB_DIRECTION)
+    dzz = dperp[0] + (dpar[0] - dperp[0]) * b[2] ** 2
+    expected = (SLAB_H - abs(z_obs)) / (2.0 * dzz) / (math.pi * SLAB_DISK**2)
+    print("thin", z_obs, n / expected, err / n)
+    assert err < 0.05 * n
+    assert abs(n - expected) < N_SIGMA * err, (n / expected, (n - expected) / err)
