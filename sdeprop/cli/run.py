@@ -54,11 +54,18 @@ def main(args):
     )
     c, tm = result.counts, result.timings
     print(f"wrote {out}")
-    print(
-        f"  injected {c['injected']}, escaped {c['escaped_z']} (|z|=H) + {c['escaped_R']} (R=Rmax), "
-        f"alive at t_max {c['alive_at_t_max']}, stopped by the step limit {c['max_steps_reached']}, "
-        f"below energy floor {c['below_energy_floor']}"
-    )
+    if "above_source_energy" in c:  # the backward estimator (docs/observer.md)
+        print(
+            f"  backward paths {c['injected']}: escaped {c['escaped_z']} (|z|=H) + {c['escaped_R']} "
+            f"(R=Rmax), climbed out of the source range {c['above_source_energy']}, alive at t_max "
+            f"{c['alive_at_t_max']}, stopped by the step limit {c['max_steps_reached']}"
+        )
+    else:
+        print(
+            f"  injected {c['injected']}, escaped {c['escaped_z']} (|z|=H) + {c['escaped_R']} (R=Rmax), "
+            f"alive at t_max {c['alive_at_t_max']}, stopped by the step limit {c['max_steps_reached']}, "
+            f"below energy floor {c['below_energy_floor']}"
+        )
     print(
         f"  {c['steps']:.3e} steps in {tm['wall_s']:.1f} s wall on {tm['workers']} worker(s): "
         f"{tm['steps_per_s_per_core']:.3g} steps/s/core"
