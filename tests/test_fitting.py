@@ -29,6 +29,14 @@ BUNDLED = [
     ("calet_proton_2019", 23, "kinetic_energy", 50.1, 1e4),
     ("ams02_electron_flux_physrep2021", 75, "kinetic_energy", 0.5, 1400.0),
     ("ams02_positron_flux_physrep2021", 74, "kinetic_energy", 0.5, 1000.0),
+    ("cream3_proton_2017", 12, "kinetic_energy", 1000.0, 2.51e5),
+    ("ams02_electron_plus_positron_physrep2021", 76, "kinetic_energy", 0.5, 2000.0),
+    ("ams02_positron_fraction", 74, "kinetic_energy", 0.5, 1000.0),
+    ("dampe_electron_positron_2017", 38, "kinetic_energy", 24.0, 4570.9),
+    ("calet_electron_positron_2017", 39, "kinetic_energy", 10.6, 3000.0),
+    ("calet_electron_positron_2018_dampebinning", 44, "kinetic_energy", 10.6, 4570.9),
+    ("hess_electron_2008", 8, "kinetic_energy", 714.713, 4509.53),
+    ("hess_electron_2009_lowenergy", 9, "kinetic_energy", 373.11, 1591.62),
 ]
 
 
@@ -50,6 +58,26 @@ def test_bundled_tables_are_unchanged_copies():
     assert set(available_data()) == {b[0] for b in BUNDLED}
     for name in available_data():
         assert (DATA_DIR / f"{name}.csv").read_bytes() == (shared / f"{name}.csv").read_bytes()
+
+
+def test_observables_and_total_errors():
+    """Lepton sums and the positron fraction are their own observables; a table with stat and total errors
+    (CREAM-III) gets sys = sqrt(total² − stat²); fit_spectrum refuses what needs two species."""
+    assert load_data("dampe_electron_positron_2017").observable == "electron_plus_positron"
+    frac = load_data("ams02_positron_fraction")
+    assert frac.observable == "positron_fraction" and frac.flux_unit == "1"
+    assert frac.species_needed == ("electron", "positron")
+    cream = load_data("cream3_proton_2017")  # first row: 4.07e-5 ± 0.05e-5 (stat), total 1.487596e-06
+    assert cream.species == "proton" and cream.stat[0] == pytest.approx(0.05e-5, rel=1e-12)
+    assert cream.error[0] == pytest.approx(1.487596e-06, rel=1e-12)
+    with pytest.raises(ValueError, match="observable 'ratio' is not one of"):
+        load_data("cream3_proton_2017", observable="ratio")
+
+
+def test_fit_spectrum_refuses_two_species_observables(run_result):
+    result, _ = run_result
+    with pytest.raises(ValueError, match="needs electrons and positrons together"):
+        fit_spectrum(result, "ams02_positron_fraction", spectrum="power_law")
 
 
 def test_error_combination():

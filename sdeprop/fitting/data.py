@@ -1,9 +1,11 @@
-"""The observational data tables a fit is compared with: the measured flux tables bundled in
+"""The observational data tables a fit is compared with: the measured tables bundled in
 sdeprop/data (see data/README.md) or given by path, read into :class:`DataSet`.
 
-Units: the axis in GV (rigidity tables) or GeV of total kinetic energy (kinetic-energy tables);
-fluxes in m⁻² s⁻¹ sr⁻¹ GV⁻¹ or m⁻² s⁻¹ sr⁻¹ GeV⁻¹ (the unit of the table's axis); the errors
-absolute, in the unit of the flux."""
+Each table measures an observable (:data:`OBSERVABLES`): the flux of one species, the e⁻ + e⁺ flux,
+the positron fraction e⁺/(e⁺ + e⁻) or the difference e⁻ − e⁺.  Units: the axis in GV (rigidity
+tables) or GeV of total kinetic energy (kinetic-energy tables); fluxes in m⁻² s⁻¹ sr⁻¹ GV⁻¹ or
+m⁻² s⁻¹ sr⁻¹ GeV⁻¹ (the unit of the table's axis), a fraction without unit; the errors absolute, in the
+unit of the value."""
 
 from __future__ import annotations
 
@@ -17,14 +19,25 @@ import numpy as np
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 """Folder of the bundled tables (package data; see data/README.md)."""
 
-# species of each bundled table: a fit of a run of another species is refused
-_BUNDLED_SPECIES = {
-    "ams02_proton_physrep2021": "proton",
-    "ams02_proton_prl2015": "proton",
-    "dampe_proton_2019": "proton",
-    "calet_proton_2019": "proton",
-    "ams02_electron_flux_physrep2021": "electron",
-    "ams02_positron_flux_physrep2021": "positron",
+#: what a table can measure: the flux of one species, the lepton sum, fraction and difference
+OBSERVABLES = ("flux", "electron_plus_positron", "positron_fraction", "electron_minus_positron")
+
+# (observable, species of a flux) of each bundled table: a fit of a run of another species is refused
+_BUNDLED = {
+    "ams02_proton_physrep2021": ("flux", "proton"),
+    "ams02_proton_prl2015": ("flux", "proton"),
+    "dampe_proton_2019": ("flux", "proton"),
+    "calet_proton_2019": ("flux", "proton"),
+    "cream3_proton_2017": ("flux", "proton"),
+    "ams02_electron_flux_physrep2021": ("flux", "electron"),
+    "ams02_positron_flux_physrep2021": ("flux", "positron"),
+    "ams02_electron_plus_positron_physrep2021": ("electron_plus_positron", None),
+    "dampe_electron_positron_2017": ("electron_plus_positron", None),
+    "calet_electron_positron_2017": ("electron_plus_positron", None),
+    "calet_electron_positron_2018_dampebinning": ("electron_plus_positron", None),
+    "hess_electron_2008": ("electron_plus_positron", None),
+    "hess_electron_2009_lowenergy": ("electron_plus_positron", None),
+    "ams02_positron_fraction": ("positron_fraction", None),
 }
 
 
@@ -57,6 +70,8 @@ class DataSet:
     sys: np.ndarray
     header: str = ""
     species: str | None = None
+    observable: str = "flux"
+    """One of OBSERVABLES; ``species`` names the species of a 'flux' table (None: unknown, any run)."""
 
     @property
     def x(self) -> np.ndarray:
@@ -74,7 +89,15 @@ class DataSet:
 
     @property
     def flux_unit(self) -> str:
-        return flux_unit(self.variable)
+        """The unit of ``value``: a flux per axis unit, or 1 for the positron fraction."""
+        return "1" if self.observable == "positron_fraction" else flux_unit(self.variable)
+
+    @property
+    def species_needed(self) -> tuple[str, ...]:
+        """The species whose densities the model of this table needs."""
+        if self.observable == "flux":
+            return (self.species,) if self.species else ()
+        return ("electron", "positron")
 
     def __len__(self) -> int:
         return len(self.value)
@@ -88,8 +111,9 @@ def available_data() -> list[str]:
     return sorted(p.stem for p in DATA_DIR.glob("*.csv"))
 
 
-def _resolve(name_or_path) -> tuple[Path, str, str | None]:
-    """(path, short name, species or None) of a table given by bundled short name or by path."""
+def _resolve(name_or_path) -> tuple[Path, str, tuple[str, str | None]]:
+    """(path, short name, (observable, species or None)) of a table given by bundled short name or by
+    path (a table outside the bundle counts as a flux of unknown species)."""
     text = str(name_or_path)
     path = Path(text)
     short = text[:-4] if text.endswith(".csv") else text
@@ -99,9 +123,9 @@ def _resolve(name_or_path) -> tuple[Path, str, str | None]:
                 f"no data table '{text}': not a file and not a bundled table "
                 f"(bundled: {', '.join(available_data())})"
             )
-        return DATA_DIR / f"{short}.csv", short, _BUNDLED_SPECIES.get(short)
-    species = _BUNDLED_SPECIES.get(path.stem) if path.resolve().parent == DATA_DIR else None
-    return path, path.stem, species
+        return DATA_DIR / f"{short}.csv", short, _BUNDLED.get(short, ("flux", None))
+    kind = _BUNDLED.get(path.stem) if path.resolve().parent == DATA_DIR else None
+    return path, path.stem, kind or ("flux", None)
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[str], list[list[float]]]:
@@ -151,18 +175,27 @@ def _axis_variable(path: Path, columns: list[str]) -> str:
     return "rigidity" if m_lo.group(1) == "R" else "kinetic_energy"
 
 
-def load_data(name_or_path) -> DataSet:
-    """Read a flux table by bundled short name (``"ams02_proton_physrep2021"``) or by path.
+def load_data(name_or_path, observable: str | None = None, species: str | None = None) -> DataSet:
+    """Read a table by bundled short name (``"ams02_proton_physrep2021"``) or by path.
 
     Format: a ``#`` comment block (kept as ``header``), one CSV header line, then rows with
     bin edges ``R_lo_GV, R_hi_GV`` (rigidity) or ``E_lo_GeV, E_hi_GeV`` / ``Ek_lo_GeV, Ek_hi_GeV``
-    (kinetic energy), optionally a mean-energy column (ignored), the flux ``value`` or ``flux``
-    in m⁻² s⁻¹ sr⁻¹ per axis unit, and ``stat_lo, stat_hi, sys_lo, sys_hi`` (absolute 1σ).
-    Raises ValueError with the file and row on anything else.
+    (kinetic energy; equal edges for a point), optionally other columns (ignored), the value
+    (``value`` or ``flux``) in m⁻² s⁻¹ sr⁻¹ per axis unit (or without unit for a fraction), and the
+    absolute 1σ errors ``stat_lo, stat_hi`` with either ``sys_lo, sys_hi`` or the total
+    ``toterr_lo, toterr_hi`` (then sys = sqrt(total² − stat²)).  ``observable`` (one of
+    OBSERVABLES) and ``species`` override the bundled table's (a table given by path is a flux of
+    unknown species unless told).  Raises ValueError with the file and row on anything else.
     """
     if isinstance(name_or_path, DataSet):
         return name_or_path
-    path, name, species = _resolve(name_or_path)
+    path, name, (bundled_observable, bundled_species) = _resolve(name_or_path)
+    observable = observable or bundled_observable
+    species = species or bundled_species
+    if observable not in OBSERVABLES:
+        raise ValueError(f"observable '{observable}' is not one of {', '.join(OBSERVABLES)}")
+    if species is not None and species not in ("proton", "electron", "positron"):
+        raise ValueError(f"species '{species}' is not proton, electron or positron")
     header, columns, rows = _read_csv(path)
     htxt = "\n".join(header)
     if re.search(r"cm\^-2|TeV\^-1|GeV/n|per nucleon", htxt):
@@ -171,7 +204,8 @@ def load_data(name_or_path) -> DataSet:
         )
     variable = _axis_variable(path, columns)
     flux_col = [c for c in ("value", "flux") if c in columns]
-    needed = ["stat_lo", "stat_hi", "sys_lo", "sys_hi"]
+    total = "sys_lo" not in columns and "toterr_lo" in columns  # stat and stat+sys (e.g. SSDC exports)
+    needed = ["stat_lo", "stat_hi"] + (["toterr_lo", "toterr_hi"] if total else ["sys_lo", "sys_hi"])
     missing = [c for c in needed if c not in columns] + ([] if flux_col else ["value (or flux)"])
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (found {','.join(columns)})")
@@ -188,6 +222,12 @@ def load_data(name_or_path) -> DataSet:
             f"{path}: data row {i + 1} is invalid (edges must be positive and increasing, "
             f"flux positive, errors non-negative): {rows[i]}"
         )
+    stat = 0.5 * (errs[0] + errs[1])
+    if total:
+        tot = 0.5 * (errs[2] + errs[3])
+        sys = np.sqrt(np.clip(tot**2 - stat**2, 0.0, None))
+    else:
+        sys = 0.5 * (errs[2] + errs[3])
     return DataSet(
         name=name,
         path=path,
@@ -195,8 +235,9 @@ def load_data(name_or_path) -> DataSet:
         x_lo=lo,
         x_hi=hi,
         value=val,
-        stat=0.5 * (errs[0] + errs[1]),
-        sys=0.5 * (errs[2] + errs[3]),
+        stat=stat,
+        sys=sys,
         header=htxt,
-        species=species,
+        species=species if observable == "flux" else None,
+        observable=observable,
     )

@@ -461,6 +461,11 @@ def fit_spectrum(
         raise ValueError(f"errors must be 'total' or 'stat', not {errors!r}")
     tally = select_tally(result, tally)
     species = result.tallies[tally].species
+    if ds.observable != "flux":
+        raise ValueError(
+            f"data '{ds.name}' measure the {ds.observable.replace('_', ' ')}, which needs electrons and "
+            "positrons together; fit_spectrum fits the flux of one species"
+        )
     if ds.species is not None and ds.species != species:
         raise ValueError(f"data '{ds.name}' are {ds.species} data but the run is for {species}")
     cfg = result.config
