@@ -448,7 +448,12 @@ class Result:
 
     @property
     def config(self):
-        return load_config(tomllib.loads(self.config_toml))
+        """The validated configuration, parsed once per ``config_toml`` text (fits ask for it often)."""
+        cached = self.__dict__.get("_config_cache")
+        if cached is None or cached[0] is not self.config_toml:
+            cached = (self.config_toml, load_config(tomllib.loads(self.config_toml)))
+            self.__dict__["_config_cache"] = cached
+        return cached[1]
 
     @classmethod
     def from_run(

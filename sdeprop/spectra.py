@@ -161,6 +161,17 @@ class SmoothBrokenPowerLaw(Spectrum):
 
 
 @dataclass
+class SmoothBrokenPowerLawCutoff(SmoothBrokenPowerLaw):
+    """The smooth broken power law times exp(−x/cutoff): a two-slope source (e.g. pulsar-wind-nebula pairs,
+    1.5 → 2.4 at a few hundred GeV) with a high-energy cutoff (docs/fitting.md)."""
+
+    cutoff: float = 1.0e6
+
+    def dq_dx(self, x):
+        return super().dq_dx(x) * np.exp(-np.asarray(x) / self.cutoff)
+
+
+@dataclass
 class LogUniform(Spectrum):
     """dQ/dT ∝ 1/T: the default sampling density itself (no reweighting)."""
 

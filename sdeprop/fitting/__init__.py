@@ -13,12 +13,14 @@ injection limits ``energy.min_GeV`` and ``energy.max_GeV``, fitted as its log10.
 Modules: :mod:`.data` (the measured tables: :func:`load_data`, :func:`available_data`,
 :class:`DataSet`), :mod:`.model` (the flux model: :func:`flux_from_density`,
 :func:`force_field`, the spectral families :data:`FAMILIES`, :func:`predict_flux`), :mod:`.fit`
-(:func:`fit_spectrum`, :class:`FitResult`).  The figure of a fit is drawn by
-:func:`sdeprop.plotting.fitting.plot_fit`.
+(:func:`fit_spectrum`, :class:`FitResult`), :mod:`.joint` (several tables, observables and source
+components at once with iminuit: :class:`JointFit`, :func:`joint_fit`, :class:`JointFitResult`).  The
+figures are drawn by :func:`sdeprop.plotting.fitting.plot_fit` and ``plot_joint_fit``.
 """
 
 from .data import DATA_DIR, DataSet, available_data, load_data
 from .fit import FitResult, fit_spectrum
+from .joint import DataTerm, JointFit, JointFitResult, joint_fit
 from .model import (
     C_M_PER_S,
     COMMON,
@@ -38,11 +40,15 @@ __all__ = [
     "DATA_DIR",
     "FAMILIES",
     "DataSet",
+    "DataTerm",
     "FitResult",
+    "JointFit",
+    "JointFitResult",
     "FluxModel",
     "available_data",
     "dT_dR",
     "fit_spectrum",
+    "joint_fit",
     "flux_from_density",
     "force_field",
     "kinetic_from_rigidity",

@@ -17,7 +17,7 @@ import numpy as np
 from ..io import load_result
 from ..models.diffusion import SPECIES, kinetic_from_rigidity
 from ..result import Result
-from ..spectra import PowerLaw, PowerLawCutoff, SmoothBrokenPowerLaw, Spectrum
+from ..spectra import PowerLaw, PowerLawCutoff, SmoothBrokenPowerLaw, SmoothBrokenPowerLawCutoff, Spectrum
 from ..units import KPC_CM
 
 C_M_PER_S = 299792458.0
@@ -29,6 +29,7 @@ FAMILIES = {
     "power_law": ("index",),
     "power_law_cutoff": ("index", "cutoff"),
     "broken_power_law": ("index_low", "index_high", "break_value", "smoothness"),
+    "broken_power_law_cutoff": ("index_low", "index_high", "break_value", "smoothness", "cutoff"),
 }
 """Spectral families (spectra.py) and their shape parameters; every fit adds
 ``log10_rate_per_Myr`` and ``phi_GV``."""
@@ -86,7 +87,8 @@ def _loglog(xq, xn, yn):
 
 
 def make_spectrum(family: str, params: dict, variable: str) -> Spectrum:
-    """The spectra.py shape of a family (power_law, power_law_cutoff, broken_power_law) for ``params``."""
+    """The spectra.py shape of a family (power_law, power_law_cutoff, broken_power_law,
+    broken_power_law_cutoff) for ``params``."""
     if family == "power_law":
         return PowerLaw(params["index"], variable)
     if family == "power_law_cutoff":
@@ -94,6 +96,15 @@ def make_spectrum(family: str, params: dict, variable: str) -> Spectrum:
     if family == "broken_power_law":
         return SmoothBrokenPowerLaw(
             params["index_low"], params["index_high"], params["break_value"], params["smoothness"], variable
+        )
+    if family == "broken_power_law_cutoff":
+        return SmoothBrokenPowerLawCutoff(
+            params["index_low"],
+            params["index_high"],
+            params["break_value"],
+            params["smoothness"],
+            variable,
+            params["cutoff"],
         )
     raise ValueError(f"unknown spectrum '{family}' for fitting (allowed: {', '.join(FAMILIES)})")
 
@@ -134,15 +145,27 @@ class FluxModel:
     """Model fluxes at the data for one run, tally and spectral family (``variable``: the injection
     shape's spectral variable)."""
 
-    def __init__(self, result, tally: str, family: str, variable: str):
+    def __init__(
+        self,
+        result,
+        tally: str,
+        family: str,
+        variable: str,
+        spectrum: Spectrum | None = None,
+        species: str | None = None,
+    ):
         self.result, self.tally, self.family, self.variable = result, tally, family, variable
+        self.spectrum = spectrum  # a fixed shape (only the rate is fitted) instead of the family's
         t = result.tallies[tally]
-        self.mass, self.charge = SPECIES[t.species]
+        self.mass, self.charge = SPECIES[species or t.species]
+        self._ok = None
 
     def lis_nodes(self, params: dict):
         """(T [GeV], J_LIS [m⁻² s⁻¹ sr⁻¹ GeV⁻¹], relative MC error) at the tally's non-empty
         energy-bin centres."""
-        spec = make_spectrum(self.family, params, self.variable)
+        spec = (
+            self.spectrum if self.spectrum is not None else make_spectrum(self.family, params, self.variable)
+        )
         e, n, dn = self.result.local_spectrum(spec, self.tally)
         ok = n > 0
         rate = 10.0 ** params["log10_rate_per_Myr"]
@@ -187,11 +210,19 @@ class FluxModel:
         propagated linearly through the log–log interpolation and the bin average, so data points
         that share tally bins get correlated model errors.
         """
-        nodes = self.lis_nodes(params)
+        model, A, nodes = self.binned_jacobian(params, lo, hi, data_variable)
+        M = A * nodes[2][None, :]
+        return model, M @ self.node_correlation() @ M.T
+
+    def binned_jacobian(self, params: dict, lo, hi, data_variable: str, phi_GV=None, nodes=None):
+        """(model over the data bins, A, nodes): δmodel = A (δn/n) for relative changes δn/n of the nodes'
+        densities (the interpolation and bin average, linearised), and the nodes (T, J, relative error)
+        of ``lis_nodes`` (or those given); ``phi_GV`` overrides params['phi_GV']."""
+        nodes = self.lis_nodes(params) if nodes is None else nodes
         a, b = np.log(lo), np.log(hi)
         half = 0.5 * (b - a)
         xs = np.exp(0.5 * (a + b)[:, None] + half[:, None] * _GL_X[None, :])
-        J, W = self.flux(xs.ravel(), params, data_variable, nodes)
+        J, W = self.flux(xs.ravel(), params, data_variable, nodes, phi_GV)
         c = (half[:, None] * _GL_W[None, :]) * J.reshape(xs.shape) * xs  # contributions to ∫ J dx
         width = hi - lo
         isbin = width > 0
@@ -200,10 +231,9 @@ class FluxModel:
         frac = c / np.where(csum > 0, csum, 1.0)[:, None]
         A = np.einsum("iq,iqk->ik", frac, W.reshape(xs.shape + (W.shape[1],)))
         if not isbin.all():
-            Jp, Wp = self.flux(lo[~isbin], params, data_variable, nodes)
+            Jp, Wp = self.flux(lo[~isbin], params, data_variable, nodes, phi_GV)
             model[~isbin], A[~isbin] = Jp, Wp
-        M = model[:, None] * A * nodes[2][None, :]
-        return model, M @ self.node_correlation() @ M.T
+        return model, model[:, None] * A, nodes
 
 
 def predict_flux(

@@ -92,3 +92,55 @@ def plot_fit(fit: FitResult, path, weight_index: float = 2.7) -> Path:
         fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
     plt.close(fig)
     return path
+
+
+def plot_joint_fit(fit, path, weight_index: float = 3.0) -> Path:
+    """Write a PNG of a joint fit (:class:`sdeprop.fitting.JointFitResult`): one column per table, the data
+    and the model (fluxes weighted by x^weight_index, fractions as they are) over the residuals
+    (data − model)/sqrt(σ_data² + σ_MC²)."""
+    import matplotlib.pyplot as plt
+
+    n = len(fit.tables)
+    fig, axes = plt.subplots(
+        2,
+        n,
+        figsize=(4.6 * n, 5.2),
+        sharex="col",
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1]},
+        constrained_layout=True,
+    )
+    for k, t in enumerate(fit.tables):
+        ax, axr = axes[0, k], axes[1, k]
+        x = t["x"]
+        w = np.ones_like(x) if t["observable"] == "positron_fraction" else x**weight_index
+        ax.errorbar(x, w * t["value"], yerr=w * t["error"], fmt="o", ms=3, capsize=2, label="data")
+        ax.plot(x, w * t["model"], "-", color="C3", label="model")
+        ax.fill_between(
+            x,
+            w * (t["model"] - t["model_error"]),
+            w * (t["model"] + t["model_error"]),
+            color="C3",
+            alpha=0.25,
+            lw=0,
+        )
+        ax.set(
+            xscale="log",
+            yscale="linear" if t["observable"] == "positron_fraction" else "log",
+        )
+        ax.set_title(
+            f"{t['name']}\n{t['observable'].replace('_', ' ')}; {t['phi']}; χ² {t['chi2']:.1f}", fontsize=8
+        )
+        if t["observable"] != "positron_fraction":
+            ax.set_ylabel(f"x^{weight_index:g} × value")
+        total = np.sqrt(t["error"] ** 2 + t["model_error"] ** 2)
+        axr.plot(x, (t["value"] - t["model"]) / total, "o", ms=3)
+        axr.axhline(0.0, color="k", lw=0.8)
+        axr.set(xscale="log", xlabel="x [GV or GeV]", ylabel="residual [σ]")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"joint fit: χ²/ndf = {fit.chi2:.1f}/{fit.ndf}")
+    path = Path(path)
+    with atomic_output(path) as tmp:  # a failed write leaves no half-written figure
+        fig.savefig(tmp, dpi=100, format=path.suffix[1:] or "png")
+    plt.close(fig)
+    return path
