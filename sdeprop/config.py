@@ -38,8 +38,9 @@ from .errors import ConfigError  # defined in errors.py; `from sdeprop.config im
 #: Names of the checks that only the code using a key can make: a Galactic field model's variant and
 #: parameter overrides (models.field.gmf_params), the 'jf12_random' overrides (models.gmf_jf12), the
 #: ISRF lists (models.isrf), the loss processes a species has (models.losses), the contents of a
-#: field-grid file (io.load_field_grid).  This module imports none of them: the models and readers
-#: are built from a configuration, never the other way round (tests/test_architecture.py).
+#: field-grid file (io.load_field_grid) or of a source-density grid (io.load_source_grid).  This module
+#: imports none of them: the models and readers are built from a configuration, never the other way round
+#: (tests/test_architecture.py).
 #: sdeprop/config_checks.py hands them in with register_check when the package is imported, so
 #: load_config still rejects every bad key at load time.  Each check raises ValueError, TypeError
 #: or KeyError with a message; the schema puts the key in front of it.
@@ -52,6 +53,7 @@ CHECK_NAMES = (
     "field_grid_extent",
     "turbulent_diffusion",
     "diffusion_grid_file",
+    "source_grid_file",
 )
 _checks: dict[str, Callable[..., Any]] = {}
 
@@ -905,8 +907,155 @@ class GaussianSource(_ObserverBias):
     )
 
 
+SPIRAL_MODELS = ("faucher_giguere_kaspi06", "steiman_cameron10")
+
+
+class SpiralArmsSource(_ObserverBias):
+    type: Literal["spiral_arms"] = "spiral_arms"
+    model: Literal["faucher_giguere_kaspi06", "steiman_cameron10"] = Field(
+        "faucher_giguere_kaspi06",
+        description="The arm pattern (docs/sources.md §1). faucher_giguere_kaspi06: the four arms of "
+        "Faucher-Giguère & Kaspi 2006 (Norma, Carina-Sagittarius, Perseus, Crux-Scutum), Gaussian across "
+        "each arm, their centre blur, the Yusifov & Küçük 2004 radial profile and exp(−|z|/0.05 kpc). "
+        "steiman_cameron10: the four arms of Steiman-Cameron et al. 2010 as the spiral gas places them "
+        "(docs/gas.md §3) on the Lorimer et al. 2006 radial profile with exp(−|z|/0.2 kpc).",
+    )
+    arm_width_fraction: float | None = Field(
+        None,
+        gt=0,
+        le=0.3,
+        allow_inf_nan=False,
+        description="faucher_giguere_kaspi06 only: standard deviation of the Gaussian across an arm as a "
+        "fraction of R; default 0.07 (their σ = 0.07 r).",
+    )
+    arm_width_deg: float | None = Field(
+        None,
+        gt=0,
+        le=90,
+        allow_inf_nan=False,
+        description="steiman_cameron10 only: δ of the azimuthal arm profile exp(−Δφ²/δ²) [deg]; default 15.",
+    )
+    centre_blur: Literal["one_sided", "symmetric", "none"] | None = Field(
+        None,
+        description="faucher_giguere_kaspi06 only: the azimuthal blur near the Galactic centre, a shift t "
+        "uniform on [0, W] (one_sided, the paper's θ_corr; default), on [−W, W] (symmetric) or none, "
+        "W = 2π exp(−0.35 R/kpc).",
+    )
+    arm_weights: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        [1.0, 1.0, 1.0, 1.0],
+        min_length=4,
+        max_length=4,
+        description="Relative share of the sources in each arm, in the model's order (docs/sources.md); not "
+        "all zero.",
+    )
+    interarm_fraction: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Part of the sources spread evenly in azimuth at every R (the radial profile unchanged).",
+    )
+    rotation_deg: float = Field(
+        0.0,
+        ge=-360,
+        le=360,
+        allow_inf_nan=False,
+        description="Turns the arm pattern about the z axis [deg, counter-clockwise seen from the north "
+        "Galactic pole]; 0: the published pattern with its Sun in the direction of galaxy.sun_position_kpc.",
+    )
+    scale_to_sun: bool = Field(
+        True,
+        description="Stretch the pattern (arms, radial profile, blur) by R_sun/8.5 kpc, the Sun's distance "
+        "in both papers, so that the arms keep their place relative to galaxy.sun_position_kpc.",
+    )
+    radial_a: float | None = Field(
+        None,
+        ge=0,
+        le=20,
+        allow_inf_nan=False,
+        description="Index a of the radial profile ((R + R₁)/(R⊙ + R₁))^a exp(−b (R − R⊙)/(R⊙ + R₁)); "
+        "default 1.64 (faucher_giguere_kaspi06, R₁ = 0.55 kpc) or 1.9 (steiman_cameron10, R₁ = 0).",
+    )
+    radial_b: float | None = Field(
+        None,
+        ge=0,
+        le=50,
+        allow_inf_nan=False,
+        description="Index b of the radial profile; default 4.01 or 5.0.",
+    )
+    z0_kpc: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Exponential scale height exp(−|z|/z0) [kpc]; default 0.05 (faucher_giguere_kaspi06) "
+        "or 0.2 (steiman_cameron10).",
+    )
+    R_cut_kpc: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Sources lie at R < R_cut [kpc]; default: galaxy.radius_max_kpc.",
+    )
+
+    @model_validator(mode="after")
+    def _model_keys(self):
+        own = {
+            "faucher_giguere_kaspi06": ("arm_width_fraction", "centre_blur"),
+            "steiman_cameron10": ("arm_width_deg",),
+        }
+        for model, keys in own.items():
+            for key in keys:
+                if self.model != model and getattr(self, key) is not None:
+                    raise ValueError(
+                        f"{key} = {_shown(getattr(self, key))} applies to model = '{model}' only, not "
+                        f"'{self.model}'"
+                    )
+        if sum(self.arm_weights) <= 0:
+            raise ValueError(f"arm_weights = {self.arm_weights}: at least one weight must be > 0")
+        return self
+
+
+class SnrSource(_ObserverBias):
+    type: Literal["snr"] = "snr"
+    population: Literal["type_ia", "core_collapse", "total"] = Field(
+        "total",
+        description="Supernova rates of Ferrière 2001 (docs/sources.md §2): type_ia, 7.3 kpc⁻³ Myr⁻¹ × "
+        "exp(−(R − 8.5 kpc)/4.5 kpc) exp(−|z|/0.325 kpc); core_collapse, 50 kpc⁻³ Myr⁻¹ × her radial "
+        "factor × [0.79 exp(−(z/0.212 kpc)²) + 0.21 exp(−(z/0.636 kpc)²)]; total, their sum.",
+    )
+    R_cut_kpc: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Sources lie at R < R_cut [kpc]; default: galaxy.radius_max_kpc.",
+    )
+
+
+class GriddedSource(_ObserverBias):
+    type: Literal["gridded"] = "gridded"
+    file: str = Field(
+        ...,
+        description="HDF5 (.h5, .hdf5) or FITS (.fits, .fit, .gz) file of a density on a uniform grid: "
+        "cartesian (axes x_kpc, y_kpc, z_kpc; trilinear) or cylindrical (R_kpc, z_kpc; axisymmetric, "
+        "bilinear); any unit, normalised on reading; zero outside the grid, and it must vanish outside the "
+        "halo (docs/sources.md §3). Relative paths are relative to the working directory.",
+    )
+    dataset: str | None = Field(
+        None,
+        description="HDF5: the dataset holding the values (default 'density'); FITS: the EXTNAME of the "
+        "image (default the primary HDU).",
+    )
+
+
 SourceSection = Annotated[
-    PointSource | DiskSource | RadialProfileSource | GaussianSource, Field(discriminator="type")
+    PointSource
+    | DiskSource
+    | RadialProfileSource
+    | GaussianSource
+    | SpiralArmsSource
+    | SnrSource
+    | GriddedSource,
+    Field(discriminator="type"),
 ]
 
 
@@ -1480,6 +1629,31 @@ def _check_backward(cfg) -> None:
         cfg.run.particles = total
 
 
+def _check_source_heights(src, H, sun):
+    """The scale heights of a spiral-arm or supernova source lie below the halo height, and the spiral arms
+    have a Sun to be placed by."""
+    if isinstance(src, SnrSource):
+        largest = {"type_ia": 0.325, "core_collapse": 0.636, "total": 0.636}[src.population]
+        if largest >= H:
+            raise ValueError(
+                f"source.population = '{src.population}' has scale heights up to {largest} kpc, which must "
+                f"be below galaxy.halo_height_kpc = {H}"
+            )
+        return
+    z0 = (
+        src.z0_kpc
+        if src.z0_kpc is not None
+        else {"faucher_giguere_kaspi06": 0.05, "steiman_cameron10": 0.2}[src.model]
+    )
+    if z0 >= H:
+        raise ValueError(f"source.z0_kpc = {z0} must be below galaxy.halo_height_kpc = {H}")
+    if math.hypot(sun[0], sun[1]) == 0.0:
+        raise ValueError(
+            f"galaxy.sun_position_kpc = {sun} lies on the z axis: source.type = 'spiral_arms' places the "
+            "arms by the Sun's direction and distance from the axis"
+        )
+
+
 class Config(_Section):
     """A complete, validated run configuration."""
 
@@ -1552,6 +1726,18 @@ class Config(_Section):
                 )
             if src.z0_kpc >= H:
                 raise ValueError(f"source.z0_kpc = {src.z0_kpc} must be below galaxy.halo_height_kpc = {H}")
+        elif isinstance(src, (SpiralArmsSource, SnrSource)):
+            if src.R_cut_kpc is not None and src.R_cut_kpc > Rmax:
+                raise ValueError(
+                    f"source.R_cut_kpc = {src.R_cut_kpc} exceeds galaxy.radius_max_kpc = {Rmax}; the source "
+                    "must lie inside the halo"
+                )
+            _check_source_heights(src, H, self.galaxy.sun_position_kpc)
+        elif isinstance(src, GriddedSource):
+            try:
+                _check("source_grid_file", src.file, src.dataset, H, Rmax)
+            except ValueError as exc:
+                raise ValueError(f"source.file = {_shown(src.file)}: {exc}") from None
         if getattr(src, "observer_fraction", 0.0) > 0.0:
             if isinstance(src, DiskSource) and src.z_profile == "thin":
                 raise ValueError(
@@ -2008,6 +2194,9 @@ _SECTIONS = [
     ("source (type = 'disk')", DiskSource),
     ("source (type = 'radial_profile')", RadialProfileSource),
     ("source (type = 'gaussian')", GaussianSource),
+    ("source (type = 'spiral_arms')", SpiralArmsSource),
+    ("source (type = 'snr')", SnrSource),
+    ("source (type = 'gridded')", GriddedSource),
     ("spectrum", SpectrumSection),
     ("time", TimeSection),
     ("time.regimes (list of tables)", Regime),

@@ -10,11 +10,12 @@ TypeError or KeyError with a message, to which the schema adds the key.
 from __future__ import annotations
 
 from .config import register_check
-from .io import load_field_grid
+from .io import load_field_grid, load_source_grid
 from .models.field import gmf_params
 from .models.gmf_jf12 import jf12_random_params
 from .models.isrf import isrf_from_config
 from .models.losses import check_loss_processes
+from .models.sources import grid_source
 from .models.spatial_diffusion import load_diffusion_grid
 
 #: override keys that are on/off switches of a component: true/false or a scale factor (jf12_params,
@@ -65,6 +66,17 @@ def _field_grid_extent(path: str) -> tuple[tuple[float, float], ...]:
     return tuple((float(data[k][0]), float(data[k][-1])) for k in ("x", "y", "z"))
 
 
+def _source_grid_file(path: str, dataset, halo_height_kpc: float, radius_max_kpc: float) -> None:
+    """The file of source type 'gridded': readable, a valid grid, its density inside the halo."""
+    data = load_source_grid(path, dataset)
+    try:
+        grid_source(data["geometry"], data["axes"], data["values"]).check_inside_halo(
+            halo_height_kpc, radius_max_kpc
+        )
+    except ValueError as exc:
+        raise ValueError(f"source grid '{path}': {exc}") from None
+
+
 def _turbulent_diffusion(model: str, options: dict) -> None:
     """The model and options of diffusion.spatial = 'turbulence' (``[diffusion.turbulence]``)."""
     from .models.turbulent_diffusion import check_turbulence_options
@@ -80,3 +92,4 @@ register_check("isrf", isrf_from_config)
 register_check("loss_processes", check_loss_processes)
 register_check("field_grid_file", _field_grid_file)
 register_check("field_grid_extent", _field_grid_extent)
+register_check("source_grid_file", _source_grid_file)

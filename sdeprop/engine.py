@@ -27,7 +27,7 @@ from . import kernel as K
 from .checkpoint import BatchAccumulator, OutputWriteError
 from .config import Config, component_config, load_config, shared_paths_obstacle
 from .errors import ConfigError
-from .io import read_field_grid, write_result
+from .io import read_field_grid, read_source_grid, write_result
 from .locks import output_lock
 from .models.advection import wind_parameters
 from .models.catastrophic import build_catastrophic
@@ -309,7 +309,7 @@ def build_model(config, source=None) -> Model:
         d = np.array([diffusion_coefficients(dkind, diff_p, float(e), mass, charge)[0] for e in energies])
         obs_table = observer_table(layouts[0], d[0] / d)
     if source is None:
-        source = build_source(cfg)
+        source = build_source(cfg, grid=read_source_grid(cfg.source))
     elif not hasattr(source, "sample_positions"):
         raise TypeError("a custom source needs a method sample_positions(rng, n) -> (x, y, z) in kpc")
     source_kind, source_params = 0, np.zeros(1)

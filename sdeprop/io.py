@@ -421,6 +421,158 @@ def read_field_grid(field_cfg) -> dict[str, np.ndarray] | None:
     return load_field_grid(files[0]) if files else None
 
 
+# ----------------------------------------------------------------------------- source-density grids
+#: axis datasets of a source-density grid file, by geometry (HDF5); FITS names them by CTYPEk
+SOURCE_GRID_AXES = {"cartesian": ("x_kpc", "y_kpc", "z_kpc"), "cylindrical": ("R_kpc", "z_kpc")}
+_SOURCE_FITS_CTYPES = {"cartesian": ("X", "Y", "Z"), "cylindrical": ("R", "Z")}
+SOURCE_GRID_DATASET = "density"
+
+
+def write_source_grid(path, geometry: str, axes, values, dataset: str = SOURCE_GRID_DATASET) -> Path:
+    """Write a source density on a grid atomically, in the layout :func:`load_source_grid` reads: HDF5
+    (.h5, .hdf5: the node axes as datasets x_kpc, y_kpc, z_kpc or R_kpc, z_kpc and the values as
+    ``dataset``) or FITS (.fits, .fit, optionally .gz: one image, the HDU named ``dataset``).  The inputs
+    are checked first (ValueError)."""
+    from .models.sources import grid_source
+
+    path = Path(path)
+    grid_source(geometry, axes, values)  # validates the axes and values
+    axes = [np.asarray(a, dtype=float) for a in axes]
+    values = np.asarray(values, dtype=float)
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        image = io.BytesIO()
+        with h5py.File(image, "w") as f:
+            f.attrs["geometry"] = geometry
+            f.create_dataset(dataset, data=values).attrs["unit"] = "arbitrary (normalised on reading)"
+            for name, axis in zip(SOURCE_GRID_AXES[geometry], axes):
+                f.create_dataset(name, data=axis).attrs["unit"] = "kpc"
+    elif _fits_suffix(path):
+        from astropy.io import fits
+
+        hdu = fits.PrimaryHDU(data=np.ascontiguousarray(values.T))
+        for k, (axis, ctype) in enumerate(zip(axes, _SOURCE_FITS_CTYPES[geometry]), start=1):
+            hdu.header[f"CTYPE{k}"] = ctype
+            hdu.header[f"CUNIT{k}"] = "kpc"
+            hdu.header[f"CRPIX{k}"] = 1.0
+            hdu.header[f"CRVAL{k}"] = float(axis[0])
+            hdu.header[f"CDELT{k}"] = float(axis[1] - axis[0])
+        hdu.header["EXTNAME"] = dataset
+        image = io.BytesIO()
+        hdu.writeto(image)
+        if path.name.lower().endswith(".gz"):
+            import gzip
+
+            image = io.BytesIO(gzip.compress(image.getvalue()))
+    else:
+        raise ValueError(
+            f"source grid '{path}': unsupported extension "
+            "(allowed: .h5, .hdf5, .fits, .fit, .fits.gz, .fit.gz)"
+        )
+    with output_lock(path):
+        return write_bytes_atomically(path, image.getbuffer())
+
+
+def _read_source_grid_hdf5(path: Path, dataset: str | None):
+    want = dataset or SOURCE_GRID_DATASET
+    with h5py.File(path, "r") as f:
+        keys = set(f.keys())
+        geometry = next((g for g, names in SOURCE_GRID_AXES.items() if set(names) <= keys), None)
+        if geometry is None:
+            raise ValueError(
+                "axis datasets missing: needs x_kpc, y_kpc, z_kpc (cartesian) or R_kpc, z_kpc (cylindrical); "
+                f"found {sorted(keys) or 'none'}"
+            )
+        if want not in keys or not isinstance(f[want], h5py.Dataset):
+            others = sorted(k for k in keys if k not in SOURCE_GRID_AXES[geometry])
+            raise ValueError(
+                f"no dataset {want!r} (source.dataset{'' if dataset else ', default density'}); the file has "
+                f"{others or 'no other datasets'}"
+            )
+        axes = [np.asarray(f[name][()], dtype=np.float64) for name in SOURCE_GRID_AXES[geometry]]
+        values = np.asarray(f[want][()], dtype=np.float64)
+    return geometry, axes, values
+
+
+def _read_source_grid_fits(path: Path, dataset: str | None):
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        if dataset is None:
+            hdu = hdul[0]
+        else:
+            named = [h for h in hdul if str(h.header.get("EXTNAME", "")).strip() == dataset]
+            if not named:
+                have = [str(h.header.get("EXTNAME", "")).strip() or "(unnamed)" for h in hdul]
+                raise ValueError(f"no HDU with EXTNAME = {dataset!r} (source.dataset); the file has {have}")
+            hdu = named[0]
+        header = hdu.header.copy()
+        data = None if hdu.data is None else np.asarray(hdu.data, dtype=np.float64)
+    if data is None or data.ndim not in (2, 3):
+        raise ValueError(
+            f"the image must be 2-D (R, z) or 3-D (x, y, z), has shape {None if data is None else data.shape}"
+        )
+    ctypes = tuple(str(header.get(f"CTYPE{k}", "")).strip().upper() for k in range(1, data.ndim + 1))
+    geometry = next((g for g, ct in _SOURCE_FITS_CTYPES.items() if ct == ctypes), None)
+    if geometry is None:
+        raise ValueError(
+            f"CTYPE1..{data.ndim} = {ctypes} not understood (expected ('X', 'Y', 'Z') or ('R', 'Z'))"
+        )
+    axes = []
+    for k in range(1, data.ndim + 1):
+        missing = [card for card in (f"CRVAL{k}", f"CDELT{k}") if card not in header]
+        if missing:
+            raise ValueError(f"header card(s) {', '.join(missing)} missing")
+        unit = str(header.get(f"CUNIT{k}", "kpc")).strip().lower()
+        if unit not in ("kpc", ""):
+            raise ValueError(f"CUNIT{k} = {unit!r}: the axes must be in kpc")
+        n, crpix = header[f"NAXIS{k}"], header.get(f"CRPIX{k}", 1.0)
+        axes.append(header[f"CRVAL{k}"] + (np.arange(n) + 1.0 - crpix) * header[f"CDELT{k}"])
+    return geometry, axes, np.transpose(data)
+
+
+@lru_cache(maxsize=8)
+def _load_source_grid_cached(path: str, mtime: float, dataset: str | None):
+    from .models.sources import grid_source
+
+    p = Path(path)
+    try:
+        if p.suffix.lower() in (".h5", ".hdf5"):
+            geometry, axes, values = _read_source_grid_hdf5(p, dataset)
+        elif _fits_suffix(p):
+            geometry, axes, values = _read_source_grid_fits(p, dataset)
+        else:
+            raise ValueError("unsupported extension (allowed: .h5, .hdf5, .fits, .fit, .fits.gz, .fit.gz)")
+        grid_source(geometry, axes, values)  # shapes, uniform axes, finite and non-negative values
+    except ValueError as exc:
+        raise ValueError(f"source grid '{path}': {exc}") from None
+    except Exception as exc:  # unreadable or corrupt file
+        raise ValueError(f"cannot read source grid '{path}': {exc}") from None
+    return {"geometry": geometry, "axes": axes, "values": values, "file": path}
+
+
+def load_source_grid(path, dataset: str | None = None) -> dict:
+    """Read and check a source-density grid file: {"geometry": "cartesian" | "cylindrical", "axes": node
+    axes [kpc], "values": the density at the nodes (any unit; normalised when the source is built), "file"}.
+    HDF5: axis datasets x_kpc, y_kpc, z_kpc or R_kpc, z_kpc and the values in ``dataset`` (default
+    "density"), of shape (n_x, n_y, n_z) or (n_R, n_z).  FITS: a 3-D image with CTYPE1..3 = X, Y, Z or a 2-D
+    one with CTYPE1..2 = R, Z, axes from CRVALk, CDELTk, CRPIXk in kpc (the primary HDU, or the one with
+    EXTNAME = ``dataset``).  Cached on the path, the modification time and the dataset; ValueError names the
+    file and what is wrong (missing, unreadable, no axes or dataset, shapes that disagree, axes not uniform
+    and increasing, negative or non-finite values)."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"source grid file '{path}' does not exist or is not a file")
+    return _load_source_grid_cached(os.path.abspath(path), os.path.getmtime(path), dataset)
+
+
+def read_source_grid(source_cfg) -> dict | None:
+    """The arrays of a [source] type = 'gridded' section for ``models.sources.build_source(cfg, grid=...)``;
+    None for every other source type."""
+    if getattr(source_cfg, "type", None) != "gridded":
+        return None
+    return load_source_grid(source_cfg.file, source_cfg.dataset)
+
+
 def write_reweighted(
     result: Result, path, spectrum, rate_per_Myr: float = 1.0, tally_names=None, attrs: dict | None = None
 ) -> Path:

@@ -14,7 +14,7 @@ import numpy as np
 from ..config import load_config
 from ..gridsolver.axisymmetric import AxisymmetricGrid
 from ..gridsolver.cartesian import CartesianGrid, cylinder_dirichlet
-from ..io import read_field_grid
+from ..io import read_field_grid, read_source_grid
 from ..models.advection import has_wind
 from ..models.diffusion import SPECIES, diffusion_at
 from ..models.field import build_field, evaluate_field, sample_on_grid
@@ -269,8 +269,13 @@ def axisymmetric_problem(cfg, tally_edges, resolution_kpc: float) -> Axisymmetri
     grid = AxisymmetricGrid(
         Rmax, H, max(2, int(round(Rmax / resolution_kpc))), max(2, int(round(2 * H / resolution_kpc)))
     )
-    src = build_source(cfg)
+    src = build_source(cfg, grid=read_source_grid(cfg.source))
     src = getattr(src, "base", src)  # observer-biased: the unbiased density
+    if not getattr(src, "axisymmetric", True):
+        raise ValueError(
+            f"the 2D (R, z) solver needs an axisymmetric source; source.type = '{cfg.source.type}' is not "
+            "(use the 3D solver, --solver 3d)"
+        )
     BR, Bp, Bz = _vertex_field(cfg, grid)
     eR, ez, eE = tally_cell_edges(tally_edges)
     return AxisymmetricProblem(
@@ -352,7 +357,7 @@ class CartesianProblem:
 
 def cartesian_problem(cfg, grid) -> CartesianProblem:
     """The 3D problem on the box ``grid`` (:func:`cartesian_grid_for`)."""
-    src = build_source(cfg)
+    src = build_source(cfg, grid=read_source_grid(cfg.source))
     src = getattr(src, "base", src)  # observer-biased: the unbiased density
     q = _node_source_3d(grid, src)
     B = _node_field_3d(cfg, grid)
