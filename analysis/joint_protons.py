@@ -51,7 +51,7 @@ def main():
     )
     FIGURES.mkdir(parents=True, exist_ok=True)
     plot_joint_fit(fit, FIGURES / "joint_protons_fit.png", weight_index=2.7)
-    x, dchi2 = jf.profile("primary.break_value", size=25, bound=3)
+    x, dchi2 = jf.profile("primary.break_value", size=25, bound=(3.0e3, 1.5e5))
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.6), constrained_layout=True)

@@ -378,7 +378,12 @@ class JointFit:
         return values_out, cov
 
     def chi2(self, values: dict) -> float:
-        model, cov = self.model(values)
+        try:
+            model, cov = self.model(values)
+        except ValueError as exc:  # a trial spectrum that cannot be normalised (e.g. an index far out)
+            if "integrates to zero or a non-finite value" in str(exc):
+                return 1e30
+            raise
         r = np.concatenate([t.data.value[i] - m for t, i, m in zip(self.terms, self.points, model)])
         err = np.concatenate([t.data.error[i] for t, i in zip(self.terms, self.points)])
         C = np.diag(err**2) + (cov if self.model_error else 0.0)
