@@ -67,7 +67,29 @@ class Density:
     weight_clamped: np.ndarray | None = None
 
 
-class Tally:
+class _ConfiguredDensity:
+    """``density`` and ``uncertainty`` for the configured spectrum and rate, reweighted once and kept."""
+
+    _default: Density | None = None
+
+    def _default_density(self) -> Density:
+        if self._default is None:
+            self._default = self.reweight(self.spectrum, self.rate_per_Myr)
+        return self._default
+
+    @property
+    def density(self) -> np.ndarray:
+        """Steady-state density [kpc⁻³ GeV⁻¹] for the configured spectrum: shape (spatial..., E) for a
+        forward tally, one value per observer energy for the backward observer."""
+        return self._default_density().density
+
+    @property
+    def uncertainty(self) -> np.ndarray:
+        """1σ statistical uncertainty of ``density``."""
+        return self._default_density().uncertainty
+
+
+class Tally(_ConfiguredDensity):
     """One tally: raw per-history moments and what is needed to turn them into densities.
 
     ``sums`` has shape (*layout.shape, 5): Σc, Σcv, Σc², Σc²v, Σc²v² per cell (tallies.py).
@@ -287,26 +309,11 @@ class Tally:
             n_bins,
         )
 
-    def _default_density(self) -> Density:
-        if self._default is None:
-            self._default = self.reweight(self.spectrum, self.rate_per_Myr)
-        return self._default
-
-    @property
-    def density(self) -> np.ndarray:
-        """Steady-state density [kpc⁻³ GeV⁻¹] for the configured spectrum; shape (spatial..., E)."""
-        return self._default_density().density
-
-    @property
-    def uncertainty(self) -> np.ndarray:
-        """1σ statistical uncertainty of ``density``."""
-        return self._default_density().uncertainty
-
     def __repr__(self):
         return f"Tally(name={self.name!r}, kind={self.kind!r}, shape={self.layout.shape})"
 
 
-class ObserverTally:
+class ObserverTally(_ConfiguredDensity):
     """The backward estimator's point densities (docs/observer.md): at each observer energy E_k the density
     n(x_obs, E_k) [kpc⁻³ GeV⁻¹] for any injection spectrum, from the per-path moments against the source
     energy E_s (tallies.ObserverLayout).
@@ -412,21 +419,6 @@ class ObserverTally:
             weight_residual=bw.residual,
             weight_clamped=bw.clamped,
         )
-
-    def _default_density(self) -> Density:
-        if self._default is None:
-            self._default = self.reweight(self.spectrum, self.rate_per_Myr)
-        return self._default
-
-    @property
-    def density(self) -> np.ndarray:
-        """Point density [kpc⁻³ GeV⁻¹] at each observer energy for the configured spectrum."""
-        return self._default_density().density
-
-    @property
-    def uncertainty(self) -> np.ndarray:
-        """1σ statistical uncertainty of ``density``."""
-        return self._default_density().uncertainty
 
     def __repr__(self):
         return f"ObserverTally(energies={len(self.layout.energies_GeV)}, paths={self.n_injected})"
