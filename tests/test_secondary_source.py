@@ -159,7 +159,7 @@ def test_refuses_energies_out_of_range_and_bad_index():
 # ---------------------------------------------------------------- the source on a grid
 
 
-def _fake_result(kind="cylindrical", species="proton"):
+def _fake_result(kind="cylindrical", species="proton", first_edge=1.0):
     """A result-like object with one tally of a power-law proton density (∝ e^-|z|/kpc)."""
     if kind == "cylindrical":
         axes = {"R_kpc": np.linspace(0.0, 16.0, 9), "z_kpc": np.linspace(-2.0, 2.0, 9)}
@@ -174,8 +174,9 @@ def _fake_result(kind="cylindrical", species="proton"):
         spatial = np.ones(volume.shape)
     else:
         axes, volume, spatial = {}, np.array(1.0), np.array(1.0)
-    edges = dict(axes, E_GeV=EDGES)
-    density = spatial[..., None] * sample_at_centres(lambda t: 1e-3 * t ** (-INDEX), EDGES)
+    energy_edges = EDGES[EDGES >= first_edge * (1 - 1e-9)]
+    edges = dict(axes, E_GeV=energy_edges)
+    density = spatial[..., None] * sample_at_centres(lambda t: 1e-3 * t ** (-INDEX), energy_edges)
     tally = SimpleNamespace(
         species=species,
         kind=kind,
@@ -252,5 +253,10 @@ def test_charge_split_and_refusals():
         secondary_source(result, "box", lepton_energies_GeV=energies)
     with pytest.raises(ValueError, match="must lie within"):
         secondary_source(result, "galaxy", lepton_energies_GeV=[0.2])
+    with pytest.raises(ValueError, match="need protons below the tally's first"):
+        secondary_source(_fake_result(first_edge=100.0), "galaxy", lepton_energies_GeV=[10.0])
+    with pytest.raises(ValueError, match="need protons below the tally's first"):
+        secondary_source(_fake_result(first_edge=1000.0), "galaxy", lepton_energies_GeV=[500.0])
+    assert secondary_source(_fake_result(first_edge=100.0), "galaxy", lepton_energies_GeV=[20.0, 200.0])
     with pytest.raises(ValueError, match="gas must be"):
         secondary_source(result, "galaxy", gas=3, lepton_energies_GeV=energies)

@@ -22,7 +22,7 @@ import numpy as np
 from sdeprop.emission import secondary_pairs
 from sdeprop.emission.matrices import secondary_pair_matrix
 from sdeprop.models.gas3d import GasModel, build_gas_model
-from sdeprop.units import KPC_CM, MYR_S
+from sdeprop.units import KPC_CM, MYR_S, PROTON_MASS_GEV
 
 SOURCE_SPECIES = ("both", "positron", "electron")
 _MATRIX_TO_SOURCE = 4.0 * np.pi * KPC_CM**3 * MYR_S
@@ -107,6 +107,29 @@ def cell_average_hydrogen(gas: GasModel, kind: str, edges: list[np.ndarray], sam
     return np.einsum("ia,iajb->ij", weights, n) / samples
 
 
+def complete_lepton_energies(lepton_GeV, first_proton_edge_GeV: float) -> np.ndarray:
+    """Per lepton energy, whether protons below the tally's first edge T₀ [GeV] could contribute to it.
+
+    Returns a boolean array, True where q(E_e) is complete: in the δ regime (E_e < 100 GeV) a proton of
+    kinetic T makes leptons up to K_π T, so E_e ≥ K_π T₀ suffices; where F_e enters (E_e ≥ 100 GeV)
+    protons of total energy ≥ E_e contribute, so E_e ≥ T₀ + m_p is needed.
+    """
+    energy = np.asarray(lepton_GeV, dtype=float)
+    delta_ok = energy >= secondary_pairs.PION_ENERGY_FRACTION * first_proton_edge_GeV
+    kab_ok = energy >= first_proton_edge_GeV + PROTON_MASS_GEV
+    return np.where(energy < secondary_pairs.JOINT_LOWER_GEV, delta_ok, delta_ok & kab_ok)
+
+
+def _check_complete(lepton_GeV, first_edge: float) -> None:
+    complete = complete_lepton_energies(lepton_GeV, first_edge)
+    if not np.all(complete):
+        raise ValueError(
+            f"lepton_energies_GeV {np.asarray(lepton_GeV)[~complete]} need protons below the tally's first "
+            f"energy edge ({first_edge:.4g} GeV kinetic): below 100 GeV E_e must be ≥ "
+            f"{secondary_pairs.PION_ENERGY_FRACTION} × that edge, above it E_e ≥ edge + m_p"
+        )
+
+
 def secondary_source(
     proton_result,
     tally: str,
@@ -164,6 +187,7 @@ def secondary_source(
     matrix = secondary_pair_matrix(
         t.edges["E_GeV"], lepton_energies_GeV, matching_index, nuclear_enhancement=nuclear_enhancement
     )
+    _check_complete(matrix.photon_energies_GeV, float(t.edges["E_GeV"][0]))
     if density.shape != tuple(len(e) - 1 for e in edges) + (matrix.matrix.shape[1],):
         raise ValueError(f"tally density has shape {density.shape}, not (spatial cells..., energy bins)")
     n_h = cell_average_hydrogen(_gas_model(gas), t.kind, edges, gas_samples)
