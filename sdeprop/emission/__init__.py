@@ -23,6 +23,7 @@ from sdeprop.emission.matrices import (
     neutrino_matrix,
     pair_matrix,
     pion_decay_matrix,
+    secondary_pair_matrix,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "pion_decay_matrix",
     "reconstruct_density",
     "sample_at_centres",
+    "secondary_pair_matrix",
 ]

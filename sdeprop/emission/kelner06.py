@@ -24,8 +24,8 @@ with E_p the proton total energy (dE_p = dT, so a density per unit kinetic energ
 E_p ≥ E (E_p ≥ E/0.427 for ν_μ(1)), so every output energy E ≥ 100 GeV involves only protons of
 validity; the matrix builders refuse output energies below ``KAB06_MIN_ENERGY_GEV``.  Below that
 use naima's Kafexhiu et al. 2014 model for γ (``pion_decay_matrix``); KAB06's δ-functional
-approximation (their §IV C) is not implemented here.  This module applies no nuclear
-enhancement (pure pp on hydrogen).
+approximation (their §IV C) is implemented for e± in :mod:`sdeprop.emission.secondary_pairs`.
+This module applies no nuclear enhancement (pure pp on hydrogen).
 
 Coefficients checked (not copied) against public implementations: the γ function and σ_inel of
 naima ``PionDecayKelner06`` (naima/radiative.py), the ν functions of hermes

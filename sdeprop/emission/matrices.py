@@ -14,7 +14,8 @@ Builders (physics sources in their docstrings): :func:`pion_decay_matrix` (Kafex
 2014 via naima), :func:`inverse_compton_matrices` (Khangulyan et al. 2014 via naima),
 :func:`bremsstrahlung_matrix` (Baring et al. 1999 via naima), :func:`neutrino_matrix`,
 :func:`pair_matrix` and :func:`kelner_gamma_matrix` (Kelner, Aharonian & Bugayov 2006, by hand in
-:mod:`sdeprop.emission.kelner06`).  Builds are cached on their (rounded) arguments; the cached
+:mod:`sdeprop.emission.kelner06`), :func:`secondary_pair_matrix` (KAB06 joined to their δ-approximation,
+:mod:`sdeprop.emission.secondary_pairs`).  Builds are cached on their (rounded) arguments; the cached
 matrices are read-only.
 """
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdeprop.emission import kelner06, naima_kernels
+from sdeprop.emission import kelner06, naima_kernels, secondary_pairs
 from sdeprop.emission.basis import (
     DEFAULT_ALPHA_REF,
     DEFAULT_NODES_PER_SEGMENT,
@@ -369,7 +370,56 @@ def pair_matrix(
     )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=64)
+def _secondary_pairs_cached(edges, energies, matching_index, use_kafexhiu, factor, alpha_ref, nodes):
+    def kernel(E, T, _total):
+        k = secondary_pairs.pair_kernel(E, T, matching_index) * factor
+        return k * kafexhiu14_nuclear_factor(T)[None, :] if use_kafexhiu else k
+
+    return _integrate(kernel, edges, energies, alpha_ref, PROTON_MASS_GEV, nodes)
+
+
+def secondary_pair_matrix(
+    particle_edges_GeV,
+    lepton_energies_GeV,
+    matching_index: float = secondary_pairs.DEFAULT_MATCHING_INDEX,
+    alpha_ref: float | None = None,
+    nodes_per_segment: int = DEFAULT_NODES_PER_SEGMENT,
+    nuclear_enhancement="kafexhiu14",
+) -> EmissionMatrix:
+    """Secondary e⁻ + e⁺ from pp per n_H = 1 cm⁻³ for E_e ≥ 0.5 GeV: KAB06 eqs. 66–71 joined to their
+    δ-approximation (eqs. 36–39, 78) at 100–300 GeV (emission/secondary_pairs.py).
+
+    ``matching_index``: the proton index for which ñ makes both regimes agree at 100 GeV;
+    ``nuclear_enhancement`` as in neutrino_matrix.  Lepton energies above the last proton edge are
+    refused (no proton in the tally could make them).
+    """
+    edges = validate_particle_edges(particle_edges_GeV)
+    energies = _validate_energies(lepton_energies_GeV, "lepton_energies_GeV")
+    low, high = secondary_pairs.MIN_LEPTON_ENERGY_GEV, edges[-1]
+    if np.any(energies < low) or np.any(energies > high):
+        raise ValueError(
+            f"lepton_energies_GeV must lie within [{low}, {high:.6g}] GeV (the δ-approximation needs "
+            f"E_e ≥ {low} GeV; the upper end is the last proton edge); got [{energies.min():.4g}, "
+            f"{energies.max():.4g}] GeV"
+        )
+    alpha = _alpha_ref_for("proton", alpha_ref)
+    use_kafexhiu, factor = _nuclear_enhancement_setting(nuclear_enhancement)
+    index = float(matching_index)
+    secondary_pairs.delta_multiplicity(index)  # validates
+    matrix = _secondary_pairs_cached(
+        _key(edges), _key(energies), index, use_kafexhiu, factor, alpha, int(nodes_per_segment)
+    )
+    return EmissionMatrix("secondary_pairs_joined", "gas", "proton", edges, energies, matrix, alpha)
+
+
 def clear_cache() -> None:
     """Forget all cached matrices."""
-    for cached in (_pion_decay_cached, _inverse_compton_cached, _bremsstrahlung_cached, _kelner_cached):
+    for cached in (
+        _pion_decay_cached,
+        _inverse_compton_cached,
+        _bremsstrahlung_cached,
+        _kelner_cached,
+        _secondary_pairs_cached,
+    ):
         cached.cache_clear()
