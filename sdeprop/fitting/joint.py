@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg, stats
 
+from ..io import read_source_grid
 from ..models.diffusion import SPECIES, kinetic_from_rigidity
 from ..models.sources import build_source
 from ..spectra import spectrum_from_config
 from .data import DataSet, load_data
 from .model import FAMILIES, FluxModel, as_result, select_tally
 
-_LOG_SHAPES = ("break_value", "cutoff")  # positive scales: bounded away from zero
 _DEFAULT_LIMITS = {
     "index": (0.0, 6.0),
     "index_low": (0.0, 6.0),
@@ -513,7 +513,7 @@ class JointFit:
         sun = cfg.galaxy.sun_position_kpc
         for s in self.sources:
             sub = cfg if s.name == "primary" else self.result.components[s.name].config
-            src = build_source(sub)
+            src = build_source(sub, grid=read_source_grid(sub.source))
             base = getattr(src, "base", src)
             if hasattr(base, "pdf"):
                 rho = float(np.asarray(base.pdf(*[np.array([c]) for c in sun])).ravel()[0])

@@ -45,16 +45,19 @@ ROOT = Path(__file__).resolve().parents[2]
 N_SIGMA = 4.0
 
 # ----------------------------------------------------------------------------- 1. Syrovatskii
-KPC_CM = 3.0857e21
-MYR_S = 3.1558e13
-B0_PER_GEV_PER_S = 1e-16
-D0_CM2_PER_S = 1e28
-E_REF_GV = 1.0
-DELTA = 0.5
-D0 = D0_CM2_PER_S * MYR_S / KPC_CM**2  # kpc²/Myr
-B0 = B0_PER_GEV_PER_S * MYR_S  # GeV⁻¹ Myr⁻¹
-E_MIN, E_MAX = 10.0, 1000.0
-INDEX = 2.0
+# the forward test's set-up (b = b0 E², D = D0 (E/E_ref)^δ, source range 10-1000 GeV, Q ∝ E^-2)
+from test_syrovatskii import (  # noqa: E402
+    B0,
+    B0_PER_GEV_PER_S,
+    D0,
+    D0_CM2_PER_S,
+    DELTA,
+    E_MAX,
+    E_MIN,
+    E_REF_GV,
+    INDEX,
+)
+
 SIGMA_SOURCE = 0.5
 OBSERVER_ENERGIES = [20.0, 60.0, 200.0]
 
@@ -86,15 +89,23 @@ def syrovatskii_config(distance_kpc: float) -> dict:
     }
 
 
-def source_rate(E):
-    """Q(E_s) [GeV⁻¹ Myr⁻¹] ∝ E^-2 on [E_MIN, E_MAX], total rate 1/Myr."""
-    E = np.asarray(E, dtype=float)
-    norm = (INDEX - 1) / (E_MIN ** (1 - INDEX) - E_MAX ** (1 - INDEX))
-    return np.where((E >= E_MIN) & (E <= E_MAX), norm * E**-INDEX, 0.0)
+def power_law_rate(index):
+    """Q(E_s) [GeV⁻¹ Myr⁻¹] ∝ E^-index on [E_MIN, E_MAX], total rate 1/Myr."""
+    norm = (index - 1) / (E_MIN ** (1 - index) - E_MAX ** (1 - index))
+
+    def rate(E):
+        E = np.asarray(E, dtype=float)
+        return np.where((E >= E_MIN) & (E <= E_MAX), norm * E**-index, 0.0)
+
+    return rate
 
 
-def syrovatskii_gaussian(distance_kpc, E):
-    """Steady density [kpc⁻³ GeV⁻¹] at ``distance_kpc`` from the centre of the Gaussian source."""
+source_rate = power_law_rate(INDEX)
+
+
+def syrovatskii_gaussian(distance_kpc, E, rate=source_rate):
+    """Steady density [kpc⁻³ GeV⁻¹] at ``distance_kpc`` from the centre of the Gaussian source of spectrum
+    ``rate`` (Q(E_s) [GeV⁻¹ Myr⁻¹])."""
     r = np.full(len(E), float(distance_kpc))
     shift = 2.0 * SIGMA_SOURCE**2
 
@@ -102,7 +113,7 @@ def syrovatskii_gaussian(distance_kpc, E):
         return A.gaussian_kernel_per_kpc3(r[..., None], v + shift)
 
     return A.syrovatskii_steady_region_average(
-        kernel, np.maximum(r, SIGMA_SOURCE), np.asarray(E), source_rate, E_MAX, D0, E_REF_GV, DELTA, B0
+        kernel, np.maximum(r, SIGMA_SOURCE), np.asarray(E), rate, E_MAX, D0, E_REF_GV, DELTA, B0
     )
 
 
@@ -356,25 +367,7 @@ def test_reweighted_backward_density_follows_another_spectrum():
     res = sdeprop.run(syrovatskii_config(0.0), workers=1, progress=False)
     steep = 2.7
     d = res.tallies["observer"].reweight(PowerLaw(steep, "kinetic_energy"), 1.0)
-    norm = (steep - 1) / (E_MIN ** (1 - steep) - E_MAX ** (1 - steep))
-
-    def q(E):
-        E = np.asarray(E, dtype=float)
-        return np.where((E >= E_MIN) & (E <= E_MAX), norm * E**-steep, 0.0)
-
-    shift = 2.0 * SIGMA_SOURCE**2
-    r = np.zeros(len(OBSERVER_ENERGIES))
-    expected = A.syrovatskii_steady_region_average(
-        lambda v: A.gaussian_kernel_per_kpc3(r[..., None], v + shift),
-        np.full(len(r), SIGMA_SOURCE),
-        np.asarray(OBSERVER_ENERGIES),
-        q,
-        E_MAX,
-        D0,
-        E_REF_GV,
-        DELTA,
-        B0,
-    )
+    expected = syrovatskii_gaussian(0.0, OBSERVER_ENERGIES, power_law_rate(steep))
     assert not d.weight_clamped.any()
     assert np.all(np.abs(d.density - expected) < N_SIGMA * d.uncertainty), d.density / expected
 
