@@ -1061,11 +1061,20 @@ SourceSection = Annotated[
 
 # ----------------------------------------------------------------------------- spectrum
 class SpectrumSection(_Section):
-    type: Literal["power_law", "power_law_cutoff", "broken_power_law", "log_uniform"] = Field(
+    type: Literal["power_law", "power_law_cutoff", "broken_power_law", "log_uniform", "tabulated"] = Field(
         "power_law",
         description="Injection spectrum applied to the stored tallies for the default densities (any "
         "other can be applied later with reweighting). 'log_uniform' keeps the raw sampling "
-        "(dQ/dE ∝ 1/E).",
+        "(dQ/dE ∝ 1/E); 'tabulated': dQ/dx given at `nodes` (log-log between them, zero outside).",
+    )
+    nodes: list[PositiveFloat] | None = Field(
+        None,
+        description="Values of `variable` at which a tabulated spectrum is given (at least two, increasing; "
+        "type = 'tabulated').",
+    )
+    values: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = Field(
+        None,
+        description="dQ/dx at `nodes` (any unit: rate_per_Myr sets the normalisation; type = 'tabulated').",
     )
     index: float = Field(
         2.2,
@@ -1101,6 +1110,24 @@ class SpectrumSection(_Section):
         description="Total source rate between energy.min_GeV and energy.max_GeV [particles/Myr]; "
         "densities scale linearly with it.",
     )
+
+    @model_validator(mode="after")
+    def _table(self):
+        given = [k for k in ("nodes", "values") if getattr(self, k) is not None]
+        if self.type != "tabulated":
+            if given:
+                raise ValueError(f"{' and '.join(given)} apply to type = 'tabulated' only, not '{self.type}'")
+            return self
+        if len(given) < 2:
+            raise ValueError("type = 'tabulated' needs nodes = [...] and values = [...]")
+        x, y = self.nodes, self.values
+        if len(x) < 2 or len(x) != len(y):
+            raise ValueError(f"nodes ({len(x)}) and values ({len(y)}) must have the same length, at least 2")
+        if any(b <= a for a, b in zip(x, x[1:])):
+            raise ValueError(f"nodes must increase strictly; got {x}")
+        if not any(v > 0 for v in y):
+            raise ValueError("values are all zero: the tabulated spectrum injects nothing")
+        return self
 
 
 class ComponentSection(_Section):

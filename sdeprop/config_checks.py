@@ -70,7 +70,7 @@ def _source_grid_file(path: str, dataset, halo_height_kpc: float, radius_max_kpc
     """The file of source type 'gridded': readable, a valid grid, its density inside the halo."""
     data = load_source_grid(path, dataset)
     try:
-        grid_source(data["geometry"], data["axes"], data["values"]).check_inside_halo(
+        grid_source(data["geometry"], data["axes"], data["values"], data["energies_GeV"]).check_inside_halo(
             halo_height_kpc, radius_max_kpc
         )
     except ValueError as exc:

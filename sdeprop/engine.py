@@ -276,6 +276,16 @@ def build_model(config, source=None) -> Model:
         plane_mode = PLANE_CUSP
     else:
         plane_mode = _plane_mode(fkind, field_p, grid, cfg.numerics.field_floor_uG, Rmax)
+    if source is None:
+        source = build_source(cfg, grid=read_source_grid(cfg.source))
+    elif not hasattr(source, "sample_positions"):
+        raise TypeError("a custom source needs a method sample_positions(rng, n) -> (x, y, z) in kpc")
+    energy_dependent_source = getattr(source, "energy_dependent", False)
+    if backward and energy_dependent_source and cfg.observer.shared_paths == "on":
+        raise ConfigError(
+            "observer.shared_paths = 'on': the source's density depends on the energy (a gridded source with "
+            "an energy axis), so each observer energy needs its own paths; use 'auto' or 'off'"
+        )
     numerics = K.Numerics(
         halo_height_kpc=float(H),
         radius_max_kpc=float(Rmax),
@@ -299,7 +309,7 @@ def build_model(config, source=None) -> Model:
         refinement=float(cfg.numerics.step_refinement),
         backward=backward,
         energy_ceiling_GeV=float(cfg.energy.max_GeV) if backward else math.inf,
-        shared_paths=backward and _shared_paths(cfg),
+        shared_paths=backward and _shared_paths(cfg) and not energy_dependent_source,
     )
     obs_table = np.zeros((1, 3))
     if numerics.shared_paths:
@@ -308,10 +318,6 @@ def build_model(config, source=None) -> Model:
         energies = layouts[0].energies_GeV
         d = np.array([diffusion_coefficients(dkind, diff_p, float(e), mass, charge)[0] for e in energies])
         obs_table = observer_table(layouts[0], d[0] / d)
-    if source is None:
-        source = build_source(cfg, grid=read_source_grid(cfg.source))
-    elif not hasattr(source, "sample_positions"):
-        raise TypeError("a custom source needs a method sample_positions(rng, n) -> (x, y, z) in kpc")
     source_kind, source_params = 0, np.zeros(1)
     if backward:
         if not hasattr(source, "density_params"):
@@ -430,11 +436,18 @@ def run_batch(
     rng = np.random.Generator(np.random.SFC64(seed_seq))
     if model.backward:
         return _run_backward_batch(model, index, n, rng, start, keep_state, cpu_limit_s, parent_pid)
-    if hasattr(model.source, "sample_weighted"):  # importance-sampled positions carry weights
-        x, y, z, w = (np.ascontiguousarray(a, dtype=np.float64) for a in model.source.sample_weighted(rng, n))
+    e0 = None
+    if getattr(model.source, "energy_dependent", False):  # the position is drawn given the energy
+        e0 = model.sampler.sample(rng, n)
+        if hasattr(model.source, "sample_weighted"):
+            drawn = model.source.sample_weighted(rng, n, e0)
+        else:
+            drawn = (*model.source.sample_positions_at(rng, e0), np.ones(n))
+    elif hasattr(model.source, "sample_weighted"):  # importance-sampled positions carry weights
+        drawn = model.source.sample_weighted(rng, n)
     else:
-        x, y, z = (np.ascontiguousarray(a, dtype=np.float64) for a in model.source.sample_positions(rng, n))
-        w = np.ones(n)
+        drawn = (*model.source.sample_positions(rng, n), np.ones(n))
+    x, y, z, w = (np.ascontiguousarray(a, dtype=np.float64) for a in drawn)
     H, Rmax = model.numerics.halo_height_kpc, model.numerics.radius_max_kpc
     outside = (np.abs(z) >= H) | (np.hypot(x, y) >= Rmax) | ~np.isfinite(x + y + z)
     if outside.any():
@@ -442,7 +455,8 @@ def run_batch(
             f"the source placed {int(outside.sum())} particles outside the halo (|z| >= {H} kpc or R >= "
             f"{Rmax} kpc)"
         )
-    e0 = model.sampler.sample(rng, n)
+    if e0 is None:
+        e0 = model.sampler.sample(rng, n)
     return _transport_batch(model, index, n, rng, start, keep_state, cpu_limit_s, parent_pid, x, y, z, w, e0)
 
 

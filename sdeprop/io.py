@@ -426,26 +426,47 @@ def read_field_grid(field_cfg) -> dict[str, np.ndarray] | None:
 SOURCE_GRID_AXES = {"cartesian": ("x_kpc", "y_kpc", "z_kpc"), "cylindrical": ("R_kpc", "z_kpc")}
 _SOURCE_FITS_CTYPES = {"cartesian": ("X", "Y", "Z"), "cylindrical": ("R", "Z")}
 SOURCE_GRID_DATASET = "density"
+SOURCE_GRID_ENERGY_AXIS = "E_GeV"
 
 
-def write_source_grid(path, geometry: str, axes, values, dataset: str = SOURCE_GRID_DATASET) -> Path:
+def write_source_grid(
+    path,
+    geometry: str,
+    axes,
+    values,
+    dataset: str = SOURCE_GRID_DATASET,
+    energies_GeV=None,
+    attrs: dict | None = None,
+) -> Path:
     """Write a source density on a grid atomically, in the layout :func:`load_source_grid` reads: HDF5
     (.h5, .hdf5: the node axes as datasets x_kpc, y_kpc, z_kpc or R_kpc, z_kpc and the values as
-    ``dataset``) or FITS (.fits, .fit, optionally .gz: one image, the HDU named ``dataset``).  The inputs
-    are checked first (ValueError)."""
+    ``dataset``) or FITS (.fits, .fit, optionally .gz: one image, the HDU named ``dataset``).  With
+    ``energies_GeV`` (HDF5 only) the values carry a last axis over these kinetic energies, stored as the
+    dataset E_GeV: a density that depends on the energy (``models.sources.EnergyGridSource``).  ``attrs``
+    (HDF5 only) are stored as root attributes.  The inputs are checked first (ValueError)."""
     from .models.sources import grid_source
 
     path = Path(path)
-    grid_source(geometry, axes, values)  # validates the axes and values
+    grid_source(geometry, axes, values, energies_GeV)  # validates the axes and values
     axes = [np.asarray(a, dtype=float) for a in axes]
     values = np.asarray(values, dtype=float)
-    if path.suffix.lower() in (".h5", ".hdf5"):
+    hdf5 = path.suffix.lower() in (".h5", ".hdf5")
+    if not hdf5 and (energies_GeV is not None or attrs):
+        raise ValueError(
+            f"source grid '{path}': an energy axis and attributes need an HDF5 file (.h5, .hdf5)"
+        )
+    if hdf5:
         image = io.BytesIO()
         with h5py.File(image, "w") as f:
             f.attrs["geometry"] = geometry
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
             f.create_dataset(dataset, data=values).attrs["unit"] = "arbitrary (normalised on reading)"
             for name, axis in zip(SOURCE_GRID_AXES[geometry], axes):
                 f.create_dataset(name, data=axis).attrs["unit"] = "kpc"
+            if energies_GeV is not None:
+                energies = np.asarray(energies_GeV, dtype=float)
+                f.create_dataset(SOURCE_GRID_ENERGY_AXIS, data=energies).attrs["unit"] = "GeV (kinetic)"
     elif _fits_suffix(path):
         from astropy.io import fits
 
@@ -490,7 +511,12 @@ def _read_source_grid_hdf5(path: Path, dataset: str | None):
             )
         axes = [np.asarray(f[name][()], dtype=np.float64) for name in SOURCE_GRID_AXES[geometry]]
         values = np.asarray(f[want][()], dtype=np.float64)
-    return geometry, axes, values
+        energies = (
+            np.asarray(f[SOURCE_GRID_ENERGY_AXIS][()], dtype=np.float64)
+            if (SOURCE_GRID_ENERGY_AXIS in keys)
+            else None
+        )
+    return geometry, axes, values, energies
 
 
 def _read_source_grid_fits(path: Path, dataset: str | None):
@@ -537,24 +563,27 @@ def _load_source_grid_cached(path: str, mtime: float, dataset: str | None):
     p = Path(path)
     try:
         if p.suffix.lower() in (".h5", ".hdf5"):
-            geometry, axes, values = _read_source_grid_hdf5(p, dataset)
+            geometry, axes, values, energies = _read_source_grid_hdf5(p, dataset)
         elif _fits_suffix(p):
             geometry, axes, values = _read_source_grid_fits(p, dataset)
+            energies = None
         else:
             raise ValueError("unsupported extension (allowed: .h5, .hdf5, .fits, .fit, .fits.gz, .fit.gz)")
-        grid_source(geometry, axes, values)  # shapes, uniform axes, finite and non-negative values
+        grid_source(geometry, axes, values, energies)  # shapes, uniform axes, finite and non-negative values
     except ValueError as exc:
         raise ValueError(f"source grid '{path}': {exc}") from None
     except Exception as exc:  # unreadable or corrupt file
         raise ValueError(f"cannot read source grid '{path}': {exc}") from None
-    return {"geometry": geometry, "axes": axes, "values": values, "file": path}
+    return {"geometry": geometry, "axes": axes, "values": values, "energies_GeV": energies, "file": path}
 
 
 def load_source_grid(path, dataset: str | None = None) -> dict:
     """Read and check a source-density grid file: {"geometry": "cartesian" | "cylindrical", "axes": node
-    axes [kpc], "values": the density at the nodes (any unit; normalised when the source is built), "file"}.
-    HDF5: axis datasets x_kpc, y_kpc, z_kpc or R_kpc, z_kpc and the values in ``dataset`` (default
-    "density"), of shape (n_x, n_y, n_z) or (n_R, n_z).  FITS: a 3-D image with CTYPE1..3 = X, Y, Z or a 2-D
+    axes [kpc], "values": the density at the nodes (any unit; normalised when the source is built),
+    "energies_GeV", "file"}.  HDF5: axis datasets x_kpc, y_kpc, z_kpc or R_kpc, z_kpc and the values in
+    ``dataset`` (default "density"), of shape (n_x, n_y, n_z) or (n_R, n_z); with a dataset E_GeV (kinetic
+    energies) the values have a last axis over them, a density that depends on the energy (else
+    "energies_GeV" is None).  FITS: a 3-D image with CTYPE1..3 = X, Y, Z or a 2-D
     one with CTYPE1..2 = R, Z, axes from CRVALk, CDELTk, CRPIXk in kpc (the primary HDU, or the one with
     EXTNAME = ``dataset``).  Cached on the path, the modification time and the dataset; ValueError names the
     file and what is wrong (missing, unreadable, no axes or dataset, shapes that disagree, axes not uniform

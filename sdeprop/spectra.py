@@ -225,6 +225,8 @@ def spectrum_from_config(section) -> Spectrum:
         )
     if t == "log_uniform":
         return LogUniform()
+    if t == "tabulated":
+        return Tabulated(section.nodes, section.values, section.variable)
     raise ValueError(f"unknown spectrum type {t!r}")
 
 

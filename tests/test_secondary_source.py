@@ -241,8 +241,15 @@ def test_charge_split_and_refusals():
     np.testing.assert_allclose(
         pos.source_per_kpc3_GeV_Myr + ele.source_per_kpc3_GeV_Myr, both.source_per_kpc3_GeV_Myr
     )
-    with pytest.raises(ValueError, match="needs positron_fraction"):
-        secondary_source(result, "galaxy", lepton_energies_GeV=energies, species="positron")
+    # by default the energy-dependent Moskalenko & Strong 1998 share: 0.72 at 10 GeV
+    default = secondary_source(result, "galaxy", lepton_energies_GeV=energies, species="positron")
+    share = default.source_per_kpc3_GeV_Myr / both.source_per_kpc3_GeV_Myr
+    np.testing.assert_allclose(share, sp.positron_share(10.0))
+    assert 0.70 < sp.positron_share(10.0) < 0.74 and sp.positron_share(1.0) > sp.positron_share(100.0) > 0.7
+    with pytest.raises(ValueError, match="must lie within"):
+        secondary_source(
+            result, "galaxy", lepton_energies_GeV=energies, species="positron", positron_fraction=2
+        )
     with pytest.raises(ValueError, match="species must be"):
         secondary_source(result, "galaxy", lepton_energies_GeV=energies, species="muon")
     with pytest.raises(ValueError, match="sphere tally"):

@@ -31,6 +31,7 @@ VERBS = (
     "config",
     "fit",
     "skymap",
+    "secondaries",
     "field",
     "losses",
     "crosscheck",

@@ -269,8 +269,7 @@ def axisymmetric_problem(cfg, tally_edges, resolution_kpc: float) -> Axisymmetri
     grid = AxisymmetricGrid(
         Rmax, H, max(2, int(round(Rmax / resolution_kpc))), max(2, int(round(2 * H / resolution_kpc)))
     )
-    src = build_source(cfg, grid=read_source_grid(cfg.source))
-    src = getattr(src, "base", src)  # observer-biased: the unbiased density
+    src = _separable_source(cfg)
     if not getattr(src, "axisymmetric", True):
         raise ValueError(
             f"the 2D (R, z) solver needs an axisymmetric source; source.type = '{cfg.source.type}' is not "
@@ -355,10 +354,22 @@ class CartesianProblem:
     wall: object
 
 
-def cartesian_problem(cfg, grid) -> CartesianProblem:
-    """The 3D problem on the box ``grid`` (:func:`cartesian_grid_for`)."""
+def _separable_source(cfg):
+    """The configured source's unbiased density; ValueError for one that depends on the energy (the grid
+    solvers take q(x, E) = Q(E) ρ(x))."""
     src = build_source(cfg, grid=read_source_grid(cfg.source))
     src = getattr(src, "base", src)  # observer-biased: the unbiased density
+    if getattr(src, "energy_dependent", False):
+        raise ValueError(
+            f"the grid solvers need a source q = Q(E) ρ(x); the grid of source.file = '{cfg.source.file}' "
+            "depends on the energy (E_GeV axis)"
+        )
+    return src
+
+
+def cartesian_problem(cfg, grid) -> CartesianProblem:
+    """The 3D problem on the box ``grid`` (:func:`cartesian_grid_for`)."""
+    src = _separable_source(cfg)
     q = _node_source_3d(grid, src)
     B = _node_field_3d(cfg, grid)
     floor = cfg.numerics.field_floor_uG

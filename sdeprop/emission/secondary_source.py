@@ -22,6 +22,8 @@ import numpy as np
 from sdeprop.emission import secondary_pairs
 from sdeprop.emission.matrices import secondary_pair_matrix
 from sdeprop.models.gas3d import GasModel, build_gas_model
+from sdeprop.models.sources import grid_source
+from sdeprop.spectra import Tabulated
 from sdeprop.units import KPC_CM, MYR_S, PROTON_MASS_GEV
 
 SOURCE_SPECIES = ("both", "positron", "electron")
@@ -35,7 +37,8 @@ class SecondarySource:
 
     ``source_per_kpc3_GeV_Myr``: q, shape (spatial..., n_E), at ``lepton_energies_GeV``;
     ``cell_volume_kpc3`` (spatial...); ``hydrogen_nuclei_per_cm3``: the cell-averaged n_H used;
-    ``species``: "both" (e⁺ + e⁻), "positron" or "electron" (then ``positron_fraction`` was applied).
+    ``species``: "both" (e⁺ + e⁻), "positron" or "electron" (then the e⁺ share ``positron_fraction`` was
+    applied; None: the energy-dependent share of ``secondary_pairs.positron_share``).
     """
 
     kind: str
@@ -60,6 +63,17 @@ class SecondarySource:
         if energy.size < 2:
             raise ValueError("the total rate needs at least two lepton energies")
         return float(np.trapezoid(self.rate_per_GeV_Myr * energy, np.log(energy)))
+
+    def node_grid(self) -> tuple[str, list[np.ndarray], np.ndarray]:
+        """(geometry, node axes [kpc], q at the nodes (spatial..., n_E)): the cell centres as the nodes of
+        a tabulated source (``models.sources.grid_source`` with ``energies_GeV``), linear between them."""
+        axes = [0.5 * (e[1:] + e[:-1]) for e in self.spatial_edges_kpc.values()]
+        return self.kind, axes, self.source_per_kpc3_GeV_Myr
+
+    def source(self):
+        """The normalised source p(x | E) of these leptons (``models.sources.EnergyGridSource``)."""
+        geometry, axes, values = self.node_grid()
+        return grid_source(geometry, axes, values, self.lepton_energies_GeV)
 
     @property
     def spatial_pdf(self) -> np.ndarray:
@@ -147,23 +161,16 @@ def secondary_source(
 
     ``proton_spectrum``/``rate_per_Myr``: reweight the tally to them (default: the run's own);
     ``gas``: a gas model name (models/gas3d.py) or GasModel, averaged over each cell;
-    ``species``: "both" = e⁺ + e⁻ (KAB06 do not separate charges); "positron"/"electron" need
-    ``positron_fraction`` = e⁺/(e⁺ + e⁻) of the production, which the caller must take from a
-    charge-resolved calculation.  Physics: module docstring.
+    ``species``: "both" = e⁺ + e⁻ (KAB06 do not separate charges); "positron"/"electron" take the share
+    ``positron_fraction`` = e⁺/(e⁺ + e⁻) of the production: a number, or by default the energy-dependent
+    share of Moskalenko & Strong 1998 (``secondary_pairs.positron_share``).  Physics: module docstring.
     """
     if species not in SOURCE_SPECIES:
         raise ValueError(f"species must be one of {SOURCE_SPECIES}; got {species!r}")
-    share = 1.0
-    if species != "both":
-        if positron_fraction is None:
-            raise ValueError(
-                f"species={species!r} needs positron_fraction (e⁺/(e⁺+e⁻) of the production): the KAB06 "
-                "spectra count e⁺ and e⁻ together"
-            )
+    if positron_fraction is not None:
         fraction = float(positron_fraction)
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"positron_fraction must lie within [0, 1]; got {positron_fraction!r}")
-        share = fraction if species == "positron" else 1.0 - fraction
     if tally not in proton_result.tallies:
         raise KeyError(f"no tally {tally!r} in the result; it has {sorted(proton_result.tallies)}")
     t = proton_result.tallies[tally]
@@ -191,6 +198,9 @@ def secondary_source(
     if density.shape != tuple(len(e) - 1 for e in edges) + (matrix.matrix.shape[1],):
         raise ValueError(f"tally density has shape {density.shape}, not (spatial cells..., energy bins)")
     n_h = cell_average_hydrogen(_gas_model(gas), t.kind, edges, gas_samples)
+    energies = matrix.photon_energies_GeV
+    plus = secondary_pairs.positron_share(energies) if positron_fraction is None else fraction
+    share = {"both": 1.0, "positron": plus, "electron": 1.0 - plus}[species]
     q = share * _MATRIX_TO_SOURCE * n_h[..., None] * matrix.apply(density)
     return SecondarySource(
         kind=t.kind,
@@ -200,5 +210,66 @@ def secondary_source(
         source_per_kpc3_GeV_Myr=q,
         cell_volume_kpc3=np.asarray(t.layout.cell_volume_kpc3(), dtype=float),
         hydrogen_nuclei_per_cm3=n_h,
-        positron_fraction=None if species == "both" else float(positron_fraction),
+        positron_fraction=None if positron_fraction is None else float(positron_fraction),
+    )
+
+
+def _toml_list(values) -> str:
+    return "[" + ", ".join(f"{float(v):.6g}" for v in values) + "]"
+
+
+def write_secondary_source(path, source: SecondarySource, attrs: dict | None = None):
+    """Write q(x, E) as a gridded source file with an energy axis (HDF5, ``io.write_source_grid``: the
+    node values are q at the cell centres; a run normalises each energy's grid to p(x | E)), with the
+    species, the e⁺ share and the rate per GeV as attributes; atomic.  Returns the path."""
+    from sdeprop.io import write_source_grid
+
+    geometry, axes, values = source.node_grid()
+    meta = {
+        "content": "secondary e± source q [kpc^-3 GeV^-1 Myr^-1] at the cell centres",
+        "species": source.species,
+        "positron_fraction": "Moskalenko & Strong 1998 share"
+        if source.positron_fraction is None
+        else source.positron_fraction,
+        "rate_per_GeV_Myr": source.rate_per_GeV_Myr,
+    }
+    meta.update(attrs or {})
+    return write_source_grid(
+        path, geometry, axes, values, energies_GeV=source.lepton_energies_GeV, attrs=meta
+    )
+
+
+def component_table(
+    source: SecondarySource, file: str, name: str, energy_min_GeV: float, energy_max_GeV: float
+):
+    """The ``[[components]]`` TOML table that transports these leptons in a run whose source energies are
+    [energy_min_GeV, energy_max_GeV]: ``file`` (written by :func:`write_secondary_source`) as a gridded
+    source, the spectrum tabulated (Σ q V per GeV at the lepton energies, log-log between them) with its
+    total rate over the run's range.  ValueError if the lepton energies do not cover that range."""
+    energy = source.lepton_energies_GeV
+    if energy[0] > energy_min_GeV * (1 + 1e-9) or energy[-1] < energy_max_GeV * (1 - 1e-9):
+        raise ValueError(
+            f"the lepton energies {energy[0]:.4g}-{energy[-1]:.4g} GeV must cover the run's source range "
+            f"{energy_min_GeV:.4g}-{energy_max_GeV:.4g} GeV"
+        )
+    if source.species == "both":
+        species = '["electron", "positron"]'
+    else:
+        species = f'["{source.species}"]'
+    rate = source.rate_per_GeV_Myr
+    grid = np.geomspace(energy_min_GeV, energy_max_GeV, 2001)
+    total = float(np.trapezoid(Tabulated(energy, rate).dq_dx(grid) * grid, np.log(grid)))
+    return (
+        f"[[components]]\n"
+        f'name = "{name}"\n'
+        f"species = {species}\n"
+        f"[components.source]\n"
+        f'type = "gridded"\n'
+        f'file = "{file}"\n'
+        f"[components.spectrum]   # the production spectrum Σ q V [GeV^-1 Myr^-1] and its rate\n"
+        f'type = "tabulated"\n'
+        f'variable = "kinetic_energy"\n'
+        f"nodes = {_toml_list(energy)}\n"
+        f"values = {_toml_list(rate)}\n"
+        f"rate_per_Myr = {total:.6g}\n"
     )

@@ -515,7 +515,7 @@ class JointFit:
             sub = cfg if s.name == "primary" else self.result.components[s.name].config
             src = build_source(sub, grid=read_source_grid(sub.source))
             base = getattr(src, "base", src)
-            if hasattr(base, "pdf"):
+            if hasattr(base, "pdf") and not getattr(base, "energy_dependent", False):  # one ρ per source
                 rho = float(np.asarray(base.pdf(*[np.array([c]) for c in sun])).ravel()[0])
                 out[s.name] = 10.0 ** p[f"{s.name}.log10_rate_per_Myr"] * rho
         return out

@@ -442,7 +442,7 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
             # --- residence-time estimator (trapezoid): end half of the last step + start half of this one
             if backward:
                 # the adjoint estimator: the source density met along the path (docs/observer.md)
-                rho = source_density(src_kind, src_p, x, y, z, r)
+                rho = source_density(src_kind, src_p, x, y, z, r, ln_e)
                 if shared:
                     n_touched = score_observer_shared(obs_table, rho, w * (half_prev + 0.5 * dt), scratch,
                                                       stamp, touched, n_touched, pid)
@@ -595,7 +595,7 @@ def follow_particles(first, particles, randoms, n_pos, u_pos, physics, numerics,
         if not snapshot and half_prev > 0.0 and status in (AT_TMAX, BELOW_EMIN, MAX_STEPS):
             # the particle is still inside: its last end point keeps the remaining half step
             if backward:
-                rho = source_density(src_kind, src_p, x, y, z, r)
+                rho = source_density(src_kind, src_p, x, y, z, r, ln_e)
                 if shared:
                     n_touched = score_observer_shared(obs_table, rho, w * half_prev, scratch, stamp, touched,
                                                       n_touched, pid)

@@ -51,6 +51,7 @@ SOURCE_SPIRAL_FGK = 6  # SPIRAL_HEAD ... then blur (L, c_lo, c_hi, n) and per ar
 SOURCE_SPIRAL_SC10 = 7  # SPIRAL_HEAD ... then the arm parameters of models.gas3d.spiral_params
 SOURCE_SNR = 8  # (R_cut, H, R_sun, c_Ia, c_CC)
 SOURCE_GRID_XYZ = 9  # (n_x, n_y, n_z, x_lo, x_hi, y_lo, y_hi, z_lo, z_hi, normalisation, values (x-major)...)
+SOURCE_GRID_ENERGY = 10  # (n_E, base kind, block length, ln E nodes..., a GRID_RZ/GRID_XYZ block per node)
 Z_GAUSSIAN = 0
 Z_EXPONENTIAL = 1
 
@@ -267,10 +268,96 @@ def ferriere_cc_vertical(z):
     return FERRIERE_CC_FRACTIONS[0] * math.exp(-u * u) + FERRIERE_CC_FRACTIONS[1] * math.exp(-v * v)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _grid_rz_density(params, o, r, z):
+    """The SOURCE_GRID_RZ density whose parameters start at params[o]."""
+    nr = int(params[o])
+    nz = int(params[o + 1])
+    fr = (r - params[o + 2]) / (params[o + 3] - params[o + 2]) * (nr - 1)
+    fz = (z - params[o + 4]) / (params[o + 5] - params[o + 4]) * (nz - 1)
+    if fr < 0.0 or fr > nr - 1 or fz < 0.0 or fz > nz - 1:
+        return 0.0
+    i = min(int(fr), nr - 2)
+    j = min(int(fz), nz - 2)
+    a = fr - i
+    c = fz - j
+    k0 = o + 7 + i * nz + j
+    k1 = k0 + nz
+    low = (1.0 - c) * params[k0] + c * params[k0 + 1]
+    high = (1.0 - c) * params[k1] + c * params[k1 + 1]
+    return params[o + 6] * ((1.0 - a) * low + a * high)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _grid_xyz_density(params, o, x, y, z):
+    """The SOURCE_GRID_XYZ density whose parameters start at params[o]."""
+    nx = int(params[o])
+    ny = int(params[o + 1])
+    nz = int(params[o + 2])
+    fx = (x - params[o + 3]) / (params[o + 4] - params[o + 3]) * (nx - 1)
+    fy = (y - params[o + 5]) / (params[o + 6] - params[o + 5]) * (ny - 1)
+    fz = (z - params[o + 7]) / (params[o + 8] - params[o + 7]) * (nz - 1)
+    if fx < 0.0 or fx > nx - 1 or fy < 0.0 or fy > ny - 1 or fz < 0.0 or fz > nz - 1:
+        return 0.0
+    i = min(int(fx), nx - 2)
+    j = min(int(fy), ny - 2)
+    k = min(int(fz), nz - 2)
+    a = fx - i
+    b = fy - j
+    c = fz - k
+    value = 0.0
+    for di in range(2):
+        wi = a if di == 1 else 1.0 - a
+        for dj in range(2):
+            wj = b if dj == 1 else 1.0 - b
+            q = o + 10 + ((i + di) * ny + (j + dj)) * nz + k
+            value += wi * wj * ((1.0 - c) * params[q] + c * params[q + 1])
+    return params[o + 9] * value
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def energy_node_weight(params, ln_e):
+    """(k, t) of a SOURCE_GRID_ENERGY density at ln E: the density is (1 − t) p_k + t p_{k+1}, linear in
+    ln E between the nodes and the end node's beyond them."""
+    n = int(params[0])
+    if ln_e <= params[3]:
+        return 0, 0.0
+    if ln_e >= params[2 + n]:
+        return n - 2, 1.0
+    k = 0
+    while k < n - 2 and params[4 + k] <= ln_e:
+        k += 1
+    return k, (ln_e - params[3 + k]) / (params[4 + k] - params[3 + k])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _grid_block_density(params, o, base, x, y, z, r):
+    if base == SOURCE_GRID_RZ:
+        return _grid_rz_density(params, o, r, z)
+    return _grid_xyz_density(params, o, x, y, z)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _grid_energy_density(params, x, y, z, r, ln_e):
+    """SOURCE_GRID_ENERGY: (n_E, base kind, block length, ln E nodes..., one base-grid block per node)."""
+    n = int(params[0])
+    base = int(params[1])
+    size = int(params[2])
+    k, t = energy_node_weight(params, ln_e)
+    o = 3 + n + k * size
+    out = 0.0
+    if t < 1.0:
+        out += (1.0 - t) * _grid_block_density(params, o, base, x, y, z, r)
+    if t > 0.0:
+        out += t * _grid_block_density(params, o + size, base, x, y, z, r)
+    return out
+
+
 @njit(cache=True, error_model="numpy")
-def source_density(kind, params, x, y, z, r):
-    """Normalised source density [kpc⁻³] at (x, y, z), r = sqrt(x² + y²): the ``pdf`` of the source classes
-    below, for the kernel."""
+def source_density(kind, params, x, y, z, r, ln_e=0.0):
+    """Normalised source density [kpc⁻³] at (x, y, z), r = sqrt(x² + y²), for a particle of kinetic energy
+    exp(ln_e) GeV (only SOURCE_GRID_ENERGY depends on it): the ``pdf`` of the source classes below, for
+    the kernel."""
     if kind == SOURCE_DISK:
         if r >= params[0]:
             return 0.0
@@ -288,21 +375,7 @@ def source_density(kind, params, x, y, z, r):
         s = params[3]
         return params[4] * math.exp(-0.5 * (dx * dx + dy * dy + dz * dz) / (s * s))
     if kind == SOURCE_GRID_RZ:
-        nr = int(params[0])
-        nz = int(params[1])
-        fr = (r - params[2]) / (params[3] - params[2]) * (nr - 1)
-        fz = (z - params[4]) / (params[5] - params[4]) * (nz - 1)
-        if fr < 0.0 or fr > nr - 1 or fz < 0.0 or fz > nz - 1:
-            return 0.0
-        i = min(int(fr), nr - 2)
-        j = min(int(fz), nz - 2)
-        a = fr - i
-        c = fz - j
-        k0 = 7 + i * nz + j
-        k1 = k0 + nz
-        low = (1.0 - c) * params[k0] + c * params[k0 + 1]
-        high = (1.0 - c) * params[k1] + c * params[k1 + 1]
-        return params[6] * ((1.0 - a) * low + a * high)
+        return _grid_rz_density(params, 0, r, z)
     if kind == SOURCE_SPIRAL_FGK:
         base = _spiral_radial_vertical(params, r, z)
         if base == 0.0:
@@ -324,44 +397,27 @@ def source_density(kind, params, x, y, z, r):
             out += params[4] * ferriere_cc_radial(r, rs) * ferriere_cc_vertical(z)
         return out
     if kind == SOURCE_GRID_XYZ:
-        nx = int(params[0])
-        ny = int(params[1])
-        nz = int(params[2])
-        fx = (x - params[3]) / (params[4] - params[3]) * (nx - 1)
-        fy = (y - params[5]) / (params[6] - params[5]) * (ny - 1)
-        fz = (z - params[7]) / (params[8] - params[7]) * (nz - 1)
-        if fx < 0.0 or fx > nx - 1 or fy < 0.0 or fy > ny - 1 or fz < 0.0 or fz > nz - 1:
-            return 0.0
-        i = min(int(fx), nx - 2)
-        j = min(int(fy), ny - 2)
-        k = min(int(fz), nz - 2)
-        a = fx - i
-        b = fy - j
-        c = fz - k
-        value = 0.0
-        for di in range(2):
-            wi = a if di == 1 else 1.0 - a
-            for dj in range(2):
-                wj = b if dj == 1 else 1.0 - b
-                q = 10 + ((i + di) * ny + (j + dj)) * nz + k
-                value += wi * wj * ((1.0 - c) * params[q] + c * params[q + 1])
-        return params[9] * value
+        return _grid_xyz_density(params, 0, x, y, z)
+    if kind == SOURCE_GRID_ENERGY:
+        return _grid_energy_density(params, x, y, z, r, ln_e)
     return 0.0
 
 
 @njit(cache=True, error_model="numpy")
-def source_density_array(kind, params, x, y, z):
-    """``source_density`` at every point of the flat arrays x, y, z [kpc]."""
+def source_density_array(kind, params, x, y, z, ln_e):
+    """``source_density`` at every point of the flat arrays x, y, z [kpc] and ln E (E in GeV)."""
     out = np.empty(x.size)
     for n in range(x.size):
-        out[n] = source_density(kind, params, x[n], y[n], z[n], math.sqrt(x[n] * x[n] + y[n] * y[n]))
+        r = math.sqrt(x[n] * x[n] + y[n] * y[n])
+        out[n] = source_density(kind, params, x[n], y[n], z[n], r, ln_e[n])
     return out
 
 
-def _kernel_pdf(kind, params, x, y, z):
-    """The kernel's density at numpy points of any (broadcast) shape."""
-    x, y, z = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, y, z)))
-    flat = (np.ascontiguousarray(a).ravel() for a in (x, y, z))
+def _kernel_pdf(kind, params, x, y, z, energy_GeV=1.0):
+    """The kernel's density at numpy points of any (broadcast) shape (and kinetic energies [GeV])."""
+    arrays = (np.asarray(a, dtype=float) for a in (x, y, z, np.log(energy_GeV)))
+    x, y, z, ln_e = np.broadcast_arrays(*arrays)
+    flat = (np.ascontiguousarray(a).ravel() for a in (x, y, z, ln_e))
     return source_density_array(kind, params, *flat).reshape(x.shape)
 
 
@@ -672,12 +728,97 @@ def _check_values(v):
         raise ValueError(f"the density has {int((v < 0).sum())} negative value(s), the first at index {idx}")
 
 
+class EnergyGridSource:
+    """A tabulated density that depends on the particle's energy: normalised grids p_k(x) (all of one
+    geometry, ``TabulatedRZSource`` or ``TabulatedXYZSource``) at kinetic energies E_k, and between two nodes
+    the mixture p(x | E) = (1 − t) p_k(x) + t p_{k+1}(x), t linear in ln E (the end node's grid beyond
+    them), which is normalised at every E.  The source of a spectrum that differs from place to place
+    (secondaries from a proton sea whose spectrum varies through the Galaxy): q(x, E) = Q(E) p(x | E), with
+    Q(E) the injection spectrum.  Forward particles draw their energy first and then their position from
+    p(· | E) (``sample_positions_at``); the backward estimator meets p(x | E_s) at the path's energy."""
+
+    energy_dependent = True
+
+    def __init__(self, grids, energies_GeV):
+        energies = np.asarray(energies_GeV, dtype=float)
+        if energies.ndim != 1 or energies.size < 2 or np.any(energies <= 0) or np.any(np.diff(energies) <= 0):
+            raise ValueError(
+                f"E_GeV must hold at least two positive, increasing kinetic energies; got {energies_GeV!r}"
+            )
+        if len(grids) != energies.size:
+            raise ValueError(f"{len(grids)} grids for {energies.size} energies")
+        kinds = {type(g) for g in grids}
+        if len(kinds) != 1 or not kinds <= {TabulatedRZSource, TabulatedXYZSource}:
+            raise ValueError("the grids must all be cylindrical or all cartesian")
+        axes = [(g.R, g.z) if isinstance(g, TabulatedRZSource) else (g.x, g.y, g.z) for g in grids]
+        if any(not all(np.array_equal(a, b) for a, b in zip(ax, axes[0])) for ax in axes):
+            raise ValueError("the grids of all energies must share their axes")
+        blocks = [g.density_params() for g in grids]
+        self.grids, self.energies_GeV = list(grids), energies
+        self.axisymmetric = grids[0].axisymmetric
+        self._base_kind = blocks[0][0]
+        self._blocks = [b[1] for b in blocks]
+
+    def density_params(self):
+        """(kind, parameters) of this density for the kernel (``source_density``)."""
+        head = [self.energies_GeV.size, self._base_kind, self._blocks[0].size]
+        return SOURCE_GRID_ENERGY, np.concatenate([head, np.log(self.energies_GeV), *self._blocks])
+
+    def pdf(self, x, y, z, energy_GeV):
+        """Normalised density [kpc⁻³] at the points for particles of kinetic energy ``energy_GeV``."""
+        return _kernel_pdf(*self.density_params(), x, y, z, energy_GeV)
+
+    def check_inside_halo(self, halo_height_kpc, radius_max_kpc):
+        for g in self.grids:
+            g.check_inside_halo(halo_height_kpc, radius_max_kpc)
+
+    def node_choice(self, rng, energies_GeV):
+        """The grid each particle of kinetic energy ``energies_GeV`` draws from: node k + 1 with probability
+        t, else k, which draws exactly from the mixture p(· | E)."""
+        params = self.density_params()[1]
+        ln_e = np.log(np.asarray(energies_GeV, dtype=float))
+        kt = np.array([energy_node_weight(params, v) for v in ln_e]).reshape(-1, 2)
+        return kt[:, 0].astype(int) + (rng.random(ln_e.size) < kt[:, 1])
+
+    def sample_positions_at(self, rng, energies_GeV):
+        """Positions [kpc] of particles with the given kinetic energies, drawn from p(· | E)."""
+        node = self.node_choice(rng, energies_GeV)
+        out = np.empty((node.size, 3))
+        for k in np.unique(node):
+            pick = np.flatnonzero(node == k)
+            out[pick] = np.column_stack(self.grids[k].sample_positions(rng, pick.size))
+        return out[:, 0], out[:, 1], out[:, 2]
+
+    def sample_positions(self, rng, n):
+        raise ValueError(
+            "this source's density depends on the particle energy: draw positions with "
+            "sample_positions_at(rng, energies_GeV)"
+        )
+
+
 GRID_GEOMETRIES = ("cartesian", "cylindrical")
 
 
-def grid_source(geometry, axes, values):
+def grid_source(geometry, axes, values, energies_GeV=None):
     """A tabulated source: ``geometry`` "cartesian" (axes x, y, z [kpc], values of shape (n_x, n_y, n_z)) or
-    "cylindrical" (axes R, z [kpc], values (n_R, n_z), axisymmetric).  ValueError names the problem."""
+    "cylindrical" (axes R, z [kpc], values (n_R, n_z), axisymmetric).  With ``energies_GeV`` (kinetic, ≥ 2,
+    increasing) the values carry a last axis over them and the source is an :class:`EnergyGridSource`, each
+    energy's grid normalised on its own.  ValueError names the problem."""
+    if energies_GeV is not None:
+        energies = np.asarray(energies_GeV, dtype=float)
+        v = np.asarray(values, dtype=float)
+        if energies.ndim != 1 or v.shape[-1:] != energies.shape:
+            raise ValueError(
+                f"the density has shape {v.shape}: with an energy axis its last axis must have the "
+                f"{energies.size} nodes of E_GeV"
+            )
+        grids = []
+        for k, e in enumerate(energies):
+            try:
+                grids.append(grid_source(geometry, axes, v[..., k]))
+            except ValueError as exc:
+                raise ValueError(f"at E_GeV[{k}] = {e:.4g}: {exc}") from None
+        return EnergyGridSource(grids, energies)
     if geometry == "cartesian":
         if len(axes) != 3:
             raise ValueError(f"a cartesian grid needs three axes (x, y, z), got {len(axes)}")
@@ -1217,19 +1358,30 @@ class ObserverBiasedSource:
         """The density of the source itself (the bias only changes where forward particles start)."""
         return self.base.density_params()
 
+    @property
+    def energy_dependent(self):
+        return getattr(self.base, "energy_dependent", False)
+
     def sample_positions(self, rng, n):
         return self.sample_weighted(rng, n)[:3]
 
-    def sample_weighted(self, rng, n):
-        """Positions (kpc) and weights of n particles."""
+    def sample_weighted(self, rng, n, energies_GeV=None):
+        """Positions (kpc) and weights of n particles (of kinetic energies ``energies_GeV``, needed when the
+        source's density depends on the energy)."""
         local = rng.random(n) < self.fraction
-        x, y, z = (np.asarray(a, dtype=float).copy() for a in self.base.sample_positions(rng, n))
+        if self.energy_dependent:
+            if energies_GeV is None:
+                raise ValueError("this source's density depends on the energy: give energies_GeV")
+            drawn = self.base.sample_positions_at(rng, energies_GeV)
+        else:
+            drawn = self.base.sample_positions(rng, n)
+        x, y, z = (np.asarray(a, dtype=float).copy() for a in drawn)
         todo = np.flatnonzero(local)
         while todo.size:  # the part of the ball outside the halo has f = 0: redraw (g is renormalised below)
             p, ok = self._ball_points(rng, todo.size)
             x[todo[ok]], y[todo[ok]], z[todo[ok]] = p[ok, 0], p[ok, 1], p[ok, 2]
             todo = todo[~ok]
-        f = self.base.pdf(x, y, z)
+        f = self.base.pdf(x, y, z, energies_GeV) if self.energy_dependent else self.base.pdf(x, y, z)
         g = self._ball_pdf(x, y, z) / self._inside_fraction
         w = f / ((1.0 - self.fraction) * f + self.fraction * g)
         return x, y, z, w
@@ -1261,7 +1413,7 @@ def build_source(cfg, grid=None):
                 "source.type = 'gridded' needs the arrays of source.file: build_source(cfg, "
                 "grid=sdeprop.io.read_source_grid(cfg.source))"
             )
-        base = grid_source(grid["geometry"], grid["axes"], grid["values"])
+        base = grid_source(grid["geometry"], grid["axes"], grid["values"], grid.get("energies_GeV"))
         base.check_inside_halo(H, cfg.galaxy.radius_max_kpc)
     else:
         raise ValueError(f"unknown source type {s.type!r}")
