@@ -213,8 +213,8 @@ def proton_run(tmp_path_factory):
         "source": {"type": "point", "position_kpc": [-8.3, 0.0, 0.0]},
         "spectrum": {"type": "power_law", "index": 2.3, "variable": "kinetic_energy"},
         "tally": [
-            {"name": "map", "type": "cylindrical", "R_bins": 6, "z_bins": 4, "energy_bins": 4},
-            {"name": "sun", "type": "sphere", "radius_kpc": 1.0, "energy_bins": 4},
+            {"name": "map", "type": "cylindrical", "R_bins": 6, "z_bins": 4, "energy_bins": 8},
+            {"name": "sun", "type": "sphere", "radius_kpc": 1.0, "energy_bins": 8},
         ],
     }  # fmt: skip
     result = sdeprop.run(cfg)
@@ -253,7 +253,7 @@ def test_reweighting_shifts_the_index_by_the_index_change(proton_run):
     result, _ = proton_run
     base = spectral_index(result, (10, 1000), tally="sun")
     steeper = spectral_index(result, (10, 1000), tally="sun", spectrum=PowerLaw(2.7, "kinetic_energy"))
-    assert steeper.alpha - base.alpha == pytest.approx(0.4, abs=0.01)
+    assert steeper.alpha - base.alpha == pytest.approx(0.4, abs=0.003)  # measured 0.3994
     assert "index=2.7" in steeper.source
 
 
