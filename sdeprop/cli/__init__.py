@@ -35,6 +35,7 @@ VERBS = (
     "field",
     "losses",
     "crosscheck",
+    "slope",
 )
 """The verbs, in the order ``sdeprop --help`` lists them; each is the module ``sdeprop.cli.<verb>``."""
 

@@ -1,9 +1,9 @@
 """Every figure of the package, one module per subject: a result's density map and spectrum
 (:mod:`.result`), a magnetic-field model (:mod:`.field`), the energy losses at a point
 (:mod:`.losses`), an SDE-against-grid crosscheck (:mod:`.crosscheck`), a spectral fit
-(:mod:`.fitting`) and sky maps (:mod:`.skymap`).  Each function writes a PNG and returns its path;
-none selects a matplotlib backend (the ``sdeprop`` command selects Agg; a script or notebook keeps
-its own)."""
+(:mod:`.fitting`), sky maps (:mod:`.skymap`) and a local spectral index (:mod:`.slopes`).  Each
+function writes a PNG and returns its path; none selects a matplotlib backend (the ``sdeprop``
+command selects Agg; a script or notebook keeps its own)."""
 
 from .crosscheck import plot_crosscheck
 from .field import plot_field_maps
@@ -11,6 +11,7 @@ from .fitting import plot_fit
 from .losses import plot_losses
 from .result import plot_result
 from .skymap import plot_ratio, plot_region_spectra, plot_sky
+from .slopes import plot_spectral_index
 
 __all__ = [
     "plot_crosscheck",
@@ -21,4 +22,5 @@ __all__ = [
     "plot_ratio",
     "plot_region_spectra",
     "plot_sky",
+    "plot_spectral_index",
 ]
