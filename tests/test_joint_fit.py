@@ -272,3 +272,29 @@ def test_cli_joint_fit(protons, capsys):
         == 0
     )
     assert "grid scan over primary.index" in capsys.readouterr().out
+
+
+def test_free_rates_start_beside_a_fixed_rate_component(tmp_path):
+    """A component with a fixed rate (as secondaries) that dominates the model at the start must not hide
+    the free source's scale: the free rate, configured 27 decades below the truth, starts from the data
+    less the fixed part and the fit recovers it (the fixed part alone would swamp it in double precision)."""
+    cfg = proton_config(seed=5)
+    cfg["observer"]["paths_per_energy"] = 500
+    cfg["components"] = [
+        {
+            "name": "fixed",
+            "species": ["proton"],
+            "spectrum": {"type": "power_law", "index": 2.9, "variable": "rigidity", "rate_per_Myr": 1.0e27},
+        }
+    ]
+    result = sdeprop.run(cfg, output=tmp_path / "two.h5")
+    a, _ = proton_tables()
+    fix = {"fixed.log10_rate_per_Myr": 27.0, "phi_A": 0.5}
+    truth = {"primary.index": 2.5, "primary.log10_rate_per_Myr": 27.3, **fix}
+    fit_setup = JointFit(result, [a], spectrum="power_law", fix=fix, model_error=False)
+    value = fit_setup.model(truth)[0][0]
+    table = with_values(a, value, REL["A"])
+    fit = joint_fit(result, [table], spectrum="power_law", fix=fix, model_error=False)
+    assert fit.valid
+    for k in ("primary.index", "primary.log10_rate_per_Myr"):
+        assert abs(fit.parameters[k] - truth[k]) < 1e-3 + 0.01 * fit.errors[k], (k, fit.parameters[k])

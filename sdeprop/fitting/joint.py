@@ -433,22 +433,38 @@ class JointFit:
         return self._result(m, want)
 
     def _start_rates(self):
-        """Each source's log10 rate started at the value that matches the data in the mean (the model is
-        linear in the rates): a common scale for all sources from a weighted least-squares fit."""
-        model, _ = self.model(self.start)
+        """Each free source's log10 rate started at the value that matches the data in the mean (the model is
+        linear in the rates): a common scale for the free-rate sources from a weighted least-squares fit of
+        the data less the fixed-rate sources' part."""
+        free = [
+            f"{s.name}.log10_rate_per_Myr"
+            for s in self.sources
+            if f"{s.name}.log10_rate_per_Myr" not in self.fixed
+            and f"{s.name}.log10_rate_per_Myr" not in self.shared
+        ]
+        if not free:
+            return
+        rates = [f"{s.name}.log10_rate_per_Myr" for s in self.sources]
+        parts = []
+        for lower in (
+            [k for k in rates if k not in free],
+            free,
+        ):  # each part alone: the other 300 decades down
+            p = dict(self.start)
+            for k in lower:
+                p[k] = self.start[self.shared.get(k, k)] - 300.0
+            parts.append(self.model(p)[0])
         num = den = 0.0
-        for t, i, mv in zip(self.terms, self.points, model):
+        for t, i, m_free, mf in zip(self.terms, self.points, *parts):
             if t.data.observable == "positron_fraction":
                 continue  # a ratio does not scale with the rates
             w = 1.0 / t.data.error[i] ** 2
-            num += float(np.sum(w * t.data.value[i] * mv))
-            den += float(np.sum(w * mv * mv))
+            num += float(np.sum(w * (t.data.value[i] - mf) * m_free))
+            den += float(np.sum(w * m_free * m_free))
         if den > 0 and num > 0:
             shift = math.log10(num / den)
-            for s in self.sources:
-                k = f"{s.name}.log10_rate_per_Myr"
-                if k not in self.fixed and k not in self.shared:
-                    self.start[k] += shift
+            for k in free:
+                self.start[k] += shift
 
     def _result(self, m, minos_names) -> JointFitResult:
         values = dict(zip(self._order, m.values))
