@@ -133,6 +133,8 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 #: a slip (and far larger ones, ~1e154 μG, would overflow |B|² in the kernel's frame)
 FIELD_STRENGTH_MAX_UG = 1.0e6
 FieldStrength = Annotated[float, Field(gt=0, le=FIELD_STRENGTH_MAX_UG)]
+#: a field component of either sign [μG]
+FieldComponent = Annotated[float, Field(ge=-FIELD_STRENGTH_MAX_UG, le=FIELD_STRENGTH_MAX_UG)]
 
 
 # ----------------------------------------------------------------------------- run
@@ -291,6 +293,27 @@ class CerriToyField(_FieldModel):
     )
 
 
+class CylindricalUniformField(_FieldModel):
+    model: Literal["cylindrical_uniform"] = "cylindrical_uniform"
+    B_R_uG: FieldComponent = Field(0.0, description="Radial component B_R, the same at every point [μG].")
+    B_phi_uG: FieldComponent = Field(
+        0.0, description="Azimuthal component B_φ, the same at every point [μG]."
+    )
+    B_z_uG: FieldComponent = Field(1.0, description="Vertical component B_z away from the peak [μG].")
+    B_z_peak_uG: FieldComponent = Field(
+        0.0,
+        description="Peak added to B_z: B_z + B_z_peak exp(−(R² + z²)/L²) (Cerri et al. 2017 app. B, "
+        "case P3) [μG].",
+    )
+    peak_scale_kpc: PositiveFloat = Field(1.0, description="Scale L of the B_z peak [kpc].")
+
+    @model_validator(mode="after")
+    def _not_zero(self):
+        if self.B_R_uG == self.B_phi_uG == self.B_z_uG == self.B_z_peak_uG == 0.0:
+            raise ValueError("field model 'cylindrical_uniform': every component is zero")
+        return self
+
+
 class GridField(_FieldModel):
     model: Literal["grid"] = "grid"
     file: str = Field(
@@ -355,6 +378,7 @@ class Cerri17Field(_GalacticField):
 ComponentField = Annotated[
     UniformField
     | CerriToyField
+    | CylindricalUniformField
     | GridField
     | Jf12Field
     | Jf12SolenoidalField
@@ -383,6 +407,7 @@ class SumField(_FieldModel):
 FieldSection = Annotated[
     UniformField
     | CerriToyField
+    | CylindricalUniformField
     | GridField
     | Jf12Field
     | Jf12SolenoidalField
@@ -2205,6 +2230,7 @@ _SECTIONS = [
     ("galaxy", GalaxySection),
     ("field (model = 'uniform')", UniformField),
     ("field (model = 'cerri_toy')", CerriToyField),
+    ("field (model = 'cylindrical_uniform')", CylindricalUniformField),
     ("field (model = 'grid')", GridField),
     ("field (model = 'jf12')", Jf12Field),
     ("field (model = 'jf12_solenoidal')", Jf12SolenoidalField),

@@ -2,9 +2,16 @@
 
 import numpy as np
 import pytest
-from fieldcheck import central_difference_jacobian
+from fieldcheck import central_difference_jacobian, fd_tolerance
 
-from sdeprop.config import CerriToyField, ConfigError, GridField, UniformField, load_config
+from sdeprop.config import (
+    CerriToyField,
+    ConfigError,
+    CylindricalUniformField,
+    GridField,
+    UniformField,
+    load_config,
+)
 from sdeprop.io import read_field_grid
 from sdeprop.models.field import evaluate_field
 
@@ -32,6 +39,56 @@ def test_uniform_field():
     B, J = evaluate_field(UniformField(direction=[1, 0, 1], strength_uG=2.0), [1.0, 2.0, 3.0])
     np.testing.assert_allclose(B[0], [np.sqrt(2), 0, np.sqrt(2)], rtol=1e-14)
     assert np.all(J == 0)
+
+
+CYL = dict(B_R_uG=1.3, B_phi_uG=-2.0, B_z_uG=0.7, B_z_peak_uG=5.0, peak_scale_kpc=2.0)
+
+
+@pytest.mark.parametrize("point", [(1.0, 2.0, -0.5), (-3.0, 0.2, 1.0), (0.01, -0.02, 0.3), (-8.3, 0.0, 0.1)])
+def test_cylindrical_uniform_field_and_jacobian(point):
+    """B = B_R R̂ + B_φ φ̂ + (B_z + B_peak e^{−(R² + z²)/L²}) ẑ; J against central differences (fieldcheck:
+    truncation from steps h and 2h plus rounding ~ε|B|/h, which grows as 1/R² near the axis)."""
+    cfg = CylindricalUniformField(**CYL)
+    p = np.array(point)
+    B, J = evaluate_field(cfg, p)
+    R = np.hypot(p[0], p[1])
+    R_hat, phi_hat = np.array([p[0], p[1], 0.0]) / R, np.array([-p[1], p[0], 0.0]) / R
+    bz = 0.7 + 5.0 * np.exp(-(R * R + p[2] ** 2) / 4.0)
+    np.testing.assert_allclose(B[0], 1.3 * R_hat - 2.0 * phi_hat + [0, 0, bz], rtol=1e-13, atol=1e-14)
+    h = 1e-3 * R  # well inside R (the Jacobian varies on the scale R)
+    f = lambda q: evaluate_field(cfg, q)[0][0]  # noqa: E731
+    J1, J2 = central_difference_jacobian(f, p, h), central_difference_jacobian(f, p, 2 * h)
+    np.testing.assert_allclose(J[0], J1, rtol=0, atol=fd_tolerance(J[0], B[0], J1, J2))
+    # ∇·B = B_R/R + ∂_z B_z (trace of J)
+    assert np.trace(J[0]) == pytest.approx(1.3 / R - 2 * p[2] * (bz - 0.7) / 4.0, rel=1e-12)
+
+
+def test_cylindrical_uniform_on_and_near_the_axis():
+    """R̂, φ̂ are undefined on the axis: there (R < 1e-12 kpc) the horizontal part is zero, its azimuthal
+    mean; just off it B keeps its components and J ∝ 1/R stays finite; nothing is NaN."""
+    cfg = CylindricalUniformField(**CYL)
+    B, J = evaluate_field(cfg, [[0.0, 0.0, 0.5], [1e-13, 0.0, 0.0], [1e-9, 0.0, 0.0], [0.0, 1e-11, -0.2]])
+    assert np.all(np.isfinite(B)) and np.all(np.isfinite(J))
+    np.testing.assert_allclose(B[0, :2], 0.0, atol=0)
+    np.testing.assert_allclose(B[1, :2], 0.0, atol=0)
+    np.testing.assert_allclose(B[2, :2], [1.3, -2.0], rtol=1e-12)  # R̂ = x̂, φ̂ = ŷ
+    np.testing.assert_allclose(B[3, :2], [2.0, 1.3], rtol=1e-12)  # R̂ = ŷ, φ̂ = −x̂
+    assert np.trace(J[2]) == pytest.approx(1.3 / 1e-9, rel=1e-9)  # ∇·B ≈ B_R/R
+    with pytest.raises(ConfigError, match="every component is zero"):
+        load_config({"field": {"model": "cylindrical_uniform", "B_z_uG": 0.0}})
+
+
+def test_cylindrical_uniform_special_cases():
+    """B_R = B_φ = 0 is the uniform vertical field; B_φ alone is tangent to circles of strength |B_φ|."""
+    pts = np.array([[1.0, 2.0, -0.5], [-4.0, 0.5, 1.0]])
+    B1, J1 = evaluate_field(CylindricalUniformField(B_z_uG=2.0), pts)
+    B2, J2 = evaluate_field(UniformField(direction=[0, 0, 1], strength_uG=2.0), pts)
+    np.testing.assert_allclose(B1, B2, rtol=1e-15)
+    assert np.all(J1 == 0) and np.all(J2 == 0)
+    B, _ = evaluate_field(CylindricalUniformField(B_phi_uG=3.0, B_z_uG=0.0, B_z_peak_uG=1.0), pts)
+    R = np.hypot(pts[:, 0], pts[:, 1])
+    np.testing.assert_allclose(np.hypot(B[:, 0], B[:, 1]), 3.0, rtol=1e-14)
+    np.testing.assert_allclose(B[:, 0] * pts[:, 0] + B[:, 1] * pts[:, 1], 0.0, atol=1e-14 * R.max())
 
 
 def _write_grid(path, func, n=(9, 8, 7)):

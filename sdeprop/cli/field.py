@@ -6,11 +6,11 @@ import numpy as np
 
 from . import args as common
 
-MODELS = "uniform, cerri_toy, jf12, jf12_solenoidal, uf23, pt11, cerri17"
+MODELS = "uniform, cerri_toy, cylindrical_uniform, jf12, jf12_solenoidal, uf23, pt11, cerri17"
 
 SET_HELP = (
-    "change a key of the [field] table, value as TOML (repeatable): cerri_toy and uniform take "
-    "their keys directly (--set field.B0_phi_uG=5, --set field.strength_uG=2); jf12, "
+    "change a key of the [field] table, value as TOML (repeatable): cerri_toy, cylindrical_uniform and "
+    "uniform take their keys directly (--set field.B0_phi_uG=5, --set field.strength_uG=2); jf12, "
     "jf12_solenoidal, uf23, pt11 and cerri17 take the names of their parameter tables under "
     "overrides (--set field.overrides.r_X=3); --set field.scale=2 scales any model"
 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import load_config
-from ..gridsolver.axisymmetric import AxisymmetricGrid
+from ..gridsolver.axisymmetric import AXIS_SAMPLE_FRACTION, AxisymmetricGrid
 from ..gridsolver.cartesian import CartesianGrid, cylinder_dirichlet
 from ..io import read_field_grid, read_source_grid
 from ..models.advection import has_wind
@@ -232,8 +232,10 @@ def _cell_source(grid, source, n_sub=6):
 
 
 def _vertex_field(cfg, grid):
-    """(B_R, B_φ, B_z) [μG] on the cell corners at φ = 0, from the model or the engine's precomputed grid."""
+    """(B_R, B_φ, B_z) [μG] on the cell corners at φ = 0, from the model or the engine's precomputed grid;
+    the corners on the axis at R = AXIS_SAMPLE_FRACTION h_R, as ``tensor_from_config``."""
     R, z = grid.nodes_mesh()
+    R = np.where(R == 0.0, AXIS_SAMPLE_FRACTION * grid.dR_kpc, R)
     spacing = cfg.numerics.field_grid_spacing_kpc  # the engine's precomputed field, if it uses one
     box = (cfg.galaxy.radius_max_kpc, cfg.galaxy.radius_max_kpc, cfg.galaxy.halo_height_kpc)
     B, _ = evaluate_field(

@@ -421,12 +421,17 @@ def tensor_from_field(
     return dperp + dd * bR * bR, dd * bR * bz, dperp + dd * bz * bz
 
 
+#: where ``tensor_from_config`` samples the field for the vertices on the axis, in units of h_R
+AXIS_SAMPLE_FRACTION = 1e-6
+
+
 def tensor_from_config(cfg, species: str, kinetic_GeV: float, grid: AxisymmetricGrid, phi_rad: float = 0.0):
     """The tensor [kpc²/Myr] for ``solve_axisymmetric`` from sdeprop's configuration: B from
     ``sdeprop.models.field.evaluate_field(cfg.field, …)`` sampled on the vertices at azimuth phi_rad
     (default y = 0, x = R), projected on R̂ and ẑ; D∥, D⊥ from
     ``sdeprop.models.diffusion.diffusion_at(cfg.diffusion, species, kinetic_GeV)``; the field
-    floor from cfg.numerics.field_floor_uG (as the SDE kernel; docs/physics.md §1.6).
+    floor from cfg.numerics.field_floor_uG (as the SDE kernel; docs/physics.md §1.6).  The vertices on
+    the axis take the field at R = AXIS_SAMPLE_FRACTION h_R (the limit R → 0⁺ along phi_rad).
 
     Uniform D (diffusion.spatial = 'uniform'): vertex arrays (D_RR, D_Rz, D_zz).  Otherwise a
     :class:`StaggeredTensor` with D∥ f∥ and D⊥ f⊥, the factors of ``[diffusion] spatial`` taken on
@@ -434,7 +439,11 @@ def tensor_from_config(cfg, species: str, kinetic_GeV: float, grid: Axisymmetric
     cfg = load_config(cfg)
     R, z = grid.nodes_mesh()
     c, s = np.cos(phi_rad), np.sin(phi_rad)
-    pts = np.column_stack([(R * c).ravel(), (R * s).ravel(), z.ravel()])
+    # the axis vertices are sampled a hair off the axis, along phi_rad: the limit R → 0⁺ of B_R, B_φ, B_z,
+    # which a field of constant cylindrical components (cylindrical_uniform) has although its Cartesian
+    # form is undefined on the axis; for a field smooth there this moves them by O(1e-6 h_R |∇B|)
+    Rs = np.where(R == 0.0, AXIS_SAMPLE_FRACTION * grid.dR_kpc, R)
+    pts = np.column_stack([(Rs * c).ravel(), (Rs * s).ravel(), z.ravel()])
     B, _ = evaluate_field(cfg.field, pts, grid_file=read_field_grid(cfg.field))
     BR = B[:, 0] * c + B[:, 1] * s
     Bp = -B[:, 0] * s + B[:, 1] * c

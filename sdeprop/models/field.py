@@ -42,6 +42,11 @@ FIELD_UF23 = 5
 FIELD_PT11 = 6
 FIELD_CERRI17 = 7
 FIELD_SUM = 8
+FIELD_CYLINDRICAL_UNIFORM = 9
+
+#: below this distance from the z axis [kpc] the cylindrical_uniform model drops its R̂ and φ̂ parts
+#: (their directions are undefined on the axis; just above it the Jacobian is ~1e12 |B|/kpc, still finite)
+CYL_AXIS_KPC = 1e-12
 
 EMPTY_GRID = np.zeros((1, 1, 1, 12))
 
@@ -105,6 +110,42 @@ def _cerri_toy(p, x, y, r):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _cylindrical_uniform(p, x, y, z, r):
+    """Field of constant cylindrical components (the fields of Cerri et al. 2017, JCAP 10, 019, app. B):
+    B = B_R R̂ + B_φ φ̂ + [B_z + B_peak exp(−(R² + z²)/L²)] ẑ.
+
+    p = (B_R, B_φ, B_z, B_peak, 1/L²).  Cartesian B_x = (B_R x − B_φ y)/R, B_y = (B_R y + B_φ x)/R, so
+    ∂_x B_x = y B_y/R², ∂_y B_x = −x B_y/R², ∂_x B_y = −y B_x/R², ∂_y B_y = x B_x/R² (∇·B = B_R/R),
+    ∂_i B_z = −2 x_i B_peak e/L².  On the axis (R < CYL_AXIS_KPC) R̂ and φ̂ are undefined and the
+    horizontal part is set to zero, its mean over the azimuth (docs/fields.md).
+    """
+    bump = p[3] * math.exp(-(r * r + z * z) * p[4])
+    g = -2.0 * bump * p[4]
+    bz = p[2] + bump
+    if r < CYL_AXIS_KPC:
+        return (0.0, 0.0, bz, 0.0, 0.0, g * x, 0.0, 0.0, g * y, 0.0, 0.0, g * z)
+    inv_r = 1.0 / r
+    bx = (p[0] * x - p[1] * y) * inv_r
+    by = (p[0] * y + p[1] * x) * inv_r
+    inv_r2 = inv_r * inv_r
+    # J[i][j] = dB_j/dx_i, flattened row-major
+    return (
+        bx,
+        by,
+        bz,
+        y * by * inv_r2,
+        -y * bx * inv_r2,
+        g * x,
+        -x * by * inv_r2,
+        x * bx * inv_r2,
+        g * y,
+        0.0,
+        0.0,
+        g * z,
+    )
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _tri(grid, ix, iy, iz, tx, ty, tz, c):
     """Trilinear interpolation of component c inside cell (ix, iy, iz) at fractions (tx, ty, tz)."""
     c00 = grid[ix, iy, iz, c] * (1 - tx) + grid[ix + 1, iy, iz, c] * tx
@@ -160,6 +201,8 @@ def _single(kind, p, grid, x, y, z, r):
         return _cerri_toy(p, x, y, r)
     elif kind == FIELD_GRID:
         return _grid(p, grid, x, y, z)
+    elif kind == FIELD_CYLINDRICAL_UNIFORM:
+        return _cylindrical_uniform(p, x, y, z, r)
     elif kind == FIELD_JF12:
         return jf12_field(p, x, y, z, r)
     elif kind == FIELD_JF12_SOLENOIDAL:
@@ -257,6 +300,9 @@ def _component(cfg, grid_file):
         return FIELD_UNIFORM, np.concatenate([north, south]), EMPTY_GRID
     if model == "cerri_toy":
         return FIELD_CERRI_TOY, np.array([cfg.B0_phi_uG, cfg.R0_kpc, cfg.epsilon_B]), EMPTY_GRID
+    if model == "cylindrical_uniform":
+        params = [cfg.B_R_uG, cfg.B_phi_uG, cfg.B_z_uG, cfg.B_z_peak_uG, 1.0 / cfg.peak_scale_kpc**2]
+        return FIELD_CYLINDRICAL_UNIFORM, np.array(params, dtype=float), EMPTY_GRID
     if model == "grid":
         if grid_file is None:
             raise ValueError(
