@@ -4,20 +4,18 @@ Manufactured solutions: ψ is chosen, Q = −∇·(D∇ψ) is computed analytica
 the first derivatives of D by complex-step differentiation, exact to rounding), and the solver
 must return ψ with an error that falls as h² (ratio ≈ 4 per halving).
 
-Stationary cases P1–P3. Cerri et al. 2017 (JCAP 10, 019) appendix B has cases with these names,
-but we could not read the paper (docs/physics.md §1.5). The definitions below are OUR OWN. They
-use the parameters the issue quotes from the paper: D0∥ = 1e28 cm²/s, ε = D⊥/D∥ = 0.05,
-B0 = 10 μG, and P3's field B_z = B_inf + B0 exp(−R²/L_B²) with B_inf = 1 nG, L_B = 2 kpc.
-All of them use the same manufactured ψ (``_psi_parts``):
-* P1: isotropic constant D = D0∥ (``test_P1_isotropic_manufactured_and_second_order``);
-* P2: uniform vertical field, constant anisotropic D_RR = D⊥, D_zz = D∥
-  (``test_P2_uniform_vertical_field_second_order``);
-* P3: the issue's field B_z(R) alone (B_R = 0). With the kernel's floor
-  b = B/sqrt(|B|² + B_f²), B_f = 1e-3 μG, b_z falls from 1 to 1/√2 where B_z → B_inf. So D_zz
-  varies with R, from D∥ on the axis to ≈ 0.52 D∥ at R ≳ 7 kpc
-  (``test_P3_gaussian_vertical_field_second_order``);
-* P3b (an extension of our own): P3 plus B_R = B0 (R z/L_B²) exp(−R²/L_B²), so D_Rz ≠ 0
-  (``test_P3b_radial_component_manufactured_second_order``).
+Stationary manufactured cases (these are not the Cerri et al. 2017 appendix B cases P1–P3, which are
+in tests/test_cerri17_appendix_b.py), with D0∥ = 1e28 cm²/s, ε = D⊥/D∥ = 0.05, B0 = 10 μG,
+B_inf = 1 nG, L_B = 2 kpc and the kernel's field floor 1e-3 μG.  All of them use the same
+manufactured ψ (``_psi_parts``):
+* isotropic constant D = D0∥ (``test_isotropic_manufactured_second_order``);
+* uniform vertical field, constant anisotropic D_RR = D⊥, D_zz = D∥
+  (``test_uniform_vertical_field_manufactured_second_order``);
+* vertical bump B_z = B_inf + B0 exp(−R²/L_B²), B_R = 0. With the floor b = B/sqrt(|B|² + B_f²),
+  B_f = 1e-3 μG, b_z falls from 1 to 1/√2 where B_z → B_inf, so D_zz varies with R, from D∥ on the
+  axis to ≈ 0.52 D∥ at R ≳ 7 kpc (``test_vertical_bump_manufactured_second_order``);
+* tilted bump: the vertical bump plus B_R = B0 (R z/L_B²) exp(−R²/L_B²), so D_Rz ≠ 0
+  (``test_tilted_bump_manufactured_second_order``).
 Also tested: the Bessel mode of the docs/physics.md §8.3 cylinder.
 """
 
@@ -79,16 +77,16 @@ def _iso_tensor(R, z):
     return D0_PAR * one, 0.0 * one, D0_PAR * one
 
 
-def _p2_tensor(R, z):
-    """P2: uniform vertical field B = B0 ẑ (b_z = B0/sqrt(B0² + B_f²)), D⊥ = ε D∥ (docs/physics.md §1.6)."""
+def _vertical_tensor(R, z):
+    """Uniform vertical field B = B0 ẑ (b_z = B0/sqrt(B0² + B_f²)), D⊥ = ε D∥ (docs/physics.md §1.6)."""
     one = np.ones(np.broadcast(R, z).shape)
     bz = B0 / np.sqrt(B0**2 + FLOOR**2)
     dpar, dperp = D0_PAR, EPS * D0_PAR
     return dperp * one, 0.0 * one, (dperp + (dpar - dperp) * bz * bz) * one
 
 
-def _p3_tensor(R, z):
-    """P3: B_z = B_inf + B0 exp(−R²/L_B²), B_R = 0 (the issue's field after Cerri et al. 2017 app. B),
+def _vertical_bump_tensor(R, z):
+    """Vertical bump: B_z = B_inf + B0 exp(−R²/L_B²), B_R = 0,
     b = B/sqrt(|B|² + B_f²), D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j (docs/physics.md §1.6)."""
     Bz = B_INF + B0 * np.exp(-R * R / L_B**2)
     bz = Bz / np.sqrt(Bz * Bz + FLOOR**2)
@@ -96,9 +94,8 @@ def _p3_tensor(R, z):
     return dperp + 0.0 * R, 0.0 * R, dperp + (dpar - dperp) * bz * bz
 
 
-def _aniso_tensor(R, z):
-    """P3b (our extension of P3): the P3-type field B_z = B_inf + B0 exp(−R²/L_B²) plus B_R = B0 (R z/L_B²)
-    exp(−R²/L_B²) (ours),
+def _tilted_bump_tensor(R, z):
+    """Tilted bump: B_z = B_inf + B0 exp(−R²/L_B²) plus B_R = B0 (R z/L_B²) exp(−R²/L_B²),
     b = B/sqrt(|B|² + B_f²), D⊥ = ε D∥, D_ij = D⊥ δ_ij + (D∥ − D⊥) b_i b_j."""
     e = np.exp(-R * R / L_B**2)
     Bz = B_INF + B0 * e
@@ -117,7 +114,7 @@ def _error(tensor, n_R, n_z):
     return np.max(np.abs(sol.psi - exact)) / np.max(np.abs(exact))
 
 
-def test_P1_isotropic_manufactured_and_second_order():
+def test_isotropic_manufactured_second_order():
     # measured: 3.37e-3 (h_R = 0.25, h_z = 0.4 kpc), 8.51e-4 (half), ratio 3.96
     e1, e2 = _error(_iso_tensor, 40, 20), _error(_iso_tensor, 80, 40)
     assert e1 < 5e-3 and e2 < 1.2e-3
@@ -146,45 +143,50 @@ def test_isotropic_cylinder_bessel_mode():
     assert errs[0] / errs[1] > 3.0
 
 
-def test_P2_uniform_vertical_field_second_order():
+def test_uniform_vertical_field_manufactured_second_order():
     # measured: 3.81e-3, 9.60e-4, 2.40e-4 (ratios 3.97, 3.99); bound 1.3 × the finest
-    errs = [_error(_p2_tensor, n, n // 2) for n in (40, 80, 160)]
+    errs = [_error(_vertical_tensor, n, n // 2) for n in (40, 80, 160)]
     assert errs[-1] < 3.2e-4
     assert errs[0] / errs[1] > 3.0 and errs[1] / errs[2] > 3.0
 
 
-def test_P3_gaussian_vertical_field_second_order():
+def test_vertical_bump_manufactured_second_order():
     R = np.linspace(0.0, R_MAX, 41)
-    Dzz = _p3_tensor(R, 0 * R)[2]
+    Dzz = _vertical_bump_tensor(R, 0 * R)[2]
     # the floor makes D_zz vary: D∥ on the axis, ≈ (ε + (1 − ε)/2) D∥ far out
     assert abs(Dzz[0] / D0_PAR - 1) < 1e-6 and abs(Dzz[-1] / D0_PAR - (EPS + (1 - EPS) / 2)) < 1e-3
     # measured: 3.81e-3, 9.60e-4, 2.40e-4 (ratios 3.97, 3.99); bound 1.3 × the finest
-    errs = [_error(_p3_tensor, n, n // 2) for n in (40, 80, 160)]
+    errs = [_error(_vertical_bump_tensor, n, n // 2) for n in (40, 80, 160)]
     assert errs[-1] < 3.2e-4
     assert errs[0] / errs[1] > 3.0 and errs[1] / errs[2] > 3.0
-    # the R-dependence of D_zz matters: solving with the constant P2 tensor against P3's source
+    # the R-dependence of D_zz matters: solving with the constant vertical tensor against this source
     # misses ψ by 0.17 (measured, 80 × 40), ≫ the 9.6e-4 discretisation error
     sol = solve_axisymmetric(
-        _p2_tensor, _manufactured_source(_p3_tensor), R_max_kpc=R_MAX, H_kpc=H, n_R=80, n_z=40
+        _vertical_tensor,
+        _manufactured_source(_vertical_bump_tensor),
+        R_max_kpc=R_MAX,
+        H_kpc=H,
+        n_R=80,
+        n_z=40,
     )
     exact = _psi_parts(*sol.grid.centres_mesh())[0]
     assert np.max(np.abs(sol.psi - exact)) > 0.05 * np.max(np.abs(exact))
 
 
-def test_P3b_radial_component_manufactured_second_order():
-    """P3b: the P3 field plus a radial component (D_Rz up to 0.4 D∥)."""
+def test_tilted_bump_manufactured_second_order():
+    """The vertical bump plus a radial component (D_Rz up to 0.4 D∥)."""
     # the tensor really is anisotropic and tilted here
     R, z = np.meshgrid(np.linspace(0.1, 10, 30), np.linspace(-4, 4, 20), indexing="ij")
-    DRR, DRz, Dzz = _aniso_tensor(R, z)
+    DRR, DRz, Dzz = _tilted_bump_tensor(R, z)
     assert np.max(np.abs(DRz)) > 0.3 * D0_PAR and DRR.min() < 0.1 * D0_PAR
     # measured: 6.78e-3, 1.75e-3, 4.46e-4 (ratios 3.87, 3.93); 320×160 gives 1.13e-4 (3.97)
-    errs = [_error(_aniso_tensor, n, n // 2) for n in (40, 80, 160)]
+    errs = [_error(_tilted_bump_tensor, n, n // 2) for n in (40, 80, 160)]
     assert errs[-1] < 6e-4
     assert errs[0] / errs[1] > 3.0 and errs[1] / errs[2] > 3.0
     # the cross terms matter: dropping D_Rz gives an O(1) error (measured 0.71) at any h
-    nocross = lambda R, z: (_aniso_tensor(R, z)[0], 0.0 * R, _aniso_tensor(R, z)[2])
+    nocross = lambda R, z: (_tilted_bump_tensor(R, z)[0], 0.0 * R, _tilted_bump_tensor(R, z)[2])
     sol = solve_axisymmetric(
-        nocross, _manufactured_source(_aniso_tensor), R_max_kpc=R_MAX, H_kpc=H, n_R=80, n_z=40
+        nocross, _manufactured_source(_tilted_bump_tensor), R_max_kpc=R_MAX, H_kpc=H, n_R=80, n_z=40
     )
     exact = _psi_parts(*sol.grid.centres_mesh())[0]
     assert np.max(np.abs(sol.psi - exact)) > 0.3 * np.max(np.abs(exact))
@@ -193,17 +195,17 @@ def test_P3b_radial_component_manufactured_second_order():
 def test_vertex_array_input_matches_callable():
     grid = AxisymmetricGrid(R_MAX, H, 40, 16)
     Rn, zn = grid.nodes_mesh()
-    arrays = _aniso_tensor(Rn, zn)
-    src = _manufactured_source(_aniso_tensor)
+    arrays = _tilted_bump_tensor(Rn, zn)
+    src = _manufactured_source(_tilted_bump_tensor)
     a = solve_axisymmetric(arrays, src, R_max_kpc=R_MAX, H_kpc=H, n_R=40, n_z=16)
-    b = solve_axisymmetric(_aniso_tensor, src, R_max_kpc=R_MAX, H_kpc=H, n_R=40, n_z=16)
+    b = solve_axisymmetric(_tilted_bump_tensor, src, R_max_kpc=R_MAX, H_kpc=H, n_R=40, n_z=16)
     assert np.max(np.abs(a.psi - b.psi)) < 0.05 * np.max(np.abs(b.psi))
 
 
 def test_operator_conservative_and_constant_free():
     """Σ_cells V_i (Lψ)_i equals the boundary flux only: for ψ vanishing near the walls it is 0."""
     grid = AxisymmetricGrid(R_MAX, H, 40, 16)
-    L = assemble_operator(grid, _aniso_tensor)
+    L = assemble_operator(grid, _tilted_bump_tensor)
     R, z = grid.centres_mesh()
     psi = np.exp(-((R - 4) ** 2 + z**2) / 0.5)
     vol = R.ravel()

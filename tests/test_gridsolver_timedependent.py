@@ -1,22 +1,20 @@
 """Tests of the time-dependent θ-scheme solver (sdeprop.gridsolver.timedependent).
 
-Green's-function tests G1–G3. Cerri et al. 2017 (JCAP 10, 019) appendix B defines tests with
-these names, but we could not read the paper (docs/physics.md §1.5; searches of stored copies only
-returned the abstract). G1–G3 below are therefore OUR OWN cases, built with the parameters the
-issue quotes from the paper (D0∥ = 1e28 cm²/s, ε = D⊥/D∥ = 0.05, B0 = 10 μG, field floor
-1e-3 μG as sdeprop's kernel). They are not the paper's definitions:
+Gaussian tests (these are not the Cerri et al. 2017 appendix B cases G1–G3, which are in
+tests/test_cerri17_appendix_b.py), with D0∥ = 1e28 cm²/s, ε = D⊥/D∥ = 0.05, B0 = 10 μG and the kernel's
+field floor 1e-3 μG:
 
-* G1: 3D Cartesian, isotropic D = D0∥ I, Gaussian initial condition of width σ0;
-* G2: 3D Cartesian, uniform oblique field b ∝ (1, 0.5, 1), D = D⊥ I + (D∥ − D⊥) b bᵀ, so all
+* isotropic: 3D Cartesian, D = D0∥ I, Gaussian initial condition of width σ0;
+* oblique: 3D Cartesian, uniform oblique field b ∝ (1, 0.5, 1), D = D⊥ I + (D∥ − D⊥) b bᵀ, so all
   three cross terms are nonzero;
-* G3: 2D axisymmetric (R, z), uniform vertical field: D_RR = D⊥, D_zz = D∥, D_Rz = 0.
+* (R, z) vertical: 2D axisymmetric (R, z), uniform vertical field: D_RR = D⊥, D_zz = D∥, D_Rz = 0.
 
 The exact solution of each is the Gaussian with covariance σ0² I + 2Dt (``gaussian_solution``;
 docs/physics.md §8.1 convolved with the initial Gaussian). The walls (ψ = 0) are at least 3.7
 standard deviations away at the last output time. Their effect on the peak-normalised error is
-≈ 1e-3 or less (G1 loses 1.3e-3 of its content through them by t = 6 Myr). The error is the max |ψ_grid −
-ψ_exact| / max ψ_exact
-over the grid. The time step is dt ∝ h, so the O(dt²) Crank–Nicolson error also falls as h².
+≈ 1e-3 or less (the isotropic case loses 1.3e-3 of its content through them by t = 6 Myr). The error
+is the max |ψ_grid − ψ_exact| / max ψ_exact over the grid. The time step is dt ∝ h, so the O(dt²)
+Crank–Nicolson error also falls as h².
 
 Tolerances: second order means e(2h)/e(h) → 4. The h⁴ terms are still visible at h/σ0 = ½, so
 we require a ratio > 3. A first-order error would give 2. Absolute bounds are ≈ 1.3× the
@@ -53,8 +51,8 @@ def _unit_field(direction):
 
 
 def _tensor_3d(case):
-    """Constant 3×3 tensor [kpc²/Myr] of G1 (isotropic) or G2 (oblique uniform field)."""
-    if case == "G1":
+    """Constant 3×3 tensor [kpc²/Myr] of the isotropic case or the oblique uniform field."""
+    if case == "isotropic":
         return D0_PAR * np.eye(3)
     return field_aligned_tensor(_unit_field([1.0, 0.5, 1.0]), D0_PAR, EPS * D0_PAR)
 
@@ -64,7 +62,8 @@ def _gaussian0(*coords):
 
 
 def _g3d_errors(case, n, L=3.0, times=(2.0, 6.0), dt_per_h=4.0):
-    """Peak-normalised max error of G1/G2 on an n³ node grid over [−L, L]³, dt = dt_per_h · h."""
+    """Peak-normalised max error of the isotropic or oblique case on an n³ node grid over [−L, L]³,
+    dt = dt_per_h · h."""
     D = _tensor_3d(case)
     g = CartesianGrid(L, L, L, n, n, n)
     h = 2 * L / (n - 1)
@@ -79,15 +78,15 @@ def _g3d_errors(case, n, L=3.0, times=(2.0, 6.0), dt_per_h=4.0):
     return np.array(errs), sol
 
 
-@pytest.mark.parametrize("case", ["G1", "G2"])
-def test_G1_G2_gaussian_3d_second_order(case):
+@pytest.mark.parametrize("case", ["isotropic", "oblique"])
+def test_gaussian_3d_isotropic_and_oblique_second_order(case):
     # measured (2-core box), h = 0.25 → 0.125 kpc, t = 2 and 6 Myr:
-    #   G1: 1.08e-2, 1.59e-2 → 2.52e-3, 3.84e-3 (ratios 4.29, 4.14)
-    #   G2: 1.22e-2, 2.37e-2 → 3.36e-3, 6.90e-3 (ratios 3.63, 3.44)
-    # 33³ → 65³ over [−4, 4]³ to t = 15 Myr gives G2 ratios 3.50 / 3.17 (docs/gridsolver.md)
+    #   isotropic: 1.08e-2, 1.59e-2 → 2.52e-3, 3.84e-3 (ratios 4.29, 4.14)
+    #   oblique: 1.22e-2, 2.37e-2 → 3.36e-3, 6.90e-3 (ratios 3.63, 3.44)
+    # 33³ → 65³ over [−4, 4]³ to t = 15 Myr gives oblique ratios 3.50 / 3.17 (docs/gridsolver.md)
     e_coarse, _ = _g3d_errors(case, 25)
     e_fine, sol = _g3d_errors(case, 49)
-    bound = {"G1": 5e-3, "G2": 9e-3}[case]
+    bound = {"isotropic": 5e-3, "oblique": 9e-3}[case]
     assert np.all(e_fine < bound), e_fine
     assert np.all(e_coarse / e_fine > 3.0), e_coarse / e_fine
     # content Σ V ψ is conserved up to the loss through the far walls: exact (2π)^{3/2} σ0³
@@ -95,9 +94,10 @@ def test_G1_G2_gaussian_3d_second_order(case):
     assert np.all(np.abs(sol.content / exact_content - 1) < 2e-3), sol.content / exact_content
 
 
-def test_G2_needs_the_cross_terms():
-    """Dropping the off-diagonal D_ij of G2 gives an error far above the discretisation error."""
-    D = _tensor_3d("G2")
+def test_oblique_gaussian_needs_the_cross_terms():
+    """Dropping the off-diagonal D_ij of the oblique case gives an error far above the discretisation
+    error."""
+    D = _tensor_3d("oblique")
     g = CartesianGrid(3.0, 3.0, 3.0, 25, 25, 25)
     Dn = np.broadcast_to(np.diag(np.diag(D)), g.shape + (3, 3))
     sol = march_cartesian(g, Dn, _gaussian0, [6.0], dt=1.0)
@@ -107,8 +107,8 @@ def test_G2_needs_the_cross_terms():
     assert err > 5 * 2.37e-2, err
 
 
-def _g3_errors(n, times=(10.0, 30.0), dt_per_h=8.0):
-    """G3 on an (R, z) grid with R_max = 3, H = 6 kpc, n × 4n cells (h_R = h_z)."""
+def _rz_vertical_errors(n, times=(10.0, 30.0), dt_per_h=8.0):
+    """The vertical-field Gaussian on an (R, z) grid with R_max = 3, H = 6 kpc, n × 4n cells (h_R = h_z)."""
     Dpar, Dperp = D0_PAR, EPS * D0_PAR
     g = AxisymmetricGrid(3.0, 6.0, n, 4 * n)
     sol = march_axisymmetric(
@@ -125,11 +125,11 @@ def _g3_errors(n, times=(10.0, 30.0), dt_per_h=8.0):
     return np.array(errs), sol
 
 
-def test_G3_axisymmetric_gaussian_second_order():
+def test_rz_vertical_field_gaussian_second_order():
     # measured: h = 0.125, 0.0625 kpc: (3.23e-3, 5.53e-3) → (8.14e-4, 1.39e-3), ratios 3.97, 3.98;
     # h = 0.03125 gives (2.04e-4, 3.47e-4), ratios 3.99, 4.00 (docs/gridsolver.md)
-    e1, _ = _g3_errors(24)
-    e2, sol = _g3_errors(48)
+    e1, _ = _rz_vertical_errors(24)
+    e2, sol = _rz_vertical_errors(48)
     assert np.all(e2 < 1.8e-3), e2
     assert np.all(e1 / e2 > 3.5), e1 / e2
     exact_content = (2 * np.pi) ** 1.5 * SIGMA0**3
@@ -141,8 +141,8 @@ def test_G3_axisymmetric_gaussian_second_order():
 # ψ(t) = exp(A t) ψ0 (scipy expm_multiply), so the spatial error cancels.
 
 
-def _p3b_tensor(R, z):
-    """Anisotropic tensor with D_Rz ≠ 0 (the P3b field of tests/test_gridsolver_axisymmetric.py:
+def _tilted_bump_tensor(R, z):
+    """Anisotropic tensor with D_Rz ≠ 0 (the tilted-bump field of tests/test_gridsolver_axisymmetric.py:
     B_z = B_inf + B0 exp(−R²/L_B²), B_R = B0 (R z/L_B²) exp(−R²/L_B²), B_inf = 1e-3 μG, L_B = 2 kpc)."""
     e = np.exp(-R * R / 4.0)
     Bz, BR = 1e-3 + B0 * e, B0 * (R * z / 4.0) * e
@@ -155,7 +155,7 @@ def _p3b_tensor(R, z):
 @pytest.fixture(scope="module")
 def aniso_2d():
     g = AxisymmetricGrid(10.0, 4.0, 30, 24)
-    A = assemble_operator(g, _p3b_tensor)
+    A = assemble_operator(g, _tilted_bump_tensor)
     R, z = g.centres_mesh()
     p0 = np.exp(-((R - 3) ** 2 + z**2) / (2 * 0.8**2))
     return g, A, p0
@@ -229,11 +229,13 @@ def test_long_time_limit_is_the_stationary_solution(aniso_2d):
     g, A, _ = aniso_2d
     R, z = g.centres_mesh()
     Q = np.exp(-((R - 3) ** 2 + z**2) / 0.5)
-    st = solve_axisymmetric(_p3b_tensor, Q, R_max_kpc=10.0, H_kpc=4.0, n_R=30, n_z=24)
+    st = solve_axisymmetric(_tilted_bump_tensor, Q, R_max_kpc=10.0, H_kpc=4.0, n_R=30, n_z=24)
     lam1 = np.max(np.linalg.eigvals(A.toarray()).real)
     assert lam1 < 0
     T = 20.0 / abs(lam1)
-    s = march_axisymmetric(g, _p3b_tensor, np.zeros_like(R), [T], dt=20.0, source=Q, rannacher_steps=2)
+    s = march_axisymmetric(
+        g, _tilted_bump_tensor, np.zeros_like(R), [T], dt=20.0, source=Q, rannacher_steps=2
+    )
     diff = np.max(np.abs(s.psi[0] - st.psi)) / st.psi.max()
     assert diff < 20 * np.exp(-20.0), diff  # measured 1.0e-9 (e^{−20} = 2.1e-9)
     assert s.residual < 1e-12
@@ -242,7 +244,7 @@ def test_long_time_limit_is_the_stationary_solution(aniso_2d):
 def test_solver_paths_agree():
     """splu, cg (3D, symmetric) and bicgstab give the same march to the Krylov tolerance."""
     g = CartesianGrid(2.0, 2.0, 2.0, 13, 13, 13)
-    D = np.broadcast_to(_tensor_3d("G2"), g.shape + (3, 3))
+    D = np.broadcast_to(_tensor_3d("oblique"), g.shape + (3, 3))
     A = assemble_cartesian(g, D)
     runs = {
         m: march_cartesian(g, D, _gaussian0, [3.0, 6.0], dt=1.0, A=A, method=m, rtol=1e-12)
@@ -256,7 +258,12 @@ def test_solver_paths_agree():
     g2 = AxisymmetricGrid(10.0, 4.0, 10, 8)
     with pytest.raises(ValueError, match="symmetric"):
         march(
-            assemble_operator(g2, _p3b_tensor), np.ones(80), [1.0], 0.5, method="cg", volumes=cell_volumes(g2)
+            assemble_operator(g2, _tilted_bump_tensor),
+            np.ones(80),
+            [1.0],
+            0.5,
+            method="cg",
+            volumes=cell_volumes(g2),
         )
 
 
