@@ -45,7 +45,7 @@ TOY = ["toy_eB0.2_H4", "toy_eB0.5_H4", "toy_eB1_H4", "toy_eB0.5_H2"]
 FIELD = ["field_eD0.1_dperp0.5", "field_eD0.1_dperp0.7", "field_eD0.01_dperp0.5", "field_eD0.01_dperp0.7"]
 POINTS = {
     **{n: [0.5, 2.0, 4.5, R_SUN, 15.0] for n in TOY},
-    **{n: [R_GC, 1.0, 3.0, R_SUN, 12.0] for n in FIELD},
+    **{n: [0.1, R_GC, 1.0, 3.0, R_SUN, 12.0] for n in FIELD},
 }
 #: Sun – GC proton slope difference, Cerri et al. 2017 (JCAP 10, 019), realistic field with δ∥ = 0.3
 #: (the published values as quoted in this reproduction's brief; the paper's text was not read here)
@@ -99,11 +99,12 @@ def grid_answer(name: str, resolutions=(0.2, 0.1), overrides=None, tag: str = ""
         avg, residual, n_solves, _ = grid_density(cfg, edges, res)
         out[f"psi_{k}"] = avg[:, 0, :]
         for wname, w in WINDOWS.items():
-            idx = spectral_index(avg, _grid_window(w), edges=edges, z_range=None)
+            idx = spectral_index(avg, _grid_window(w), edges=edges, z_range=None, empty="nan")
             out[f"alpha_{wname}_{k}"] = idx.alpha[:, 0]
         # n(>10 GeV): the bin means stand for the values at their centres (bins 0.25 dex wide; the
         # ratio to the Sun is what is shown)
-        out[f"n10_{k}"] = np.array([integral_above(E_POINTS, row) for row in avg[:, 0, :]])
+        with np.errstate(divide="ignore", invalid="ignore"):  # rings outside a smaller galaxy: NaN
+            out[f"n10_{k}"] = np.array([integral_above(E_POINTS, row) for row in avg[:, 0, :]])
         out[f"residual_{k}"] = residual
     out["seconds"] = time.perf_counter() - t0
     np.savez(path, **out)
@@ -138,7 +139,9 @@ def run_point(name: str, R: float, paths: int | None = None):
 
 
 def sde_point(name: str, R: float):
-    """α ± σ in both windows and n(>10 GeV) ± σ at one point from its backward run (None if not run)."""
+    """α ± σ in both windows (equal weights in ln n against ln E; χ² and dof of the fit weighted by the
+    MC errors, ``spectral_index``) and n(>10 GeV) ± σ at one point from its backward run (None if not
+    run)."""
     path = sde_path(name, R)
     if not path.exists():
         return None
@@ -146,7 +149,14 @@ def sde_point(name: str, R: float):
     out = {"paths": int(res.tallies["observer"].paths.sum())}
     for wname, w in WINDOWS.items():
         idx = spectral_index(res, (w[0] * (1 - 1e-6), w[1] * (1 + 1e-6)))
-        out[f"alpha_{wname}"] = (float(idx.alpha), float(idx.sigma), float(idx.chi2), int(idx.dof))
+        # the equal-weight fit, as on the grid: where the spectrum bends inside the window (χ² of the
+        # weighted fit ≫ dof) a fit weighted by the MC errors would answer a different question
+        x = np.log(idx.energies_GeV)
+        xc = x - x.mean()
+        y, sy = np.log(idx.density), idx.uncertainty / idx.density
+        a = -float(np.sum(xc * y) / np.sum(xc * xc))
+        s = float(np.sqrt(np.sum(xc * xc * sy * sy)) / np.sum(xc * xc))
+        out[f"alpha_{wname}"] = (a, s, float(idx.chi2), int(idx.dof))
     E, n, dn = res.local_spectrum()
     rng = np.random.default_rng(1)
     draws = [integral_above(E, np.maximum(n + dn * rng.standard_normal(n.size), 1e-300)) for _ in range(400)]
@@ -238,30 +248,31 @@ def main(argv=None):
                 cost = f"{p['cpu_s']:.0f} s CPU, {p['steps_per_path']:.0f} steps/path, {p['paths']} paths"
             rows.append([name, "n_above_10GeV_kpc-3", "", R, n_s[0], n_s[1], n_g, en_g, "", cost])
         if name in PAPER_DALPHA:
-            for wname in WINDOWS:
-                ps, pg = sde[(name, R_SUN)], sde[(name, R_GC)]
-                if ps and pg:
-                    d = ps[f"alpha_{wname}"][0] - pg[f"alpha_{wname}"][0]
-                    ed = float(np.hypot(ps[f"alpha_{wname}"][1], pg[f"alpha_{wname}"][1]))
-                else:
-                    d = ed = np.nan
-                a1, e1 = grid_value(g, f"alpha_{wname}", R_SUN)
-                a0, e0 = grid_value(g, f"alpha_{wname}", R_GC)
-                a1g, _ = grid_value(g, f"alpha_{wname}", 1.0)
-                rows.append(
-                    [
-                        name,
-                        "dalpha_sun_minus_gc",
-                        wname,
-                        R_GC,
-                        d,
-                        ed,
-                        a1 - a0,
-                        float(np.hypot(e1, e0)),
-                        PAPER_DALPHA[name],
-                        f"grid with GC at 1 kpc: {a1 - a1g:.3f}",
-                    ]
-                )
+            for rgc in (0.1, R_GC):
+                for wname in WINDOWS:
+                    ps, pg = sde[(name, R_SUN)], sde.get((name, rgc))
+                    if ps and pg:
+                        d = ps[f"alpha_{wname}"][0] - pg[f"alpha_{wname}"][0]
+                        ed = float(np.hypot(ps[f"alpha_{wname}"][1], pg[f"alpha_{wname}"][1]))
+                    else:
+                        d = ed = np.nan
+                    a1, e1 = grid_value(g, f"alpha_{wname}", R_SUN)
+                    a0, e0 = grid_value(g, f"alpha_{wname}", rgc)
+                    a1g, _ = grid_value(g, f"alpha_{wname}", 1.0)
+                    rows.append(
+                        [
+                            name,
+                            "dalpha_sun_minus_gc",
+                            wname,
+                            rgc,
+                            d,
+                            ed,
+                            a1 - a0,
+                            float(np.hypot(e1, e0)),
+                            PAPER_DALPHA[name],
+                            f"grid with GC at 1 kpc: {a1 - a1g:.3f}",
+                        ]
+                    )
     FIG.mkdir(parents=True, exist_ok=True)
     with open(FIG / "cerri17_reproduction.csv", "w", newline="") as fh:
         w = csv.writer(fh)
