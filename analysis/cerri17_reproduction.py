@@ -48,7 +48,7 @@ POINTS = {
     **{n: [0.1, R_GC, 1.0, 3.0, R_SUN, 12.0] for n in FIELD},
 }
 #: Sun – GC proton slope difference, Cerri et al. 2017 (JCAP 10, 019), realistic field with δ∥ = 0.3
-#: (the published values as quoted in this reproduction's brief; the paper's text was not read here)
+#: (the published values as transcribed for this project; the paper's full text was not read here)
 PAPER_DALPHA = {
     "field_eD0.1_dperp0.5": 0.24,
     "field_eD0.1_dperp0.7": 0.36,
