@@ -339,3 +339,15 @@ def test_coarse_bins_are_reported_once_per_tally(caplog):
         d = fine.reweight(PowerLaw(2.2, "kinetic_energy"))
     assert not caplog.records, caplog.text
     assert np.all(d.weight_residual < RESIDUAL_LIMIT) and not d.weight_clamped.any()
+
+
+def test_a_bin_that_touches_the_injection_range_by_rounding_gets_no_weight():
+    """A bin whose lower edge lies one ulp below E_max (edges and sampler built from the same decimal
+    value by different roundings) meets the range in a sliver with zero probability in floating point: its
+    weight is 0, not 0/0 (a case the property test above found)."""
+    edges = np.geomspace(1.0, 10**1.3, 3)
+    for kind in ("log_uniform", "power_law"):
+        sampler = EnergySampler(1.0, float(np.nextafter(edges[1], np.inf)), kind, 2.0)
+        bw = positive_bin_weights(PowerLaw(0.0, "kinetic_energy"), edges, sampler, 1000, MP, 1.0)
+        assert np.all(np.isfinite(bw.a)) and np.all(np.isfinite(bw.b)), kind
+        assert bw.a[1] == 0.0 and bw.b[1] == 0.0 and bw.a[0] > 0.0
