@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 from scipy import integrate  # noqa: E402
 
 import sdeprop  # noqa: E402
+from sdeprop.slopes import fit_power_law  # noqa: E402
 from sdeprop.spectra import spectrum_from_config  # noqa: E402
 from sdeprop.units import PROTON_MASS_GEV  # noqa: E402
 
@@ -55,11 +56,8 @@ def slope(e, n, dn, lo, hi):
     m = (e >= lo) & (e <= hi) & (n > 0) & (dn > 0)
     if m.sum() < 2:
         return math.nan, math.nan
-    x, y, w = np.log(e[m]), np.log(n[m]), (n[m] / dn[m]) ** 2
-    xm = np.sum(w * x) / np.sum(w)
-    sxx = np.sum(w * (x - xm) ** 2)
-    b = np.sum(w * (x - xm) * y) / sxx
-    return -b, 1.0 / math.sqrt(sxx)
+    alpha, sigma = fit_power_law(e[m], n[m], dn[m])[:2]
+    return float(alpha), float(sigma)
 
 
 def local_index(e, n, dn, window):

@@ -511,11 +511,9 @@ def _read_source_grid_hdf5(path: Path, dataset: str | None):
             )
         axes = [np.asarray(f[name][()], dtype=np.float64) for name in SOURCE_GRID_AXES[geometry]]
         values = np.asarray(f[want][()], dtype=np.float64)
-        energies = (
-            np.asarray(f[SOURCE_GRID_ENERGY_AXIS][()], dtype=np.float64)
-            if (SOURCE_GRID_ENERGY_AXIS in keys)
-            else None
-        )
+        energies = None
+        if SOURCE_GRID_ENERGY_AXIS in keys:
+            energies = np.asarray(f[SOURCE_GRID_ENERGY_AXIS][()], dtype=np.float64)
     return geometry, axes, values, energies
 
 

@@ -22,9 +22,8 @@ import numpy as np
 from sdeprop.emission import secondary_pairs
 from sdeprop.emission.matrices import secondary_pair_matrix
 from sdeprop.models.gas3d import GasModel, build_gas_model
-from sdeprop.models.sources import grid_source
 from sdeprop.spectra import Tabulated
-from sdeprop.units import KPC_CM, MYR_S, PROTON_MASS_GEV
+from sdeprop.units import ELECTRON_MASS_GEV, KPC_CM, MYR_S, PROTON_MASS_GEV
 
 SOURCE_SPECIES = ("both", "positron", "electron")
 _MATRIX_TO_SOURCE = 4.0 * np.pi * KPC_CM**3 * MYR_S
@@ -69,11 +68,6 @@ class SecondarySource:
         a tabulated source (``models.sources.grid_source`` with ``energies_GeV``), linear between them."""
         axes = [0.5 * (e[1:] + e[:-1]) for e in self.spatial_edges_kpc.values()]
         return self.kind, axes, self.source_per_kpc3_GeV_Myr
-
-    def source(self):
-        """The normalised source p(x | E) of these leptons (``models.sources.EnergyGridSource``)."""
-        geometry, axes, values = self.node_grid()
-        return grid_source(geometry, axes, values, self.lepton_energies_GeV)
 
     @property
     def spatial_pdf(self) -> np.ndarray:
@@ -257,8 +251,9 @@ def component_table(
     else:
         species = f'["{source.species}"]'
     rate = source.rate_per_GeV_Myr
-    grid = np.geomspace(energy_min_GeV, energy_max_GeV, 2001)
-    total = float(np.trapezoid(Tabulated(energy, rate).dq_dx(grid) * grid, np.log(grid)))
+    # ∫ Q dE over the run's range, node interval by node interval (the log-log table is smooth inside each)
+    cuts = np.unique(np.clip(energy, energy_min_GeV, energy_max_GeV))
+    total = float(Tabulated(energy, rate).integral(cuts[:-1], cuts[1:], ELECTRON_MASS_GEV, 1.0).sum())
     return (
         f"[[components]]\n"
         f'name = "{name}"\n'

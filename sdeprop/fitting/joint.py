@@ -435,31 +435,23 @@ class JointFit:
     def _start_rates(self):
         """Each free source's log10 rate started at the value that matches the data in the mean (the model is
         linear in the rates): a common scale for the free-rate sources from a weighted least-squares fit of
-        the data less the fixed-rate sources' part."""
-        free = [
-            f"{s.name}.log10_rate_per_Myr"
-            for s in self.sources
-            if f"{s.name}.log10_rate_per_Myr" not in self.fixed
-            and f"{s.name}.log10_rate_per_Myr" not in self.shared
-        ]
+        the data less the fixed-rate sources' part.  The two parts are evaluated apart (the other part's
+        rates 300 decades down): their difference would lose a free part far below a fixed one."""
+        rates = [f"{s.name}.log10_rate_per_Myr" for s in self.sources]
+        free = [k for k in rates if k not in self.fixed and k not in self.shared]  # tied rates follow targets
         if not free:
             return
-        rates = [f"{s.name}.log10_rate_per_Myr" for s in self.sources]
-        parts = []
-        for lower in (
-            [k for k in rates if k not in free],
-            free,
-        ):  # each part alone: the other 300 decades down
-            p = dict(self.start)
-            for k in lower:
-                p[k] = self.start[self.shared.get(k, k)] - 300.0
-            parts.append(self.model(p)[0])
+
+        def part(lowered):
+            return self.model({**self.start, **{k: self.start[k] - 300.0 for k in lowered}})[0]
+
+        free_part, fixed_part = part([k for k in rates if k in self.fixed]), part(free)
         num = den = 0.0
-        for t, i, m_free, mf in zip(self.terms, self.points, *parts):
+        for t, i, m_free, m_fixed in zip(self.terms, self.points, free_part, fixed_part):
             if t.data.observable == "positron_fraction":
                 continue  # a ratio does not scale with the rates
             w = 1.0 / t.data.error[i] ** 2
-            num += float(np.sum(w * (t.data.value[i] - mf) * m_free))
+            num += float(np.sum(w * (t.data.value[i] - m_fixed) * m_free))
             den += float(np.sum(w * m_free * m_free))
         if den > 0 and num > 0:
             shift = math.log10(num / den)

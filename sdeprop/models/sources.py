@@ -756,13 +756,12 @@ class EnergyGridSource:
         blocks = [g.density_params() for g in grids]
         self.grids, self.energies_GeV = list(grids), energies
         self.axisymmetric = grids[0].axisymmetric
-        self._base_kind = blocks[0][0]
-        self._blocks = [b[1] for b in blocks]
+        head = [energies.size, blocks[0][0], blocks[0][1].size]
+        self._params = np.concatenate([head, np.log(energies), *(b[1] for b in blocks)])
 
     def density_params(self):
         """(kind, parameters) of this density for the kernel (``source_density``)."""
-        head = [self.energies_GeV.size, self._base_kind, self._blocks[0].size]
-        return SOURCE_GRID_ENERGY, np.concatenate([head, np.log(self.energies_GeV), *self._blocks])
+        return SOURCE_GRID_ENERGY, self._params
 
     def pdf(self, x, y, z, energy_GeV):
         """Normalised density [kpc⁻³] at the points for particles of kinetic energy ``energy_GeV``."""
@@ -775,10 +774,12 @@ class EnergyGridSource:
     def node_choice(self, rng, energies_GeV):
         """The grid each particle of kinetic energy ``energies_GeV`` draws from: node k + 1 with probability
         t, else k, which draws exactly from the mixture p(· | E)."""
-        params = self.density_params()[1]
+        nodes = np.log(self.energies_GeV)
         ln_e = np.log(np.asarray(energies_GeV, dtype=float))
-        kt = np.array([energy_node_weight(params, v) for v in ln_e]).reshape(-1, 2)
-        return kt[:, 0].astype(int) + (rng.random(ln_e.size) < kt[:, 1])
+        # (k, t) as the kernel's energy_node_weight: node k at or below ln E, t linear, clipped at the ends
+        k = np.clip(np.searchsorted(nodes, ln_e, side="right") - 1, 0, nodes.size - 2)
+        t = np.clip((ln_e - nodes[k]) / (nodes[k + 1] - nodes[k]), 0.0, 1.0)
+        return k + (rng.random(ln_e.size) < t)
 
     def sample_positions_at(self, rng, energies_GeV):
         """Positions [kpc] of particles with the given kinetic energies, drawn from p(· | E)."""
